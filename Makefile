@@ -1,0 +1,37 @@
+# Two entry points for a fresh machine: `make node` and `make test`.
+PY      ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed
+NPMSTAMP := node_modules/.installed
+
+.PHONY: install node test bench contracts clean
+
+install: $(STAMP)
+
+# torch first, pinned: its CPU build is on this disk; the project's own range admits it.
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@
+
+$(NPMSTAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+node: $(STAMP)
+	$(BIN)/imochain node
+
+test: $(STAMP) $(NPMSTAMP)
+	$(BIN)/python -m pytest -q
+
+contracts: $(NPMSTAMP)
+	$(BIN)/python -m imochain.contracts.build
+
+bench: $(STAMP) $(NPMSTAMP)
+	$(BIN)/python -m pytest benchmarks --benchmark-enable -q
+
+clean:
+	rm -rf $(VENV) node_modules
