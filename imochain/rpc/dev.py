@@ -1,0 +1,253 @@
+"""Dev-chain controls with anvil's names (and hardhat_ aliases): evm_, anvil_, txpool_."""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+from eth_utils import to_checksum_address
+
+from . import format as fmt
+from . import params as p
+from .dispatch import Context, method
+from .params import RpcError, hexb, hexq, invalid
+
+
+def _int_or_quantity(value, field: str, max_value: int = 2**64 - 1) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value < 0 or value > max_value:
+            raise invalid(f"invalid {field}: {value} out of range")
+        return value
+    return p.quantity(value, field, max_value)
+
+
+@method("evm_snapshot", "anvil_snapshot")
+def snapshot(ctx: Context, params: list):
+    return hexq(ctx.node.snapshot())
+
+
+@method("evm_revert", "anvil_revert")
+def revert(ctx: Context, params: list):
+    return ctx.node.revert(_int_or_quantity(p.arg(params, 0, "snapshotId"), "snapshotId"))
+
+
+@method("evm_mine")
+def evm_mine(ctx: Context, params: list):
+    arg = p.arg(params, 0, "options", False)
+    blocks, ts = 1, None
+    if isinstance(arg, dict):
+        if arg.get("blocks") is not None:
+            blocks = _int_or_quantity(arg["blocks"], "blocks", 10_000)
+        if arg.get("timestamp") is not None:
+            ts = _int_or_quantity(arg["timestamp"], "timestamp")
+    elif arg is not None:
+        ts = _int_or_quantity(arg, "timestamp")
+    ctx.node.mine(blocks, timestamp=ts)
+    return "0x0"
+
+
+@method("anvil_mine", "hardhat_mine")
+def anvil_mine(ctx: Context, params: list):
+    count = p.arg(params, 0, "blocks", False)
+    interval = p.arg(params, 1, "interval", False)
+    blocks = 1 if count is None else _int_or_quantity(count, "blocks", 100_000)
+    step = None if interval is None else _int_or_quantity(interval, "interval")
+    if blocks == 0:
+        return None
+    ctx.node.mine(blocks, interval=step)
+    return None
+
+
+@method("evm_increaseTime", "anvil_increaseTime")
+def increase_time(ctx: Context, params: list):
+    return hexq(ctx.node.increase_time(_int_or_quantity(p.arg(params, 0, "seconds"), "seconds")))
+
+
+@method("evm_setNextBlockTimestamp", "anvil_setNextBlockTimestamp")
+def set_next_block_timestamp(ctx: Context, params: list):
+    ctx.node.set_next_block_timestamp(_int_or_quantity(p.arg(params, 0, "timestamp"), "timestamp"))
+    return None
+
+
+@method("evm_setTime", "anvil_setTime")
+def set_time(ctx: Context, params: list):
+    ctx.node.set_time(_int_or_quantity(p.arg(params, 0, "timestamp"), "timestamp"))
+    return None
+
+
+@method("evm_setAutomine", "anvil_setAutomine")
+def set_automine(ctx: Context, params: list):
+    ctx.node.set_automine(p.boolean(p.arg(params, 0, "enabled"), "enabled"))
+    return None
+
+
+@method("anvil_getAutomine", "hardhat_getAutomine")
+def get_automine(ctx: Context, params: list):
+    return ctx.node.automine
+
+
+@method("evm_setIntervalMining", "anvil_setIntervalMining")
+def set_interval_mining(ctx: Context, params: list):
+    value = p.arg(params, 0, "interval")
+    seconds = _int_or_quantity(value, "interval", 86_400 * 1000)
+    # Hardhat takes milliseconds, anvil seconds; values above 1000 can only mean ms.
+    period = seconds / 1000 if seconds >= 1000 else float(seconds)
+    ctx.node.set_interval_mining(period or None)
+    return None
+
+
+@method("evm_setBlockGasLimit", "anvil_setBlockGasLimit")
+def set_block_gas_limit(ctx: Context, params: list):
+    raise RpcError(-32601, "changing the block gas limit is not supported; start with another --gas-limit")
+
+
+@method("anvil_setBalance", "hardhat_setBalance")
+def set_balance(ctx: Context, params: list):
+    ctx.node.set_balance(p.address(p.arg(params, 0, "address")), p.quantity(p.arg(params, 1, "balance"), "balance"))
+    return None
+
+
+@method("anvil_setCode", "hardhat_setCode")
+def set_code(ctx: Context, params: list):
+    code = p.data(p.arg(params, 1, "code"), "code")
+    if len(code) > 0x6000 * 4:
+        raise invalid("invalid code: larger than 96 KiB")
+    ctx.node.set_code(p.address(p.arg(params, 0, "address")), code)
+    return None
+
+
+@method("anvil_setNonce", "hardhat_setNonce")
+def set_nonce(ctx: Context, params: list):
+    ctx.node.set_nonce(p.address(p.arg(params, 0, "address")),
+                       p.quantity(p.arg(params, 1, "nonce"), "nonce", 2**64 - 1))
+    return None
+
+
+@method("anvil_setStorageAt", "hardhat_setStorageAt")
+def set_storage_at(ctx: Context, params: list):
+    a = p.address(p.arg(params, 0, "address"))
+    slot_raw = p.arg(params, 1, "slot")
+    slot = int.from_bytes(p.hash32(slot_raw, "slot"), "big") if isinstance(slot_raw, str) and len(slot_raw) == 66 \
+        else p.quantity(slot_raw, "slot")
+    value = p.hash32(p.arg(params, 2, "value"), "value")
+    ctx.node.set_storage_at(a, slot, int.from_bytes(value, "big"))
+    return True
+
+
+@method("anvil_impersonateAccount", "hardhat_impersonateAccount")
+def impersonate(ctx: Context, params: list):
+    ctx.node.impersonate(p.address(p.arg(params, 0, "address")))
+    return None
+
+
+@method("anvil_stopImpersonatingAccount", "hardhat_stopImpersonatingAccount")
+def stop_impersonating(ctx: Context, params: list):
+    ctx.node.stop_impersonating(p.address(p.arg(params, 0, "address")))
+    return None
+
+
+@method("anvil_dropTransaction", "hardhat_dropTransaction")
+def drop_transaction(ctx: Context, params: list):
+    tx_hash = p.hash32(p.arg(params, 0, "hash"))
+    dropped = ctx.node.drop_transaction(tx_hash)
+    return hexb(tx_hash) if dropped else None
+
+
+@method("anvil_dropAllTransactions")
+def drop_all(ctx: Context, params: list):
+    ctx.node.drop_all_transactions()
+    return None
+
+
+@method("anvil_reset", "hardhat_reset")
+def reset(ctx: Context, params: list):
+    opts = p.arg(params, 0, "options", False)
+    if isinstance(opts, dict) and opts.get("forking"):
+        raise RpcError(-32602, "forking is not supported: imochain has no network access")
+    ctx.node.reset()
+    ctx.filters.__init__(ctx.node)
+    return None
+
+
+@method("anvil_dumpState", "hardhat_dumpState")
+def dump_state(ctx: Context, params: list):
+    dump = ctx.node.dump_state()
+    doc = {"block": dump["block"], "accounts": {
+        to_checksum_address(a): {"nonce": v["nonce"], "balance": hexq(v["balance"]), "code": hexb(v["code"]),
+                                 "storage": {hexq(k): hexq(x) for k, x in v["storage"].items()}}
+        for a, v in dump["accounts"].items()}}
+    return hexb(gzip.compress(json.dumps(doc, sort_keys=True).encode(), mtime=0))
+
+
+MAX_STATE_DUMP = 64 * 1024 * 1024
+
+
+@method("anvil_loadState", "hardhat_loadState")
+def load_state(ctx: Context, params: list):
+    blob = p.data(p.arg(params, 0, "state"), "state")
+    try:
+        raw = gzip.decompress(blob) if blob[:2] == b"\x1f\x8b" else blob
+        if len(raw) > MAX_STATE_DUMP:
+            raise ValueError("state larger than 64 MiB")
+        doc = json.loads(raw)
+        accounts = {}
+        for a, v in doc["accounts"].items():
+            accounts[p.address(a, "account")] = {
+                "nonce": _int_or_quantity(v.get("nonce", 0), "nonce"),
+                "balance": p.quantity(v.get("balance", "0x0"), "balance"),
+                "code": p.data(v.get("code", "0x"), "code"),
+                "storage": {p.quantity(k, "slot"): p.quantity(x, "value") for k, x in (v.get("storage") or {}).items()},
+            }
+    except p.RpcError:
+        raise
+    except Exception as exc:
+        raise invalid(f"invalid state dump: {exc}") from None
+    ctx.node.load_state({"accounts": accounts})
+    return True
+
+
+@method("anvil_nodeInfo")
+def node_info(ctx: Context, params: list):
+    node = ctx.node
+    return {"currentBlockNumber": hexq(node.block_number), "currentBlockTimestamp": node.head.timestamp,
+            "chainId": node.config.chain_id, "hardFork": "prague",
+            "environment": {"baseFee": str(node.next_base_fee()), "chainId": node.config.chain_id},
+            "miningMode": "automine" if node.automine else ("interval" if node.interval else "manual")}
+
+
+def _pool_entries(ctx: Context):
+    node = ctx.node
+    with node.lock:
+        state = node.state_at("latest")
+        return node.pool.split(lambda a: state.get_nonce(a))
+
+
+@method("txpool_status")
+def txpool_status(ctx: Context, params: list):
+    pending, queued = _pool_entries(ctx)
+    return {"pending": hexq(sum(len(v) for v in pending.values())),
+            "queued": hexq(sum(len(v) for v in queued.values()))}
+
+
+def _tx_json(ptx):
+    from imochain.chain import TxInfo
+    return fmt.transaction(TxInfo(ptx.tx, ptx.hash, ptx.sender))
+
+
+@method("txpool_content")
+def txpool_content(ctx: Context, params: list):
+    pending, queued = _pool_entries(ctx)
+    return {name: {to_checksum_address(s): {str(n): _tx_json(t) for n, t in txs.items()}
+                   for s, txs in group.items()}
+            for name, group in (("pending", pending), ("queued", queued))}
+
+
+@method("txpool_inspect")
+def txpool_inspect(ctx: Context, params: list):
+    pending, queued = _pool_entries(ctx)
+
+    def line(t):
+        to = to_checksum_address(t.tx.to) if t.tx.to else "contract creation"
+        return f"{to}: {t.tx.value} wei + {t.tx.gas} gas × {t.max_fee} wei"
+    return {name: {to_checksum_address(s): {str(n): line(t) for n, t in txs.items()} for s, txs in group.items()}
+            for name, group in (("pending", pending), ("queued", queued))}

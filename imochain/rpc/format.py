@@ -1,0 +1,128 @@
+"""Chain objects → the JSON shapes of the Ethereum execution API."""
+
+from __future__ import annotations
+
+from eth_utils import to_checksum_address
+
+from imochain.chain import BlockInfo, LogInfo, ReceiptInfo, TxInfo
+from imochain.chain.node import effective_gas_price, _tx_type
+
+from .params import hexb, hexq
+
+
+def addr(a: bytes | None) -> str | None:
+    return None if not a else to_checksum_address(a)
+
+
+def bloom(value: int) -> str:
+    return "0x" + value.to_bytes(256, "big").hex()
+
+
+def block(info: BlockInfo, full: bool) -> dict:
+    h = info.header
+    out = {
+        "hash": hexb(h.hash),
+        "parentHash": hexb(h.parent_hash),
+        "sha3Uncles": hexb(h.uncles_hash),
+        "miner": addr(h.coinbase) or "0x" + "00" * 20,
+        "stateRoot": hexb(h.state_root),
+        "transactionsRoot": hexb(h.transaction_root),
+        "receiptsRoot": hexb(h.receipt_root),
+        "logsBloom": bloom(h.bloom),
+        "difficulty": "0x0",
+        "totalDifficulty": "0x0",
+        "number": hexq(h.block_number),
+        "gasLimit": hexq(h.gas_limit),
+        "gasUsed": hexq(h.gas_used),
+        "timestamp": hexq(h.timestamp),
+        "extraData": hexb(h.extra_data),
+        "mixHash": hexb(h.mix_hash),
+        "nonce": hexb(h.nonce),
+        "baseFeePerGas": hexq(h.base_fee_per_gas),
+        "size": hexq(info.size),
+        "uncles": [],
+        "transactions": [transaction(t) for t in info.transactions] if full
+        else [hexb(t.hash) for t in info.transactions],
+    }
+    for field, key in (("withdrawals_root", "withdrawalsRoot"), ("blob_gas_used", "blobGasUsed"),
+                       ("excess_blob_gas", "excessBlobGas"),
+                       ("parent_beacon_block_root", "parentBeaconBlockRoot"),
+                       ("requests_hash", "requestsHash")):
+        value = getattr(h, field, None)
+        if value is not None:
+            out[key] = hexb(value) if isinstance(value, bytes) else hexq(value)
+    if "withdrawalsRoot" in out:
+        out["withdrawals"] = []
+    return out
+
+
+def transaction(info: TxInfo) -> dict:
+    tx = info.tx
+    t = _tx_type(tx)
+    out = {
+        "hash": hexb(info.hash),
+        "type": hexq(t),
+        "nonce": hexq(tx.nonce),
+        "blockHash": hexb(info.block_hash) if info.block_hash else None,
+        "blockNumber": hexq(info.block_number) if info.block_number is not None else None,
+        "transactionIndex": hexq(info.index) if info.index is not None else None,
+        "from": addr(info.sender),
+        "to": addr(tx.to),
+        "value": hexq(tx.value),
+        "gas": hexq(tx.gas),
+        "input": hexb(tx.data),
+    }
+    if t >= 2:
+        out["maxFeePerGas"] = hexq(tx.max_fee_per_gas)
+        out["maxPriorityFeePerGas"] = hexq(tx.max_priority_fee_per_gas)
+        out["gasPrice"] = hexq(effective_gas_price(tx, info.base_fee) if info.base_fee is not None
+                               else tx.max_fee_per_gas)
+    else:
+        out["gasPrice"] = hexq(tx.gas_price)
+    if t >= 1:
+        out["chainId"] = hexq(tx.chain_id)
+        out["accessList"] = [{"address": addr(a), "storageKeys": [hexb(k.to_bytes(32, "big") if isinstance(k, int) else k) for k in keys]}
+                             for a, keys in tx.access_list]
+        out["yParity"] = hexq(tx.y_parity)
+        out["v"] = hexq(tx.y_parity)
+    else:
+        out["v"] = hexq(tx.v)
+        chain_id = getattr(tx, "chain_id", None)
+        if chain_id is not None:
+            out["chainId"] = hexq(chain_id)
+    out["r"] = hexq(tx.r)
+    out["s"] = hexq(tx.s)
+    return out
+
+
+def log(entry: LogInfo) -> dict:
+    return {
+        "address": addr(entry.address),
+        "topics": [hexb(t) for t in entry.topics],
+        "data": hexb(entry.data),
+        "blockNumber": hexq(entry.block_number),
+        "blockHash": hexb(entry.block_hash),
+        "transactionHash": hexb(entry.tx_hash),
+        "transactionIndex": hexq(entry.tx_index),
+        "logIndex": hexq(entry.log_index),
+        "removed": entry.removed,
+    }
+
+
+def receipt(r: ReceiptInfo) -> dict:
+    return {
+        "transactionHash": hexb(r.tx_hash),
+        "transactionIndex": hexq(r.tx_index),
+        "blockHash": hexb(r.block_hash),
+        "blockNumber": hexq(r.block_number),
+        "from": addr(r.sender),
+        "to": addr(r.to),
+        "cumulativeGasUsed": hexq(r.cumulative_gas_used),
+        "gasUsed": hexq(r.gas_used),
+        "effectiveGasPrice": hexq(r.effective_gas_price),
+        "contractAddress": addr(r.contract_address),
+        "logs": [log(entry) for entry in r.logs],
+        "logsBloom": bloom(r.logs_bloom),
+        "status": hexq(r.status),
+        "type": hexq(r.type),
+    }

@@ -1,0 +1,101 @@
+"""Run imochain inside a Python process: for tests, notebooks and scripts.
+
+    from imochain.testing import in_process_web3, running_node
+    w3, node = in_process_web3()            # web3.py wired straight to the dispatcher
+    with running_node() as url: ...         # a real HTTP/WebSocket server on a free port
+
+The pytest fixture `imochain_url` (see tests/conftest.py) wraps `running_node`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+import threading
+import time
+from typing import Any, Iterator
+
+from imochain.chain import Node, NodeConfig
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class InProcessProvider:
+    """A web3.py provider that calls the JSON-RPC dispatcher directly (no HTTP)."""
+
+    def __new__(cls, node: Node):
+        from web3.providers.base import JSONBaseProvider
+
+        from imochain.rpc.dispatch import Context, handle_payload
+        from imochain.rpc.filters import FilterManager
+        from imochain.rpc import server  # noqa: F401  (registers every namespace)
+
+        class _Provider(JSONBaseProvider):
+            def __init__(self) -> None:
+                super().__init__()
+                self.node = node
+                self.ctx = Context(node, FilterManager(node))
+
+            def make_request(self, method: str, params: Any) -> Any:
+                body = self.encode_rpc_request(method, params)
+                return handle_payload(self.ctx, body)
+
+            def is_connected(self, show_traceback: bool = False) -> bool:
+                return True
+
+        return _Provider()
+
+
+def in_process_web3(config: NodeConfig | None = None, node: Node | None = None):
+    """(Web3, Node): a fresh chain (or the given node) behind web3.py, no server."""
+    from web3 import Web3
+    node = node or Node(config or NodeConfig())
+    return Web3(InProcessProvider(node)), node
+
+
+class _ServerThread(threading.Thread):
+    def __init__(self, node: Node, port: int):
+        super().__init__(daemon=True, name="imochain-rpc")
+        import uvicorn
+
+        from imochain.rpc.server import MAX_BODY, create_app
+        self.server = uvicorn.Server(uvicorn.Config(
+            create_app(node), host="127.0.0.1", port=port, log_level="warning",
+            access_log=False, ws_max_size=MAX_BODY, lifespan="off"))
+
+    def run(self) -> None:
+        self.server.run()
+
+
+@contextlib.contextmanager
+def running_node(config: NodeConfig | None = None, node: Node | None = None) -> Iterator[str]:
+    """Serve a node on a free loopback port for the duration of the block; yields its URL."""
+    node = node or Node(config or NodeConfig())
+    port = free_port()
+    thread = _ServerThread(node, port)
+    thread.start()
+    deadline = time.time() + 15
+    while not thread.server.started:
+        if time.time() > deadline or not thread.is_alive():
+            raise RuntimeError("imochain RPC server did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        thread.server.should_exit = True
+        thread.join(timeout=10)
+        node.stop_interval_mining()
+
+
+def rpc(url: str, method: str, params: list | None = None) -> Any:
+    """One raw JSON-RPC call (stdlib only); returns the whole response object."""
+    import urllib.request
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params or []}).encode()
+    req = urllib.request.Request(url, body, {"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=60) as resp:
+        return json.loads(resp.read())
