@@ -1,0 +1,198 @@
+"""`imochain node | model | demo | bench | chat`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from imochain import __version__
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError("must be greater than 0")
+    return value
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 < value < 65536:
+        raise argparse.ArgumentTypeError("must be between 1 and 65535")
+    return value
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if not 0 <= value <= 1000:
+        raise argparse.ArgumentTypeError("must be between 0 and 1000")
+    return value
+
+
+def _chain_id(text: str) -> int:
+    try:
+        value = int(text, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if not 0 < value < 2**53:
+        raise argparse.ArgumentTypeError("must be between 1 and 2^53")
+    return value
+
+
+def _ether(text: str) -> int:
+    from decimal import Decimal, InvalidOperation
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an amount of ether") from None
+    if value < 0 or value > 10**30:
+        raise argparse.ArgumentTypeError("must be between 0 and 1e30 ether")
+    return int(value * 10**18)
+
+
+def _rate(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError("must be between 0 and 1")
+    return value
+
+
+def add_node_parser(sub) -> None:
+    p = sub.add_parser("node", help="run a local chain with a JSON-RPC server",
+                       description="Run imochain: a py-evm chain with the inference precompile and "
+                                   "the IMO contracts at genesis, served over JSON-RPC (HTTP + WebSocket).")
+    p.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
+    p.add_argument("--port", "-p", type=_port, default=8545, help="port (default 8545)")
+    p.add_argument("--db", metavar="PATH", help="keep the chain on disk here (default: in memory)")
+    p.add_argument("--chain-id", type=_chain_id, default=31337)
+    p.add_argument("--accounts", "-a", type=_count, default=10, help="dev accounts to fund")
+    p.add_argument("--balance", type=_ether, default=10_000 * 10**18, metavar="ETH",
+                   help="ether per dev account (default 10000)")
+    p.add_argument("--mnemonic", "-m", default=None, help="BIP-39 mnemonic for the dev accounts")
+    mining = p.add_mutually_exclusive_group()
+    mining.add_argument("--block-time", "-b", type=_positive_float, metavar="SECONDS",
+                        help="mine a block every SECONDS instead of one per transaction")
+    mining.add_argument("--no-mining", action="store_true",
+                        help="mine only on evm_mine / anvil_mine")
+    p.add_argument("--client-version", help="what web3_clientVersion answers "
+                   "(Hardhat's network helpers accept names starting with hardhat or anvil)")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+                   help="where the inference precompile runs (auto: CUDA when torch sees a GPU)")
+    p.add_argument("--models", metavar="DIR", help="model store folder (default: in memory)")
+    p.add_argument("--challenge-window", type=_count, default=5, metavar="BLOCKS",
+                   help="opML challenge window in blocks (default 5)")
+    p.add_argument("--oracle-faults", type=_rate, default=0.0, metavar="RATE",
+                   help="fraction of oracle results the worker falsifies on purpose (teaching)")
+    p.add_argument("--no-oracle", action="store_true", help="do not run the oracle worker")
+    p.add_argument("--no-challenger", action="store_true", help="do not run the challenger")
+    p.add_argument("--quiet", "-q", action="store_true", help="no per-transaction log lines")
+    p.set_defaults(func=run_node)
+
+
+def node_config(args):
+    from imochain.chain import NodeConfig
+    from imochain.chain.accounts import DEFAULT_MNEMONIC
+    return NodeConfig(
+        chain_id=args.chain_id, accounts=args.accounts, balance=args.balance,
+        mnemonic=args.mnemonic or DEFAULT_MNEMONIC, db_path=args.db,
+        automine=not args.no_mining, block_time=args.block_time,
+        device=args.device, model_store=args.models, challenge_window=args.challenge_window,
+        client_version=args.client_version)
+
+
+def print_banner(node, host: str, port: int) -> None:
+    out = [f"imochain v{__version__}  chain id {node.config.chain_id}  (py-evm, Prague)", "",
+           "Available Accounts", "=================="]
+    for i, a in enumerate(node.accounts):
+        bal = node.get_balance(a.address) / 10**18
+        out.append(f"({i}) {a.checksum} ({bal:.4f} ETH)")
+    out += ["", "Private Keys", "=================="]
+    out += [f"({i}) 0x{a.key.hex()}" for i, a in enumerate(node.accounts)]
+    out += ["", "Wallet", "==================", f"Mnemonic:          {node.config.mnemonic}",
+            "Derivation path:   m/44'/60'/0'/0/", ""]
+    if node.config.db_path:
+        out.append(f"Database: {node.config.db_path} (block #{node.block_number})")
+    mode = ("interval " + str(node.config.block_time) + " s" if node.config.block_time
+            else "automine" if node.automine else "manual (evm_mine)")
+    out.append(f"Mining: {mode}")
+    if node.models is not None:
+        out.append(f"Models: {len(node.models.list())} in the store; inference precompile at 0x…00A1")
+    out += ["", f"Listening on {host}:{port}"]
+    print("\n".join(out), flush=True)
+
+
+def run_node(args) -> int:
+    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
+                        format="%(message)s", stream=sys.stdout)
+    from imochain.chain import ChainError, Node
+    try:
+        node = Node(node_config(args))
+    except ChainError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    services = []
+    try:
+        from imochain.chain.services import start_services
+    except ImportError:
+        start_services = None
+    if start_services is not None:
+        services = start_services(node, oracle=not args.no_oracle, challenger=not args.no_challenger,
+                                  fault_rate=args.oracle_faults)
+    print_banner(node, args.host, args.port)
+    from imochain.rpc.server import serve
+    try:
+        serve(node, args.host, args.port)
+    except OSError as exc:
+        print(f"error: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        for s in services:
+            s.stop()
+        node.close()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="imochain", description="A local Ethereum chain for AI.")
+    parser.add_argument("--version", action="version", version=f"imochain {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    add_node_parser(sub)
+    for module, fn in (("imochain.precompiles.modelcli", "register"),
+                       ("imochain.precompiles.text.cli", "register_chat"),
+                       ("imochain.demo", "register"),
+                       ("imochain.bench", "register")):
+        try:
+            mod = __import__(module, fromlist=[fn])
+        except ImportError:
+            continue
+        getattr(mod, fn)(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
