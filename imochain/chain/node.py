@@ -33,9 +33,11 @@ from .errors import (BlockNotFound, ChainError, ExecutionFailed, ExecutionRevert
                      InvalidParams, TransactionRejected)
 from .mempool import Mempool, PendingTx
 from .store import LMDBStore, MemoryStore
+from . import speedups
 from .vm import GenesisAccount, build_genesis_state, make_chain_class, wrap_precompile
 
 log = logging.getLogger("imochain.node")
+speedups.install()
 
 ETHER = 10**18
 HEAD_KEY = b"imo:head"
@@ -711,7 +713,10 @@ class Node:
         self._write_head()
         self.store.commit()
         self.pool.prune(lambda a: state.get_nonce(a))
-        info = self._block_info(header)
+        info = BlockInfo(header, [TxInfo(p.tx, p.hash, p.sender, header.hash, header.block_number, i,
+                                         header.base_fee_per_gas) for i, p in enumerate(included)],
+                         len(rlp.encode(block)))
+        self._block_cache[header.hash] = info
         self._log_block(info, included, receipts, results)
         for listener in list(self.block_listeners):
             _safely(listener, info)
