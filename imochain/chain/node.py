@@ -194,7 +194,7 @@ class Node:
         extra[INFERENCE_ADDRESS] = wrap_precompile(
             self.inference.gas_cost, self.inference.execute, PrecompileError, "inference")
         extra[QUOTE_ADDRESS] = wrap_precompile(
-            lambda data: 100 + 3 * ((len(data) + 31) // 32), self.inference.quote,
+            self.inference.quote_gas_cost, self.inference.quote,
             PrecompileError, "model quote")
         self.chain_class = make_chain_class(self.config.chain_id, extra)
 

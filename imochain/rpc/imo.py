@@ -1,0 +1,83 @@
+"""imo_ methods: the model store, inference quotes and dry runs, and the genesis contracts."""
+
+from __future__ import annotations
+
+from eth_abi import encode as abi_encode
+
+from . import params as p
+from .dispatch import Context, method
+from .params import RpcError, hexb
+
+MAX_MODEL_BYTES = 32 * 1024 * 1024
+
+
+def _precompile(ctx: Context):
+    if ctx.node.inference is None:
+        raise RpcError(-32601, "this node runs without the inference precompile")
+    return ctx.node.inference
+
+
+def _call_data(params: list) -> bytes:
+    """(modelHash, tensor) → the 0xA1 call data abi.encode(bytes32, bytes)."""
+    model_hash = p.hash32(p.arg(params, 0, "modelHash"), "modelHash")
+    tensor = p.data(p.arg(params, 1, "tensor"), "tensor")
+    return abi_encode(["bytes32", "bytes"], [model_hash, tensor])
+
+
+def _precompile_error(exc) -> RpcError:
+    return RpcError(-32000, f"inference failed: {getattr(exc, 'reason', exc)}")
+
+
+@method("imo_listModels")
+def list_models(ctx: Context, params: list):
+    _precompile(ctx)
+    return ctx.node.models.list()
+
+
+@method("imo_uploadModel")
+def upload_model(ctx: Context, params: list):
+    from imochain.precompiles import PrecompileError
+    _precompile(ctx)
+    blob = p.arg(params, 0, "model")
+    if isinstance(blob, str) and len(blob) > 2 * MAX_MODEL_BYTES + 2:
+        raise p.invalid(f"invalid model: larger than {MAX_MODEL_BYTES // 2**20} MiB")
+    data = p.data(blob, "model")
+    try:
+        with ctx.node.lock:
+            return hexb(ctx.node.models.add(data))
+    except PrecompileError as exc:
+        raise p.invalid(f"invalid model: {getattr(exc, 'reason', exc)}") from None
+
+
+@method("imo_quoteGas")
+def quote_gas(ctx: Context, params: list):
+    from imochain.precompiles import PrecompileError
+    pc = _precompile(ctx)
+    try:
+        return hex(pc.gas_cost(_call_data(params)))
+    except PrecompileError as exc:
+        raise _precompile_error(exc) from None
+
+
+@method("imo_dryRun")
+def dry_run(ctx: Context, params: list):
+    from imochain.precompiles import PrecompileError
+    pc = _precompile(ctx)
+    try:
+        with ctx.node.lock:  # one owner for torch too: inference is not re-entrant across threads
+            return pc.dry_run(_call_data(params))
+    except PrecompileError as exc:
+        raise _precompile_error(exc) from None
+
+
+@method("imo_contracts")
+def contracts(ctx: Context, params: list):
+    try:
+        from imochain.contracts import GENESIS_ADDRESSES, abi
+    except ImportError:
+        return {}
+    out = {}
+    for name, address in GENESIS_ADDRESSES.items():
+        if ctx.node.get_code(bytes.fromhex(address[2:])):
+            out[name] = {"address": address, "abi": abi(name)}
+    return out
