@@ -23,8 +23,15 @@ class DevAccount:
 
 
 def derive_accounts(mnemonic: str, count: int) -> list[DevAccount]:
+    # The BIP-39 seed (2048 PBKDF2 rounds) is the slow part: compute it once, not per account.
+    from eth_account.hdaccount import seed_from_mnemonic, key_from_seed
+    from eth_keys import keys
+    try:
+        seed = seed_from_mnemonic(mnemonic, "")
+    except Exception as exc:
+        raise ValueError(f"invalid mnemonic: {exc}") from None
     out = []
     for i in range(count):
-        acct = Account.from_mnemonic(mnemonic, account_path=f"m/44'/60'/0'/0/{i}")
-        out.append(DevAccount(bytes.fromhex(acct.address[2:]), bytes(acct.key)))
+        key = key_from_seed(seed, f"m/44'/60'/0'/0/{i}")
+        out.append(DevAccount(keys.PrivateKey(key).public_key.to_canonical_address(), key))
     return out

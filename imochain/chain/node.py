@@ -11,7 +11,7 @@ keys in the same store, so snapshots can rewind the head and a restart resumes i
 
 from __future__ import annotations
 
-import copy
+import contextlib
 import logging
 import threading
 import time
@@ -170,6 +170,8 @@ class Node:
         self._interval_thread: threading.Thread | None = None
         self._interval_stop = threading.Event()
         self._interval: float | None = None
+        self._deferred: list[Callable[[], None]] = []
+        self._running_deferred = False
         self._build_precompiles()
         self._open()
         if self.config.block_time:
@@ -607,11 +609,14 @@ class Node:
         fake = dict(y_parity=0, r=int.from_bytes(sender, "big"), s=1)
         b = self.tx_builder
         to = fields.get("to") or b""
-        al = [(e["address"], tuple(e["storageKeys"])) for e in fields.get("accessList", [])]
+        al = _py_evm_access_list(fields.get("accessList"))
         if fields.get("type") == 2:
             tx = b.new_dynamic_fee_transaction(
                 fields["chainId"], fields["nonce"], fields["maxPriorityFeePerGas"], fields["maxFeePerGas"],
                 fields["gas"], to, fields["value"], fields["data"], al, **fake)
+            # py-evm's builder returns London's typed class, which a Prague block cannot
+            # serialize; decoding the bytes gives this VM's own class.
+            tx = b.decode(tx.encode())
         else:
             tx = b.new_transaction(nonce=fields["nonce"], gas_price=fields["gasPrice"], gas=fields["gas"],
                                    to=to, value=fields["value"], data=fields["data"], v=27,
@@ -720,7 +725,43 @@ class Node:
         self._log_block(info, included, receipts, results)
         for listener in list(self.block_listeners):
             _safely(listener, info)
+        self._run_deferred()
         return info
+
+    def defer(self, fn: Callable[[], None]) -> None:
+        """Run `fn` once every listener has seen the current block (services send from here,
+        so subscribers never see a later block before an earlier one)."""
+        with self.lock:
+            self._deferred.append(fn)
+
+    def _run_deferred(self) -> None:
+        if self._running_deferred:
+            return  # a block mined by a deferred task: the outer loop runs what it queued
+        self._running_deferred = True
+        try:
+            while self._deferred:
+                _safely(self._deferred.pop(0))
+        finally:
+            self._running_deferred = False
+
+    @contextlib.contextmanager
+    def batched(self):
+        """Submit several transactions into one block: automine waits until the block ends."""
+        with self.lock:
+            was = self.automine
+            self.automine = False
+            try:
+                yield
+            finally:
+                self.automine = was
+                if was:  # keep mining while ready transactions remain (a block may not hold all)
+                    state = self.state_at("latest")
+                    while self.pool.ready(lambda a: state.get_nonce(a)):
+                        before = len(self.pool)
+                        self._mine_one()
+                        state = self.state_at("latest")
+                        if len(self.pool) >= before:
+                            break
 
     def _log_block(self, info: BlockInfo, included, receipts, results) -> None:
         if not log.isEnabledFor(logging.INFO):
@@ -835,7 +876,7 @@ class Node:
         nonce = params.get("nonce")
         if nonce is None:
             nonce = state.get_nonce(sender)
-        al = [(e["address"], tuple(e["storageKeys"])) for e in params.get("accessList") or []]
+        al = _py_evm_access_list(params.get("accessList"))
         max_fee = params.get("maxFeePerGas")
         tip = params.get("maxPriorityFeePerGas")
         price = params.get("gasPrice")
@@ -850,9 +891,11 @@ class Node:
         return SpoofTransaction(utx, from_=sender)
 
     def execute_call(self, params: dict, block_id: Any = "latest", overrides: dict | None = None,
-                     gas: int | None = None, tracer=None) -> CallResult:
+                     gas: int | None = None, tracer=None, watch: Callable | None = None) -> CallResult:
         with self.lock:
             header, vm, state = self._call_env(block_id, params, overrides)
+            if watch is not None:  # sees the call's state before it runs (create_access_list)
+                watch(state)
             tx = self._unsigned(params, state, header, gas)
             snapshot = state.snapshot()
             try:
@@ -912,7 +955,17 @@ class Node:
 
     def create_access_list(self, params: dict, block_id: Any = "latest") -> tuple[list, int]:
         with self.lock:
-            result = self.execute_call(params, block_id)
+            slots: dict[bytes, set] = {}
+
+            def watch(state) -> None:  # record every storage slot the call warms (SLOAD/SSTORE)
+                mark = state.mark_storage_warm
+
+                def record(address, slot):
+                    slots.setdefault(address, set()).add(slot)
+                    return mark(address, slot)
+                state.mark_storage_warm = record
+
+            result = self.execute_call(params, block_id, watch=watch)
             if result.reverted:
                 raise ExecutionReverted(result.output)
             comp = result.computation
@@ -925,8 +978,8 @@ class Node:
                 if addr in skip and addr != to:
                     continue
                 accessed.setdefault(addr, set())
-            # storage keys touched, from the access-set py-evm keeps per transaction
-            state_keys = getattr(comp, "_accessed_storage_keys", None)
+            for addr, keys in slots.items():  # as geth and anvil: slots listed even for `to`
+                accessed.setdefault(addr, set()).update(keys)
             entries = [{"address": a, "storageKeys": sorted(accessed[a])} for a in accessed if a not in (sender,)]
             params2 = dict(params, accessList=entries)
             gas = self.estimate_gas(params2, block_id)
@@ -1112,6 +1165,13 @@ def apply_state_overrides(state, overrides: dict) -> None:
                 state.set_storage(addr, slot, value)
         for slot, value in (o.get("stateDiff") or {}).items():
             state.set_storage(addr, slot, value)
+
+
+def _py_evm_access_list(entries) -> list:
+    """RPC access-list entries (storage keys as 32-byte strings or ints) → py-evm's (address, ints)."""
+    return [(e["address"], tuple(k if isinstance(k, int) else int.from_bytes(k, "big")
+                                 for k in e["storageKeys"]))
+            for e in entries or []]
 
 
 def _walk_computations(comp):

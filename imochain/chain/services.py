@@ -1,0 +1,355 @@
+"""Node-side services that act on blocks: the AI-oracle worker and the opML challenger.
+
+The worker reads each new block's `AICallbackRequest` events, runs every model's requests of
+that block in ONE batched forward pass (int8 outputs are byte-identical to one-by-one runs),
+and answers with `invokeCallback` transactions from the operator account. The challenger
+re-executes every posted result inside its challenge window and disputes wrong ones.
+
+Both run after a block's listeners have all seen it (`Node.defer`), so subscribers see blocks
+in order; with automine their transactions go into one block rather than one block each.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from dataclasses import dataclass, field
+
+from eth_abi import decode as abi_decode
+from eth_abi import encode as abi_encode
+from eth_account import Account
+from eth_utils import event_abi_to_log_topic, function_signature_to_4byte_selector, keccak, to_checksum_address
+
+log = logging.getLogger("imochain.oracle")
+
+REQUEST_V1 = keccak(text="AICallbackRequest(address,uint256,uint256,bytes,address,uint64,bytes)")
+REQUEST_V2 = keccak(text="AICallbackRequest(address,uint256,uint256,bytes,address,uint64,bytes,uint8,uint8,uint256)")
+RESULT_SUBMITTED = keccak(text="ResultSubmitted(uint256,address,bytes32,bytes32)")
+INVALID_INPUT, INVALID_BATCH_SIZE = 0, 1
+
+
+def _selector(signature: str) -> bytes:
+    return function_signature_to_4byte_selector(signature)
+
+
+@dataclass
+class Request:
+    request_id: int
+    model_id: int
+    input: bytes
+    callback: bytes
+    gas_limit: int
+    batch_size: int
+    block: int
+
+
+@dataclass
+class BatchRecord:
+    """One forward pass: what the worker ran for one model in one block."""
+    block: int
+    model: str
+    model_hash: str
+    request_ids: list[int]
+    batch_size: int  # samples in the forward pass
+    micros: float
+    faulty: list[int] = field(default_factory=list)
+    errors: dict = field(default_factory=dict)
+
+
+class _Sender:
+    """Signs and submits a service's transactions from one account."""
+
+    def __init__(self, node, key: bytes):
+        self.node = node
+        self.key = key
+        self.address = Account.from_key(key).address
+        self.raw_address = bytes.fromhex(self.address[2:])
+
+    def send(self, to: bytes, data: bytes, gas: int, value: int = 0) -> bytes:
+        node = self.node
+        tip = 10**9
+        fields = dict(type=2, chainId=node.config.chain_id, nonce=node._pending_nonce(self.raw_address),
+                      maxPriorityFeePerGas=tip, maxFeePerGas=2 * node.next_base_fee() + tip,
+                      gas=min(gas, node.head.gas_limit), to=to_checksum_address(to), value=value, data=data)
+        raw = bytes(Account.sign_transaction(fields, self.key).raw_transaction)
+        return node.send_raw_transaction(raw)
+
+
+class OracleWorker:
+    def __init__(self, node, operator_key: bytes, oracle: bytes, fault_rate: float = 0.0, seed: int = 7):
+        self.node = node
+        self.oracle = oracle
+        self.sender = _Sender(node, operator_key)
+        self.fault_rate = fault_rate
+        self.rng = random.Random(seed)
+        self.records: list[BatchRecord] = []
+        self.sent: dict[bytes, tuple[int, str, int, float]] = {}  # tx → (request, model, batch, µs)
+        self.delivered: dict[int, bytes] = {}  # request id → output the worker posted
+        self._model_names: dict[bytes, str] = {}
+        self._running = True
+        node.block_listeners.append(self.on_block)
+
+    def stop(self) -> None:
+        self._running = False
+        if self.on_block in self.node.block_listeners:
+            self.node.block_listeners.remove(self.on_block)
+
+    # -- reading the chain ------------------------------------------------------------------
+    def _requests(self, info) -> list[Request]:
+        out = []
+        for receipt in self.node.block_receipts(info.number):
+            if receipt.status != 1:
+                continue
+            for entry in receipt.logs:
+                if entry.address != self.oracle or not entry.topics:
+                    continue
+                if entry.topics[0] == REQUEST_V1:
+                    model_id, data, cb, gas, _ = abi_decode(["uint256", "bytes", "address", "uint64", "bytes"], entry.data)
+                    batch = 1
+                elif entry.topics[0] == REQUEST_V2:
+                    model_id, data, cb, gas, _, _, _, batch = abi_decode(
+                        ["uint256", "bytes", "address", "uint64", "bytes", "uint8", "uint8", "uint256"], entry.data)
+                else:
+                    continue
+                out.append(Request(int.from_bytes(entry.topics[2], "big"), model_id, data,
+                                   bytes.fromhex(cb[2:]), gas, batch, info.number))
+        return out
+
+    def _model_hash(self, model_id: int) -> bytes:
+        data = _selector("getModel(uint256)") + abi_encode(["uint256"], [model_id])
+        out = self.node.call({"to": self.oracle, "data": data})
+        return out[:32]
+
+    # -- serving ----------------------------------------------------------------------------
+    def on_block(self, info) -> None:
+        if not self._running:
+            return
+        self._log_mined(info)
+        requests = self._requests(info)
+        if requests:
+            self.node.defer(lambda: self._serve(requests))
+
+    def _log_mined(self, info) -> None:
+        for tx in info.transactions:
+            entry = self.sent.pop(tx.hash, None)
+            if entry is None:
+                continue
+            request_id, model, batch, micros = entry
+            receipt = self.node.get_receipt(tx.hash)
+            status = "ok" if receipt and receipt.status == 1 else "REVERTED"
+            log.info("oracle: request #%d model %s batch %d %.0f µs gas %d %s", request_id, model, batch,
+                     micros, receipt.gas_used if receipt else 0, status)
+
+    def _serve(self, requests: list[Request]) -> None:
+        by_model: dict[bytes, list[Request]] = {}
+        for r in requests:
+            by_model.setdefault(self._model_hash(r.model_id), []).append(r)
+        answers: list[tuple[Request, bytes | None, str | None, int, str, float]] = []
+        for model_hash, group in by_model.items():
+            answers += self._run_group(model_hash, group)
+        with self.node.batched():
+            for r, output, error, batch, name, micros in answers:
+                if output is not None:
+                    data = _selector("invokeCallback(uint256,bytes)") + abi_encode(["uint256", "bytes"], [r.request_id, output])
+                    # the oracle stores the output, opens the opML game and insists the consumer
+                    # gets its full gasLimit; unused gas is refunded, so err on the generous side
+                    gas = 450_000 + r.gas_limit * 64 // 63 + 25_000 * ((len(output) + 31) // 32 + 2) \
+                        + 16 * len(data)
+                    self.delivered[r.request_id] = output
+                else:
+                    code, message = error
+                    data = _selector("feedbackError(uint256,uint8,bytes)") + abi_encode(
+                        ["uint256", "uint8", "bytes"], [r.request_id, code, message.encode()[:1024]])
+                    gas = 200_000 + r.gas_limit + r.gas_limit // 63 + 16 * len(data)
+                try:
+                    tx_hash = self.sender.send(self.oracle, data, gas)
+                    self.sent[tx_hash] = (r.request_id, name, batch, micros)
+                except Exception as exc:  # one failed submission must not stop the others
+                    log.warning("oracle: could not answer request #%d: %s", r.request_id, exc)
+
+    def _run_group(self, model_hash: bytes, group: list[Request]):
+        from imochain.precompiles import PrecompileError
+        pc = self.node.inference
+        name = "?"
+        try:
+            model = self.node.models.get(model_hash)
+            name = model.name
+        except Exception as exc:
+            return [(r, None, (INVALID_INPUT, f"model unavailable: {getattr(exc, 'reason', exc)}"), 0, name, 0.0)
+                    for r in group]
+        good, answers = [], []
+        for r in group:
+            problem = self._check(model, r)
+            if problem:
+                answers.append((r, None, problem, 0, name, 0.0))
+            else:
+                good.append(r)
+        if not good:
+            return answers
+        start = time.perf_counter()
+        try:
+            with self.node.lock:
+                outputs = pc.execute_batch(model_hash, [r.input for r in good])
+        except PrecompileError as exc:
+            # a bad tensor spoils the whole pass: run one by one to isolate it
+            outputs = []
+            for r in good:
+                try:
+                    outputs.append(pc.execute(abi_encode(["bytes32", "bytes"], [model_hash, r.input])))
+                except PrecompileError as one:
+                    outputs.append(one)
+            log.debug("batch fell back to single runs: %s", exc)
+        micros = (time.perf_counter() - start) * 1e6
+        samples = sum(max(1, r.batch_size) for r in good)
+        record = BatchRecord(good[0].block, name, "0x" + model_hash.hex(), [r.request_id for r in good],
+                             samples, micros)
+        for r, out in zip(good, outputs):
+            if isinstance(out, Exception):
+                record.errors[r.request_id] = out.reason
+                answers.append((r, None, (INVALID_INPUT, out.reason), samples, name, micros))
+                continue
+            if self.fault_rate and self.rng.random() < self.fault_rate:
+                out = corrupt(out)
+                record.faulty.append(r.request_id)
+            answers.append((r, out, None, samples, name, micros))
+        self.records.append(record)
+        return answers
+
+    @staticmethod
+    def _check(model, r: Request):
+        """(code, message) when the request cannot be served, else None."""
+        from imochain.precompiles.tensor import decode_tensor
+        from imochain.precompiles import PrecompileError
+        try:
+            view = decode_tensor(r.input)
+        except PrecompileError as exc:
+            return INVALID_INPUT, exc.reason
+        shape = tuple(view.shape)
+        expected = tuple(model.graph.input_shape)
+        if r.batch_size > 1 and (len(shape) != len(expected) + 1 or shape[0] != r.batch_size):
+            return INVALID_BATCH_SIZE, f"batch of {r.batch_size} needs shape [{r.batch_size}, ...], got {list(shape)}"
+        return None
+
+
+def corrupt(tensor: bytes) -> bytes:
+    """A wrong but well-formed output: the last data byte changed (the fault switch)."""
+    body = bytearray(tensor)
+    body[-1 - _padding(tensor)] ^= 0x55
+    return bytes(body)
+
+
+def _padding(tensor: bytes) -> int:
+    # abi-encoded `bytes data` ends with zero padding to 32; change a real data byte instead
+    from imochain.precompiles.tensor import decode_tensor
+    n = decode_tensor(tensor).data_len
+    return (-n) % 32
+
+
+class Challenger:
+    """Re-executes every posted result during its window and disputes the wrong ones."""
+
+    def __init__(self, node, key: bytes, oracle: bytes, opml: bytes, bond: int):
+        self.node = node
+        self.oracle = oracle
+        self.opml = opml
+        self.bond = bond
+        self.sender = _Sender(node, key)
+        self.checked: dict[int, bool] = {}  # request id → result was right
+        self.challenged: dict[int, bytes] = {}  # request id → challenge tx
+        self._running = True
+        node.block_listeners.append(self.on_block)
+
+    def stop(self) -> None:
+        self._running = False
+        if self.on_block in self.node.block_listeners:
+            self.node.block_listeners.remove(self.on_block)
+
+    def on_block(self, info) -> None:
+        if not self._running:
+            return
+        posted = []
+        for receipt in self.node.block_receipts(info.number):
+            for entry in receipt.logs:
+                if entry.address == self.opml and entry.topics and entry.topics[0] == RESULT_SUBMITTED:
+                    model_hash, output_hash = abi_decode(["bytes32", "bytes32"], entry.data)
+                    posted.append((int.from_bytes(entry.topics[1], "big"), model_hash, output_hash))
+        if posted:
+            self.node.defer(lambda: self._check(posted))
+
+    def _check(self, posted) -> None:
+        from imochain.precompiles import PrecompileError
+        for request_id, model_hash, output_hash in posted:
+            data = _selector("getInput(uint256)") + abi_encode(["uint256"], [request_id])
+            try:
+                (inp,) = abi_decode(["bytes"], self.node.call({"to": self.oracle, "data": data}))
+                with self.node.lock:
+                    output = self.node.inference.execute(abi_encode(["bytes32", "bytes"], [model_hash, inp]))
+            except (PrecompileError, Exception) as exc:  # nothing to compare against: leave it
+                log.info("challenger: cannot re-execute request #%d: %s", request_id, exc)
+                continue
+            right = keccak(output) == output_hash
+            self.checked[request_id] = right
+            if right:
+                continue
+            gas_limit = self._callback_gas(request_id)
+            try:
+                tx = self.sender.send(self.opml, _selector("challenge(uint256)") + abi_encode(["uint256"], [request_id]),
+                                      2_000_000 + 2 * gas_limit + 40_000 * ((len(output) + 31) // 32),
+                                      value=self.bond)
+                self.challenged[request_id] = tx
+                log.info("challenger: result of request #%d is wrong; challenged in tx 0x%s", request_id, tx.hex())
+            except Exception as exc:
+                log.warning("challenger: could not challenge request #%d: %s", request_id, exc)
+
+    def _callback_gas(self, request_id: int) -> int:
+        data = _selector("requests(uint256)") + abi_encode(["uint256"], [request_id])
+        try:
+            out = self.node.call({"to": self.oracle, "data": data})
+            # requests(id) → (account, requestId, modelId, input, callbackContract, gasLimit, callbackData)
+            return abi_decode(["address", "uint256", "uint256", "bytes", "address", "uint64", "bytes"], out)[5]
+        except Exception:
+            return 1_000_000
+
+
+def start_services(node, oracle: bool = True, challenger: bool = True, fault_rate: float = 0.0,
+                   seed: int = 7) -> list:
+    """Start the worker and challenger on a node whose genesis has the IMO contracts."""
+    if node.inference is None:
+        return []
+    try:
+        from imochain.contracts import GENESIS_ADDRESSES
+        from imochain.contracts.genesis import CHALLENGE_BOND, OPERATOR_PRIVATE_KEY
+    except ImportError:
+        return []
+    oracle_addr = bytes.fromhex(GENESIS_ADDRESSES["AIOracle"][2:])
+    if not node.get_code(oracle_addr):
+        return []
+    services = []
+    _warm_up_inference(node)
+    if oracle:
+        services.append(OracleWorker(node, bytes.fromhex(OPERATOR_PRIVATE_KEY[2:]), oracle_addr, fault_rate, seed))
+    if challenger:
+        # dev account 8 plays the independent watcher; its bond comes from its own balance
+        key = node.accounts[8].key if len(node.accounts) > 8 else node.accounts[-1].key
+        services.append(Challenger(node, key, oracle_addr, bytes.fromhex(GENESIS_ADDRESSES["OpML"][2:]),
+                                   CHALLENGE_BOND))
+    return services
+
+
+def _warm_up_inference(node, delay: float = 2.0) -> None:
+    """Import torch and build the shipped models' runtimes in the background, after start-up,
+    so the first oracle request does not pay for them (seconds on a small CPU)."""
+    import threading
+
+    def warm():
+        time.sleep(delay)  # let the server come up and answer first
+        try:
+            with node.lock:
+                for m in node.models.list()[:3]:
+                    node.inference.warm(bytes.fromhex(m["hash"][2:])) if hasattr(node.inference, "warm") else None
+            import torch  # noqa: F401
+        except Exception:  # warming is an optimisation only
+            log.debug("warm-up failed", exc_info=True)
+
+    threading.Thread(target=warm, name="imochain-warmup", daemon=True).start()
