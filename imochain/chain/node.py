@@ -171,6 +171,7 @@ class Node:
         self._interval_stop = threading.Event()
         self._interval: float | None = None
         self._deferred: list[Callable[[], None]] = []
+        self.services: list = []  # node-side services (oracle worker, challenger) once started
         self._running_deferred = False
         self._build_precompiles()
         self._open()
@@ -492,6 +493,8 @@ class Node:
             sender = tx.sender
         except Exception:
             raise TransactionRejected("invalid signature") from None
+        if not 0 < tx.s <= constants.SECPK1_N // 2:  # EIP-2: high-s signatures are invalid
+            raise TransactionRejected("invalid signature: s value too high (EIP-2)")
         chain_id = getattr(tx, "chain_id", None)
         if chain_id is not None and chain_id != self.config.chain_id:
             raise TransactionRejected(
@@ -508,7 +511,8 @@ class Node:
                 self._imp_senders[tx.hash] = sender
             for listener in list(self.pending_listeners):
                 _safely(listener, tx.hash)
-            if self.automine:
+            # automine mines only executable transactions; a nonce gap stays queued (anvil)
+            if self.automine and self._pending_nonce(sender) > tx.nonce:
                 self._mine_one()
             return tx.hash
 
@@ -1202,6 +1206,10 @@ def _validation_message(message: str) -> str:
     if "insufficient" in lower or "balance" in lower:
         return "insufficient funds for gas * price + value"
     if "nonce" in lower:
+        import re
+        m = re.search(r"expected (\d+), but got (\d+)", lower)
+        if m:  # py-evm's wording → geth/anvil's
+            return "nonce too low" if int(m.group(2)) < int(m.group(1)) else "nonce too high"
         return "nonce too low" if "low" in lower else message
     return message
 

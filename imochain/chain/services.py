@@ -334,6 +334,7 @@ def start_services(node, oracle: bool = True, challenger: bool = True, fault_rat
         key = node.accounts[8].key if len(node.accounts) > 8 else node.accounts[-1].key
         services.append(Challenger(node, key, oracle_addr, bytes.fromhex(GENESIS_ADDRESSES["OpML"][2:]),
                                    CHALLENGE_BOND))
+    node.services = services
     return services
 
 
@@ -345,9 +346,6 @@ def _warm_up_inference(node, delay: float = 2.0) -> None:
     def warm():
         time.sleep(delay)  # let the server come up and answer first
         try:
-            with node.lock:
-                for m in node.models.list()[:3]:
-                    node.inference.warm(bytes.fromhex(m["hash"][2:])) if hasattr(node.inference, "warm") else None
             import torch  # noqa: F401
         except Exception:  # warming is an optimisation only
             log.debug("warm-up failed", exc_info=True)

@@ -81,3 +81,31 @@ def contracts(ctx: Context, params: list):
         if ctx.node.get_code(bytes.fromhex(address[2:])):
             out[name] = {"address": address, "abi": abi(name)}
     return out
+
+
+def _worker(ctx: Context):
+    from imochain.chain.services import OracleWorker
+    for s in getattr(ctx.node, "services", []):
+        if isinstance(s, OracleWorker):
+            return s
+    raise RpcError(-32601, "this node runs without the oracle worker")
+
+
+@method("imo_setOracleFaults")
+def set_oracle_faults(ctx: Context, params: list):
+    """The fault switch: the fraction of results the worker falsifies (for teaching and tests)."""
+    rate = p.arg(params, 0, "rate")
+    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate <= 1:
+        raise p.invalid("invalid rate: expected a number between 0 and 1")
+    _worker(ctx).fault_rate = float(rate)
+    return True
+
+
+@method("imo_oracleStatus")
+def oracle_status(ctx: Context, params: list):
+    """What the worker did: one entry per forward pass (block, model, batch size, µs)."""
+    worker = _worker(ctx)
+    return {"faultRate": worker.fault_rate,
+            "passes": [{"block": r.block, "model": r.model, "modelHash": r.model_hash,
+                        "requests": r.request_ids, "batchSize": r.batch_size, "micros": r.micros,
+                        "faulty": r.faulty} for r in worker.records[-1000:]]}

@@ -1,0 +1,55 @@
+"""`imochain demo --json` runs the whole IMO story; its record is checked step by step."""
+
+import json
+import subprocess
+import sys
+
+from imochain.chain import Node, NodeConfig
+from imochain.chain.services import start_services
+from imochain.testing import running_node
+
+TITLES = [
+    "registers the digits models", "opens an Initial Model Offering", "oversubscribed", "finalized",
+    "claim their tokens", "classifications through the AI oracle", "claimed into the ERC-7641 token",
+    "snapshot", "claim pro rata", "ERC-7007 NFT", "lying oracle", "burns tokens", "reconcile to the wei",
+]
+
+
+def run_demo(*extra: str) -> dict:
+    proc = subprocess.run([sys.executable, "-m", "imochain.cli", "demo", "--json", *extra],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:] + proc.stdout[-3000:]
+    return json.loads(proc.stdout)
+
+
+def check_record(record: dict) -> None:
+    assert record["ok"] is True
+    steps = record["steps"]
+    assert len(steps) == len(TITLES)
+    for step, words in zip(steps, TITLES):
+        assert words in step["title"], (words, step["title"])
+        assert step["checks"], f"step {step['title']!r} checked nothing"
+        assert all(c["ok"] for c in step["checks"])
+        assert "developer" in step["balances"]
+    final = steps[-1]["checks"][0]
+    assert int(final["start"]) == int(final["end"]) + int(final["burned"])
+    nft = next(s for s in steps if "ERC-7007" in s["title"])
+    art = [line for line in nft["narration"] if line.startswith("    ")]
+    assert len(art) == 8  # the 8×8 image, drawn
+
+
+def test_demo_in_process():
+    check_record(run_demo())
+
+
+def test_demo_against_a_running_node():
+    node = Node(NodeConfig())
+    start_services(node)
+    with running_node(node=node) as url:
+        check_record(run_demo("--rpc", url))
+
+
+def test_demo_reports_an_unreachable_node():
+    proc = subprocess.run([sys.executable, "-m", "imochain.cli", "demo", "--rpc", "http://127.0.0.1:9"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "no node answers" in proc.stderr
