@@ -218,6 +218,7 @@ class Node:
         self._receipt_cache: dict[bytes, list] = {}
         self._imp_senders: dict[bytes, bytes] = {}
         self._touched: dict[bytes, set[int]] = {}
+        self._head_reader = None
         if HEAD_KEY in self.store:
             self._resume()
         else:
@@ -356,21 +357,28 @@ class Node:
             return self.vm_class.build_state(
                 self.db, header.copy(state_root=self._state_root_of(header)), self.chain_context)
 
+    def _reader(self, block_id: Any = "latest"):
+        """A state for reads only. The head's is kept while the head stays, so its account
+        cache stays warm across the many reads a transaction's admission and a client's
+        polling make; older blocks get a fresh one."""
+        if block_id in ("latest", "pending", "safe", "finalized", None):
+            if self._head_reader is None or self._head_reader[0] != self.head_root:
+                self._head_reader = (self.head_root, self.state_at("latest"))
+            return self._head_reader[1]
+        return self.state_at(block_id)
+
     def get_balance(self, address: bytes, block_id: Any = "latest") -> int:
         with self.lock:
-            return self.state_at(block_id).get_balance(address)
+            return self._reader(block_id).get_balance(address)
 
     def get_nonce(self, address: bytes, block_id: Any = "latest") -> int:
         with self.lock:
             if block_id == "pending":
-                nonce = self.state_at("latest").get_nonce(address)
-                while self.pool.get_by_nonce(address, nonce) if hasattr(self.pool, "get_by_nonce") else False:
-                    nonce += 1
                 return self._pending_nonce(address)
-            return self.state_at(block_id).get_nonce(address)
+            return self._reader(block_id).get_nonce(address)
 
     def _pending_nonce(self, address: bytes) -> int:
-        nonce = self.state_at("latest").get_nonce(address)
+        nonce = self._reader().get_nonce(address)
         slot = self.pool._by_sender.get(address, {})
         while nonce in slot:
             nonce += 1
@@ -378,11 +386,11 @@ class Node:
 
     def get_code(self, address: bytes, block_id: Any = "latest") -> bytes:
         with self.lock:
-            return self.state_at(block_id).get_code(address)
+            return self._reader(block_id).get_code(address)
 
     def get_storage(self, address: bytes, slot: int, block_id: Any = "latest") -> int:
         with self.lock:
-            return self.state_at(block_id).get_storage(address, slot)
+            return self._reader(block_id).get_storage(address, slot)
 
     def get_block(self, block_id: Any = "latest") -> BlockInfo:
         with self.lock:
@@ -517,7 +525,7 @@ class Node:
             return tx.hash
 
     def _validate_for_pool(self, tx, sender: bytes) -> None:
-        state = self.state_at("latest")
+        state = self._reader()
         nonce = state.get_nonce(sender)
         if tx.nonce < nonce:
             raise TransactionRejected(f"nonce too low: next nonce {nonce}, tx nonce {tx.nonce}")
@@ -892,6 +900,11 @@ class Node:
             price = price or 0
             utx = b.new_unsigned_dynamic_fee_transaction(
                 self.config.chain_id, nonce, 0, max(price, header.base_fee_per_gas), gas, to, value, data, al)
+        if params.get("authorizationList"):  # EIP-7702: calls and estimates see the delegations
+            from eth.vm.forks.prague.transactions import Authorization
+            utx = b.new_unsigned_set_code_transaction(
+                self.config.chain_id, nonce, utx.max_priority_fee_per_gas, utx.max_fee_per_gas, gas, to,
+                value, data, al, [Authorization(**a) for a in params["authorizationList"]])
         return SpoofTransaction(utx, from_=sender)
 
     def execute_call(self, params: dict, block_id: Any = "latest", overrides: dict | None = None,

@@ -4,6 +4,7 @@ py-evm rebuilds its state objects for every block, and every account read walks 
 trie from the root, RLP-decoding each node again in pure Python. Trie nodes are addressed by
 the hash of their contents, so a node once decoded can never change: caching decoded nodes by
 key is always correct. Measured on this machine: one-transfer blocks 99.5 → 149.6 per second.
+Trie keys' nibble expansions are memoised for the same reason.
 
 `HexaryTrie` edits branch nodes in place, so every hit returns a fresh copy of the node's
 lists (a node has at most 17 items, and embedded children are under 32 bytes, so two levels
@@ -12,9 +13,13 @@ are all there is).
 
 from __future__ import annotations
 
+import functools
+
 import rlp
+import trie.hexary
 from trie.constants import BLANK_NODE, BLANK_NODE_HASH
 from trie.hexary import HexaryTrie
+from trie.utils.nibbles import bytes_to_nibbles
 
 MAX_NODES = 100_000  # ~ tens of MB at most; cleared wholesale when full
 
@@ -41,4 +46,7 @@ def install() -> None:
     global _installed
     if not _installed:
         HexaryTrie.get_node = _get_node
+        # Trie keys are hashes of the same few addresses and slots again and again; their
+        # nibble tuples are immutable, so memoising the conversion is safe (~6 % of a block).
+        trie.hexary.bytes_to_nibbles = functools.lru_cache(maxsize=65536)(bytes_to_nibbles)
         _installed = True
