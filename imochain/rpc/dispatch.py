@@ -18,6 +18,28 @@ Handler = Callable[["Context", list], Any]
 METHODS: dict[str, Handler] = {}
 
 MAX_BATCH = 1000
+MAX_DEPTH = 256  # JSON nesting; py_ecc raises the recursion limit to 100 000, so a deeply
+                 # nested body would overflow the C stack inside json.loads (a segfault)
+
+
+def _too_deep(body: bytes | str) -> bool:
+    """True when brackets nest deeper than MAX_DEPTH (strings are not parsed: a conservative
+    over-count is possible only for strings full of unbalanced brackets)."""
+    if isinstance(body, str):
+        body = body.encode("utf-8", "surrogatepass")
+    if body.count(b"[") + body.count(b"{") <= MAX_DEPTH:
+        return False
+    import numpy as np
+    arr = np.frombuffer(body, dtype=np.uint8)
+    depth = 0
+    for start in range(0, len(arr), 1 << 20):
+        chunk = arr[start:start + (1 << 20)]
+        step = ((chunk == 0x5B) | (chunk == 0x7B)).astype(np.int32) - ((chunk == 0x5D) | (chunk == 0x7D))
+        running = np.cumsum(step) + depth
+        if running.max() > MAX_DEPTH:
+            return True
+        depth = int(running[-1])
+    return False
 
 
 def method(*names: str):
@@ -91,9 +113,11 @@ def handle_one(ctx: Context, req: Any) -> dict | None:
 
 def handle_payload(ctx: Context, body: bytes | str) -> Any:
     """Raw request body → response object (dict, list, or None when nothing to answer)."""
+    if _too_deep(body):
+        return error_response(None, -32700, f"parse error: JSON nested deeper than {MAX_DEPTH} levels")
     try:
         payload = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         return error_response(None, -32700, f"parse error: {exc}")
     if isinstance(payload, list):
         if not payload:

@@ -171,8 +171,9 @@ def get_code(ctx: Context, params: list):
 @method("eth_getStorageAt")
 def get_storage_at(ctx: Context, params: list):
     a = p.address(p.arg(params, 0, "address"))
-    slot = p.quantity(p.arg(params, 1, "slot"), "slot") if not (
-        isinstance(params[1], str) and len(params[1]) == 66) else int.from_bytes(p.hash32(params[1], "slot"), "big")
+    slot_raw = p.arg(params, 1, "slot")
+    slot = p.quantity(slot_raw, "slot") if not (
+        isinstance(slot_raw, str) and len(slot_raw) == 66) else int.from_bytes(p.hash32(slot_raw, "slot"), "big")
     value = ctx.node.get_storage(a, slot, p.block_id(p.arg(params, 2, "block", False)))
     return hexb(value.to_bytes(32, "big"))
 
@@ -296,7 +297,7 @@ def _tx_in_block(ctx: Context, block, index_param):
 
 @method("eth_getTransactionByBlockHashAndIndex")
 def get_tx_by_block_hash_and_index(ctx: Context, params: list):
-    return _tx_in_block(ctx, p.hash32(p.arg(params, 0, "blockHash")), p.arg(params, 1, "index"))
+    return _tx_in_block(ctx, p.hash32(p.arg(params, 0, "blockHash"), "blockHash"), p.arg(params, 1, "index"))
 
 
 @method("eth_getTransactionByBlockNumberAndIndex")
@@ -327,7 +328,7 @@ def get_block_by_number(ctx: Context, params: list):
 @method("eth_getBlockByHash")
 def get_block_by_hash(ctx: Context, params: list):
     full = p.boolean(p.arg(params, 1, "fullTransactions", False) or False, "fullTransactions")
-    return _block_or_none(ctx, p.hash32(p.arg(params, 0, "blockHash")), full)
+    return _block_or_none(ctx, p.hash32(p.arg(params, 0, "blockHash"), "blockHash"), full)
 
 
 def _tx_count(ctx: Context, block_id):
@@ -340,7 +341,7 @@ def _tx_count(ctx: Context, block_id):
 
 @method("eth_getBlockTransactionCountByHash")
 def tx_count_by_hash(ctx: Context, params: list):
-    return _tx_count(ctx, p.hash32(p.arg(params, 0, "blockHash")))
+    return _tx_count(ctx, p.hash32(p.arg(params, 0, "blockHash"), "blockHash"))
 
 
 @method("eth_getBlockTransactionCountByNumber")

@@ -17,9 +17,22 @@ def _precompile(ctx: Context):
     return ctx.node.inference
 
 
-def _call_data(params: list) -> bytes:
-    """(modelHash, tensor) → the 0xA1 call data abi.encode(bytes32, bytes)."""
+def _call_data(ctx: Context, params: list) -> bytes:
+    """The 0xA1 call data for (modelHash, tensor) or, for a text model, (modelHash, prompt,
+    maxNewTokens=32, seed=0) where the prompt is hex bytes or plain text."""
     model_hash = p.hash32(p.arg(params, 0, "modelHash"), "modelHash")
+    router = ctx.node.inference
+    if hasattr(router, "is_text") and router.is_text(model_hash):
+        from imochain.precompiles.text import encode_text_call
+        raw = p.arg(params, 1, "prompt")
+        if not isinstance(raw, str):
+            raise p.invalid("invalid prompt: expected a string")
+        prompt = p.data(raw, "prompt") if raw.startswith("0x") else raw.encode("utf-8")
+        cap = p.arg(params, 2, "maxNewTokens", False)
+        seed = p.arg(params, 3, "seed", False)
+        cap = 32 if cap is None else p.quantity(cap, "maxNewTokens", 2**32 - 1)
+        seed = 0 if seed is None else p.quantity(seed, "seed", 2**64 - 1)
+        return encode_text_call(model_hash, prompt, cap, seed)
     tensor = p.data(p.arg(params, 1, "tensor"), "tensor")
     return abi_encode(["bytes32", "bytes"], [model_hash, tensor])
 
@@ -30,8 +43,7 @@ def _precompile_error(exc) -> RpcError:
 
 @method("imo_listModels")
 def list_models(ctx: Context, params: list):
-    _precompile(ctx)
-    return ctx.node.models.list()
+    return _precompile(ctx).list()
 
 
 @method("imo_uploadModel")
@@ -54,7 +66,7 @@ def quote_gas(ctx: Context, params: list):
     from imochain.precompiles import PrecompileError
     pc = _precompile(ctx)
     try:
-        return hex(pc.gas_cost(_call_data(params)))
+        return hex(pc.gas_cost(_call_data(ctx, params)))
     except PrecompileError as exc:
         raise _precompile_error(exc) from None
 
@@ -65,7 +77,7 @@ def dry_run(ctx: Context, params: list):
     pc = _precompile(ctx)
     try:
         with ctx.node.lock:  # one owner for torch too: inference is not re-entrant across threads
-            return pc.dry_run(_call_data(params))
+            return pc.dry_run(_call_data(ctx, params))
     except PrecompileError as exc:
         raise _precompile_error(exc) from None
 

@@ -18,6 +18,7 @@ def invalid(message: str) -> RpcError:
 
 
 MAX_QUANTITY = 2**256 - 1
+_HEX = frozenset("0123456789abcdefABCDEF")
 BLOCK_TAGS = ("latest", "pending", "earliest", "safe", "finalized")
 
 
@@ -28,6 +29,8 @@ def quantity(value: Any, field: str = "value", max_value: int = MAX_QUANTITY) ->
         n = value
     elif isinstance(value, str) and value[:2] in ("0x", "0X") and len(value) > 2:
         try:
+            if not _HEX.issuperset(value[2:]):  # int() would take spaces, "_" and signs
+                raise ValueError
             n = int(value[2:], 16)
         except ValueError:
             raise invalid(f"invalid {field}: {value[:80]!r} is not a hex quantity") from None
@@ -48,6 +51,8 @@ def data(value: Any, field: str = "data", length: int | None = None) -> bytes:
         raise invalid(f"invalid {field}: hex string has odd length")
     try:
         out = bytes.fromhex(body)
+        if 2 * len(out) != len(body):  # bytes.fromhex skips whitespace; hex data has none
+            raise ValueError
     except ValueError:
         raise invalid(f"invalid {field}: {value[:80]!r} is not hex") from None
     if length is not None and len(out) != length:
@@ -114,6 +119,28 @@ def tx_request(obj: Any, field: str = "transaction") -> dict:
         out["chainId"] = quantity(obj["chainId"], f"{field}.chainId")
     if obj.get("type") is not None:
         out["type"] = quantity(obj["type"], f"{field}.type", 0xFF)
+    if obj.get("authorizationList") is not None:
+        out["authorizationList"] = authorization_list(obj["authorizationList"], f"{field}.authorizationList")
+    return out
+
+
+def authorization_list(value: Any, field: str) -> list:
+    """EIP-7702 signed authorizations → dicts with py-evm's Authorization field names."""
+    if not isinstance(value, list):
+        raise invalid(f"invalid {field}: expected a list")
+    out = []
+    for i, entry in enumerate(value):
+        if not isinstance(entry, dict):
+            raise invalid(f"invalid {field}[{i}]: expected an object")
+        y_parity = entry.get("yParity", entry.get("v"))
+        if y_parity is None:
+            raise invalid(f"invalid {field}[{i}]: missing yParity")
+        out.append({"chain_id": quantity(entry.get("chainId"), f"{field}[{i}].chainId"),
+                    "address": address(entry.get("address"), f"{field}[{i}].address"),
+                    "nonce": quantity(entry.get("nonce"), f"{field}[{i}].nonce", 2**64 - 1),
+                    "y_parity": quantity(y_parity, f"{field}[{i}].yParity", 1),
+                    "r": quantity(entry.get("r"), f"{field}[{i}].r"),
+                    "s": quantity(entry.get("s"), f"{field}[{i}].s")})
     return out
 
 

@@ -27,6 +27,7 @@ except ImportError:
 log = logging.getLogger("imochain.rpc")
 
 MAX_BODY = 64 * 1024 * 1024  # model uploads travel as hex; anything bigger is refused
+DRAIN_LIMIT = 4 * MAX_BODY  # an oversized body is read and dropped up to this, then cut off
 
 
 def _dumps(obj: Any) -> bytes:
@@ -70,13 +71,23 @@ def create_app(node) -> FastAPI:
     @app.post("/")
     async def rpc_http(request: Request) -> Response:
         length = request.headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > MAX_BODY:
-            return JSONResponse(error_response(None, -32600, "request body too large"), status_code=413)
-        body = b""
+        too_large = length is not None and length.isdigit() and int(length) > MAX_BODY
+        chunks: list[bytes] = []  # joined once: `body += chunk` is quadratic for big uploads
+        size = 0
         async for chunk in request.stream():
-            body += chunk
-            if len(body) > MAX_BODY:
-                return JSONResponse(error_response(None, -32600, "request body too large"), status_code=413)
+            size += len(chunk)
+            if size > MAX_BODY:
+                too_large = True
+            if too_large:
+                # Drain (up to a cap) before answering: a client still sending would otherwise
+                # get a connection reset instead of the error.
+                if size > DRAIN_LIMIT:
+                    break
+                continue
+            chunks.append(chunk)
+        if too_large:
+            return JSONResponse(error_response(None, -32600, "request body too large"), status_code=413)
+        body = b"".join(chunks)
         # Chain work runs right here: one owner for py-evm, and no thread hop per request.
         result = handle_payload(http_ctx, body)
         if result is None:
@@ -103,7 +114,13 @@ def create_app(node) -> FastAPI:
         sender = asyncio.create_task(pump())
         try:
             while True:
-                text = await ws.receive_text()
+                message = await ws.receive()
+                if message["type"] == "websocket.disconnect":
+                    break
+                # web3.py's WebSocketProvider sends binary frames; accept text and bytes.
+                text = message.get("text")
+                if text is None:
+                    text = message.get("bytes") or b""
                 if len(text) > MAX_BODY:
                     result: Any = error_response(None, -32600, "request too large")
                 else:

@@ -1,0 +1,189 @@
+"""The genesis plan: which contracts the chain places at genesis, where, and how it configures them.
+
+The chain executes the plan (this module only builds it): each :class:`Predeploy` runs as a CREATE
+from ``owner`` with value 0 whose resulting code and storage land at the fixed ``address``, in
+list order (constructors may reference earlier predeploys' fixed addresses); then each
+:class:`GenesisCall` runs in order as a plain message call (no signature). A failing call aborts
+genesis with its revert reason.
+
+Deployed at genesis (addresses in :data:`imochain.contracts.GENESIS_ADDRESSES`):
+
+=================  ==========================================  ====================================
+AIOracle           0x0A0f4321214BB6C7811dD8a71cF587bdaF03f0A0  ORA's address; owner = dev account 0
+OpML               0xC0de000000000000000000000000000000000001  window 5 blocks, bonds 0.1 ETH
+Prompt             0xc0dE000000000000000000000000000000000002  example consumer
+IMOLaunchpad       0xc0De000000000000000000000000000000000010
+ERC7007Collection  0xC0dE000000000000000000000000000000000020  for "digits-generator", if shipped
+=================  ==========================================  ====================================
+
+Models are registered with the ids of :data:`MODEL_IDS` (other names: 10, 11, ... in sorted-name
+order), fee :data:`MODEL_FEE` wei, receiver = owner, receiverPercentage
+:data:`MODEL_RECEIVER_PERCENTAGE`, model owner = owner (who may hand a model to the IMO
+launchpad). The oracle operator (:data:`OPERATOR_ADDRESS`) is whitelisted and stakes
+:data:`OPERATOR_BOND` in the opML game.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from eth_abi import encode
+from eth_utils import function_signature_to_4byte_selector, to_canonical_address, to_checksum_address
+
+from . import GENESIS_ADDRESSES, bytecode
+
+ETHER = 10**18
+
+# Dev account 0 of `test test ... junk` (anvil/Hardhat): owner of every genesis contract.
+OWNER_ADDRESS = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
+# The oracle operator: dev account 9 of the same mnemonic (m/44'/60'/0'/0/9). A public dev key:
+# never use it on a real network.
+OPERATOR_PRIVATE_KEY = "0x2a871d0798f97d79848a013d4936a73bf4cc922c825d33c1cf7073dff6d409c6"
+OPERATOR_ADDRESS = "0xa0Ee7A142d267C1f36714E4a8F75612F20a79720"
+
+# Oracle model registration.
+MODEL_IDS: dict[str, int] = {"digits-classifier": 1, "digits-generator": 2}
+FIRST_OTHER_MODEL_ID = 10
+MODEL_FEE = 10**15  # 0.001 ETH per inference (times batch size)
+MODEL_RECEIVER_PERCENTAGE = 80  # the model's receiver gets 80 % of the model fee; the protocol 20 %
+
+# opML game.
+DEFAULT_CHALLENGE_WINDOW = 5  # blocks
+RESULT_BOND = ETHER // 10  # stake an operator needs per posted result; slashed on a lost dispute
+CHALLENGE_BOND = ETHER // 10  # exact value a challenger sends with challenge(requestId)
+OPERATOR_BOND = 10 * ETHER  # what the operator stakes at genesis
+
+# ERC-7007 collection over the generator model.
+AIGC_NAME = "imochain AIGC digits"
+AIGC_SYMBOL = "AIGC"
+AIGC_MINT_FEE = 10**15  # wei per mint, paid to the model's ERC-7641 token (or receiver)
+AIGC_CALLBACK_GAS_LIMIT = 1_500_000
+AIGC_DESCRIPTION = "Digits drawn by imochain's int8 generator model, verified through the AI oracle."
+AIGC_TYPE = "image"
+
+
+@dataclass(frozen=True)
+class Predeploy:
+    name: str
+    address: bytes  # 20 bytes
+    initcode: bytes  # creation bytecode + abi-encoded constructor arguments
+
+
+@dataclass(frozen=True)
+class GenesisCall:
+    sender: bytes  # 20 bytes
+    to: bytes  # 20 bytes
+    data: bytes
+    value: int = 0
+
+
+def _addr(name: str) -> bytes:
+    return to_canonical_address(GENESIS_ADDRESSES[name])
+
+
+def _calldata(signature: str, types: list[str], args: list) -> bytes:
+    return function_signature_to_4byte_selector(signature) + encode(types, args)
+
+
+def model_ids(models: list[tuple[str, bytes]]) -> dict[str, int]:
+    """Oracle model id of each model name: MODEL_IDS for the well-known names, then 10, 11, ...
+    for the others in sorted-name order."""
+    ids = {name: MODEL_IDS[name] for name, _ in models if name in MODEL_IDS}
+    next_id = FIRST_OTHER_MODEL_ID
+    for name in sorted({name for name, _ in models if name not in MODEL_IDS}):
+        ids[name] = next_id
+        next_id += 1
+    return ids
+
+
+def genesis_plan(
+    owner: bytes,
+    operator: bytes,
+    models: list[tuple[str, bytes]],
+    challenge_window: int = DEFAULT_CHALLENGE_WINDOW,
+) -> tuple[list[Predeploy], list[GenesisCall]]:
+    """Build the predeploys and configuration calls for a fresh chain (see the module docstring)."""
+    owner = to_canonical_address(owner)
+    operator = to_canonical_address(operator)
+    if challenge_window < 1:
+        raise ValueError("challenge_window must be at least 1 block")
+    names = [name for name, _ in models]
+    if len(set(names)) != len(names):
+        raise ValueError(f"duplicate model names in {names}")
+    for name, h in models:
+        if len(h) != 32 or h == bytes(32):
+            raise ValueError(f"model {name!r}: modelHash must be 32 non-zero bytes")
+    ids = model_ids(models)
+    oracle = _addr("AIOracle")
+
+    predeploys = [
+        Predeploy("AIOracle", oracle, bytecode("AIOracle")),
+        Predeploy(
+            "OpML",
+            _addr("OpML"),
+            bytecode("OpML")
+            + encode(
+                ["address", "uint256", "uint256", "uint256"],
+                [oracle, challenge_window, RESULT_BOND, CHALLENGE_BOND],
+            ),
+        ),
+        Predeploy("Prompt", _addr("Prompt"), bytecode("Prompt") + encode(["address"], [oracle])),
+        Predeploy("IMOLaunchpad", _addr("IMOLaunchpad"), bytecode("IMOLaunchpad") + encode(["address"], [oracle])),
+    ]
+    if "digits-generator" in ids:
+        predeploys.append(
+            Predeploy(
+                "ERC7007Collection",
+                _addr("ERC7007Collection"),
+                bytecode("ERC7007Collection")
+                + encode(
+                    ["string", "string", "address", "uint256", "uint256", "uint64", "bool", "string", "string"],
+                    [
+                        AIGC_NAME,
+                        AIGC_SYMBOL,
+                        oracle,
+                        ids["digits-generator"],
+                        AIGC_MINT_FEE,
+                        AIGC_CALLBACK_GAS_LIMIT,
+                        False,  # fraud-proof (opML) kind of proofs
+                        AIGC_DESCRIPTION,
+                        AIGC_TYPE,
+                    ],
+                ),
+            )
+        )
+
+    calls = [
+        GenesisCall(owner, oracle, _calldata("setOpml(address)", ["address"], [_addr("OpML")])),
+        GenesisCall(owner, oracle, _calldata("addToWhitelist(address)", ["address"], [operator])),
+    ]
+    upload_sig = "uploadModel(uint256,bytes32,bytes32,uint256,address,uint256,address,bool)"
+    upload_types = ["uint256", "bytes32", "bytes32", "uint256", "address", "uint256", "address", "bool"]
+    for name, model_hash in sorted(models, key=lambda m: ids[m[0]]):
+        calls.append(
+            GenesisCall(
+                owner,
+                oracle,
+                _calldata(
+                    upload_sig,
+                    upload_types,
+                    [ids[name], model_hash, bytes(32), MODEL_FEE, owner, MODEL_RECEIVER_PERCENTAGE, bytes(20), False],
+                ),
+            )
+        )
+    calls.append(GenesisCall(operator, _addr("OpML"), _calldata("depositBond()", [], []), OPERATOR_BOND))
+    return predeploys, calls
+
+
+def describe(models: list[tuple[str, bytes]]) -> dict:
+    """Names -> addresses and model names -> ids, for docs and the `imo_contracts` RPC."""
+    ids = model_ids(models)
+    contracts = dict(GENESIS_ADDRESSES)
+    if "digits-generator" not in ids:
+        contracts.pop("ERC7007Collection", None)
+    return {
+        "contracts": contracts,
+        "models": {name: ids[name] for name, _ in models},
+        "operator": to_checksum_address(OPERATOR_ADDRESS),
+        "owner": to_checksum_address(OWNER_ADDRESS),
+    }

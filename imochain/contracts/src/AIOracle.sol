@@ -1,0 +1,698 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
+import {IAIOracle, IAIOracleExtended} from "./interfaces/IAIOracle.sol";
+import {IOpML} from "./interfaces/IOpML.sol";
+import {IAICallbackReceiver, IAICallbackErrorReceiver} from "./interfaces/IAICallbackReceiver.sol";
+
+/// @title AIOracle
+/// @notice imochain's AI oracle with ORA's ABI (see reference/ora.md): requests pay a fee, a
+///         whitelisted operator posts the output and the oracle calls the consumer's
+///         `aiOracleCallback` with exactly the requested gas. Results are optimistic: the opML
+///         game (`opml`) keeps them challengeable for a window and may correct them.
+///
+///         Fixes over ORA that keep its ABI: overpayment is refunded; the output and its hash are
+///         stored per request; `updateResult` delivers each result version at most once; model
+///         developers register their own models (`registerModel`) and own fee and receiver;
+///         model ownership can be handed to a contract (the IMO launchpad); the owner's
+///         `withdraw` takes only the protocol's share, never models' accrued revenue.
+///
+///         ETH held = sum(accumulateRevenue) + protocolBalance + sum(refundCredit).
+contract AIOracle is IAIOracleExtended, Ownable {
+    /// ORA's model record; `getModel` returns exactly these fields in this order.
+    struct ModelData {
+        bytes32 modelHash;
+        bytes32 programHash;
+        uint256 fee;
+        address receiver;
+        uint256 receiverPercentage;
+        uint256 accumulateRevenue;
+        address token;
+        bool unverifiable;
+    }
+
+    /// ORA's request record (the public `requests(id)` getter).
+    struct AICallbackRequestData {
+        address account;
+        uint256 requestId;
+        uint256 modelId;
+        bytes input;
+        address callbackContract;
+        uint64 gasLimit;
+        bytes callbackData;
+    }
+
+    /// imochain's per-request additions, kept apart so `requests(id)` stays ORA-shaped.
+    struct RequestMeta {
+        bytes32 modelHash; // the model hash at request time: what the game re-executes
+        RequestStatus status;
+        DA inputDA;
+        DA outputDA;
+        bool verifiable; // model was verifiable at request time
+        uint32 deliveredVersion;
+        uint64 fulfilledBlock;
+        address invoker;
+        address game; // the opML game the result went to (0: final at once)
+        uint256 batchSize;
+        bytes32 outputHash;
+        bytes output;
+    }
+
+    /// Ids handed out by registerModel start here, clear of ORA-style small hosted ids.
+    uint256 public constant FIRST_REGISTERED_MODEL_ID = 1000;
+    /// A callback cannot ask for more than this (a request no block could fulfil would hang).
+    uint64 public constant MAX_CALLBACK_GAS_LIMIT = 15_000_000;
+    /// Gas kept back around the callback for the CALL itself and the bookkeeping after it.
+    uint256 private constant CALLBACK_GAS_RESERVE = 40_000;
+    /// Gas for paying an outgoing receiver when a model's receiver changes.
+    uint256 private constant SETTLE_GAS = 100_000;
+
+    mapping(uint256 => ModelData) public models;
+    mapping(uint256 => address) public modelOwner;
+    mapping(uint256 => address) public pendingModelOwner;
+    uint256[] public modelIDs;
+    mapping(uint256 => uint256) private _modelIndexPlusOne;
+    uint256 private _nextRegisteredId = FIRST_REGISTERED_MODEL_ID;
+
+    mapping(uint256 => AICallbackRequestData) public requests;
+    mapping(uint256 => RequestMeta) private _meta;
+    /// Ids start at 1 so that 0 never names a request.
+    uint256 public nextRequestId = 1;
+
+    /// Gas price of the last fulfilment (ORA's rule); the callback gas part of every fee.
+    uint256 public gasPrice;
+    address public opml;
+    mapping(address => bool) public whitelist;
+    mapping(address => bool) public blacklist;
+
+    uint256 public protocolBalance;
+    mapping(address => uint256) public refundCredit;
+
+    modifier onlyWhitelisted() {
+        require(whitelist[msg.sender], "Not in whitelist");
+        _;
+    }
+
+    modifier onlyModelAdmin(uint256 modelId) {
+        require(models[modelId].modelHash != bytes32(0), "model does not exist");
+        require(msg.sender == owner() || msg.sender == modelOwner[modelId], "not model owner");
+        _;
+    }
+
+    constructor() Ownable(msg.sender) {}
+
+    // ------------------------------------------------------------------ requests
+
+    function requestCallback(
+        uint256 modelId,
+        bytes calldata input,
+        address callbackContract,
+        uint64 gasLimit,
+        bytes calldata callbackData
+    ) external payable returns (uint256) {
+        return _request(_args(1, modelId, callbackContract, gasLimit, DA.Calldata, DA.Calldata, true), input, callbackData);
+    }
+
+    function requestCallback(
+        uint256 modelId,
+        bytes calldata input,
+        address callbackContract,
+        uint64 gasLimit,
+        bytes calldata callbackData,
+        DA inputDA,
+        DA outputDA
+    ) external payable returns (uint256) {
+        return _request(_args(1, modelId, callbackContract, gasLimit, inputDA, outputDA, false), input, callbackData);
+    }
+
+    function requestBatchInference(
+        uint256 batchSize,
+        uint256 modelId,
+        bytes calldata input,
+        address callbackContract,
+        uint64 gasLimit,
+        bytes calldata callbackData,
+        DA inputDA,
+        DA outputDA
+    ) external payable returns (uint256) {
+        return _request(
+            _args(batchSize, modelId, callbackContract, gasLimit, inputDA, outputDA, false), input, callbackData
+        );
+    }
+
+    function estimateFee(uint256 modelId, uint256 gasLimit) external view returns (uint256) {
+        return _fee(modelId, gasLimit, 1);
+    }
+
+    function estimateFeeBatch(uint256 modelId, uint256 gasLimit, uint256 batchSize) external view returns (uint256) {
+        return _fee(modelId, gasLimit, batchSize);
+    }
+
+    function _fee(uint256 modelId, uint256 gasLimit, uint256 batchSize) internal view returns (uint256) {
+        ModelData storage m = models[modelId];
+        require(m.modelHash != bytes32(0), "model does not exist");
+        return batchSize * m.fee + gasPrice * gasLimit;
+    }
+
+    /// The scalar arguments of a request, bundled to stay within the EVM stack without via-IR.
+    struct RequestArgs {
+        uint256 batchSize;
+        uint256 modelId;
+        address callbackContract;
+        uint64 gasLimit;
+        DA inputDA;
+        DA outputDA;
+        bool legacyEvent;
+    }
+
+    function _args(
+        uint256 batchSize,
+        uint256 modelId,
+        address callbackContract,
+        uint64 gasLimit,
+        DA inputDA,
+        DA outputDA,
+        bool legacyEvent
+    ) internal pure returns (RequestArgs memory a) {
+        a.batchSize = batchSize;
+        a.modelId = modelId;
+        a.callbackContract = callbackContract;
+        a.gasLimit = gasLimit;
+        a.inputDA = inputDA;
+        a.outputDA = outputDA;
+        a.legacyEvent = legacyEvent;
+    }
+
+    function _request(RequestArgs memory a, bytes calldata input, bytes calldata callbackData)
+        internal
+        returns (uint256 requestId)
+    {
+        uint256 excess = _charge(a.batchSize, a.modelId, input.length, a.callbackContract, a.gasLimit, a.inputDA);
+        requestId = nextRequestId++;
+        AICallbackRequestData storage r = requests[requestId];
+        r.account = msg.sender;
+        r.requestId = requestId;
+        r.modelId = a.modelId;
+        r.input = input;
+        r.callbackContract = a.callbackContract;
+        r.gasLimit = a.gasLimit;
+        r.callbackData = callbackData;
+        _recordMeta(requestId, a.modelId, a.batchSize, a.inputDA, a.outputDA);
+        _emitRequest(r, a.legacyEvent);
+        // Refund last (checks-effects-interactions). A payer that rejects ETH gets a credit.
+        if (excess > 0) {
+            (bool ok,) = payable(msg.sender).call{value: excess}("");
+            if (!ok) refundCredit[msg.sender] += excess;
+            emit Refund(msg.sender, excess, !ok);
+        }
+    }
+
+    /// Validates a request and books its fee; returns the overpayment to refund.
+    function _charge(
+        uint256 batchSize,
+        uint256 modelId,
+        uint256 inputLength,
+        address callbackContract,
+        uint64 gasLimit,
+        DA inputDA
+    ) internal returns (uint256 excess) {
+        ModelData storage m = models[modelId];
+        require(m.modelHash != bytes32(0), "model does not exist");
+        require(!blacklist[msg.sender], "In blacklist");
+        require(batchSize > 0, "Invalid batchSize");
+        uint256 required = batchSize * m.fee + gasPrice * gasLimit;
+        require(msg.value >= required, "insufficient fee");
+        require(inputLength > 0, "input not uploaded");
+        require((callbackContract == address(0)) == (gasLimit == 0), "Invalid gasLimit");
+        require(gasLimit <= MAX_CALLBACK_GAS_LIMIT, "Invalid gasLimit");
+        require(inputDA != DA.IPFS, "inputDA should not be IPFS");
+        // The model's share of the fee accrues to its receiver; the rest (callback gas and the
+        // protocol's cut) is the protocol's.
+        uint256 modelShare = (batchSize * m.fee * m.receiverPercentage) / 100;
+        m.accumulateRevenue += modelShare;
+        protocolBalance += required - modelShare;
+        excess = msg.value - required;
+    }
+
+    function _recordMeta(uint256 requestId, uint256 modelId, uint256 batchSize, DA inputDA, DA outputDA) internal {
+        ModelData storage m = models[modelId];
+        RequestMeta storage meta = _meta[requestId];
+        meta.modelHash = m.modelHash;
+        meta.status = RequestStatus.Pending;
+        meta.inputDA = inputDA;
+        meta.outputDA = outputDA;
+        meta.verifiable = !m.unverifiable;
+        meta.batchSize = batchSize;
+    }
+
+    function _emitRequest(AICallbackRequestData storage r, bool legacyEvent) internal {
+        if (legacyEvent) {
+            emit AICallbackRequest(
+                r.account, r.requestId, r.modelId, r.input, r.callbackContract, r.gasLimit, r.callbackData
+            );
+        } else {
+            RequestMeta storage meta = _meta[r.requestId];
+            emit AICallbackRequest(
+                r.account,
+                r.requestId,
+                r.modelId,
+                r.input,
+                r.callbackContract,
+                r.gasLimit,
+                r.callbackData,
+                meta.inputDA,
+                meta.outputDA,
+                meta.batchSize
+            );
+        }
+    }
+
+    // ------------------------------------------------------------------ results
+
+    function invokeCallback(uint256 requestId, bytes calldata output) external onlyWhitelisted {
+        AICallbackRequestData storage r = requests[requestId];
+        RequestMeta storage meta = _meta[requestId];
+        require(r.account != address(0), "request not exists");
+        require(meta.status == RequestStatus.Pending, "request already processed");
+
+        bytes32 outputHash = keccak256(output);
+        meta.status = RequestStatus.Fulfilled;
+        meta.output = output;
+        meta.outputHash = outputHash;
+        meta.invoker = msg.sender;
+        meta.fulfilledBlock = uint64(block.number);
+        meta.deliveredVersion = 1;
+        gasPrice = tx.gasprice;
+
+        address game = opml;
+        if (game != address(0) && meta.verifiable) {
+            meta.game = game;
+            // Opens the challenge window and checks the operator's bond.
+            IOpML(game).submitResult(requestId, meta.modelHash, outputHash, msg.sender);
+        }
+
+        if (r.callbackContract != address(0)) {
+            _deliverOrRevert(r, output);
+        }
+        emit AICallbackResult(r.account, requestId, msg.sender, output);
+        emit Confirm(msg.sender, requestId, outputHash);
+    }
+
+    function feedbackError(uint256 requestId, AIOracleError code, bytes calldata message) external onlyWhitelisted {
+        AICallbackRequestData storage r = requests[requestId];
+        RequestMeta storage meta = _meta[requestId];
+        require(r.account != address(0), "request not exists");
+        require(meta.status == RequestStatus.Pending, "request already processed");
+        meta.status = RequestStatus.Errored;
+        meta.invoker = msg.sender;
+        meta.fulfilledBlock = uint64(block.number);
+        gasPrice = tx.gasprice;
+
+        bool delivered;
+        if (r.callbackContract != address(0)) {
+            // Most consumers do not implement the error hook, so a failure here is tolerated.
+            bytes memory payload = abi.encodeCall(
+                IAICallbackErrorReceiver.aiOracleCallbackError, (requestId, uint8(code), message, r.callbackData)
+            );
+            delivered = _tryCall(r.callbackContract, r.gasLimit, payload);
+        }
+        emit AICallbackError(requestId, uint8(code), message, delivered);
+    }
+
+    /// Anyone may deliver the current result version to the consumer, once per version: after
+    /// a correction whose delivery failed, or never if it already went through.
+    function updateResult(uint256 requestId, bytes calldata output) external {
+        AICallbackRequestData storage r = requests[requestId];
+        RequestMeta storage meta = _meta[requestId];
+        require(r.account != address(0), "request not exists");
+        require(meta.status == RequestStatus.Fulfilled, "request not fulfilled");
+        bytes32 outputHash = keccak256(output);
+        require(outputHash == meta.outputHash, "output hash mismatch");
+        uint256 version = _version(meta, requestId);
+        require(meta.deliveredVersion < version, "result already delivered");
+        meta.deliveredVersion = uint32(version);
+
+        if (r.callbackContract != address(0)) {
+            _deliverOrRevert(r, output);
+        }
+        emit AICallbackResult(r.account, requestId, msg.sender, output);
+    }
+
+    /// The game replaced the result with the re-executed output: record it and deliver it once.
+    /// A reverting consumer must not undo the verdict, so its failure is tolerated here and the
+    /// delivery is left to `updateResult`; the challenger must send enough gas for the callback.
+    function onResultCorrected(uint256 requestId, bytes calldata output, address challenger) external {
+        RequestMeta storage meta = _meta[requestId];
+        require(meta.game != address(0) && msg.sender == meta.game, "only opml");
+        AICallbackRequestData storage r = requests[requestId];
+        bytes32 outputHash = keccak256(output);
+        require(outputHash == IOpML(meta.game).getOutputHash(requestId), "output hash mismatch");
+        meta.output = output;
+        meta.outputHash = outputHash;
+        uint256 version = _version(meta, requestId);
+
+        emit AICallbackResult(r.account, requestId, challenger, output);
+        emit Confirm(challenger, requestId, outputHash);
+
+        if (r.callbackContract == address(0)) {
+            meta.deliveredVersion = uint32(version);
+            return;
+        }
+        uint32 previous = meta.deliveredVersion;
+        meta.deliveredVersion = uint32(version); // set first: a re-entering updateResult sees it done
+        bytes memory payload =
+            abi.encodeCall(IAICallbackReceiver.aiOracleCallback, (requestId, output, r.callbackData));
+        if (!_tryCall(r.callbackContract, r.gasLimit, payload)) {
+            meta.deliveredVersion = previous;
+            emit CallbackDeliveryFailed(requestId, version);
+        }
+    }
+
+    function isFinalized(uint256 requestId) external view returns (bool) {
+        RequestMeta storage meta = _meta[requestId];
+        if (meta.status != RequestStatus.Fulfilled) return false;
+        if (meta.game == address(0)) return true;
+        return IOpML(meta.game).isFinalized(requestId);
+    }
+
+    function _version(RequestMeta storage meta, uint256 requestId) internal view returns (uint256) {
+        return meta.game == address(0) ? 1 : IOpML(meta.game).resultVersion(requestId);
+    }
+
+    /// Calls the consumer with exactly `gasLimit` gas; reverts (bubbling its reason) if it fails.
+    function _deliverOrRevert(AICallbackRequestData storage r, bytes calldata output) internal {
+        bytes memory payload =
+            abi.encodeCall(IAICallbackReceiver.aiOracleCallback, (r.requestId, output, r.callbackData));
+        uint256 gasLimit = r.gasLimit;
+        // EIP-150 forwards at most 63/64 of the gas left; insist the consumer gets all of it.
+        require(gasleft() >= gasLimit + gasLimit / 63 + CALLBACK_GAS_RESERVE, "insufficient gas for callback");
+        address target = r.callbackContract;
+        bool ok;
+        assembly ("memory-safe") {
+            ok := call(gasLimit, target, 0, add(payload, 32), mload(payload), 0, 0)
+        }
+        if (!ok) {
+            assembly ("memory-safe") {
+                let size := returndatasize()
+                if gt(size, 0) {
+                    let p := mload(0x40)
+                    returndatacopy(p, 0, size)
+                    revert(p, size)
+                }
+            }
+            revert("callback failed");
+        }
+    }
+
+    /// Best-effort call with exactly `gasLimit` gas: false when the consumer fails. Too little gas
+    /// to give it that much reverts instead, so a caller (and eth_estimateGas) cannot skip the
+    /// delivery by sending less gas. Return data is not copied (no griefing by huge returns).
+    function _tryCall(address target, uint256 gasLimit, bytes memory payload) internal returns (bool ok) {
+        require(gasleft() >= gasLimit + gasLimit / 63 + CALLBACK_GAS_RESERVE, "insufficient gas for callback");
+        assembly ("memory-safe") {
+            ok := call(gasLimit, target, 0, add(payload, 32), mload(payload), 0, 0)
+        }
+    }
+
+    // ------------------------------------------------------------------ revenue
+
+    /// Anyone may push a model's accrued revenue to its receiver (an ERC-7641 token's receive()
+    /// books it as revenue).
+    function claimModelRevenue(uint256 modelId) external {
+        ModelData storage m = models[modelId];
+        require(m.modelHash != bytes32(0), "model does not exist");
+        uint256 amount = m.accumulateRevenue;
+        if (amount == 0) return;
+        address receiver = m.receiver;
+        require(receiver != address(0), "no receiver");
+        m.accumulateRevenue = 0;
+        (bool ok,) = payable(receiver).call{value: amount}("");
+        require(ok, "revenue transfer failed");
+        emit ModelRevenueClaimed(modelId, receiver, amount);
+    }
+
+    function claimRefund() external {
+        uint256 amount = refundCredit[msg.sender];
+        require(amount > 0, "no refund");
+        refundCredit[msg.sender] = 0;
+        (bool ok,) = payable(msg.sender).call{value: amount}("");
+        require(ok, "refund failed");
+        emit Refund(msg.sender, amount, false);
+    }
+
+    /// The owner takes the protocol's share only; models' revenue and refunds stay.
+    function withdraw() external onlyOwner {
+        uint256 amount = protocolBalance;
+        protocolBalance = 0;
+        (bool ok,) = payable(msg.sender).call{value: amount}("");
+        require(ok, "withdraw failed");
+    }
+
+    // ------------------------------------------------------------------ models
+
+    function getModel(uint256 modelId)
+        external
+        view
+        returns (
+            bytes32 modelHash,
+            bytes32 programHash,
+            uint256 fee,
+            address receiver,
+            uint256 receiverPercentage,
+            uint256 accumulateRevenue,
+            address token,
+            bool unverifiable
+        )
+    {
+        ModelData storage m = models[modelId];
+        require(m.modelHash != bytes32(0), "model does not exist");
+        return (
+            m.modelHash, m.programHash, m.fee, m.receiver, m.receiverPercentage, m.accumulateRevenue, m.token, m.unverifiable
+        );
+    }
+
+    function numberOfModels() external view returns (uint256) {
+        return modelIDs.length;
+    }
+
+    function uploadModel(
+        uint256 modelId,
+        bytes32 modelHash,
+        bytes32 programHash,
+        uint256 fee,
+        address receiver,
+        uint256 receiverPercentage,
+        address token,
+        bool unverifiable
+    ) external onlyOwner {
+        _addModel(modelId, msg.sender, modelHash, programHash, fee, receiver, receiverPercentage, token, unverifiable);
+    }
+
+    /// Permissionless: a model developer registers a model of the node's store by its content
+    /// hash and becomes its model owner (fee, receiver, receiverPercentage are theirs to set).
+    function registerModel(
+        bytes32 modelHash,
+        bytes32 programHash,
+        uint256 fee,
+        address receiver,
+        uint256 receiverPercentage
+    ) external returns (uint256 modelId) {
+        modelId = _nextRegisteredId;
+        while (models[modelId].modelHash != bytes32(0)) modelId++; // skip ids the owner took
+        _nextRegisteredId = modelId + 1;
+        _addModel(modelId, msg.sender, modelHash, programHash, fee, receiver, receiverPercentage, address(0), false);
+    }
+
+    function _addModel(
+        uint256 modelId,
+        address owner_,
+        bytes32 modelHash,
+        bytes32 programHash,
+        uint256 fee,
+        address receiver,
+        uint256 receiverPercentage,
+        address token,
+        bool unverifiable
+    ) internal {
+        require(modelHash != bytes32(0), "invalid model hash");
+        require(models[modelId].modelHash == bytes32(0), "model already exists");
+        require(receiverPercentage <= 100, "invalid receiverPercentage");
+        models[modelId] = ModelData(modelHash, programHash, fee, receiver, receiverPercentage, 0, token, unverifiable);
+        modelOwner[modelId] = owner_;
+        modelIDs.push(modelId);
+        _modelIndexPlusOne[modelId] = modelIDs.length;
+        emit ModelUploaded(modelId, modelHash, owner_);
+    }
+
+    /// Replaces a model's record (e.g. a new version of the weights); accrued revenue is kept.
+    function updateModel(
+        uint256 modelId,
+        bytes32 modelHash,
+        bytes32 programHash,
+        uint256 fee,
+        address receiver,
+        uint256 receiverPercentage,
+        address token,
+        bool unverifiable
+    ) external onlyModelAdmin(modelId) {
+        require(modelHash != bytes32(0), "invalid model hash");
+        require(receiverPercentage <= 100, "invalid receiverPercentage");
+        ModelData storage m = models[modelId];
+        if (receiver != m.receiver) _settleRevenue(modelId);
+        m.modelHash = modelHash;
+        m.programHash = programHash;
+        m.fee = fee;
+        m.receiver = receiver;
+        m.receiverPercentage = receiverPercentage;
+        m.token = token;
+        m.unverifiable = unverifiable;
+        emit ModelUpdated(modelId);
+    }
+
+    function removeModel(uint256 modelId) external onlyOwner {
+        require(models[modelId].modelHash != bytes32(0), "model does not exist");
+        require(models[modelId].accumulateRevenue == 0, "unclaimed revenue");
+        delete models[modelId];
+        delete modelOwner[modelId];
+        delete pendingModelOwner[modelId];
+        // swap-and-pop keeps modelIDs dense
+        uint256 idx = _modelIndexPlusOne[modelId] - 1;
+        uint256 last = modelIDs[modelIDs.length - 1];
+        modelIDs[idx] = last;
+        _modelIndexPlusOne[last] = idx + 1;
+        modelIDs.pop();
+        delete _modelIndexPlusOne[modelId];
+        emit ModelRemoved(modelId);
+    }
+
+    function setModelFee(uint256 modelId, uint256 fee) external onlyModelAdmin(modelId) {
+        models[modelId].fee = fee;
+        emit ModelUpdated(modelId);
+    }
+
+    function setModelReceiver(uint256 modelId, address receiver) external onlyModelAdmin(modelId) {
+        if (receiver != models[modelId].receiver) _settleRevenue(modelId);
+        models[modelId].receiver = receiver;
+        emit ModelUpdated(modelId);
+    }
+
+    /// Before the receiver changes (e.g. to an IMO's ERC-7641 token), pay the old receiver what
+    /// accrued under it. Best effort with a gas cap, so an old receiver that rejects ETH or burns
+    /// gas cannot block the change; its unpaid revenue then goes to the new receiver.
+    function _settleRevenue(uint256 modelId) internal {
+        ModelData storage m = models[modelId];
+        uint256 amount = m.accumulateRevenue;
+        address receiver = m.receiver;
+        if (amount == 0 || receiver == address(0)) return;
+        m.accumulateRevenue = 0;
+        (bool ok,) = payable(receiver).call{value: amount, gas: SETTLE_GAS}("");
+        if (ok) {
+            emit ModelRevenueClaimed(modelId, receiver, amount);
+        } else {
+            m.accumulateRevenue = amount;
+        }
+    }
+
+    function setModelReceiverPercentage(uint256 modelId, uint256 receiverPercentage)
+        external
+        onlyModelAdmin(modelId)
+    {
+        require(receiverPercentage <= 100, "invalid receiverPercentage");
+        models[modelId].receiverPercentage = receiverPercentage;
+        emit ModelUpdated(modelId);
+    }
+
+    function transferModelOwnership(uint256 modelId, address newOwner) external onlyModelAdmin(modelId) {
+        pendingModelOwner[modelId] = newOwner;
+        emit ModelOwnershipTransferStarted(modelId, modelOwner[modelId], newOwner);
+    }
+
+    function acceptModelOwnership(uint256 modelId) external {
+        require(models[modelId].modelHash != bytes32(0), "model does not exist");
+        require(msg.sender == pendingModelOwner[modelId], "not pending model owner");
+        address previous = modelOwner[modelId];
+        modelOwner[modelId] = msg.sender;
+        delete pendingModelOwner[modelId];
+        emit ModelOwnershipTransferred(modelId, previous, msg.sender);
+    }
+
+    // ------------------------------------------------------------------ admin
+
+    function setOpml(address opml_) external onlyOwner {
+        opml = opml_;
+        emit OpmlUpdated(opml_);
+    }
+
+    function addToWhitelist(address account) external onlyOwner {
+        whitelist[account] = true;
+        emit WhitelistUpdated(account, true);
+    }
+
+    function removeFromWhitelist(address account) external onlyOwner {
+        whitelist[account] = false;
+        emit WhitelistUpdated(account, false);
+    }
+
+    function addToBlacklist(address account) external onlyOwner {
+        blacklist[account] = true;
+        emit BlacklistUpdated(account, true);
+    }
+
+    function removeFromBlacklist(address account) external onlyOwner {
+        blacklist[account] = false;
+        emit BlacklistUpdated(account, false);
+    }
+
+    // ------------------------------------------------------------------ request getters
+
+    function getRequestStatus(uint256 requestId) external view returns (RequestStatus) {
+        return _meta[requestId].status;
+    }
+
+    function getRequestAccount(uint256 requestId) external view returns (address) {
+        return requests[requestId].account;
+    }
+
+    function getRequestModelId(uint256 requestId) external view returns (uint256) {
+        return requests[requestId].modelId;
+    }
+
+    function getRequestModelHash(uint256 requestId) external view returns (bytes32) {
+        return _meta[requestId].modelHash;
+    }
+
+    function getInput(uint256 requestId) external view returns (bytes memory) {
+        return requests[requestId].input;
+    }
+
+    function getOutput(uint256 requestId) external view returns (bytes memory) {
+        return _meta[requestId].output;
+    }
+
+    function getOutputHash(uint256 requestId) external view returns (bytes32) {
+        return _meta[requestId].outputHash;
+    }
+
+    function getResultVersion(uint256 requestId) external view returns (uint256) {
+        RequestMeta storage meta = _meta[requestId];
+        if (meta.status != RequestStatus.Fulfilled) return 0;
+        return _version(meta, requestId);
+    }
+
+    function getDeliveredVersion(uint256 requestId) external view returns (uint256) {
+        return _meta[requestId].deliveredVersion;
+    }
+
+    function getResultInvoker(uint256 requestId) external view returns (address) {
+        return _meta[requestId].invoker;
+    }
+
+    function getRequestBatchSize(uint256 requestId) external view returns (uint256) {
+        return _meta[requestId].batchSize;
+    }
+
+    function getRequestFulfilledBlock(uint256 requestId) external view returns (uint256) {
+        return _meta[requestId].fulfilledBlock;
+    }
+}

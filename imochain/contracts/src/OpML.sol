@@ -1,0 +1,168 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
+import {IOpML} from "./interfaces/IOpML.sol";
+import {IAIOracleExtended} from "./interfaces/IAIOracle.sol";
+
+/// @title OpML: the optimistic-ML challenge game behind imochain's AI oracle
+/// @notice See IOpML for the rules. One-step disputes: instead of ORA's bisection game, the
+///         chain can re-run the whole model in one call through the inference precompile, so a
+///         challenge is settled in the transaction that raises it.
+///
+///         Bond scheme:
+///         - operators stake with `depositBond`; every posted result needs stake >= resultBond;
+///         - challenger pays exactly `challengeBond` with `challenge(requestId)`;
+///         - challenger right: min(resultBond, operator stake) is slashed and credited to the
+///           challenger together with its own bond; the re-executed output becomes the result
+///           (version + 1) and the oracle delivers it to the consumer once;
+///         - challenger wrong: its bond is credited to the operator; the result becomes final.
+///         Credits and stakes are withdrawn with `withdrawBond`; an operator's balance is locked
+///         until the challenge window of the last result it posted has passed.
+///
+///         ETH held = sum(bondOf).
+contract OpML is IOpML, ReentrancyGuard {
+    /// imochain's inference precompile: staticcall(abi.encode(bytes32 modelHash, bytes tensor))
+    /// returns the output tensor bytes.
+    address public constant INFERENCE_PRECOMPILE = address(0xA1);
+
+    struct Game {
+        bytes32 modelHash;
+        bytes32 outputHash;
+        address submitter;
+        uint64 submittedBlock;
+        uint32 version;
+        GameStatus status;
+    }
+
+    address public immutable oracle;
+    /// Blocks after the result's block during which it can be challenged.
+    uint256 public immutable challengeWindow;
+    uint256 public immutable resultBond;
+    uint256 public immutable challengeBond;
+
+    mapping(uint256 => Game) private _games;
+    mapping(address => uint256) public bondOf;
+    /// Last block of the challenge window of the newest result an account posted.
+    mapping(address => uint256) public lockedUntil;
+
+    constructor(address oracle_, uint256 challengeWindow_, uint256 resultBond_, uint256 challengeBond_) {
+        require(oracle_ != address(0), "zero oracle");
+        require(challengeWindow_ > 0, "zero challenge window");
+        require(challengeBond_ > 0, "zero challenge bond"); // free challenges would be spam
+        oracle = oracle_;
+        challengeWindow = challengeWindow_;
+        resultBond = resultBond_;
+        challengeBond = challengeBond_;
+    }
+
+    // ------------------------------------------------------------------ oracle side
+
+    function submitResult(uint256 requestId, bytes32 modelHash, bytes32 outputHash, address submitter) external {
+        require(msg.sender == oracle, "only oracle");
+        Game storage g = _games[requestId];
+        require(g.status == GameStatus.None, "result already submitted");
+        require(bondOf[submitter] >= resultBond, "operator bond too low");
+        g.modelHash = modelHash;
+        g.outputHash = outputHash;
+        g.submitter = submitter;
+        g.submittedBlock = uint64(block.number);
+        g.version = 1;
+        g.status = GameStatus.Optimistic;
+        uint256 until = block.number + challengeWindow;
+        if (until > lockedUntil[submitter]) lockedUntil[submitter] = until;
+        emit ResultSubmitted(requestId, submitter, modelHash, outputHash);
+    }
+
+    // ------------------------------------------------------------------ challenge
+
+    function challenge(uint256 requestId) external payable nonReentrant {
+        Game storage g = _games[requestId];
+        require(g.status != GameStatus.None, "no result to challenge");
+        require(g.status == GameStatus.Optimistic, "already settled");
+        require(block.number <= uint256(g.submittedBlock) + challengeWindow, "challenge window over");
+        require(msg.value == challengeBond, "wrong challenge bond");
+
+        bytes memory output = _reexecute(g.modelHash, IAIOracleExtended(oracle).getInput(requestId));
+        bytes32 correct = keccak256(output);
+        bytes32 posted = g.outputHash;
+
+        if (correct == posted) {
+            g.status = GameStatus.Upheld;
+            bondOf[g.submitter] += msg.value;
+            emit ChallengeSettled(requestId, msg.sender, false, posted, correct, msg.value);
+            return;
+        }
+
+        g.status = GameStatus.Corrected;
+        g.outputHash = correct;
+        g.version += 1;
+        uint256 stake = bondOf[g.submitter];
+        uint256 slash = stake < resultBond ? stake : resultBond;
+        bondOf[g.submitter] = stake - slash;
+        uint256 payout = msg.value + slash;
+        bondOf[msg.sender] += payout;
+        emit ChallengeSettled(requestId, msg.sender, true, posted, correct, payout);
+        // Last: the oracle stores the corrected output and calls the consumer (which may fail
+        // without undoing this verdict).
+        IAIOracleExtended(oracle).onResultCorrected(requestId, output, msg.sender);
+    }
+
+    /// Runs the model on the stored input. Reverts when the precompile fails or returns nothing
+    /// (an empty answer would otherwise look like a different output, e.g. on a chain without
+    /// the precompile), so a challenge can never win by starving the re-execution of gas.
+    function _reexecute(bytes32 modelHash, bytes memory input) internal view returns (bytes memory output) {
+        bool ok;
+        (ok, output) = INFERENCE_PRECOMPILE.staticcall(abi.encode(modelHash, input));
+        require(ok && output.length > 0, "re-execution failed");
+    }
+
+    // ------------------------------------------------------------------ bonds
+
+    function depositBond() external payable {
+        require(msg.value > 0, "zero deposit");
+        bondOf[msg.sender] += msg.value;
+        emit BondDeposited(msg.sender, msg.value);
+    }
+
+    function withdrawBond(uint256 amount) external nonReentrant {
+        require(amount <= bondOf[msg.sender], "insufficient bond");
+        require(block.number > lockedUntil[msg.sender], "bond locked");
+        bondOf[msg.sender] -= amount;
+        (bool ok,) = payable(msg.sender).call{value: amount}("");
+        require(ok, "withdraw failed");
+        emit BondWithdrawn(msg.sender, amount);
+    }
+
+    // ------------------------------------------------------------------ views
+
+    function isFinalized(uint256 requestId) external view returns (bool) {
+        Game storage g = _games[requestId];
+        if (g.status == GameStatus.None) return false;
+        if (g.status != GameStatus.Optimistic) return true;
+        return block.number > uint256(g.submittedBlock) + challengeWindow;
+    }
+
+    function getOutputHash(uint256 requestId) external view returns (bytes32) {
+        return _games[requestId].outputHash;
+    }
+
+    function resultVersion(uint256 requestId) external view returns (uint256) {
+        return _games[requestId].version;
+    }
+
+    function gameStatus(uint256 requestId) external view returns (GameStatus) {
+        return _games[requestId].status;
+    }
+
+    /// Last block in which `challenge` is accepted (0 when no result).
+    function challengeDeadline(uint256 requestId) external view returns (uint256) {
+        Game storage g = _games[requestId];
+        if (g.status == GameStatus.None) return 0;
+        return uint256(g.submittedBlock) + challengeWindow;
+    }
+
+    function getGame(uint256 requestId) external view returns (Game memory) {
+        return _games[requestId];
+    }
+}

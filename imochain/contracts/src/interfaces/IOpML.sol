@@ -1,0 +1,58 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.20;
+
+/// @title IOpML
+/// @notice imochain's optimistic-ML challenge game. A result posted through the oracle is
+///         optimistic for `challengeWindow` blocks; anyone may challenge it with `challengeBond`
+///         wei. The dispute is settled in the same call by re-running the model through the
+///         inference precompile (0x..00A1) on the stored input and comparing keccak256 of the
+///         outputs (int8 models are bit-exact).
+///
+///         Bonds: an operator keeps a stake (`depositBond`); each result it posts needs a stake of
+///         at least `resultBond`. Challenger wins -> `min(resultBond, stake)` is slashed from the
+///         operator and credited, with the challenger's own bond, to the challenger. Challenger
+///         loses -> its bond is credited to the operator. Credits are withdrawn with
+///         `withdrawBond` (an operator's stake stays locked until its last result's window ends).
+///
+///         Keys are the oracle's request ids. `getOutputHash(uint256)` and `isFinalized(uint256)`
+///         keep the selectors of ORA's opML contract.
+interface IOpML {
+    enum GameStatus {
+        None, // no result posted
+        Optimistic, // posted, challengeable until the window ends
+        Upheld, // challenged and re-execution agreed: final
+        Corrected // challenged and re-execution disagreed: replaced, final
+    }
+
+    event ResultSubmitted(uint256 indexed requestId, address indexed submitter, bytes32 modelHash, bytes32 outputHash);
+    event ChallengeSettled(
+        uint256 indexed requestId,
+        address indexed challenger,
+        bool challengerWon,
+        bytes32 postedOutputHash,
+        bytes32 correctOutputHash,
+        uint256 payout
+    );
+    event BondDeposited(address indexed account, uint256 amount);
+    event BondWithdrawn(address indexed account, uint256 amount);
+
+    // ---- called by the oracle ----
+    function submitResult(uint256 requestId, bytes32 modelHash, bytes32 outputHash, address submitter) external;
+
+    // ---- anyone ----
+    function challenge(uint256 requestId) external payable;
+    function depositBond() external payable;
+    function withdrawBond(uint256 amount) external;
+
+    // ---- views ----
+    function isFinalized(uint256 requestId) external view returns (bool);
+    function getOutputHash(uint256 requestId) external view returns (bytes32);
+    function resultVersion(uint256 requestId) external view returns (uint256);
+    function gameStatus(uint256 requestId) external view returns (GameStatus);
+    function challengeDeadline(uint256 requestId) external view returns (uint256);
+    function bondOf(address account) external view returns (uint256);
+    function oracle() external view returns (address);
+    function challengeWindow() external view returns (uint256);
+    function resultBond() external view returns (uint256);
+    function challengeBond() external view returns (uint256);
+}

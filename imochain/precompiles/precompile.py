@@ -1,0 +1,166 @@
+"""InferencePrecompile: the behaviour of 0xA1 (inference) and 0xA2 (quote), as pure functions of
+call data and the model store. Gas is computed from the graph before anything runs; torch is only
+imported by the first inference.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from . import runtime
+from .errors import PrecompileError
+from .gas import MAX_CALL_MACS, batch1_gas, inference_gas, quote_gas
+from .graph import ITEMSIZE
+from .modelfile import Model
+from .store import ModelStore
+from .tensor import DTYPE_CODES, DTYPE_NAMES, TensorView, decode_call, decode_tensor, encode_tensor
+
+DEVICES = ("auto", "cpu", "cuda")
+MODE_CODES = {"int8": 1, "fp32": 2}
+
+
+def _fmt(shape) -> str:
+    return "[" + ",".join(str(d) for d in shape) + "]"
+
+
+class InferencePrecompile:
+    def __init__(self, store: ModelStore, device: str = "auto"):
+        if device not in DEVICES:
+            raise PrecompileError(f"device must be one of {', '.join(DEVICES)}, got {device!r}")
+        if device == "cuda" and not runtime.cuda_available():
+            raise PrecompileError("device 'cuda' requested but torch sees no CUDA device "
+                                  "(CPU-only torch build or no GPU); use --device cpu or auto")
+        self.store = store
+        self.requested_device = device
+        self._device = None if device == "auto" else device
+
+    @property
+    def device(self) -> str:
+        """'cpu' or 'cuda'; resolving 'auto' imports torch, so it is done on first use."""
+        if self._device is None:
+            self._device = "cuda" if runtime.cuda_available() else "cpu"
+        return self._device
+
+    # -- decoding and checks (no torch) ---------------------------------------------------
+    def _check_input(self, model: Model, view: TensorView, what: str = "tensor") -> tuple[int, bool]:
+        """Return (batch, batched) for a tensor given to this model, or raise with the reason."""
+        g = model.graph
+        if DTYPE_NAMES[view.dtype] != g.input_dtype:
+            raise PrecompileError(f"{what} dtype {DTYPE_NAMES[view.dtype]} does not match model input "
+                                  f"dtype {g.input_dtype}")
+        if view.shape == g.input_shape:
+            return 1, False
+        if len(view.shape) == len(g.input_shape) + 1 and view.shape[1:] == g.input_shape:
+            return view.shape[0], True
+        raise PrecompileError(f"{what} shape {_fmt(view.shape)} does not match model input "
+                              f"[*,{_fmt(g.input_shape)[1:]}")
+
+    def _gas(self, model: Model, batch: int, view: TensorView) -> int:
+        macs = model.graph.macs_per_sample * batch
+        if macs > MAX_CALL_MACS:
+            raise PrecompileError(f"call needs {macs} MACs, limit {MAX_CALL_MACS}")
+        return inference_gas(model.graph, batch, view.data_len)
+
+    def _parse(self, data: bytes):
+        model_hash, view = decode_call(bytes(data))
+        model = self.store.get(model_hash)
+        batch, batched = self._check_input(model, view)
+        return model, view, batch, batched
+
+    def gas_cost(self, data: bytes) -> int:
+        model, view, batch, _ = self._parse(data)
+        return self._gas(model, batch, view)
+
+    # -- running ----------------------------------------------------------------------------
+    def _runtime(self, model: Model):
+        device = self.device
+        rt = model.runtimes.get(device)
+        if rt is None:
+            rt = model.runtimes[device] = runtime.TorchRuntime(model.graph, model.weights, device)
+        return rt
+
+    def _run(self, model: Model, x: np.ndarray) -> np.ndarray:
+        try:
+            return self._runtime(model).forward(x)
+        except PrecompileError:
+            raise
+        except (RuntimeError, MemoryError) as exc:   # e.g. CUDA out of memory: fail the call, not the node
+            raise PrecompileError(f"inference failed on {self.device}: {str(exc).splitlines()[0]}") from None
+
+    def _encode(self, model: Model, out: np.ndarray, batched: bool) -> bytes:
+        if not batched:
+            out = out[0]
+        return encode_tensor(DTYPE_CODES[model.graph.output_dtype], out.shape, out.tobytes())
+
+    def execute(self, data: bytes) -> bytes:
+        model, view, batch, batched = self._parse(data)
+        self._gas(model, batch, view)    # enforces the MAC limit
+        x = view.array().reshape((batch,) + model.graph.input_shape)
+        return self._encode(model, self._run(model, x), batched)
+
+    def execute_batch(self, model_hash: bytes, tensors: list[bytes]) -> list[bytes]:
+        """Many tensors for one model in one forward pass; int8 outputs equal one-by-one calls."""
+        model = self.store.get(model_hash)
+        if not tensors:
+            return []
+        parts, layout = [], []
+        total = 0
+        for i, tensor in enumerate(tensors):
+            try:
+                view = decode_tensor(bytes(tensor))
+                batch, batched = self._check_input(model, view)
+            except PrecompileError as exc:
+                raise PrecompileError(f"tensor {i}: {exc.reason}") from None
+            parts.append(view.array().reshape((batch,) + model.graph.input_shape))
+            layout.append((batch, batched))
+            total += batch
+        if model.graph.macs_per_sample * total > MAX_CALL_MACS:
+            raise PrecompileError(f"batch needs {model.graph.macs_per_sample * total} MACs, limit {MAX_CALL_MACS}")
+        out = self._run(model, np.concatenate(parts) if len(parts) > 1 else parts[0])
+        results, row = [], 0
+        for batch, batched in layout:
+            results.append(self._encode(model, out[row:row + batch], batched))
+            row += batch
+        return results
+
+    def dry_run(self, data: bytes) -> dict:
+        gas = self.gas_cost(data)
+        start = time.perf_counter()
+        output = self.execute(data)
+        micros = (time.perf_counter() - start) * 1e6
+        return {"output": "0x" + output.hex(), "gas": gas, "device": self.device, "micros": micros}
+
+    # -- 0xA2 ---------------------------------------------------------------------------------
+    def quote_gas_cost(self, data: bytes) -> int:
+        """Gas of a call to the quote precompile 0xA2 (fixed base + 3 gas per call-data word)."""
+        return quote_gas(len(data))
+
+    def quote(self, data: bytes) -> bytes:
+        """0xA2. 32-byte call data ``modelHash`` -> model metadata::
+
+            abi.encode(string name, uint8 mode, uint8 inputDtype, uint32[] inputShape,
+                       uint8 outputDtype, uint32[] outputShape, uint256 macs, uint256 params,
+                       uint256 gasBatch1)
+
+        ``abi.encode(bytes32 modelHash, bytes tensor)`` -> the price of that inference::
+
+            abi.encode(uint256 gas, uint256 macs, uint8 outputDtype, uint32[] outputShape)
+
+        mode: 1 = int8, 2 = fp32; dtypes as in the tensor codec. Nothing runs; no torch.
+        """
+        from eth_abi import encode   # only here: eth_abi costs ~0.3 s to import
+
+        data = bytes(data)
+        if len(data) == 32:
+            g = self.store.get(data).graph
+            return encode(
+                ["string", "uint8", "uint8", "uint32[]", "uint8", "uint32[]", "uint256", "uint256", "uint256"],
+                [g.name, MODE_CODES[g.mode], DTYPE_CODES[g.input_dtype], list(g.input_shape),
+                 DTYPE_CODES[g.output_dtype], list(g.output_shape), g.macs_per_sample, g.params, batch1_gas(g)])
+        model, view, batch, batched = self._parse(data)
+        gas = self._gas(model, batch, view)
+        out_shape = ([batch] if batched else []) + list(model.graph.output_shape)
+        return encode(["uint256", "uint256", "uint8", "uint32[]"],
+                      [gas, model.graph.macs_per_sample * batch, DTYPE_CODES[model.graph.output_dtype], out_shape])

@@ -1,0 +1,102 @@
+"""The 0xA1 precompile over every model kind: tensor models and text (LLM) models.
+
+Both call-data layouts start with the 32-byte model hash, so the router looks the model up by
+that word and hands the call to the tensor precompile or to the text runtime. Text models are
+known by their file's hash at start-up and loaded (seconds) only when first used.
+"""
+
+from __future__ import annotations
+
+import time
+
+from .errors import PrecompileError
+from .precompile import InferencePrecompile
+from .store import ModelStore
+
+
+class ModelRouter:
+    def __init__(self, store: ModelStore, device: str = "auto", text_files: list[str] | None = None):
+        self.store = store
+        self.tensor = InferencePrecompile(store, device)
+        self.text_files: dict[bytes, tuple[str, str]] = {}  # hash → (name, path)
+        for path in text_files or []:
+            self.add_text_file(path)
+
+    # -- text models ---------------------------------------------------------------------------
+    def add_text_file(self, path: str, name: str | None = None) -> bytes:
+        from .text import gguf_file
+        gguf_file.check_magic(path)
+        model_hash = gguf_file.file_hash(path, gguf_file.default_cache_dir())
+        if name is None:
+            import os
+            stem = os.path.basename(path)
+            name = "smollm2" if stem.startswith("SmolLM2") else stem.rsplit(".", 1)[0]
+        self.text_files[model_hash] = (name, path)
+        return model_hash
+
+    def is_text(self, model_hash: bytes) -> bool:
+        return bytes(model_hash) in self.text_files
+
+    def text_model(self, model_hash: bytes):
+        from .text import get_model
+        name, path = self.text_files[bytes(model_hash)]
+        return get_model(path)
+
+    def find(self, name: str) -> bytes | None:
+        for h, (n, _) in self.text_files.items():
+            if n == name:
+                return h
+        return self.store.find(name)
+
+    def list(self) -> list[dict]:
+        out = [dict(m, kind=m.get("kind", "tensor")) for m in self.store.list()]
+        for h, (name, path) in self.text_files.items():
+            out.append({"hash": "0x" + h.hex(), "name": name, "kind": "text", "mode": "fp32",
+                        "file": path})
+        return out
+
+    # -- the precompile interface (what the chain wires at 0xA1) -----------------------------
+    @property
+    def device(self) -> str:
+        return self.tensor.device
+
+    def _text_call(self, data: bytes):
+        from .text import parse_text_call
+        model_hash, prompt, cap, seed = parse_text_call(data)
+        return self.text_model(model_hash), prompt, cap, seed
+
+    def gas_cost(self, data: bytes) -> int:
+        if self.is_text(bytes(data[:32])):
+            model, prompt, cap, _ = self._text_call(data)
+            return model.quote(prompt, cap)
+        return self.tensor.gas_cost(data)
+
+    def execute(self, data: bytes) -> bytes:
+        if self.is_text(bytes(data[:32])):
+            model, prompt, cap, seed = self._text_call(data)
+            return model.generate(prompt, cap, seed).encode("utf-8")
+        return self.tensor.execute(data)
+
+    def execute_batch(self, model_hash: bytes, tensors: list[bytes]) -> list[bytes]:
+        if self.is_text(model_hash):
+            raise PrecompileError("text models answer one prompt at a time")
+        return self.tensor.execute_batch(model_hash, tensors)
+
+    def generate(self, model_hash: bytes, prompt: bytes, max_new_tokens: int, seed: int | None = None) -> bytes:
+        """An oracle request's answer: the prompt's UTF-8 text in, UTF-8 text out."""
+        return self.text_model(model_hash).generate(prompt, max_new_tokens, seed).encode("utf-8")
+
+    def dry_run(self, data: bytes) -> dict:
+        if not self.is_text(bytes(data[:32])):
+            return self.tensor.dry_run(data)
+        gas = self.gas_cost(data)
+        start = time.perf_counter()
+        output = self.execute(data)
+        return {"output": "0x" + output.hex(), "text": output.decode("utf-8"), "gas": gas,
+                "device": "cpu", "micros": (time.perf_counter() - start) * 1e6}
+
+    def quote_gas_cost(self, data: bytes) -> int:
+        return self.tensor.quote_gas_cost(data)
+
+    def quote(self, data: bytes) -> bytes:
+        return self.tensor.quote(data)

@@ -1,0 +1,156 @@
+"""debug_ methods: transaction tracing with geth's struct logger and callTracer.
+
+    debug_traceTransaction  [txHash, traceConfig?]
+    debug_traceCall         [transaction, block?, traceConfig?]   (traceConfig.stateOverrides)
+    debug_traceBlockByNumber / debug_traceBlockByHash  [block, traceConfig?] → [{txHash, result}]
+
+traceConfig: tracer (omitted: struct logger; "callTracer", "4byteTracer", "noopTracer"),
+tracerConfig ({onlyTopCall, withLog} for callTracer), disableStack, disableStorage,
+enableMemory, enableReturnData, limit, timeout (accepted, not enforced).
+"""
+
+from __future__ import annotations
+
+from eth_utils import ValidationError
+
+from imochain.chain import ChainError, InvalidParams
+from imochain.chain.tracing import CallTracer, FourByteTracer, NoopTracer, StructLogger, Tracer
+
+from . import params as p
+from .dispatch import Context, method
+from .params import RpcError, hexb, invalid
+
+TRACERS = ("callTracer", "4byteTracer", "noopTracer")
+LOGGER_FLAGS = {"disableStack": "disable_stack", "disableStorage": "disable_storage",
+                "enableMemory": "enable_memory", "enableReturnData": "enable_return_data"}
+CALL_TRACER_FLAGS = {"onlyTopCall": "only_top_call", "withLog": "with_log"}
+
+
+def _flags(obj: dict, names: dict[str, str], where: str) -> dict:
+    out = {}
+    for key, kw in names.items():
+        if obj.get(key) is not None:
+            out[kw] = p.boolean(obj[key], f"{where}.{key}")
+    return out
+
+
+def trace_config(value) -> dict:
+    """Validate a traceConfig object; unknown keys are ignored, as geth does."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise invalid("invalid traceConfig: expected an object")
+    name = value.get("tracer")
+    if name is not None and not isinstance(name, str):
+        raise invalid("invalid traceConfig.tracer: expected a tracer name")
+    if name and name not in TRACERS:
+        raise invalid(f"unknown tracer {name[:80]!r}: supported are "
+                      f"{', '.join(TRACERS)}, or no tracer for the struct logger "
+                      "(JavaScript tracers are not supported)")
+    _flags(value, LOGGER_FLAGS, "traceConfig")
+    if value.get("limit") is not None:
+        p.quantity(value["limit"], "traceConfig.limit", 2**63)
+    tc = value.get("tracerConfig")
+    if tc is not None and not isinstance(tc, dict):
+        raise invalid("invalid traceConfig.tracerConfig: expected an object")
+    if tc and name == "callTracer":
+        _flags(tc, CALL_TRACER_FLAGS, "tracerConfig")
+    timeout = value.get("timeout")
+    if timeout is not None and not isinstance(timeout, str):
+        raise invalid("invalid traceConfig.timeout: expected a duration string such as \"10s\"")
+    return value
+
+
+def make_tracer(config: dict) -> Tracer:
+    """A fresh tracer for one transaction, from a validated traceConfig."""
+    name = config.get("tracer") or None
+    if name is None:
+        limit = config.get("limit")
+        return StructLogger(**_flags(config, LOGGER_FLAGS, "traceConfig"),
+                            limit=p.quantity(limit, "traceConfig.limit", 2**63) if limit is not None else 0)
+    if name == "callTracer":
+        return CallTracer(**_flags(config.get("tracerConfig") or {}, CALL_TRACER_FLAGS, "tracerConfig"))
+    if name == "4byteTracer":
+        return FourByteTracer()
+    return NoopTracer()
+
+
+def _top_error(comp):
+    return comp.error if comp is not None and comp.is_error else None
+
+
+def _trace_mined(node, tx_hash: bytes, config: dict):
+    tracer = make_tracer(config)
+    with node.lock:  # the receipt and the replay must see the same chain
+        receipt = node.get_receipt(tx_hash)
+        if receipt is None:
+            raise RpcError(-32000, "transaction not found")
+        try:
+            info, comp = node.replay_transaction(tx_hash, tracer)
+        except InvalidParams:
+            raise RpcError(-32000, "transaction not found") from None
+        except ValidationError as exc:  # the recorded block no longer replays: say so plainly
+            raise RpcError(-32000, f"cannot replay transaction: {exc}") from None
+    tx = info.tx
+    top = {"from": info.sender, "to": tx.to or None, "value": tx.value, "input": tx.data}
+    first_log = receipt.logs[0].log_index if receipt.logs else 0
+    return tracer.result(gas_limit=tx.gas, gas_used=receipt.gas_used, output=comp.output,
+                         error=_top_error(comp), top=top, log_index=first_log)
+
+
+@method("debug_traceTransaction")
+def trace_transaction(ctx: Context, params: list):
+    tx_hash = p.hash32(p.arg(params, 0, "transactionHash"), "transactionHash")
+    config = trace_config(p.arg(params, 1, "traceConfig", False))
+    return _trace_mined(ctx.node, tx_hash, config)
+
+
+@method("debug_traceCall")
+def trace_call(ctx: Context, params: list):
+    tx = p.tx_request(p.arg(params, 0, "transaction"))
+    block = p.block_id(p.arg(params, 1, "block", False))
+    config = trace_config(p.arg(params, 2, "traceConfig", False))
+    overrides = p.state_overrides(config.get("stateOverrides"))
+    if config.get("blockOverrides") is not None:
+        raise invalid("traceConfig.blockOverrides is not supported")
+    tracer = make_tracer(config)
+    node = ctx.node
+    with node.lock:
+        gas_limit = tx.get("gas") or node.resolve_block(block).gas_limit
+        result = node.execute_call(tx, block, overrides, tracer=tracer)
+    top = {"from": tx.get("from"), "to": tx.get("to"), "value": tx.get("value", 0),
+           "input": tx.get("data", b"")}
+    return tracer.result(gas_limit=gas_limit, gas_used=result.gas_used, output=result.output,
+                         error=_top_error(result.computation), top=top)
+
+
+def _trace_block(node, block_id, config: dict) -> list:
+    with node.lock:
+        info = node.get_block(block_id)
+        out = []
+        # each replay re-executes the block's earlier transactions: fine for dev-chain blocks
+        for t in info.transactions:
+            try:
+                out.append({"txHash": hexb(t.hash), "result": _trace_mined(node, t.hash, config)})
+            except RpcError as exc:  # one transaction's failure, as geth reports it
+                out.append({"txHash": hexb(t.hash), "error": exc.message})
+            except ChainError as exc:
+                out.append({"txHash": hexb(t.hash), "error": str(exc)})
+        return out
+
+
+@method("debug_traceBlockByNumber")
+def trace_block_by_number(ctx: Context, params: list):
+    block = p.arg(params, 0, "block")
+    if isinstance(block, str) and block.startswith("0x") and len(block) == 66:
+        raise invalid("invalid block: expected a block number or tag, got a hash")
+    block_id = p.block_id(block)
+    config = trace_config(p.arg(params, 1, "traceConfig", False))
+    return _trace_block(ctx.node, block_id, config)
+
+
+@method("debug_traceBlockByHash")
+def trace_block_by_hash(ctx: Context, params: list):
+    block_hash = p.hash32(p.arg(params, 0, "blockHash"), "blockHash")
+    config = trace_config(p.arg(params, 1, "traceConfig", False))
+    return _trace_block(ctx.node, block_hash, config)
