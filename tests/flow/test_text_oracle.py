@@ -17,7 +17,8 @@ QUESTION = b"What is an Initial Model Offering?"
 
 @pytest.fixture(scope="module")
 def chain():
-    w3, node = in_process_web3(NodeConfig(model_aliases={11: "smollm2"}))
+    # a synchronous LLM call costs ~30 Mgas per token: more than a default 30 M block holds
+    w3, node = in_process_web3(NodeConfig(model_aliases={11: "smollm2"}, gas_limit=100_000_000))
     worker, _ = start_services(node)
     c = {n: w3.eth.contract(address=GENESIS_ADDRESSES[n], abi=abi(n)) for n in ("AIOracle", "Prompt")}
     return w3, node, worker, c
@@ -55,8 +56,8 @@ def test_invalid_utf8_prompt_gets_feedback_error(chain):
 def test_synchronous_precompile_call_and_dry_run_agree(chain):
     w3, node, worker, c = chain
     model_hash = node.inference.find("smollm2")
-    data = encode_text_call(model_hash, "Say hi.", 1, 0)  # 1 token: ~20 Mgas, a block holds no more
-    out = w3.eth.call({"to": "0x00000000000000000000000000000000000000A1", "data": data, "gas": 30_000_000})
+    data = encode_text_call(model_hash, "Say hi.", 1, 0)  # 1 token: ~30 Mgas
+    out = w3.eth.call({"to": "0x00000000000000000000000000000000000000A1", "data": data, "gas": 90_000_000})
     dry = w3.provider.make_request("imo_dryRun", ["0x" + model_hash.hex(), "Say hi.", "0x1"])["result"]
     assert out.hex() == dry["output"][2:] and out.decode("utf-8") == dry["text"]
     assert dry["gas"] == int(w3.provider.make_request("imo_quoteGas", ["0x" + model_hash.hex(), "Say hi.", "0x1"])["result"], 16)
