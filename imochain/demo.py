@@ -149,6 +149,18 @@ class Demo:
     def dry_run(self, model_hash: bytes, data: bytes) -> bytes:
         return bytes.fromhex(self.rpc("imo_dryRun", ["0x" + model_hash.hex(), "0x" + data.hex()])["output"][2:])
 
+    def text_model_id(self) -> int | None:
+        """The oracle id of a text model at genesis (an alias or the plan's own), if any."""
+        texts = {bytes.fromhex(m["hash"][2:]) for m in self.rpc("imo_listModels") if m.get("kind") == "text"}
+        if not texts:
+            return None
+        oracle = self.c["AIOracle"]
+        for i in range(oracle.functions.numberOfModels().call()):
+            model_id = oracle.functions.modelIDs(i).call()
+            if oracle.functions.getModel(model_id).call()[0] in texts:
+                return model_id
+        return None
+
     def travel(self, seconds: int) -> None:
         self.rpc("evm_increaseTime", [seconds])
         self.rpc("evm_mine")
@@ -186,6 +198,18 @@ class Demo:
             self.offering = event.args.offeringId
             self.say(f"offering #{self.offering}: 800 000 of 1 000 000 DIGIT for a 10 ETH target, 1 h window")
             self.check(launchpad.functions.getOffering(self.offering).call()[13] == 1, "the offering is open")
+
+        text_id = self.text_model_id()
+        if text_id is not None:
+            with self.step("Before buying in, an investor asks a language model through the oracle"):
+                question = b"What is an Initial Model Offering?"
+                fee = prompt.functions.estimateFee(text_id).call()
+                self.send(prompt.functions.calculateAIResult(text_id, question), self.investors[0], fee)
+                answer = prompt.functions.getAIResult(text_id, question).call()
+                self.say(f"{self.names[self.investors[0]]} asks model #{text_id}: {question.decode()}")
+                self.say(f"the oracle answers: {answer.decode('utf-8', 'replace')}")
+                self.check(len(answer) > 0 and answer.decode("utf-8") is not None,
+                           "the answer arrived by callback as UTF-8 text", answer=answer.decode("utf-8"))
 
         with self.step("Three investors deposit: 6 + 5 + 4 ETH, oversubscribed"):
             deposits = dict(zip(self.investors, (6 * ETHER, 5 * ETHER, 4 * ETHER)))

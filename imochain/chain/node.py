@@ -1022,6 +1022,10 @@ class Node:
                 raise ExecutionFailed(f"gas required exceeds allowance ({cap})" if "gas" in top.error.lower()
                                       else top.error)
             lo, hi = max(top.gas_used - 1, 21000 - 1), cap
+            # What it used is a lower bound; when that is enough (transfers, calls without
+            # refunds or 63/64 reserves) it is the answer, with no search.
+            if top.gas_used <= cap and not self.execute_call(params, block_id, overrides, gas=top.gas_used).error:
+                return top.gas_used
             # Most calls succeed with what they used plus the 63/64 reserve; try that first.
             guess = min(hi, (top.gas_used + 2300) * 64 // 63)
             if not self.execute_call(params, block_id, overrides, gas=guess).error:

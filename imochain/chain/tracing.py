@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import time
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
@@ -47,6 +48,10 @@ class TraceTooLarge(ChainError):
     pass
 
 
+class TraceTimeout(ChainError):
+    pass
+
+
 class Tracer:
     """What `traced` reports to. Every hook is optional.
 
@@ -55,6 +60,11 @@ class Tracer:
     """
 
     all_steps = False
+    deadline: float | None = None  # time.monotonic() past which the trace is abandoned
+
+    def check_deadline(self) -> None:
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            raise TraceTimeout("execution timeout")
 
     def step(self, comp, pc: int, op: int, name: str) -> None:
         """Before an opcode runs; gas, stack and memory are as the opcode finds them."""
@@ -93,6 +103,7 @@ class _Hooks:
         if kind is None or parent is None:
             kind = "CREATE" if message.is_create else "CALL"
         precompile = not message.is_create and message.code_address in self.precompiles
+        self.tracer.check_deadline()
         self.tracer.enter(message, kind, parent, precompile)
         try:
             comp = run(state, message, tx_context, parent_computation=parent)
@@ -317,6 +328,8 @@ class StructLogger(Tracer):
         if self.limit and len(self.logs) >= self.limit:
             self._open.append([None, gas, comp, True])
             return
+        if not len(self.logs) & 0x3FF:
+            self.check_deadline()
         if len(self.logs) >= self.max_logs:
             raise TraceTooLarge(f"trace exceeds {self.max_logs} steps; use the 'limit' option "
                                 "or the callTracer")

@@ -6,10 +6,13 @@
 
 traceConfig: tracer (omitted: struct logger; "callTracer", "4byteTracer", "noopTracer"),
 tracerConfig ({onlyTopCall, withLog} for callTracer), disableStack, disableStorage,
-enableMemory, enableReturnData, limit, timeout (accepted, not enforced).
+enableMemory, enableReturnData, limit, timeout (a Go duration: "5s", "1m30s").
 """
 
 from __future__ import annotations
+
+import re
+import time
 
 from eth_utils import ValidationError
 
@@ -55,24 +58,48 @@ def trace_config(value) -> dict:
         raise invalid("invalid traceConfig.tracerConfig: expected an object")
     if tc and name == "callTracer":
         _flags(tc, CALL_TRACER_FLAGS, "tracerConfig")
-    timeout = value.get("timeout")
-    if timeout is not None and not isinstance(timeout, str):
-        raise invalid("invalid traceConfig.timeout: expected a duration string such as \"10s\"")
+    if value.get("timeout") is not None:
+        duration(value["timeout"])
     return value
+
+
+_DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
+_UNIT = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def duration(value) -> float:
+    """A Go duration string ("5s", "1m30s", "500ms"), as geth's timeout takes → seconds."""
+    bad = invalid(f"invalid traceConfig.timeout: {str(value)[:40]!r} is not a duration such as \"10s\"")
+    if not isinstance(value, str) or not value:
+        raise bad
+    pos, total = 0, 0.0
+    for m in _DURATION.finditer(value):
+        if m.start() != pos:
+            raise bad
+        total += float(m.group(1)) * _UNIT[m.group(2)]
+        pos = m.end()
+    if pos != len(value):
+        raise bad
+    return total
 
 
 def make_tracer(config: dict) -> Tracer:
     """A fresh tracer for one transaction, from a validated traceConfig."""
     name = config.get("tracer") or None
+    tracer: Tracer
     if name is None:
         limit = config.get("limit")
-        return StructLogger(**_flags(config, LOGGER_FLAGS, "traceConfig"),
-                            limit=p.quantity(limit, "traceConfig.limit", 2**63) if limit is not None else 0)
-    if name == "callTracer":
-        return CallTracer(**_flags(config.get("tracerConfig") or {}, CALL_TRACER_FLAGS, "tracerConfig"))
-    if name == "4byteTracer":
-        return FourByteTracer()
-    return NoopTracer()
+        tracer = StructLogger(**_flags(config, LOGGER_FLAGS, "traceConfig"),
+                              limit=p.quantity(limit, "traceConfig.limit", 2**63) if limit is not None else 0)
+    elif name == "callTracer":
+        tracer = CallTracer(**_flags(config.get("tracerConfig") or {}, CALL_TRACER_FLAGS, "tracerConfig"))
+    elif name == "4byteTracer":
+        tracer = FourByteTracer()
+    else:
+        tracer = NoopTracer()
+    if config.get("timeout") is not None:  # no timeout unless asked: a dev chain has no peers to starve
+        tracer.deadline = time.monotonic() + duration(config["timeout"])
+    return tracer
 
 
 def _top_error(comp):

@@ -8,8 +8,12 @@ from imochain.chain import Node, NodeConfig
 from imochain.chain.services import start_services
 from imochain.testing import running_node
 
+from imochain.precompiles.text import locate_default_gguf
+
+TEXT = locate_default_gguf() is not None  # the language-model step runs when SmolLM2 is installed
 TITLES = [
-    "registers the digits models", "opens an Initial Model Offering", "oversubscribed", "finalized",
+    "registers the digits models", "opens an Initial Model Offering",
+    *(["asks a language model"] if TEXT else []), "oversubscribed", "finalized",
     "claim their tokens", "classifications through the AI oracle", "claimed into the ERC-7641 token",
     "snapshot", "claim pro rata", "ERC-7007 NFT", "lying oracle", "burns tokens", "reconcile to the wei",
 ]

@@ -126,10 +126,18 @@ async function main() {
   }
 
   // A plain value transfer from the wallet and a message signature from the node.
+  // ...heard by a "pending" listener (eth_newPendingTransactionFilter).
+  let onPending;
+  const pendingHeard = new Promise((resolve) => { onPending = resolve; });
+  await provider.on("pending", (hash) => onPending(hash));
+  await new Promise((r) => setTimeout(r, 300));
   const before = await provider.getBalance("0x000000000000000000000000000000000000bEEF");
   const transfer = await wallet.sendTransaction({ to: "0x000000000000000000000000000000000000bEEF",
                                                   value: parseEther("0.5") });
   const transferReceipt = await transfer.wait();
+  out.pendingHeard = { hash: await withTimeout(pendingHeard, 10000, "provider.on('pending')"),
+                       expected: transfer.hash };
+  await provider.off("pending");
   const after = await provider.getBalance("0x000000000000000000000000000000000000bEEF");
   out.transfer = { status: transferReceipt.status, delta: (after - before).toString(),
                    nonce: transfer.nonce };

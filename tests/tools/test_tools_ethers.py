@@ -3,9 +3,10 @@ prints a JSON summary that this test checks.
 
 It covers JsonRpcProvider network detection, a JsonRpcSigner (eth_sendTransaction) and a Wallet
 (eth_sendRawTransaction), ContractFactory.deploy with constructor args, tx.wait(), queryFilter
-(eth_getLogs), a contract.once listener (eth_newFilter + eth_getFilterChanges), reverts as
-CALL_EXCEPTION with their reason or decoded custom error, signMessage, fee data, and a
-WebSocketProvider on the same port: newHeads and a contract event (logs) subscription.
+(eth_getLogs), a contract.on listener (eth_newFilter + eth_getFilterChanges), a pending-tx
+listener (eth_newPendingTransactionFilter), reverts as CALL_EXCEPTION with their reason or
+decoded custom error, signMessage and signTypedData, fee data, and a WebSocketProvider on the
+same port: newHeads and a contract event (logs) subscription.
 """
 
 from __future__ import annotations
@@ -76,6 +77,7 @@ def test_reverts_are_call_exceptions_with_reasons(summary):
 
 def test_transfer_signature_blocks_and_fees(summary):
     assert summary["transfer"]["status"] == 1
+    assert summary["pendingHeard"]["hash"] == summary["pendingHeard"]["expected"]
     assert summary["transfer"]["delta"] == str(5 * 10**17)
     assert summary["signMessageRecovered"] == DEV_ADDRS[0]
     assert summary["signTypedDataRecovered"] == DEV_ADDRS[0]

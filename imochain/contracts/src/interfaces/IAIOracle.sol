@@ -208,6 +208,8 @@ interface IAIOracleExtended is IAIOracle {
     function getResultVersion(uint256 requestId) external view returns (uint256);
     function getDeliveredVersion(uint256 requestId) external view returns (uint256);
     function getResultInvoker(uint256 requestId) external view returns (address);
+    function getRequestBatchSize(uint256 requestId) external view returns (uint256);
+    function getRequestFulfilledBlock(uint256 requestId) external view returns (uint256);
 
     /// Called by the opML game when a challenge replaced the result with the re-executed output.
     function onResultCorrected(uint256 requestId, bytes calldata output, address challenger) external;

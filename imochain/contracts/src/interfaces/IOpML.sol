@@ -51,6 +51,9 @@ interface IOpML {
     function gameStatus(uint256 requestId) external view returns (GameStatus);
     function challengeDeadline(uint256 requestId) external view returns (uint256);
     function bondOf(address account) external view returns (uint256);
+    /// Last block of the challenge window of the newest result `account` posted; its bond can
+    /// be withdrawn after it.
+    function lockedUntil(address account) external view returns (uint256);
     function oracle() external view returns (address);
     function challengeWindow() external view returns (uint256);
     function resultBond() external view returns (uint256);
