@@ -195,7 +195,8 @@ def build_parser() -> argparse.ArgumentParser:
             mod = __import__(module, fromlist=[fn])
         except ImportError:
             continue
-        getattr(mod, fn)(sub)
+        if hasattr(mod, fn):  # a subcommand whose package is present registers itself
+            getattr(mod, fn)(sub)
     return parser
 
 

@@ -32,7 +32,10 @@ contract PureEvmMlp {
     /// iteration (the straightforward version) instead of the packed loop.
     function infer(address root, bytes calldata tensor, bool scalar) external view returns (bytes memory) {
         assembly {
-            function copyStream(chunks, off, len, dest) {
+            // Scratch words (the block ends in `return`, so Solidity's 0x00-0x7f are ours):
+            // 0x00 lane correction, 0x20 N of the current layer, 0x40 chunk table, 0x60 byByte.
+            function copyStream(off, len, dest) {
+                let chunks := mload(0x40)
                 for {} len {} {
                     let local := mod(off, PAYLOAD)
                     let n := sub(PAYLOAD, local)
@@ -44,7 +47,9 @@ contract PureEvmMlp {
                 }
             }
             // lanes of packed accumulator a hold outputs j0 .. j0+7 (those below N)
-            function unpack(a, j0, n, corr, ybuf, bbuf) {
+            function unpack(a, j0, ybuf, bbuf) {
+                let n := mload(0x20)
+                let corr := mload(0)
                 for { let l := 0 } lt(l, 8) { l := add(l, 1) } {
                     let j := add(j0, l)
                     if lt(j, n) {
@@ -54,159 +59,165 @@ contract PureEvmMlp {
                     }
                 }
             }
-
-            let free := mload(0x40)
-            let rsz := extcodesize(root)
-            if lt(rsz, 257) { revert(0, 0) }
-            let desc := free
-            extcodecopy(root, desc, 1, sub(rsz, 1))
-            free := add(desc, and(add(rsz, 31), not(31)))
-            let nChunks := mload(add(desc, 32))
-            let nOps := mload(add(desc, 64))
-            let inLen := mload(add(desc, 96))
-            let maxAct := mload(add(desc, 128))
-            let outDtype := mload(add(desc, 192))
-            let outRank := mload(add(desc, 224))
-            let dims := add(desc, 256)
-            let chunks := add(dims, shl(5, outRank))
-            let ops := add(chunks, shl(5, nChunks))
-            let xbuf := free
-            let ybuf := add(xbuf, shl(5, maxAct))
-            let wbuf := add(ybuf, shl(5, maxAct))
-            free := add(add(wbuf, mload(add(desc, 160))), 64)
-
-            // input: int8 data -> one signed word per element
-            let t := tensor.offset
-            let dataOff := calldataload(add(t, 64))
-            let len := calldataload(add(t, dataOff))
-            if iszero(eq(len, inLen)) { revert(0, 0) }
-            if iszero(eq(calldataload(t), 1)) { revert(0, 0) }
-            let src := add(add(t, dataOff), 32)
-            for { let i := 0 } lt(i, len) { i := add(i, 1) } {
-                mstore(add(xbuf, shl(5, i)), signextend(0, shr(248, calldataload(add(src, i)))))
+            // 32 outputs of one block: 4 packed accumulators of 8 lanes each
+            function swarBlock(wb, xbuf, xend, j0, ybuf, bbuf) {
+                let a0 := 0x4000000040000000400000004000000040000000400000004000000040000000
+                let a1 := a0
+                let a2 := a0
+                let a3 := a0
+                for { let xp := xbuf } lt(xp, xend) { xp := add(xp, 32) } {
+                    let w := mload(wb)
+                    let x := mload(xp)
+                    a0 := add(a0, mul(x, and(w, 0x000000ff000000ff000000ff000000ff000000ff000000ff000000ff000000ff)))
+                    a1 := add(a1, mul(x, and(shr(8, w), 0x000000ff000000ff000000ff000000ff000000ff000000ff000000ff000000ff)))
+                    a2 := add(a2, mul(x, and(shr(16, w), 0x000000ff000000ff000000ff000000ff000000ff000000ff000000ff000000ff)))
+                    a3 := add(a3, mul(x, and(shr(24, w), 0x000000ff000000ff000000ff000000ff000000ff000000ff000000ff000000ff)))
+                    wb := add(wb, 32)
+                }
+                unpack(a0, j0, ybuf, bbuf)
+                unpack(a1, add(j0, 8), ybuf, bbuf)
+                unpack(a2, add(j0, 16), ybuf, bbuf)
+                unpack(a3, add(j0, 24), ybuf, bbuf)
+            }
+            // the straightforward loop: one MAC per iteration, weight byte by byte
+            function scalarBlock(j0, wb, bbuf, xbuf, xend, ybuf) {
+                let n := mload(0x20)
+                for { let jj := 0 } lt(jj, 32) { jj := add(jj, 1) } {
+                    let j := add(j0, jj)
+                    if lt(j, n) {
+                        // byte index from the most significant end: 31 - (4*(jj%8) + jj/8)
+                        let bi := sub(31, add(shl(2, and(jj, 7)), shr(3, jj)))
+                        let acc := signextend(3, shr(224, mload(add(bbuf, shl(2, j)))))
+                        let wp := wb
+                        for { let xp := xbuf } lt(xp, xend) { xp := add(xp, 32) } {
+                            acc := add(acc, mul(mload(xp), sub(byte(bi, mload(wp)), 128)))
+                            wp := add(wp, 32)
+                        }
+                        mstore(add(ybuf, shl(5, j)), acc)
+                    }
+                }
+            }
+            function linear(rec, xbuf, ybuf, wbuf) -> n {
+                n := mload(add(rec, 64))
+                mstore(0x20, n)
+                let xend := add(xbuf, shl(5, mload(add(rec, 32))))
+                copyStream(mload(add(rec, 128)), shl(2, n), wbuf)      // bias
+                {
+                    let s := 0
+                    for { let xp := xbuf } lt(xp, xend) { xp := add(xp, 32) } { s := add(s, mload(xp)) }
+                    mstore(0, add(0x40000000, mul(128, s)))
+                }
+                let wb := add(wbuf, and(add(shl(2, n), 31), not(31)))
+                for { let j0 := 0 } lt(j0, n) { j0 := add(j0, 32) } {
+                    // block j0/32 of this layer's weights: K words = xend - xbuf bytes
+                    copyStream(add(mload(add(rec, 96)), mul(shr(5, j0), sub(xend, xbuf))), sub(xend, xbuf), wb)
+                    switch mload(0x60)
+                    case 0 { swarBlock(wb, xbuf, xend, j0, ybuf, wbuf) }
+                    default { scalarBlock(j0, wb, wbuf, xbuf, xend, ybuf) }
+                }
+            }
+            function requant(rec, xbuf, len) {
+                let m := mload(add(rec, 32))
+                let s := mload(add(rec, 64))
+                let low := mload(add(rec, 96))
+                let half := 0
+                if s { half := shl(sub(s, 1), 1) }
+                let end := add(xbuf, shl(5, len))
+                for { let p := xbuf } lt(p, end) { p := add(p, 32) } {
+                    let v := mul(mload(p), m)
+                    if s {
+                        // floor division by 2^s, then round half to even on the remainder
+                        let q := sar(s, v)
+                        let r := sub(v, shl(s, q))
+                        if or(gt(r, half), and(eq(r, half), and(q, 1))) { q := add(q, 1) }
+                        v := q
+                    }
+                    if slt(v, low) { v := low }
+                    if sgt(v, 127) { v := 127 }
+                    mstore(p, v)
+                }
+            }
+            function relu(xbuf, len) {
+                let end := add(xbuf, shl(5, len))
+                for { let p := xbuf } lt(p, end) { p := add(p, 32) } {
+                    if slt(mload(p), 0) { mstore(p, 0) }
+                }
+            }
+            // abi.encode(bytes) of abi.encode(uint8 dtype, uint32[] shape, bytes data LE); returns size
+            function encodeOut(desc, xbuf, len, ret) -> size {
+                let outDtype := mload(add(desc, 192))
+                let outRank := mload(add(desc, 224))
+                let tp := add(ret, 64)
+                mstore(tp, outDtype)
+                mstore(add(tp, 32), 0x60)
+                mstore(add(tp, 64), shl(5, add(outRank, 4)))
+                mstore(add(tp, 96), outRank)
+                for { let i := 0 } lt(i, outRank) { i := add(i, 1) } {
+                    mstore(add(add(tp, 128), shl(5, i)), mload(add(add(desc, 256), shl(5, i))))
+                }
+                let dp := add(add(tp, 128), shl(5, outRank))
+                let item := 1
+                if eq(outDtype, 2) { item := 4 }
+                let nbytes := mul(len, item)
+                mstore(dp, nbytes)
+                let bp := add(dp, 32)
+                for { let i := 0 } lt(i, len) { i := add(i, 1) } {
+                    let v := mload(add(xbuf, shl(5, i)))
+                    let q := add(bp, mul(i, item))
+                    mstore8(q, v)
+                    if eq(item, 4) {
+                        mstore8(add(q, 1), shr(8, v))
+                        mstore8(add(q, 2), shr(16, v))
+                        mstore8(add(q, 3), shr(24, v))
+                    }
+                }
+                let tlen := add(sub(bp, tp), and(add(nbytes, 31), not(31)))
+                mstore(ret, 0x20)
+                mstore(add(ret, 32), tlen)
+                size := add(tlen, 64)
             }
 
-            let M := 0x000000ff000000ff000000ff000000ff000000ff000000ff000000ff000000ff
-            let LANES := 0x4000000040000000400000004000000040000000400000004000000040000000
+            let desc := mload(0x40)
+            let rsz := extcodesize(root)
+            if lt(rsz, 257) { revert(0, 0) }
+            extcodecopy(root, desc, 1, sub(rsz, 1))
+            let ops := add(add(desc, 256), shl(5, mload(add(desc, 224))))
+            mstore(0x40, ops)
+            ops := add(ops, shl(5, mload(add(desc, 32))))
+            mstore(0x60, scalar)
+            let maxAct := mload(add(desc, 128))
+            let xbuf := add(desc, and(add(rsz, 31), not(31)))
+            let ybuf := add(xbuf, shl(5, maxAct))
+            let wbuf := add(ybuf, shl(5, maxAct))
+
+            // input: int8 data -> one signed word per element
+            let len := 0
+            {
+                let t := tensor.offset
+                let dataOff := calldataload(add(t, 64))
+                len := calldataload(add(t, dataOff))
+                if iszero(eq(len, mload(add(desc, 96)))) { revert(0, 0) }
+                if iszero(eq(calldataload(t), 1)) { revert(0, 0) }
+                let src := add(add(t, dataOff), 32)
+                for { let i := 0 } lt(i, len) { i := add(i, 1) } {
+                    mstore(add(xbuf, shl(5, i)), signextend(0, shr(248, calldataload(add(src, i)))))
+                }
+            }
+            let nOps := mload(add(desc, 64))
             for { let o := 0 } lt(o, nOps) { o := add(o, 1) } {
                 let rec := add(ops, mul(o, 192))
                 let kind := mload(rec)
                 if eq(kind, 1) {
-                    let K := mload(add(rec, 32))
-                    let N := mload(add(rec, 64))
-                    let wOff := mload(add(rec, 96))
-                    let bbuf := wbuf
-                    copyStream(chunks, mload(add(rec, 128)), shl(2, N), bbuf)
-                    let wb := add(bbuf, and(add(shl(2, N), 31), not(31)))
-                    let S := 0
-                    for { let k := 0 } lt(k, K) { k := add(k, 1) } { S := add(S, mload(add(xbuf, shl(5, k)))) }
-                    let corr := add(0x40000000, mul(128, S))
-                    let blockBytes := shl(5, K)
-                    let xend := add(xbuf, blockBytes)
-                    for { let b := 0 } lt(shl(5, b), N) { b := add(b, 1) } {
-                        copyStream(chunks, add(wOff, mul(b, blockBytes)), blockBytes, wb)
-                        let j0 := shl(5, b)
-                        switch scalar
-                        case 0 {
-                            let a0 := LANES
-                            let a1 := LANES
-                            let a2 := LANES
-                            let a3 := LANES
-                            let wp := wb
-                            for { let xp := xbuf } lt(xp, xend) { xp := add(xp, 32) } {
-                                let w := mload(wp)
-                                let x := mload(xp)
-                                a0 := add(a0, mul(x, and(w, M)))
-                                a1 := add(a1, mul(x, and(shr(8, w), M)))
-                                a2 := add(a2, mul(x, and(shr(16, w), M)))
-                                a3 := add(a3, mul(x, and(shr(24, w), M)))
-                                wp := add(wp, 32)
-                            }
-                            unpack(a0, j0, N, corr, ybuf, bbuf)
-                            unpack(a1, add(j0, 8), N, corr, ybuf, bbuf)
-                            unpack(a2, add(j0, 16), N, corr, ybuf, bbuf)
-                            unpack(a3, add(j0, 24), N, corr, ybuf, bbuf)
-                        }
-                        default {
-                            for { let jj := 0 } lt(jj, 32) { jj := add(jj, 1) } {
-                                let j := add(j0, jj)
-                                if lt(j, N) {
-                                    // byte index from the most significant end: 31 - (4*(jj%8) + jj/8)
-                                    let bi := sub(31, add(shl(2, and(jj, 7)), shr(3, jj)))
-                                    let acc := signextend(3, shr(224, mload(add(bbuf, shl(2, j)))))
-                                    for { let k := 0 } lt(k, K) { k := add(k, 1) } {
-                                        let w := sub(byte(bi, mload(add(wb, shl(5, k)))), 128)
-                                        acc := add(acc, mul(mload(add(xbuf, shl(5, k))), w))
-                                    }
-                                    mstore(add(ybuf, shl(5, j)), acc)
-                                }
-                            }
-                        }
-                    }
+                    len := linear(rec, xbuf, ybuf, wbuf)
                     let tmp := xbuf
                     xbuf := ybuf
                     ybuf := tmp
-                    len := N
                 }
-                if eq(kind, 2) {
-                    let m := mload(add(rec, 32))
-                    let s := mload(add(rec, 64))
-                    let low := mload(add(rec, 96))
-                    let half := 0
-                    if s { half := shl(sub(s, 1), 1) }
-                    let end := add(xbuf, shl(5, len))
-                    for { let p := xbuf } lt(p, end) { p := add(p, 32) } {
-                        let v := mul(mload(p), m)
-                        if s {
-                            // floor division by 2^s, then round half to even on the remainder
-                            let q := sar(s, v)
-                            let r := sub(v, shl(s, q))
-                            if or(gt(r, half), and(eq(r, half), and(q, 1))) { q := add(q, 1) }
-                            v := q
-                        }
-                        if slt(v, low) { v := low }
-                        if sgt(v, 127) { v := 127 }
-                        mstore(p, v)
-                    }
-                }
-                if eq(kind, 3) {
-                    let end := add(xbuf, shl(5, len))
-                    for { let p := xbuf } lt(p, end) { p := add(p, 32) } {
-                        if slt(mload(p), 0) { mstore(p, 0) }
-                    }
-                }
+                if eq(kind, 2) { requant(rec, xbuf, len) }
+                if eq(kind, 3) { relu(xbuf, len) }
             }
-
-            // output: abi.encode(bytes) of abi.encode(uint8 dtype, uint32[] shape, bytes data LE)
-            let ret := free
-            let tp := add(ret, 64)
-            mstore(tp, outDtype)
-            mstore(add(tp, 32), 0x60)
-            mstore(add(tp, 64), shl(5, add(outRank, 4)))
-            mstore(add(tp, 96), outRank)
-            for { let i := 0 } lt(i, outRank) { i := add(i, 1) } {
-                mstore(add(add(tp, 128), shl(5, i)), mload(add(dims, shl(5, i))))
-            }
-            let dp := add(add(tp, 128), shl(5, outRank))
-            let item := 1
-            if eq(outDtype, 2) { item := 4 }
-            let nbytes := mul(len, item)
-            mstore(dp, nbytes)
-            let bp := add(dp, 32)
-            for { let i := 0 } lt(i, len) { i := add(i, 1) } {
-                let v := mload(add(xbuf, shl(5, i)))
-                let q := add(bp, mul(i, item))
-                mstore8(q, v)
-                if eq(item, 4) {
-                    mstore8(add(q, 1), shr(8, v))
-                    mstore8(add(q, 2), shr(16, v))
-                    mstore8(add(q, 3), shr(24, v))
-                }
-            }
-            let tlen := add(sub(bp, tp), and(add(nbytes, 31), not(31)))
-            mstore(ret, 0x20)
-            mstore(add(ret, 32), tlen)
-            return(ret, add(tlen, 64))
+            let ret := add(add(wbuf, mload(add(desc, 160))), 64)
+            return(ret, encodeOut(desc, xbuf, len, ret))
         }
     }
 

@@ -337,18 +337,28 @@ class Node:
         self.store[HEAD_KEY] = rlp.encode([self.head.block_number, self.head.hash, self.head_root])
 
     def _remember_touched(self, witness, accounts: Iterable[bytes] = ()) -> None:
-        """Addresses and slots seen, so state dumps can enumerate a hashed-key trie."""
+        """Addresses and slots seen, so state dumps can enumerate a hashed-key trie.
+        Only what is new is written: most blocks touch accounts already known."""
         entries = []
-        for addr in set(witness.accounts_queried) | set(accounts):
-            slots = set(witness.get_slots_queried(addr)) if addr in witness.accounts_queried else set()
-            known = self._touched.setdefault(addr, set())
-            new = slots - known
-            if new or not known:
-                known.update(slots)
-                entries.append([addr, [s.to_bytes(32, "big") for s in sorted(new)]])
+        queried = witness.accounts_queried
+        for addr in queried.union(accounts):
+            slots = witness.get_slots_queried(addr) if addr in queried else ()
+            known = self._touched.get(addr)
+            if known is None:
+                known = self._touched[addr] = set()
+                new = set(slots)
+            elif slots:
+                new = set(slots) - known
+                if not new:
+                    continue
+            else:
+                continue
+            known.update(new)
+            entries.append([addr, [s.to_bytes(32, "big") for s in sorted(new)]])
         if entries:
-            self.store[_touched_key(self.head.block_number + 1 if hasattr(self, "head") else 0)
-                       + keccak(rlp.encode(entries))[:4]] = rlp.encode(entries)
+            number = self.head.block_number + 1 if hasattr(self, "head") else 0
+            blob = rlp.encode(entries)
+            self.store[_touched_key(number) + keccak(blob)[:4]] = blob
 
     def close(self) -> None:
         self.stop_interval_mining()
@@ -792,9 +802,10 @@ class Node:
         self._write_head()
         self.store.commit()
         self.pool.prune(lambda a: state.get_nonce(a))
+        # block size as rlp([header, txs, uncles, withdrawals]) without encoding it all again
+        body = len(rlp.encode(header)) + sum(len(p.raw) + 3 for p in included) + 8
         info = BlockInfo(header, [TxInfo(p.tx, p.hash, p.sender, header.hash, header.block_number, i,
-                                         header.base_fee_per_gas) for i, p in enumerate(included)],
-                         len(rlp.encode(block)))
+                                         header.base_fee_per_gas) for i, p in enumerate(included)], body)
         self._block_cache[header.hash] = info
         self._log_block(info, included, receipts, results)
         for listener in list(self.block_listeners):
@@ -1060,7 +1071,7 @@ class Node:
             skip = {sender, to} | set(self.chain_class.vm_configuration[0][1]._state_class.computation_class._precompiles)
             for c in _walk_computations(comp):
                 addr = c.msg.storage_address
-                if addr in skip and addr != to:
+                if addr in skip:  # from, to and precompiles: listed only with slots (geth)
                     continue
                 accessed.setdefault(addr, set())
             for addr, keys in slots.items():  # as geth and anvil: slots listed even for `to`

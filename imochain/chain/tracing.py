@@ -297,6 +297,7 @@ class StructLogger(Tracer):
         self.limit = limit
         self.max_logs = max_logs
         self.logs: list[dict] = []
+        self._steps = -1  # so the deadline is checked at the first step too
         # per running opcode: [entry or None, gas before, computation, gasCost already set]
         self._open: list[list] = []
         # per open frame: [its computation once seen, refunds of its finished children]
@@ -325,11 +326,12 @@ class StructLogger(Tracer):
 
     def step(self, comp, pc, op, name) -> None:
         gas = comp.get_gas_remaining()
+        self._steps += 1
+        if not self._steps & 0x3FF:
+            self.check_deadline()
         if self.limit and len(self.logs) >= self.limit:
             self._open.append([None, gas, comp, True])
             return
-        if not len(self.logs) & 0x3FF:
-            self.check_deadline()
         if len(self.logs) >= self.max_logs:
             raise TraceTooLarge(f"trace exceeds {self.max_logs} steps; use the 'limit' option "
                                 "or the callTracer")

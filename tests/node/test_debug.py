@@ -68,12 +68,6 @@ def setup(w3, store_artifact):
                 bad_receipt=w3.eth.get_transaction_receipt(bad_hash))
 
 
-def frames(trace: dict):
-    yield trace
-    for c in trace.get("calls", []):
-        yield from frames(c)
-
-
 # ---------------------------------------------------------------------------- struct logger
 
 def test_struct_log_of_a_nested_call(node_url, setup):
@@ -124,10 +118,18 @@ def test_struct_log_options(node_url, setup):
                 [h, {"enableMemory": True, "enableReturnData": True}])["structLogs"]
     assert len(full) == len(bare)
     assert full[0]["memory"] == []
-    mem = next(e["memory"] for e in full if e["memory"])
+    # the forwarder copies its calldata to memory 0 before it calls
+    mem = next(e["memory"] for e in full if e["depth"] == 1 and e["memory"])
+    data = setup["store"].encode_abi("set", [5])[2:]
     assert all(len(w) == 64 and not w.startswith("0x") for w in mem)
-    # after the CALL returns, the caller's return data is the child's output (empty here)
-    assert all(e["returnData"].startswith("0x") for e in full)
+    assert "".join(mem)[:len(data)] == data
+    assert all(e["returnData"] == "0x" for e in full)  # set() returns nothing
+    # once the reverted CALL is back, the caller's return data is the revert data
+    bad = call(node_url, "debug_traceTransaction", [setup["bad"], {"enableReturnData": True}])
+    logs = bad["structLogs"]
+    i = next(i for i, e in enumerate(logs) if e["op"] == "CALL")
+    after = next(e for e in logs[i + 1:] if e["depth"] == 1)
+    assert logs[i]["returnData"] == "0x" and after["returnData"] == error_data("unlucky number")
     limited = call(node_url, "debug_traceTransaction", [h, {"limit": 5}])["structLogs"]
     assert [e["op"] for e in limited] == [e["op"] for e in bare[:5]]
 
@@ -360,7 +362,7 @@ def test_bad_input(node_url, setup):
                    [setup["ok"], {"disableStack": "yes"}],
                    [setup["ok"], {"tracer": "callTracer", "tracerConfig": {"onlyTopCall": 1}}],
                    [setup["ok"], {"tracer": "callTracer", "tracerConfig": []}],
-                   [setup["ok"], {"limit": -1}]):
+                   [setup["ok"], {"limit": -1}], [setup["ok"], {"timeout": "soon"}]):
         err = rpc_error(node_url, "debug_traceTransaction", params)
         assert err["code"] == -32602, (params, err)
     err = rpc_error(node_url, "debug_traceCall", [{"from": me, "to": "0x1234"}])
@@ -371,6 +373,10 @@ def test_bad_input(node_url, setup):
     assert err["code"] == -32000
     err = rpc_error(node_url, "debug_traceBlockByNumber", ["0x" + "cd" * 32])
     assert err["code"] == -32602
+    for config in ({"timeout": "1ns"}, {"timeout": "1ns", "tracer": "callTracer"}):
+        err = rpc_error(node_url, "debug_traceTransaction", [setup["ok"], config])
+        assert (err["code"], err["message"]) == (-32000, "execution timeout")
+    assert call(node_url, "debug_traceTransaction", [setup["ok"], {"timeout": "1m"}])["structLogs"]
     # a call the sender cannot pay for fails as eth_call does
     poor = "0x" + "11" * 20
     err = rpc_error(node_url, "debug_traceCall", [{"from": poor, "to": me, "value": "0x1"}])

@@ -41,9 +41,10 @@ def manual(node_url):
 def test_snapshot_revert_restores_balances_nonces_head(w3, node_url):
     a, b = w3.eth.accounts[0], w3.eth.accounts[1]
     before = (head(node_url)["hash"], balance(node_url, a), balance(node_url, b), nonce(node_url, a))
+    start_number = w3.eth.block_number
     sid = call(node_url, "evm_snapshot")
     h = w3.eth.send_transaction({"from": a, "to": b, "value": 10**18})
-    w3.eth.wait_for_transaction_receipt(h)
+    mined_in = w3.eth.wait_for_transaction_receipt(h).blockHash.to_0x_hex()
     call(node_url, "anvil_mine", ["0x3"])
     call(node_url, "anvil_setBalance", [b, "0x1"])
     assert balance(node_url, b) == 1
@@ -52,12 +53,14 @@ def test_snapshot_revert_restores_balances_nonces_head(w3, node_url):
     # the reverted transaction is gone: no receipt, no transaction
     assert call(node_url, "eth_getTransactionReceipt", [h.to_0x_hex()]) is None
     assert call(node_url, "eth_getTransactionByHash", [h.to_0x_hex()]) is None
+    assert call(node_url, "eth_getBlockByHash", [mined_in, False]) is None
+    assert rpc_error(node_url, "eth_getLogs", [{"blockHash": mined_in}])["code"] in (-32000, -32602)
     # a snapshot can be used once; later ids are gone too
     assert call(node_url, "evm_revert", [sid]) is False
     # new blocks after a revert reuse the numbers, with new hashes
     h2 = w3.eth.send_transaction({"from": a, "to": b, "value": 1})
     r2 = w3.eth.wait_for_transaction_receipt(h2)
-    assert r2.blockNumber == int(before[0] and head(node_url)["number"], 16)
+    assert r2.blockNumber == start_number + 1 and r2.blockHash.to_0x_hex() != mined_in
     assert w3.eth.get_transaction_count(a) == before[3] + 1
 
 

@@ -206,6 +206,16 @@ def test_create_access_list(w3, node_url, history):
     assert receipt.status == 1
     err = rpc_error(node_url, "eth_createAccessList", [{"to": store.address, "data": store.encode_abi("fail", ["x"])}])
     assert err["code"] == 3
+    # a plain transfer needs no access list: from and to are warm anyway (geth, anvil)
+    out = call(node_url, "eth_createAccessList", [{"from": ACCTS[0].address, "to": ACCTS[1].address, "value": "0x1"}])
+    assert out["accessList"] == [] and out["gasUsed"] == hex(21000)
+    # a contract reading another account's balance lists that account
+    other = "0x" + "ab" * 20
+    out = call(node_url, "eth_createAccessList", [{"from": ACCTS[0].address, "to": store.address,
+                                                   "data": store.encode_abi("balanceOf", [Web3.to_checksum_address(other)])}])
+    assert {e["address"].lower() for e in out["accessList"]} == {other}, out
+    via_web3 = w3.eth.create_access_list({"from": ACCTS[0].address, "to": store.address, "data": req["data"]})
+    assert via_web3.gasUsed == gas
 
 
 def test_fee_history(w3, node_url, history):

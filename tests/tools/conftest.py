@@ -56,10 +56,16 @@ def node_js() -> str:
 
 
 @pytest.fixture(scope="session")
-def solc_wrapper(node_js) -> str:
+def solc_wrapper(node_js, tmp_path_factory) -> str:
     if not (ROOT / "node_modules" / "solc" / "package.json").exists():
         pytest.skip("the npm package solc is not installed (run `npm ci` in the repo root)")
-    return str(SOLC_WRAPPER)
+    if os.access(SOLC_WRAPPER, os.X_OK):
+        return str(SOLC_WRAPPER)
+    # A checkout that lost the executable bit: run a copy that has it (NODE_PATH finds solc).
+    copy = tmp_path_factory.mktemp("solc-wrapper") / "solc"
+    shutil.copyfile(SOLC_WRAPPER, copy)
+    copy.chmod(0o755)
+    return str(copy)
 
 
 @pytest.fixture(scope="session")
@@ -77,6 +83,7 @@ def tool_env(tmp_path_factory) -> dict:
         "NO_COLOR": "1",
         "TERM": "dumb",
         "CI": "true",
+        "NODE_PATH": str(ROOT / "node_modules"),
     })
     return env
 
