@@ -33,7 +33,7 @@ contract PureEvmMlp {
     function infer(address root, bytes calldata tensor, bool scalar) external view returns (bytes memory) {
         assembly {
             // Scratch words (the block ends in `return`, so Solidity's 0x00-0x7f are ours):
-            // 0x00 lane correction, 0x20 N of the current layer, 0x40 chunk table, 0x60 byByte.
+            // 0x00 lane correction (set per block), 0x20 N of the current layer, 0x40 chunk table, 0x60 byByte.
             function copyStream(off, len, dest) {
                 let chunks := mload(0x40)
                 for {} len {} {
@@ -59,21 +59,46 @@ contract PureEvmMlp {
                     }
                 }
             }
-            // 32 outputs of one block: 4 packed accumulators of 8 lanes each
+            // 32 outputs of one block: 4 packed accumulators of 8 lanes each; the loop is
+            // unrolled twice (an odd K runs one step first) and also sums the inputs for the
+            // +128 correction, so no separate pass over x is needed.
             function swarBlock(wb, xbuf, xend, j0, ybuf, bbuf) {
                 let a0 := 0x4000000040000000400000004000000040000000400000004000000040000000
                 let a1 := a0
                 let a2 := a0
                 let a3 := a0
-                for { let xp := xbuf } lt(xp, xend) { xp := add(xp, 32) } {
+                let s := 0
+                let xp := xbuf
+                if and(shr(5, sub(xend, xbuf)), 1) {
                     let w := mload(wb)
                     let x := mload(xp)
+                    s := x
                     a0 := add(a0, mul(x, and(w, 0x000000ff000000ff000000ff000000ff000000ff000000ff000000ff000000ff)))
                     a1 := add(a1, mul(x, and(shr(8, w), 0x000000ff000000ff000000ff000000ff000000ff000000ff000000ff000000ff)))
                     a2 := add(a2, mul(x, and(shr(16, w), 0x000000ff000000ff000000ff000000ff000000ff000000ff000000ff000000ff)))
                     a3 := add(a3, mul(x, and(shr(24, w), 0x000000ff000000ff000000ff000000ff000000ff000000ff000000ff000000ff)))
                     wb := add(wb, 32)
+                    xp := add(xp, 32)
                 }
+                for { } lt(xp, xend) { xp := add(xp, 64) } {
+                    let w := mload(wb)
+                    let x := mload(xp)
+                    s := add(s, x)
+                    a0 := add(a0, mul(x, and(w, 0x000000ff000000ff000000ff000000ff000000ff000000ff000000ff000000ff)))
+                    a1 := add(a1, mul(x, and(shr(8, w), 0x000000ff000000ff000000ff000000ff000000ff000000ff000000ff000000ff)))
+                    a2 := add(a2, mul(x, and(shr(16, w), 0x000000ff000000ff000000ff000000ff000000ff000000ff000000ff000000ff)))
+                    a3 := add(a3, mul(x, and(shr(24, w), 0x000000ff000000ff000000ff000000ff000000ff000000ff000000ff000000ff)))
+                    w := mload(add(wb, 32))
+                    x := mload(add(xp, 32))
+                    s := add(s, x)
+                    a0 := add(a0, mul(x, and(w, 0x000000ff000000ff000000ff000000ff000000ff000000ff000000ff000000ff)))
+                    a1 := add(a1, mul(x, and(shr(8, w), 0x000000ff000000ff000000ff000000ff000000ff000000ff000000ff000000ff)))
+                    a2 := add(a2, mul(x, and(shr(16, w), 0x000000ff000000ff000000ff000000ff000000ff000000ff000000ff000000ff)))
+                    a3 := add(a3, mul(x, and(shr(24, w), 0x000000ff000000ff000000ff000000ff000000ff000000ff000000ff000000ff)))
+                    wb := add(wb, 64)
+                }
+                // lane = 2^30 + sum x*(w+128): subtract 2^30 + 128*sum x
+                mstore(0, add(0x40000000, mul(128, s)))
                 unpack(a0, j0, ybuf, bbuf)
                 unpack(a1, add(j0, 8), ybuf, bbuf)
                 unpack(a2, add(j0, 16), ybuf, bbuf)
@@ -102,11 +127,6 @@ contract PureEvmMlp {
                 mstore(0x20, n)
                 let xend := add(xbuf, shl(5, mload(add(rec, 32))))
                 copyStream(mload(add(rec, 128)), shl(2, n), wbuf)      // bias
-                {
-                    let s := 0
-                    for { let xp := xbuf } lt(xp, xend) { xp := add(xp, 32) } { s := add(s, mload(xp)) }
-                    mstore(0, add(0x40000000, mul(128, s)))
-                }
                 let wb := add(wbuf, and(add(shl(2, n), 31), not(31)))
                 for { let j0 := 0 } lt(j0, n) { j0 := add(j0, 32) } {
                     // block j0/32 of this layer's weights: K words = xend - xbuf bytes

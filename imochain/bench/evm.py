@@ -26,7 +26,7 @@ SUPPORTED_OPS = {"Linear", "Requantize", "ReLU", "Flatten", "Reshape"}
 KIND_LINEAR, KIND_REQUANT, KIND_RELU = 1, 2, 3
 DTYPE_CODE = {"int8": 1, "int32": 2}
 SOLC_SETTINGS = {
-    "optimizer": {"enabled": True, "runs": 200},
+    "optimizer": {"enabled": True, "runs": 1_000_000},   # runtime gas over deploy size: big constants stay PUSH32
     "evmVersion": "prague",
     "metadata": {"bytecodeHash": "none"},
     "outputSelection": {"*": {"*": ["abi", "evm.bytecode.object"]}},

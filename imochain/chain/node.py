@@ -647,6 +647,8 @@ class Node:
                 fields = dict(type=2, nonce=nonce, maxFeePerGas=max_fee, maxPriorityFeePerGas=tip,
                               gas=gas, to=to, value=value, data=data, chainId=chain_id,
                               accessList=access_list)
+                if params.get("authorizationList"):  # EIP-7702 set-code transaction
+                    fields.update(type=4, authorizationList=params["authorizationList"])
             return fields, sender
 
     def sign_transaction(self, params: dict) -> bytes:
@@ -663,6 +665,10 @@ class Node:
             for e in fields.get("accessList", [])] if fields.get("accessList") else []
         if fields.get("type") is None and not fields["accessList"]:
             fields.pop("accessList")
+        if fields.get("authorizationList"):
+            fields["authorizationList"] = [
+                {"chainId": a["chain_id"], "address": to_checksum_address(a["address"]), "nonce": a["nonce"],
+                 "yParity": a["y_parity"], "r": a["r"], "s": a["s"]} for a in fields["authorizationList"]]
         return bytes(Account.sign_transaction(fields, key).raw_transaction)
 
     def send_transaction(self, params: dict) -> bytes:
@@ -677,6 +683,9 @@ class Node:
 
     def _send_impersonated(self, params: dict) -> bytes:
         fields, sender = self.build_transaction(params)
+        if fields.get("type") == 4:
+            raise InvalidParams("an impersonated account cannot send an EIP-7702 transaction; "
+                                "sign it and use eth_sendRawTransaction")
         # A stand-in signature that encodes the sender keeps hashes unique per sender; the
         # real sender is recorded beside the transaction and used wherever it executes.
         fake = dict(y_parity=0, r=int.from_bytes(sender, "big"), s=1)
@@ -938,9 +947,14 @@ class Node:
 
     def _call_env(self, block_id: Any, params: dict, overrides: dict | None):
         header = self.resolve_block(block_id)
-        child = self.vm_class.create_header_from_parent(
-            header, timestamp=max(header.timestamp + 1, self._next_block_timestamp()),
-            coinbase=self.config.coinbase, gas_limit=header.gas_limit)
+        if header.hash != self.head.hash:
+            # A past block: its own number, timestamp and base fee over its post-state, as
+            # anvil and geth run it (not "now", which made time-dependent views wrong).
+            child = header.copy(gas_used=0)
+        else:
+            child = self.vm_class.create_header_from_parent(
+                header, timestamp=max(header.timestamp + 1, self._next_block_timestamp()),
+                coinbase=self.config.coinbase, gas_limit=header.gas_limit)
         child = child.copy(state_root=self._state_root_of(header))
         has_price = any(params.get(k) for k in ("gasPrice", "maxFeePerGas"))
         if not has_price:
@@ -1052,6 +1066,7 @@ class Node:
     def create_access_list(self, params: dict, block_id: Any = "latest") -> tuple[list, int]:
         with self.lock:
             slots: dict[bytes, set] = {}
+            touched: set[bytes] = set()
 
             def watch(state) -> None:  # record every storage slot the call warms (SLOAD/SSTORE)
                 mark = state.mark_storage_warm
@@ -1060,6 +1075,12 @@ class Node:
                     slots.setdefault(address, set()).add(slot)
                     return mark(address, slot)
                 state.mark_storage_warm = record
+                mark_address = state.mark_address_warm
+
+                def record_address(address):  # BALANCE, EXTCODE*, CALL*: accounts it touches
+                    touched.add(address)
+                    return mark_address(address)
+                state.mark_address_warm = record_address
 
             result = self.execute_call(params, block_id, watch=watch)
             if result.reverted:
@@ -1068,10 +1089,10 @@ class Node:
             accessed = {}
             sender = params.get("from") or constants.ZERO_ADDRESS
             to = params.get("to")
-            skip = {sender, to} | set(self.chain_class.vm_configuration[0][1]._state_class.computation_class._precompiles)
-            for c in _walk_computations(comp):
-                addr = c.msg.storage_address
-                if addr in skip:  # from, to and precompiles: listed only with slots (geth)
+            skip = {sender, to, self.config.coinbase} | set(
+                self.chain_class.vm_configuration[0][1]._state_class.computation_class._precompiles)
+            for addr in [c.msg.storage_address for c in _walk_computations(comp)] + sorted(touched):
+                if addr in skip:  # from, to, coinbase and precompiles: listed only with slots (geth)
                     continue
                 accessed.setdefault(addr, set())
             for addr, keys in slots.items():  # as geth and anvil: slots listed even for `to`

@@ -16,21 +16,30 @@ IMOLaunchpad       0xc0De000000000000000000000000000000000010
 ERC7007Collection  0xC0dE000000000000000000000000000000000020  for "digits-generator", if shipped
 =================  ==========================================  ====================================
 
-Models are registered with the ids of :data:`MODEL_IDS` (other names: 10, 11, ... in sorted-name
-order), fee :data:`MODEL_FEE` wei, receiver = owner, receiverPercentage
-:data:`MODEL_RECEIVER_PERCENTAGE`, model owner = owner (who may hand a model to the IMO
-launchpad). The oracle operator (:data:`OPERATOR_ADDRESS`) is whitelisted and stakes
-:data:`OPERATOR_BOND` in the opML game.
+Models are registered with the ids of :data:`MODEL_IDS` (other names: 100, 101, ... in
+sorted-name order, leaving ORA's small hosted ids such as 11 and 50 free for aliases), fee
+:data:`MODEL_FEE` wei, receiver = owner, receiverPercentage :data:`MODEL_RECEIVER_PERCENTAGE`,
+model owner = owner (who may hand a model to the IMO launchpad). Models registered later with
+``registerModel`` get ids from 1000. The oracle operator (:data:`OPERATOR_ADDRESS`) is
+whitelisted and stakes :data:`OPERATOR_BOND` in the opML game.
+
+opML bonds: every posted result needs an operator stake >= :data:`RESULT_BOND`; a challenge
+sends exactly :data:`CHALLENGE_BOND`. Challenger right -> it gets its bond back plus
+min(RESULT_BOND, stake) slashed from the operator, and the re-executed output replaces the
+result (delivered to the consumer once). Challenger wrong -> its bond goes to the operator.
+Winnings are credited in the game and withdrawn with ``withdrawBond``; an operator's stake is
+locked until the window of its newest result has passed.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Iterable
 
 from eth_abi import encode
 from eth_utils import function_signature_to_4byte_selector, to_canonical_address, to_checksum_address
 
-from . import GENESIS_ADDRESSES, bytecode
+from . import GENESIS_ADDRESSES, bytecode, imo_genesis
 
 ETHER = 10**18
 
@@ -43,7 +52,7 @@ OPERATOR_ADDRESS = "0xa0Ee7A142d267C1f36714E4a8F75612F20a79720"
 
 # Oracle model registration.
 MODEL_IDS: dict[str, int] = {"digits-classifier": 1, "digits-generator": 2}
-FIRST_OTHER_MODEL_ID = 10
+FIRST_OTHER_MODEL_ID = 100
 MODEL_FEE = 10**15  # 0.001 ETH per inference (times batch size)
 MODEL_RECEIVER_PERCENTAGE = 80  # the model's receiver gets 80 % of the model fee; the protocol 20 %
 
@@ -52,15 +61,6 @@ DEFAULT_CHALLENGE_WINDOW = 5  # blocks
 RESULT_BOND = ETHER // 10  # stake an operator needs per posted result; slashed on a lost dispute
 CHALLENGE_BOND = ETHER // 10  # exact value a challenger sends with challenge(requestId)
 OPERATOR_BOND = 10 * ETHER  # what the operator stakes at genesis
-
-# ERC-7007 collection over the generator model.
-AIGC_NAME = "imochain AIGC digits"
-AIGC_SYMBOL = "AIGC"
-AIGC_MINT_FEE = 10**15  # wei per mint, paid to the model's ERC-7641 token (or receiver)
-AIGC_CALLBACK_GAS_LIMIT = 1_500_000
-AIGC_DESCRIPTION = "Digits drawn by imochain's int8 generator model, verified through the AI oracle."
-AIGC_TYPE = "image"
-
 
 @dataclass(frozen=True)
 class Predeploy:
@@ -86,7 +86,7 @@ def _calldata(signature: str, types: list[str], args: list) -> bytes:
 
 
 def model_ids(models: list[tuple[str, bytes]]) -> dict[str, int]:
-    """Oracle model id of each model name: MODEL_IDS for the well-known names, then 10, 11, ...
+    """Oracle model id of each model name: MODEL_IDS for the well-known names, then 100, 101, ...
     for the others in sorted-name order."""
     ids = {name: MODEL_IDS[name] for name, _ in models if name in MODEL_IDS}
     next_id = FIRST_OTHER_MODEL_ID
@@ -101,8 +101,12 @@ def genesis_plan(
     operator: bytes,
     models: list[tuple[str, bytes]],
     challenge_window: int = DEFAULT_CHALLENGE_WINDOW,
+    unverifiable: Iterable[str] = (),
 ) -> tuple[list[Predeploy], list[GenesisCall]]:
-    """Build the predeploys and configuration calls for a fresh chain (see the module docstring)."""
+    """Build the predeploys and configuration calls for a fresh chain (see the module docstring).
+
+    ``unverifiable``: names of models registered with ``unverifiable = true`` (results final at
+    once, no opML game), e.g. fp32 text models that are exact on one machine only."""
     owner = to_canonical_address(owner)
     operator = to_canonical_address(operator)
     if challenge_window < 1:
@@ -114,6 +118,9 @@ def genesis_plan(
         if len(h) != 32 or h == bytes(32):
             raise ValueError(f"model {name!r}: modelHash must be 32 non-zero bytes")
     ids = model_ids(models)
+    unverifiable = set(unverifiable)
+    if unverifiable - set(names):
+        raise ValueError(f"unverifiable names not among the models: {sorted(unverifiable - set(names))}")
     oracle = _addr("AIOracle")
 
     predeploys = [
@@ -128,30 +135,11 @@ def genesis_plan(
             ),
         ),
         Predeploy("Prompt", _addr("Prompt"), bytecode("Prompt") + encode(["address"], [oracle])),
-        Predeploy("IMOLaunchpad", _addr("IMOLaunchpad"), bytecode("IMOLaunchpad") + encode(["address"], [oracle])),
     ]
-    if "digits-generator" in ids:
-        predeploys.append(
-            Predeploy(
-                "ERC7007Collection",
-                _addr("ERC7007Collection"),
-                bytecode("ERC7007Collection")
-                + encode(
-                    ["string", "string", "address", "uint256", "uint256", "uint64", "bool", "string", "string"],
-                    [
-                        AIGC_NAME,
-                        AIGC_SYMBOL,
-                        oracle,
-                        ids["digits-generator"],
-                        AIGC_MINT_FEE,
-                        AIGC_CALLBACK_GAS_LIMIT,
-                        False,  # fraud-proof (opML) kind of proofs
-                        AIGC_DESCRIPTION,
-                        AIGC_TYPE,
-                    ],
-                ),
-            )
-        )
+    # The IMO half (launchpad, ERC-7007 collection of the generator model): constructor arguments
+    # are owned by imo_genesis.py.
+    for name, address, code in imo_genesis.predeploys(owner, oracle, ids.get("digits-generator")):
+        predeploys.append(Predeploy(name, address, code))
 
     calls = [
         GenesisCall(owner, oracle, _calldata("setOpml(address)", ["address"], [_addr("OpML")])),
@@ -167,7 +155,16 @@ def genesis_plan(
                 _calldata(
                     upload_sig,
                     upload_types,
-                    [ids[name], model_hash, bytes(32), MODEL_FEE, owner, MODEL_RECEIVER_PERCENTAGE, bytes(20), False],
+                    [
+                        ids[name],
+                        model_hash,
+                        bytes(32),
+                        MODEL_FEE,
+                        owner,
+                        MODEL_RECEIVER_PERCENTAGE,
+                        bytes(20),
+                        name in unverifiable,
+                    ],
                 ),
             )
         )

@@ -108,6 +108,8 @@ def fee_history(ctx: Context, params: list):
             raise invalid("invalid rewardPercentiles: expected up to 100 numbers in [0, 100]")
         if any(b < a for a, b in zip(percentiles, percentiles[1:])):
             raise invalid("invalid rewardPercentiles: must be monotonically increasing")
+    if count == 0:  # nothing asked, nothing given (anvil)
+        return {"oldestBlock": "0x0", "baseFeePerGas": [], "gasUsedRatio": []}
     with node.lock:
         last = newest.block_number
         first = max(0, last - count + 1)

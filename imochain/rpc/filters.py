@@ -101,6 +101,11 @@ class FilterManager:
                     c = f.criteria
                     if c["block_hash"] is not None and c["block_hash"] != info.hash:
                         continue
+                    # a numbered range bounds the changes too (tags follow the head)
+                    if isinstance(c["to_block"], int) and info.number > c["to_block"]:
+                        continue
+                    if isinstance(c["from_block"], int) and info.number < c["from_block"]:
+                        continue
                     for r in receipts:
                         for entry in r.logs:
                             if log_matches(entry, c["addresses"], c["topics"]):

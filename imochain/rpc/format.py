@@ -85,11 +85,6 @@ def transaction(info: TxInfo) -> dict:
                              for a, keys in tx.access_list]
         out["yParity"] = hexq(tx.y_parity)
         out["v"] = hexq(tx.y_parity)
-        if t == 4:
-            out["authorizationList"] = [
-                {"chainId": hexq(a.chain_id), "address": addr(a.address), "nonce": hexq(a.nonce),
-                 "yParity": hexq(a.y_parity), "r": hexq(a.r), "s": hexq(a.s)}
-                for a in tx.authorization_list]
     else:
         out["v"] = hexq(tx.v)
         chain_id = getattr(tx, "chain_id", None)

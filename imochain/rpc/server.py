@@ -63,6 +63,11 @@ class WsConnection:
 
 def create_app(node) -> FastAPI:
     app = FastAPI(title="imochain JSON-RPC", docs_url=None, redoc_url=None, openapi_url=None)
+    # Browser dapps (ethers, viem, web3.js in a page on another port) need CORS, which anvil
+    # allows from any origin by default.
+    from fastapi.middleware.cors import CORSMiddleware
+    app.add_middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["GET", "POST", "OPTIONS"],
+                       allow_headers=["*"])
     manager = FilterManager(node)
     app.state.node = node
     app.state.filters = manager

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import json
 
 import pytest
 from eth_utils import keccak
@@ -215,11 +214,3 @@ def _compiled_test_consumer():
     c = out["contracts"]["TestConsumer.sol"]["TestConsumer"]
     o = out["contracts"]["OraStylePrompt.sol"]["OraStylePrompt"]
     return (c["abi"], "0x" + c["evm"]["bytecode"]["object"], o["abi"], "0x" + o["evm"]["bytecode"]["object"]), None
-
-
-def topic(signature: str) -> str:
-    return "0x" + keccak(text=signature).hex()
-
-
-def dumps(obj) -> str:
-    return json.dumps(obj, sort_keys=True)

@@ -303,6 +303,8 @@ def test_failed_redelivery_then_update_or_add(w3, accounts):
         else:
             reverts(c.addAigcData(tid + 1, p, right, proof(0, rid)), "tokenId does not match prompt", sender=e.user)
             reverts(c.addAigcData(tid, p, wrong, proof(0, rid)), "invalid proof", sender=e.user)
+            reverts(c.addAigcData(tid, p, right, proof(0, rid - 1)), "proof is for another request", sender=e.user)
+            reverts(c.addAigcData(tid, p, right, b"\x01"), "proof is for another request", sender=e.user)
             q = prompt_for(1, b"never minted")
             reverts(c.addAigcData(int.from_bytes(keccak(q), "big"), q, right, proof(0, rid)), sender=e.user,
                     error=NONEXISTENT)

@@ -80,7 +80,12 @@ def test_genesis_plan_shape(shipped_models):
     with pytest.raises(ValueError):
         G.genesis_plan(owner, op, [("a", b"\x01" * 31)])
     assert G.model_ids([("zeta", b"1" * 32), ("alpha", b"2" * 32), ("digits-generator", b"3" * 32)]) == {
-        "digits-generator": 2, "alpha": 10, "zeta": 11}
+        "digits-generator": 2, "alpha": 100, "zeta": 101}
+    _, calls = G.genesis_plan(owner, op, [("a", b"\x01" * 32), ("b", b"\x02" * 32)], unverifiable=["b"])
+    uploads = [c.data for c in calls if c.data[:4] == calls[2].data[:4]]
+    assert [u[-1] for u in uploads] == [0, 1]  # the last word: unverifiable
+    with pytest.raises(ValueError):
+        G.genesis_plan(owner, op, [("a", b"\x01" * 32)], unverifiable=["zz"])
 
 
 # ------------------------------------------------------------------ request -> result -> delivery

@@ -308,3 +308,20 @@ def test_node_still_serves_after_everything(w3, node_url):
     h = w3.eth.send_transaction({"from": ACCTS[0].address, "to": ACCTS[1].address, "value": 1})
     assert w3.eth.wait_for_transaction_receipt(h).status == 1
     assert w3.eth.get_balance(ACCTS[1].address) > 0
+
+
+def test_cors_for_browser_dapps(node_url):
+    """A page on another origin can call the node (anvil allows any origin by default)."""
+    import urllib.request
+    req = urllib.request.Request(node_url, method="OPTIONS", headers={
+        "Origin": "http://localhost:3000", "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "content-type"})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        assert resp.status == 200
+        assert resp.headers["Access-Control-Allow-Origin"] in ("*", "http://localhost:3000")
+        assert "POST" in resp.headers["Access-Control-Allow-Methods"]
+    req = urllib.request.Request(node_url, json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_chainId"}).encode(),
+                                 {"Content-Type": "application/json", "Origin": "http://localhost:3000"})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        assert resp.headers["Access-Control-Allow-Origin"] in ("*", "http://localhost:3000")
+        assert json.loads(resp.read())["result"] == "0x7a69"

@@ -136,6 +136,21 @@ def test_log_filter_changes_and_logs(w3, node_url, logs_setup):
     assert err["code"] == -32000 and "filter not found" in err["message"]
 
 
+def test_log_filter_respects_its_block_range(w3, node_url, logs_setup):
+    s1 = logs_setup["s1"]
+    head = w3.eth.block_number
+    ended = call(node_url, "eth_newFilter", [{"address": s1.address, "fromBlock": "0x0", "toBlock": hex(head)}])
+    later = call(node_url, "eth_newFilter", [{"address": s1.address, "fromBlock": hex(head + 2)}])
+    h1 = s1.functions.ping(1).transact({"from": logs_setup["a"]})  # block head + 1
+    h2 = s1.functions.ping(2).transact({"from": logs_setup["a"]})  # block head + 2
+    assert w3.eth.wait_for_transaction_receipt(h2).blockNumber == head + 2
+    assert call(node_url, "eth_getFilterChanges", [ended]) == []
+    assert [e["transactionHash"] for e in call(node_url, "eth_getFilterChanges", [later])] == [h2.to_0x_hex()]
+    assert h1 != h2
+    for fid in (ended, later):
+        assert call(node_url, "eth_uninstallFilter", [fid]) is True
+
+
 def test_block_filter(w3, node_url):
     fid = call(node_url, "eth_newBlockFilter")
     assert call(node_url, "eth_getFilterChanges", [fid]) == []

@@ -43,6 +43,12 @@ def test_historical_state_by_number_and_hash(w3, node_url, history):
         assert store.functions.value().call(block_identifier=block_hash) == expected
         data = store.encode_abi("value", [])
         assert int(call(node_url, "eth_call", [{"to": store.address, "data": data}, hex(n)]), 16) == expected
+    # a call at a past block runs in that block's context: its number and timestamp
+    past = blocks[1]
+    assert store.functions.number().call(block_identifier=past) == past
+    assert store.functions.stamp().call(block_identifier=past) == w3.eth.get_block(past).timestamp
+    # at the head, a call sees the block being built (number head + 1, as Hardhat)
+    assert store.functions.number().call() >= w3.eth.block_number
     # before its creation the contract has no code
     assert call(node_url, "eth_getCode", [store.address, hex(history["created"] - 1)]) == "0x"
     assert call(node_url, "eth_getCode", [store.address, hex(history["created"])]) != "0x"
@@ -215,7 +221,8 @@ def test_create_access_list(w3, node_url, history):
                                                    "data": store.encode_abi("balanceOf", [Web3.to_checksum_address(other)])}])
     assert {e["address"].lower() for e in out["accessList"]} == {other}, out
     via_web3 = w3.eth.create_access_list({"from": ACCTS[0].address, "to": store.address, "data": req["data"]})
-    assert via_web3.gasUsed == gas
+    assert via_web3.gasUsed == int(call(node_url, "eth_createAccessList", [req])["gasUsed"], 16)
+    assert via_web3.accessList[0]["address"] == store.address
 
 
 def test_fee_history(w3, node_url, history):
@@ -232,6 +239,8 @@ def test_fee_history(w3, node_url, history):
     # more blocks than exist: clipped at genesis
     fh = call(node_url, "eth_feeHistory", ["0x400", "0x2"])
     assert fh["oldestBlock"] == "0x0" and len(fh["gasUsedRatio"]) == 3 and "reward" not in fh
+    assert call(node_url, "eth_feeHistory", ["0x0", "latest"]) == {"oldestBlock": "0x0", "baseFeePerGas": [],
+                                                                   "gasUsedRatio": []}
     assert rpc_error(node_url, "eth_feeHistory", ["0x2", "latest", [90, 10]])["code"] == -32602
     assert rpc_error(node_url, "eth_feeHistory", ["0x2", "latest", [101]])["code"] == -32602
     assert rpc_error(node_url, "eth_feeHistory", [])["code"] == -32602

@@ -197,3 +197,24 @@ def test_subscriptions_and_filters_survive_reset(ws, node_url, w3):
     heads = ws.notifications(sid, 1)
     assert [h["number"] for h in heads] == ["0x1"]
     assert ws.quiet(sid)
+
+
+def test_oversized_ws_message_closes_only_that_socket(ws_url, node_url):
+    from websockets.exceptions import ConnectionClosed
+    big = Ws(ws_url)
+    try:
+        with pytest.raises((ConnectionClosed, TimeoutError, OSError)):
+            big.send_raw('{"jsonrpc":"2.0","id":1,"method":"eth_chainId","params":["' + "0" * (70 * 1024 * 1024) + '"]}')
+            big._until(lambda m: True, timeout=20)
+    finally:
+        big.close()
+    fresh = Ws(ws_url)
+    try:
+        assert fresh.result("eth_chainId") == "0x7a69"
+        deep = "[" * 50_000 + "]" * 50_000
+        fresh.send_raw(deep)
+        assert fresh._until(lambda m: isinstance(m, dict) and "error" in m)["error"]["code"] == -32700
+        assert fresh.result("eth_chainId") == "0x7a69"
+    finally:
+        fresh.close()
+    assert call(node_url, "eth_chainId") == "0x7a69"

@@ -212,6 +212,14 @@ def test_eip7702_send_with_auth(c, counter):
     tx = json.loads(c("tx", receipt["transactionHash"], "--json"))
     [entry] = tx["authorizationList"]
     assert entry["address"].lower() == counter.lower() and int(entry["chainId"], 16) == 31337
+    # The same through the node's signer: eth_sendTransaction with an authorizationList.
+    other_key = "0x" + "00" * 31 + "02"
+    other = c("wallet", "address", "--private-key", other_key, rpc=False)
+    auth = c("wallet", "sign-auth", counter, "--private-key", other_key)
+    receipt = json.loads(c("send", "--unlocked", "--from", DEV_ADDRS[1], "--json", "--auth", auth,
+                           other, "increment()"))
+    assert receipt["type"] == "0x4" and receipt["status"] == "0x1"
+    assert c("code", other) == "0xef0100" + counter[2:].lower()
 
 
 def test_reverts_surface_the_reason(c, counter):

@@ -160,11 +160,14 @@ contract ERC7007Collection is ERC721, IERC7007, IERC7007Enumerable, IERC7007Upda
 
     /// @inheritdoc IERC7007
     /// @dev Attaches AIGC data that verifies to an existing token (e.g. one whose re-delivery failed).
+    /// The proof must be about the token's own oracle request, so two different results can never
+    /// be swapped back and forth.
     function addAigcData(uint256 tokenId_, bytes calldata prompt_, bytes calldata aigcData, bytes calldata proof)
         external
     {
         require(tokenId_ == uint256(keccak256(prompt_)), "tokenId does not match prompt");
         _requireOwned(tokenId_);
+        require(proof.length == 64 && abi.decode(proof[32:], (uint256)) == _items[tokenId_].requestId, "proof is for another request");
         require(verify(prompt_, aigcData, proof), "invalid proof");
         _items[tokenId_].aigcData = aigcData;
         emit AigcData(tokenId_, prompt_, aigcData, proof);

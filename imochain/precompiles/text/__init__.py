@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import threading
 
 from .abi import MAX_NEW_TOKENS, MAX_PROMPT_BYTES, encode_text_call, parse_text_call
 from .errors import TextModelError
@@ -69,12 +70,14 @@ def resolve_model_path(name_or_path: str | None) -> str:
 
 
 _loaded: dict[str, TextModel] = {}
+_loading = threading.Lock()
 
 
 def get_model(name_or_path: str | None = None, cache_dir=None) -> TextModel:
     """Process-wide shared instance per file (the precompile, oracle and CLI reuse one copy)."""
     path = os.path.realpath(resolve_model_path(name_or_path))
-    m = _loaded.get(path)
-    if m is None:
-        m = _loaded[path] = TextModel.load(path, cache_dir=cache_dir)
+    with _loading:  # two threads asking at once must not load (and hold) two copies
+        m = _loaded.get(path)
+        if m is None:
+            m = _loaded[path] = TextModel.load(path, cache_dir=cache_dir)
     return m

@@ -53,10 +53,13 @@ def chat(model_path: str | None, max_new_tokens: int, seed: int | None, stdin=No
         print(f"{model.name} ({model.info()['params'] / 1e6:.0f}M params). Ctrl-D or /exit to quit.", file=stdout)
     write = _writer(stdout)
     while True:
-        if tty:
-            stdout.write("> ")
-            stdout.flush()
-        line = stdin.readline()
+        if tty and stdin is sys.stdin:
+            try:
+                line = input("> ") + "\n"  # input() gives line editing and history
+            except EOFError:
+                line = ""
+        else:
+            line = stdin.readline()
         if not line:
             break
         prompt = line.rstrip("\n")
@@ -68,6 +71,10 @@ def chat(model_path: str | None, max_new_tokens: int, seed: int | None, stdin=No
             model.generate(prompt, max_new_tokens=max_new_tokens, seed=seed, stream=write)
         except TextModelError as e:
             stdout.write(f"[error: {e.reason}]")
+        except KeyboardInterrupt:  # Ctrl-C stops this answer, not the session
+            if not tty:
+                raise
+            stdout.write(" [interrupted]")
         stdout.write("\n")
         stdout.flush()
     return 0

@@ -110,6 +110,21 @@ def _atomic_write(path: str, data: bytes) -> None:
         raise
 
 
+def _sweep_stale_tmp(folder: str, age_s: float = 3600) -> None:
+    """Remove half-written files a killed conversion left behind (each can be ~0.5 GB)."""
+    import time
+
+    now = time.time()
+    for fn in os.listdir(folder):
+        if fn.startswith(".tmp-"):
+            p = os.path.join(folder, fn)
+            try:
+                if now - os.path.getmtime(p) > age_s:
+                    os.unlink(p)
+            except OSError:
+                pass
+
+
 def check_magic(path: str) -> None:
     if not os.path.isfile(path):
         raise TextModelError(NOT_FOUND, f"model file not found: {path}")
@@ -194,7 +209,12 @@ def read_gguf(path: str) -> tuple[LlamaConfig, dict]:
         )
     tokens = _field(reader, "tokenizer.ggml.tokens", required=True)
     merges = _field(reader, "tokenizer.ggml.merges", required=True)
+    for key, val in (("tokens", tokens), ("merges", merges)):
+        if not isinstance(val, list) or not val or not all(isinstance(x, str) for x in val):
+            raise TextModelError(CORRUPT_FILE, f"tokenizer.ggml.{key} must be a non-empty list of strings")
     types = _field(reader, "tokenizer.ggml.token_type", None)
+    if types is not None and not all(isinstance(x, int) for x in types):
+        raise TextModelError(CORRUPT_FILE, "tokenizer.ggml.token_type must be integers")
     if types is not None and len(types) != len(tokens):
         raise TextModelError(CORRUPT_FILE, "token_type and tokens differ in length")
 
@@ -327,6 +347,7 @@ def write_cache(cache_dir: str, model_hash: bytes, cfg: LlamaConfig, fused: dict
 
     meta_path, w_path = cache_paths(cache_dir, model_hash)
     os.makedirs(os.path.dirname(w_path), exist_ok=True)
+    _sweep_stale_tmp(os.path.dirname(w_path))
     # Weights first, meta last: meta.json is the commit marker a reader checks for.
     fd, tmp = tempfile.mkstemp(dir=os.path.dirname(w_path), prefix=".tmp-")
     os.close(fd)
