@@ -1,6 +1,6 @@
 """`imochain bench`: what inference on-chain costs, measured on this machine.
 
-    imochain bench [--quick] [--out DIR] [--device auto|cpu|cuda]
+    imochain bench [--quick] [--out DIR] [--device auto|cpu|cuda] [--threads N]
 
 writes DIR (default ``bench-report/``): ``report.md`` (main table and details), ``report.json``
 (every raw figure) and PNG plots, and prints the main table. See ``runner`` for the regimes.
@@ -21,6 +21,9 @@ def register(subparsers) -> None:
     p.add_argument("--out", default="bench-report", metavar="DIR", help="report folder (default bench-report/)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                    help="auto: CPU, plus CUDA when torch sees a GPU")
+    p.add_argument("--threads", type=int, default=None, metavar="N",
+                   help="torch CPU threads (default: torch's default; on a loaded machine 1 avoids "
+                        "thread-pool contention)")
     p.set_defaults(func=run_cli)
 
 
@@ -31,7 +34,7 @@ def run_cli(args) -> int:
     from .runner import Settings, resolve_devices, run
 
     devices = resolve_devices(args.device)
-    result = run(Settings.for_run(args.quick, devices), log=lambda m: print(m, file=sys.stderr, flush=True))
+    result = run(Settings.for_run(args.quick, devices, args.threads), log=lambda m: print(m, file=sys.stderr, flush=True))
     paths = rep.write(result, Path(args.out))
     print(rep.main_table_text(result))
     bad = {m: [k for k, v in checks.items() if not v] for m, checks in result["agreement"].items()}

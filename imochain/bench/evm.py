@@ -9,6 +9,7 @@ contract. ``pack_model`` turns a validated int8 graph into the byte stream the c
 
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 import subprocess
@@ -47,8 +48,9 @@ def toolchain_missing() -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=1)
 def compile_contract() -> dict:
-    """{'abi', 'bytecode', 'solc'} of PureEvmMlp, compiled now."""
+    """{'abi', 'bytecode', 'solc'} of PureEvmMlp, compiled now (once per process)."""
     why = toolchain_missing()
     if why:
         raise RuntimeError(why)

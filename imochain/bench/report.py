@@ -82,7 +82,11 @@ def render_markdown(report: dict) -> str:
            "same way for the ratio **EVM/precompile**. **EVM deploy gas**: all data contracts of the model.",
            "- **outputs agree**: eth_call = execute = raw torch; int8: batch = one-by-one, batch-64 row 0 = the "
            "single call, pure-EVM bytes = precompile bytes (and CPU = CUDA when both ran).", ""]
-    out += ["## Plots", "", "![gas vs MACs](gas_vs_macs.png)", "", "![µs vs MACs](us_vs_macs.png)", ""]
+    out += ["## Plots", ""]
+    if report.get("plots_skipped"):
+        out += [f"Not drawn: {report['plots_skipped']}.", ""]
+    else:
+        out += ["![gas vs MACs](gas_vs_macs.png)", "", "![µs vs MACs](us_vs_macs.png)", ""]
     out += ["## Precompile detail", ""]
     hdr = ["model", "device", "gas", "eth_call µs", "execute µs", "torch µs", "eth_call/torch", "execute/torch",
             "gas per eth_call µs"]
@@ -201,8 +205,12 @@ def plot(report: dict, out_dir: Path) -> list[Path]:
 def write(report: dict, out_dir: Path) -> dict:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        plot(report, out_dir)
+        report.pop("plots_skipped", None)
+    except ImportError as exc:   # matplotlib is optional for the figures themselves
+        report["plots_skipped"] = f"matplotlib is not installed ({exc})"
     (out_dir / "report.json").write_text(json.dumps(report, indent=1, sort_keys=True) + "\n")
-    plot(report, out_dir)
     (out_dir / "report.md").write_text(render_markdown(report))
     return {"json": out_dir / "report.json", "markdown": out_dir / "report.md",
             "plots": [out_dir / p for p in PLOTS]}

@@ -52,13 +52,14 @@ class Settings:
     skip_pure_evm: tuple = ()
     models: tuple | None = None   # restrict to these names (tests)
     node_throughput: bool = True
+    threads: int | None = None    # torch intra-op threads; None = torch's default
 
     @classmethod
-    def for_run(cls, quick: bool, devices: tuple) -> "Settings":
+    def for_run(cls, quick: bool, devices: tuple, threads: int | None = None) -> "Settings":
         if quick:
             return cls(quick=True, devices=devices, repeats=5, batch_repeats=3, evm_inputs=2,
-                       node_tx=60, node_calls=60, skip_pure_evm=(LARGEST_IN_QUICK,))
-        return cls(quick=False, devices=devices)
+                       node_tx=60, node_calls=60, skip_pure_evm=(LARGEST_IN_QUICK,), threads=threads)
+        return cls(quick=False, devices=devices, threads=threads)
 
 
 def _median_us(samples: list[float]) -> float:
@@ -135,15 +136,24 @@ def bench_precompile(w3, node, model, device: str, s: Settings) -> dict:
     out = pc.execute(calldata)                       # prepares the runtime (weights moved once)
     rt = model.runtimes[device]
     t = torch.from_numpy(x[None].copy()).to(device)
-    to = "0x" + INFERENCE_ADDRESS.hex()
-    tx = {"to": w3.to_checksum_address(to), "data": "0x" + calldata.hex()}
-    via_rpc = bytes(w3.eth.call(tx))
+    # One JSON-RPC eth_call through the in-process dispatcher (the provider web3.py would use,
+    # without web3.py's per-call middleware round trips such as its eth_chainId check).
+    provider = w3.provider
+    params = [{"to": "0x" + INFERENCE_ADDRESS.hex(), "data": "0x" + calldata.hex()}, "latest"]
+
+    def eth_call() -> bytes:
+        resp = provider.make_request("eth_call", params)
+        if "error" in resp:
+            raise RuntimeError(f"eth_call to 0xA1 failed: {resp['error']}")
+        return bytes.fromhex(resp["result"][2:])
+
+    via_rpc = eth_call()
     raw_out = rt.forward_torch(t).cpu().numpy().astype(rt.out_numpy_dtype)[0]
     raw_t, exe_t, call_t = [], [], []
     for _ in range(2):                                # warm-up: allocator, caches, lazy imports
         rt.forward_torch(t)
         pc.execute(calldata)
-        w3.eth.call(tx)
+        eth_call()
     for _ in range(s.repeats):
         t0 = time.perf_counter()
         rt.forward_torch(t)
@@ -151,7 +161,7 @@ def bench_precompile(w3, node, model, device: str, s: Settings) -> dict:
         t1 = time.perf_counter()
         pc.execute(calldata)
         t2 = time.perf_counter()
-        w3.eth.call(tx)
+        eth_call()
         t3 = time.perf_counter()
         raw_t.append(t1 - t0)
         exe_t.append(t2 - t1)
@@ -366,6 +376,9 @@ def run(s: Settings, log=print) -> dict:
     from imochain.testing import in_process_web3
 
     started = time.perf_counter()
+    if s.threads:
+        from imochain.precompiles import runtime
+        runtime.torch_module().set_num_threads(s.threads)
     env = environment(s.devices)
     log(f"imochain bench{' --quick' if s.quick else ''}: devices {', '.join(s.devices)}, "
         f"{env['torch_threads']} torch threads, load {env['loadavg_start']}")
@@ -379,8 +392,8 @@ def run(s: Settings, log=print) -> dict:
     models.sort(key=lambda m: (m.graph.macs_per_sample, m.graph.name))
     report = {"format": "imochain-bench/1", "quick": s.quick, "environment": env,
               "settings": {"repeats": s.repeats, "batch_repeats": s.batch_repeats, "evm_inputs": s.evm_inputs,
-                           "batch_sizes": list(BATCH_SIZES), "eth_call_path": "in-process Node via web3.py "
-                           "(JSON-RPC dispatcher, no HTTP)"},
+                           "batch_sizes": list(BATCH_SIZES), "eth_call_path": "in-process Node: one JSON-RPC "
+                           "eth_call request through the dispatcher (no HTTP, no web3.py middleware)"},
               "models": [model_row(m) for m in models], "precompile": [], "batch": []}
     for device, (w3, node) in nodes.items():
         for m in models:

@@ -632,6 +632,9 @@ class Node:
             if gas is None:
                 gas = self.estimate_gas(dict(params, nonce=nonce), "pending")
             chain_id = self.config.chain_id
+            if params.get("type") in (0, 1) and params.get("gasPrice") is None \
+                    and params.get("maxFeePerGas") is None:  # a legacy type asked for: price it
+                params = dict(params, gasPrice=self.next_base_fee() + 1_000_000_000)
             if params.get("gasPrice") is not None and params.get("maxFeePerGas") is None:
                 fields = dict(nonce=nonce, gasPrice=params["gasPrice"], gas=gas, to=to, value=value,
                               data=data, chainId=chain_id)
@@ -710,8 +713,10 @@ class Node:
         """The form py-evm executes: impersonated transactions run as their recorded sender."""
         if tx.hash not in self._imp_senders:
             return tx
+        # validate() too: a legacy transaction's validate() checks the stand-in signature on
+        # the inner object (not through the spoof), which failed and dropped the transaction.
         return SpoofTransaction(tx, sender=sender, get_sender=lambda: sender,
-                                check_signature_validity=lambda: None)
+                                check_signature_validity=lambda: None, validate=lambda: None)
 
     def drop_transaction(self, tx_hash: bytes) -> bool:
         with self.lock:
@@ -926,7 +931,9 @@ class Node:
         with self.lock:
             if seconds < 0:
                 raise InvalidParams("time can only move forward")
-            self._time_offset += seconds
+            # Automined blocks can run ahead of the wall clock (one second each, many a second);
+            # jump from the chain's own time then, so the next block really is `seconds` later.
+            self._time_offset = max(self._time_offset, self.head.timestamp - time.time()) + seconds
             return int(self._time_offset)
 
     def set_next_block_timestamp(self, ts: int) -> None:

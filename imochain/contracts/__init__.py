@@ -60,12 +60,18 @@ def artifact_names() -> list[str]:
     return sorted(p.stem for p in ARTIFACTS_DIR.glob("*.json"))
 
 
+def contract(w3, name: str, address: str | None = None):
+    """A web3.py contract object for ``name`` at its genesis address (or ``address``)."""
+    return w3.eth.contract(address=address or GENESIS_ADDRESSES[name], abi=abi(name))
+
+
 __all__ = [
     "ARTIFACTS_DIR",
     "GENESIS_ADDRESSES",
     "abi",
     "artifact_names",
     "bytecode",
+    "contract",
     "deployed_bytecode",
     "load_artifact",
 ]

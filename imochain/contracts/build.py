@@ -134,6 +134,10 @@ def compile_all(only: list[str] | None = None) -> dict[str, dict]:
                     f"({artifacts[contract_name]['sourceName']} and {source_name})"
                 )
             metadata = json.loads(c["metadata"])
+            if not metadata["compiler"]["version"].startswith(SOLC_VERSION + "+"):
+                raise BuildError(
+                    f"node_modules/solc is {metadata['compiler']['version']}, the pin is {SOLC_VERSION} (run `npm ci`)"
+                )
             evm = c["evm"]
             artifacts[contract_name] = {
                 "contractName": contract_name,

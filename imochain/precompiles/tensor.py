@@ -70,6 +70,8 @@ def _word_int(buf: bytes, pos: int, what: str, limit: int) -> int:
         raise PrecompileError(f"tensor truncated: {what} missing")
     value = int.from_bytes(buf[pos:pos + _WORD], "big")
     if value > limit:
+        if what.endswith(("offset", "length")):
+            raise PrecompileError(f"tensor truncated: {what} {value} points past its {limit} bytes")
         raise PrecompileError(f"{what} {value} exceeds limit {limit}")
     return value
 

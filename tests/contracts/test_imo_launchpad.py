@@ -120,6 +120,12 @@ def test_oversubscribed_success_full_flow(w3, accounts, env):
     reverts(pad.functions.refund(oid), "offering not failed", sender=d1)
     reverts(pad.functions.finalize(77), "no such offering", sender=user)
 
+    # revenue the model earned before the IMO goes to its old receiver (the dev) at finalize
+    pre_fee = oracle.functions.estimateFee(mid, 0).call()
+    tx(oracle.functions.requestCallback(mid, b"\x01", "0x" + "00" * 20, 0, b""), user, pre_fee)
+    pre_revenue = oracle.functions.getModel(mid).call()[5]
+    assert pre_revenue == MODEL_FEE * 50 // 100
+
     increase_time(w3, WINDOW)
     reverts(pad.functions.deposit(oid), "deposit window closed", sender=d1, value=1)
     dev_before = w3.eth.get_balance(dev)
@@ -127,7 +133,8 @@ def test_oversubscribed_success_full_flow(w3, accounts, env):
     (ev,) = events(pad, r, "Finalized")
     assert ev["success"] and ev["raised"] == raised
     token = at(w3, "ERC7641", ev["token"])
-    assert w3.eth.get_balance(dev) == dev_before + 10 * E  # proceeds = exactly the target
+    assert w3.eth.get_balance(dev) == dev_before + 10 * E + pre_revenue  # proceeds = exactly the target
+    assert oracle.functions.getModel(mid).call()[5] == 0
     reverts(pad.functions.finalize(oid), "already finalized", sender=user)
     reverts(pad.functions.deposit(oid), "deposit window closed", sender=d1, value=1)
     reverts(pad.functions.refund(oid), "offering not failed", sender=d1)

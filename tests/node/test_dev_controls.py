@@ -385,3 +385,29 @@ def test_oversized_initcode_rejected_and_chain_keeps_mining(w3, node_url, isolat
     assert call(node_url, "txpool_status") == {"pending": "0x0", "queued": "0x0"}
     h = w3.eth.send_transaction({"from": acct.address, "to": ACCTS[1].address, "value": 1})
     assert w3.eth.wait_for_transaction_receipt(h).status == 1
+
+
+def test_impersonated_legacy_transaction(w3, node_url, isolated):
+    """A gasPrice (type 0) transaction from an impersonated account is mined, not dropped."""
+    for who in ("0x" + "be" * 20, "0x" + "a1" * 20, "0x" + "07" * 20):
+        call(node_url, "anvil_setBalance", [who, hex(10**20)])
+        call(node_url, "anvil_impersonateAccount", [who])
+        h = call(node_url, "eth_sendTransaction", [{"from": who, "to": ACCTS[0].address, "value": "0x1",
+                                                    "gasPrice": hex(3 * 10**9)}])
+        receipt = call(node_url, "eth_getTransactionReceipt", [h])
+        assert receipt is not None and receipt["status"] == "0x1" and receipt["type"] == "0x0", who
+        assert receipt["from"].lower() == who
+        call(node_url, "anvil_stopImpersonatingAccount", [who])
+
+
+def test_send_transaction_types(w3, node_url, isolated):
+    a, b = ACCTS[0].address, ACCTS[1].address
+
+    def sent_type(**fields):
+        h = call(node_url, "eth_sendTransaction", [dict({"from": a, "to": b, "value": "0x1"}, **fields)])
+        return call(node_url, "eth_getTransactionByHash", [h])["type"]
+    assert sent_type() == "0x2"
+    assert sent_type(gasPrice=hex(3 * 10**9)) == "0x0"
+    assert sent_type(type="0x0") == "0x0"
+    assert sent_type(gasPrice=hex(3 * 10**9), accessList=[{"address": b, "storageKeys": []}]) == "0x1"
+    assert sent_type(maxFeePerGas=hex(5 * 10**9), maxPriorityFeePerGas=hex(10**9)) == "0x2"

@@ -96,7 +96,7 @@ def test_unknown_method(node_url, unchanged):
     ("anvil_setNonce", ["0x" + "11" * 20, "0x" + "f" * 20], "nonce"),
     ("eth_getTransactionByBlockNumberAndIndex", ["latest", "first"], "index"),
 ])
-def test_invalid_params_name_the_field(node_url, method, params, field):
+def test_invalid_params_name_the_field(node_url, method, params, field, unchanged):
     err = rpc_error(node_url, method, params)
     assert err["code"] == -32602, (method, params, err)
     assert field in err["message"], (method, params, err)
@@ -195,6 +195,8 @@ def test_rejected_transactions(w3, node_url, unchanged):
         (signed(acct.key, n, to, gas=30_000_001), "gas limit"),
         (signed(acct.key, n, to, gas=20_000), "intrinsic gas too low"),
         (signed(acct.key, n, to, chainId=1), "chain id"),
+        (signed(acct.key, n, to, chainId=1, gasPrice=2 * 10**9), "chain id"),
+        (signed(acct.key, n, to) + b"\x00", "decode"),
         (signed(acct.key, n, to, maxFeePerGas=10**9, maxPriorityFeePerGas=2 * 10**9), "priority fee"),
         (_with_signature(signed(acct.key, n, to), 0, 0), "invalid signature"),
         (_with_signature(signed(acct.key, n, to), 1, secp_n - 1), "invalid signature"),

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import numpy as np
 
-BYTE_TOKENS = None
 
 
 def _byte_chars() -> list[str]:

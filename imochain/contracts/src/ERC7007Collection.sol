@@ -283,13 +283,14 @@ contract ERC7007Collection is ERC721, IERC7007, IERC7007Enumerable, IERC7007Upda
     /// An 8x8 grey-scale picture of an int8 output with 64 elements (the digits generator's
     /// pixel*7 scale: 0 = paper, 112 = ink); a blank square otherwise.
     function _svg(bytes memory aigcData) private view returns (bytes memory) {
-        bytes memory head = '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 8 8" shape-rendering="crispEdges">';
+        bytes memory head = '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 8 8" shape-rendering="crispEdges">'
+            '<rect width="8" height="8" fill="#ffffff"/>';
         bytes memory pixels;
         try this.decodeTensor(aigcData) returns (uint8 dtype, uint32[] memory, bytes memory data) {
             if (dtype == DTYPE_INT8 && data.length == 64) pixels = data;
         } catch {}
-        if (pixels.length == 0) return bytes.concat(head, '<rect width="8" height="8" fill="#ccc"/></svg>');
-        // One fixed-size record per pixel written into a single buffer in assembly: appending
+        if (pixels.length == 0) return bytes.concat(head, '<rect width="8" height="8" fill="#cccccc"/></svg>');
+        // One fixed-size record per inked pixel written into a single buffer in assembly: appending
         // with string.concat, or byte-indexing in Solidity, costs over a million gas here.
         bytes memory rect = '<rect x="0" y="0" width="1" height="1" fill="#000000"/>';
         bytes memory tail = "</svg>";
@@ -309,15 +310,19 @@ contract ERC7007Collection is ERC721, IERC7007, IERC7007Enumerable, IERC7007Upda
                 if slt(v, 0) { v := 0 }
                 if sgt(v, 112) { v := 112 }
                 let g := sub(255, div(mul(v, 255), 112))
-                let hi := byte(shr(4, g), table)
-                let lo := byte(and(g, 15), table)
-                for { let k := 46 } lt(k, 52) { k := add(k, 2) } {
-                    mstore8(add(dst, k), hi)
-                    mstore8(add(dst, add(k, 1)), lo)
+                // paper pixels are left to the white background (a smaller picture to encode)
+                if lt(g, 255) {
+                    let hi := byte(shr(4, g), table)
+                    let lo := byte(and(g, 15), table)
+                    for { let k := 46 } lt(k, 52) { k := add(k, 2) } {
+                        mstore8(add(dst, k), hi)
+                        mstore8(add(dst, add(k, 1)), lo)
+                    }
+                    dst := add(dst, rec)
                 }
-                dst := add(dst, rec)
             }
             mcopy(dst, add(tail, 32), mload(tail))
+            mstore(out, sub(add(dst, mload(tail)), add(out, 32))) // shrink to what was written
         }
         return out;
     }

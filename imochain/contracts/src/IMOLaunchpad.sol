@@ -272,6 +272,8 @@ contract IMOLaunchpad is ReentrancyGuard {
     /// receiver and its `token`. Best effort, so a model removed by the oracle's owner cannot
     /// block the depositors' claims.
     function _pointModelAtToken(uint256 modelId, address token) private {
+        // Revenue earned before the IMO belongs to the old receiver: pay it out before switching.
+        try aiOracle.claimModelRevenue(modelId) {} catch {}
         (bool ok, bytes memory ret) = address(aiOracle).staticcall(abi.encodeCall(aiOracle.getModel, (modelId)));
         if (ok && ret.length == 256) {
             ModelRecord memory m = abi.decode(ret, (ModelRecord));

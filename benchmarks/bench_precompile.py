@@ -1,0 +1,144 @@
+"""Inference precompile benchmarks (pytest-benchmark; nothing here asserts on time).
+
+Run: ``.venv/bin/python -m pytest benchmarks/bench_precompile.py --benchmark-enable -s -q``
+
+* per zoo model: gas, µs per call through ``InferencePrecompile.execute`` (decode, checks, gas,
+  forward, encode) vs the raw torch forward of the same prepared graph on a ready tensor, in the
+  same run -> overhead ratio (target <= 1.5x for mlp-784-256-256-10 and larger); plus a plain
+  float32 ``nn.Sequential`` of the same shape for reference;
+* µs per sample at batch 64 vs batch 1 for mlp-784-32-10 (target >= 10x fewer);
+* the gas calibration: measured ns per call vs the gas schedule at 10 ns/gas (100 Mgas/s).
+
+Timings are the best of several rounds (the machine is shared; minima are the stable figure).
+"""
+
+import time
+
+import numpy as np
+import pytest
+
+from imochain.precompiles import InferencePrecompile, ModelStore, gas
+from imochain.precompiles.tensor import encode_array, encode_call
+
+ZOO = ["mlp-784-32-10", "mlp-784-256-256-10", "cnn-28-residual", "mlp-3072-1024-1024-10",
+       "mlp-784-256-256-10-fp32"]
+NS_PER_GAS = 10.0
+
+
+@pytest.fixture(scope="module")
+def env():
+    import torch
+
+    torch.set_num_threads(2)
+    store = ModelStore()
+    store.load_shipped()
+    return store, InferencePrecompile(store, "cpu"), torch
+
+
+def best_us(fn, min_time=0.2, rounds=5) -> float:
+    fn()
+    start, n = time.perf_counter(), 0
+    while time.perf_counter() - start < 0.02:
+        fn()
+        n += 1
+    per_round = max(1, int(min_time / rounds / ((time.perf_counter() - start) / n)))
+    best = float("inf")
+    for _ in range(rounds):
+        t = time.perf_counter()
+        for _ in range(per_round):
+            fn()
+        best = min(best, (time.perf_counter() - t) / per_round)
+    return best * 1e6
+
+
+def _inputs(model, batch, seed=0):
+    rng = np.random.default_rng(seed)
+    shape = (batch,) + model.graph.input_shape
+    if model.mode == "int8":
+        return rng.integers(-128, 128, shape).astype(np.int8)
+    return rng.standard_normal(shape).astype(np.float32)
+
+
+def _plain_torch(model, torch):
+    """A float32 nn.Sequential with the same layer shapes (MLPs only), for reference."""
+    layers = []
+    for node in model.graph.nodes:
+        if node.op == "Linear":
+            w = model.weights[node.attrs["weight"]]
+            layers.append(torch.nn.Linear(w.shape[1], w.shape[0]))
+        elif node.op == "ReLU":
+            layers.append(torch.nn.ReLU())
+        elif node.op in ("Conv2d", "Add"):
+            return None
+    return torch.nn.Sequential(*layers).eval()
+
+
+@pytest.mark.parametrize("name", ZOO)
+def test_execute_vs_raw_forward(benchmark, env, name):
+    store, p, torch = env
+    model = store.get(store.find(name))
+    x = _inputs(model, 1)
+    data = encode_call(model.hash, encode_array(x[0]))
+    p.execute(data)
+    runtime = model.runtimes["cpu"]
+    xt = torch.from_numpy(x)
+    raw = best_us(lambda: runtime.forward_torch(xt))
+    through = best_us(lambda: p.execute(data))
+    plain = _plain_torch(model, torch)
+    plain_us = None
+    if plain is not None:
+        xf = torch.from_numpy(x.astype(np.float32))
+        with torch.inference_mode():
+            plain_us = best_us(lambda: plain(xf))
+    g = p.gas_cost(data)
+    print(f"\n{name:26s} gas {g:>8d} (= {g * NS_PER_GAS / 1000:8.1f} µs at 10 ns/gas)  execute {through:8.1f} µs  "
+          f"raw forward {raw:8.1f} µs  overhead x{through / raw:4.2f}"
+          + (f"  plain fp32 nn.Sequential {plain_us:8.1f} µs" if plain_us else ""))
+    benchmark.extra_info.update(gas=g, execute_us=through, raw_forward_us=raw, overhead=through / raw,
+                                plain_torch_us=plain_us)
+    benchmark(p.execute, data)
+
+
+def test_batch_speedup(benchmark, env):
+    store, p, _ = env
+    model = store.get(store.find("mlp-784-32-10"))
+    one = encode_call(model.hash, encode_array(_inputs(model, 1)[0]))
+    many = encode_call(model.hash, encode_array(_inputs(model, 64)))
+    per_sample_1 = best_us(lambda: p.execute(one))
+    per_sample_64 = best_us(lambda: p.execute(many)) / 64
+    print(f"\nmlp-784-32-10: {per_sample_1:.1f} µs/sample at batch 1, {per_sample_64:.2f} µs/sample at batch 64 "
+          f"-> {per_sample_1 / per_sample_64:.1f}x fewer; gas {p.gas_cost(one)} vs {p.gas_cost(many) / 64:.0f}/sample")
+    benchmark.extra_info.update(us_per_sample_batch1=per_sample_1, us_per_sample_batch64=per_sample_64)
+    benchmark(p.execute, many)
+
+
+def test_gas_calibration(benchmark, env):
+    """Least-squares fit of execute time against the schedule's terms, per mode, and the
+    measured/charged ratio for every zoo model and batch size (ratio <= 1: gas covers time)."""
+    store, p, _ = env
+    rows = []
+    for name in ZOO:
+        model = store.get(store.find(name))
+        for batch in (1, 8, 64):
+            data = encode_call(model.hash, encode_array(_inputs(model, batch)))
+            us = best_us(lambda: p.execute(data), min_time=0.15, rounds=3)
+            g = model.graph
+            rows.append((name, g.mode, batch, g.macs_per_sample * batch,
+                         batch * (g.activation_bytes_per_sample + int(np.prod(g.input_shape)) * (1 if g.mode == "int8" else 4)),
+                         us, p.gas_cost(data)))
+    print(f"\n{'model':26s} {'batch':>5s} {'MACs':>11s} {'bytes':>9s} {'µs':>9s} {'gas':>9s} {'time/gas':>8s}")
+    for name, mode, batch, macs, nbytes, us, charged in rows:
+        print(f"{name:26s} {batch:>5d} {macs:>11d} {nbytes:>9d} {us:>9.1f} {charged:>9d} "
+              f"{us * 1000 / NS_PER_GAS / charged:>8.2f}")
+    for mode in ("int8", "fp32"):
+        sel = [r for r in rows if r[1] == mode]
+        a = np.array([[1.0, r[3], r[4]] for r in sel])
+        t = np.array([r[5] * 1000 / NS_PER_GAS for r in sel])          # gas-equivalent of the time
+        coef, *_ = np.linalg.lstsq(a, t, rcond=None)
+        print(f"{mode}: fit gas ~ {coef[0]:.0f} + {coef[1]:.4f}*MACs + {coef[2]:.3f}*bytes   "
+              f"(schedule: {gas.G_CALL_MILLI / 1000:.0f} + "
+              f"{(gas.G_MAC_INT8_MILLI if mode == 'int8' else gas.G_MAC_FP32_MILLI) / 1000:.3f}*MACs + "
+              f"{gas.G_BYTE_MILLI / 1000:.3f}*bytes)")
+    benchmark.extra_info["rows"] = rows
+    model = store.get(store.find("mlp-784-32-10"))
+    benchmark(p.gas_cost, encode_call(model.hash, encode_array(_inputs(model, 1)[0])))
