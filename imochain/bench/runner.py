@@ -53,6 +53,7 @@ class Settings:
     models: tuple | None = None   # restrict to these names (tests)
     node_throughput: bool = True
     threads: int | None = None    # torch intra-op threads; None = torch's default
+    oracle: bool = True           # the end-to-end oracle-worker regime (genesis contracts)
 
     @classmethod
     def for_run(cls, quick: bool, devices: tuple, threads: int | None = None) -> "Settings":
@@ -203,6 +204,75 @@ def bench_batch(node, model, device: str, s: Settings) -> dict:
         res["per_request_us"][str(b)] = us / b
     res["speedup_64_vs_1"] = res["per_request_us"]["1"] / res["per_request_us"]["64"]
     return res
+
+
+# ------------------------------------------------------------------------------ oracle worker
+def bench_oracle(names, s: Settings, log) -> dict:
+    """The real path: B requests to the genesis AIOracle in one block, the node's oracle worker
+    answers them in one forward pass (its record gives the pass's µs) and posts callbacks."""
+    try:
+        from imochain.chain.services import start_services
+        from imochain.contracts import GENESIS_ADDRESSES, abi
+        from imochain.contracts.genesis import model_ids
+    except ImportError as exc:
+        return {"skipped": f"oracle contracts or services unavailable: {exc}"}
+    from imochain.chain import NodeConfig
+    from imochain.testing import in_process_web3
+
+    w3, node = in_process_web3(NodeConfig(default_text_model=False, device="cpu"))
+    services = start_services(node, oracle=True, challenger=False)
+    if not services:
+        return {"skipped": "the node started no oracle worker"}
+    worker = services[0]
+    try:
+        ids = model_ids([(m["name"], bytes.fromhex(m["hash"][2:])) for m in node.models.list()])
+        oracle = w3.eth.contract(address=GENESIS_ADDRESSES["AIOracle"], abi=abi("AIOracle"))
+        pc = InferencePrecompile(node.models, "cpu")
+        sender = w3.eth.accounts[2]
+        rpc = w3.provider.make_request
+        out = {"path": "AIOracle.requestCallback x B in one block -> worker (execute_batch) -> invokeCallback",
+               "models": {}}
+        for name in names:
+            h = node.models.find(name)
+            if h is None or name not in ids:
+                continue
+            log(f"  oracle worker: {name}")
+            model = node.models.get(h)
+            fee = oracle.functions.estimateFee(ids[name], 0).call()
+            res = {"model_id": ids[name], "per_request_us": {}, "block_ms_per_request": {}, "batch_size": {},
+                   "outputs_equal": {}}
+            for b in BATCH_SIZES:
+                tensors = [encode_array(sample_input(model, 1 + i)) for i in range(b)]
+                rpc("evm_setAutomine", [False])
+                for t in tensors:
+                    oracle.functions.requestCallback(ids[name], t, "0x" + "00" * 20, 0, b"").transact(
+                        {"from": sender, "value": fee, "gas": 1_000_000})
+                before = len(worker.records)
+                t0 = time.perf_counter()
+                rpc("evm_mine", [])                  # the worker serves the block's requests
+                rpc("evm_setAutomine", [True])
+                if len(node.pool):                   # callbacks still pending: mine them
+                    rpc("evm_mine", [])
+                block_s = time.perf_counter() - t0
+                recs = [r for r in worker.records[before:] if r.model == name]
+                if not recs:
+                    res["error"] = f"worker produced no record at batch {b}"
+                    break
+                rec = recs[0]
+                res["batch_size"][str(b)] = rec.batch_size
+                res["per_request_us"][str(b)] = rec.micros / max(1, rec.batch_size)
+                res["block_ms_per_request"][str(b)] = block_s * 1e3 / b
+                want = [pc.execute(encode_call(h, t)) for t in tensors]
+                got = [worker.delivered.get(rid) for rid in rec.request_ids]
+                res["outputs_equal"][str(b)] = got == want
+                if b == BATCH_SIZES[-1]:
+                    res["first_output_hex"] = got[0].hex() if got and got[0] else None
+            out["models"][name] = res
+        return out
+    finally:
+        for svc in services:
+            svc.stop()
+        node.close()
 
 
 # ------------------------------------------------------------------------------ pure EVM
@@ -400,6 +470,11 @@ def run(s: Settings, log=print) -> dict:
             log(f"  precompile {device}: {m.graph.name}")
             report["precompile"].append(bench_precompile(w3, node, m, device, s))
             report["batch"].append(bench_batch(node, m, device, s))
+    oracle_models = ("digits-classifier",) if s.quick else ("digits-classifier", "mlp-784-32-10", "mlp-784-256-256-10")
+    if s.oracle:
+        report["oracle"] = bench_oracle([n for n in oracle_models if n in {m.graph.name for m in models}], s, log)
+    else:
+        report["oracle"] = {"skipped": "disabled"}
     cpu_node = nodes.get("cpu", next(iter(nodes.values())))[1]
     report["pure_evm"] = bench_pure_evm(cpu_node, models, s, log)
     report["zkml"] = zkml_status()

@@ -77,9 +77,30 @@ class _Sender:
         return node.send_raw_transaction(raw)
 
 
-class OracleWorker:
-    def __init__(self, node, operator_key: bytes, oracle: bytes, fault_rate: float = 0.0, seed: int = 7):
+class BlockService:
+    """A node-side service: sees every new block until stopped."""
+
+    def __init__(self, node):
         self.node = node
+        self._running = True
+        node.block_listeners.append(self._seen)
+
+    def _seen(self, info) -> None:
+        if self._running:
+            self.on_block(info)
+
+    def on_block(self, info) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        self._running = False
+        if self._seen in self.node.block_listeners:
+            self.node.block_listeners.remove(self._seen)
+
+
+class OracleWorker(BlockService):
+    def __init__(self, node, operator_key: bytes, oracle: bytes, fault_rate: float = 0.0, seed: int = 7):
+        super().__init__(node)
         self.oracle = oracle
         self.sender = _Sender(node, operator_key)
         self.fault_rate = fault_rate
@@ -88,14 +109,6 @@ class OracleWorker:
         self.records: list[BatchRecord] = []
         self.sent: dict[bytes, tuple[int, str, int, float]] = {}  # tx → (request, model, batch, µs)
         self.delivered: dict[int, bytes] = {}  # request id → output the worker posted
-        self._model_names: dict[bytes, str] = {}
-        self._running = True
-        node.block_listeners.append(self.on_block)
-
-    def stop(self) -> None:
-        self._running = False
-        if self.on_block in self.node.block_listeners:
-            self.node.block_listeners.remove(self.on_block)
 
     # -- reading the chain ------------------------------------------------------------------
     def _requests(self, info) -> list[Request]:
@@ -125,8 +138,6 @@ class OracleWorker:
 
     # -- serving ----------------------------------------------------------------------------
     def on_block(self, info) -> None:
-        if not self._running:
-            return
         self._log_mined(info)
         requests = self._requests(info)
         if requests:
@@ -273,28 +284,19 @@ def _padding(tensor: bytes) -> int:
     return (-n) % 32
 
 
-class Challenger:
+class Challenger(BlockService):
     """Re-executes every posted result during its window and disputes the wrong ones."""
 
     def __init__(self, node, key: bytes, oracle: bytes, opml: bytes, bond: int):
-        self.node = node
+        super().__init__(node)
         self.oracle = oracle
         self.opml = opml
         self.bond = bond
         self.sender = _Sender(node, key)
         self.checked: dict[int, bool] = {}  # request id → result was right
         self.challenged: dict[int, bytes] = {}  # request id → challenge tx
-        self._running = True
-        node.block_listeners.append(self.on_block)
-
-    def stop(self) -> None:
-        self._running = False
-        if self.on_block in self.node.block_listeners:
-            self.node.block_listeners.remove(self.on_block)
 
     def on_block(self, info) -> None:
-        if not self._running:
-            return
         posted = []
         for receipt in self.node.block_receipts(info.number):
             for entry in receipt.logs:

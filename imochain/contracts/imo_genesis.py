@@ -1,10 +1,10 @@
 """Genesis predeploys of the IMO half of the contracts: the IMO launchpad, the ERC-7007 collection
 of the shipped generator model and, optionally, a demo ERC-7641 token.
 
-`predeploys(...)` gives (name, address, initcode) for a genesis plan, which places each contract
-at its address by running its initcode there (genesis.py builds the same launchpad and collection
-itself, with the same constructor arguments). None of these constructors calls another contract or uses
-`address(this)`, so running the initcode at the final address gives the same state as a deploy.
+`predeploys(...)` gives (name, address, initcode) for the genesis plan (genesis.py calls it),
+which places each contract at its address by running its initcode there. None of these
+constructors calls another contract or uses `address(this)`, so running the initcode at the
+final address gives the same state as a deploy.
 """
 
 from __future__ import annotations
@@ -30,8 +30,13 @@ DEMO_TOKEN_ADDRESS = to_canonical_address("0xc0de0000000000000000000000000000000
 # snapshots.
 DEMO_TOKEN_ARGS = ("imochain Demo RevShare", "IMOD", 10**9 * 10**18, 80, 90 * 24 * 3600)
 
-COLLECTION_MINT_FEE = 10**15  # 0.001 ETH per mint on top of the oracle fee
-COLLECTION_CALLBACK_GAS = 1_500_000
+# The ERC-7007 collection of the digits generator.
+AIGC_NAME = "imochain AIGC digits"
+AIGC_SYMBOL = "AIGC"
+AIGC_DESCRIPTION = "Digits drawn by imochain's int8 generator model, verified through the AI oracle."
+AIGC_TYPE = "image"
+COLLECTION_MINT_FEE = 10**15  # 0.001 ETH per mint on top of the oracle fee, to the model's token
+COLLECTION_CALLBACK_GAS = 1_500_000  # aiOracleCallback mints and stores the 320-byte image tensor
 
 
 def _artifact(name: str) -> dict:
@@ -86,15 +91,15 @@ def predeploys(
                     "ERC7007Collection",
                     ["string", "string", "address", "uint256", "uint256", "uint64", "bool", "string", "string"],
                     (
-                        "imochain AIGC",
-                        "AIGC",
+                        AIGC_NAME,
+                        AIGC_SYMBOL,
                         oracle,
                         generator_model_id,
                         mint_fee,
                         callback_gas_limit,
                         validity_proofs,
-                        "8x8 images generated on-chain by an int8 model through the AI oracle",
-                        "image",
+                        AIGC_DESCRIPTION,
+                        AIGC_TYPE,
                     ),
                 ),
             )

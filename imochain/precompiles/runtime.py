@@ -41,6 +41,7 @@ from .graph import Graph
 CHUNK_K = 1024
 SMALL_WEIGHTS = 1 << 17                   # Linear layers up to this many weights use one float64 addmm
 FLOAT_REQUANT_MAX_MULTIPLIER = 1 << 22    # below it, requantise in float64 (exact, see there)
+NUMPY_MAX_BATCH = 8                       # small int8 MLP calls on CPU run in numpy (see below)
 _TORCH = None
 
 
@@ -81,6 +82,7 @@ class TorchRuntime:
         self.fused_relus: set[int] = set()
         self.out_numpy_dtype = np.dtype(graph.output_dtype)
         self.steps = [self._prepare(node, weights) for node in graph.nodes]
+        self.numpy_steps = self._prepare_numpy(weights) if self.device.type == "cpu" else None
 
     def _relu_follows(self, node) -> bool:
         """True (and remember it) when node's output is read only by the ReLU right after it."""
@@ -238,6 +240,8 @@ class TorchRuntime:
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         """numpy [B, *input_shape] in, numpy [B, *output_shape] out."""
+        if self.numpy_steps is not None and x.shape[0] <= NUMPY_MAX_BATCH:
+            return self._forward_numpy(x)
         t = self.torch.from_numpy(x)
         if self.device.type != "cpu":
             t = t.to(self.device)
@@ -245,3 +249,44 @@ class TorchRuntime:
         # int8 mode carries exact integers in whatever torch dtype was cheapest (float64,
         # int64, ...); the declared output dtype is restored here, exactly.
         return np.ascontiguousarray(out.astype(self.out_numpy_dtype, copy=False))
+
+    # -- small int8 MLPs on CPU: numpy --------------------------------------------------------
+    # A batch-1 call of a small MLP is dominated by per-op dispatch (~4-7 µs per torch op on
+    # this CPU, ~1 µs per numpy op). The numpy path uses exactly the same exact-integer
+    # arguments (float64 matmul below 2^53, float64 requantisation with np.rint = half to
+    # even), so it returns the same bytes as the torch path; the golden tests check both
+    # (batch sizes <= NUMPY_MAX_BATCH go through numpy, larger ones through torch).
+    def _prepare_numpy(self, weights):
+        g = self.graph
+        if g.mode != "int8" or any(n.op not in ("Linear", "Requantize", "ReLU", "Flatten", "Reshape")
+                                   for n in g.nodes) or any(n.inputs != [n.index] for n in g.nodes):
+            return None
+        steps = []
+        for node in g.nodes:
+            a = node.attrs
+            if node.op == "Linear":
+                w = weights[a["weight"]]
+                if w.size > SMALL_WEIGHTS:
+                    return None
+                w64 = np.ascontiguousarray(w.T, dtype=np.float64)
+                b64 = weights[a["bias"]].astype(np.float64) if "bias" in a else None
+                steps.append(lambda x, w64=w64, b64=b64: x @ w64 + b64 if b64 is not None else x @ w64)
+            elif node.op == "Requantize":
+                m, shift = a["multiplier"], a["shift"]
+                if m >= FLOAT_REQUANT_MAX_MULTIPLIER:
+                    return None
+                low, scale = (0 if node.index + 1 in self.fused_relus else -128), m / (1 << shift)
+                steps.append(lambda x, low=low, scale=scale: np.clip(np.rint(x * scale), low, 127))
+            elif node.op == "ReLU":
+                steps.append(None if node.index in self.fused_relus else (lambda x: np.maximum(x, 0)))
+            else:
+                shape = tuple(node.out_shape)
+                steps.append(lambda x, shape=shape: x.reshape((x.shape[0],) + shape))
+        return steps
+
+    def _forward_numpy(self, x: np.ndarray) -> np.ndarray:
+        value = x.astype(np.float64)      # a plain chain: every op reads the previous value
+        for step in self.numpy_steps:
+            if step is not None:
+                value = step(value)
+        return np.ascontiguousarray(value.astype(self.out_numpy_dtype))

@@ -92,13 +92,18 @@ def test_pure_evm_equals_precompile_equals_batch(bench):
         assert checks and all(checks.values()), (name, checks)
 
 
-@NEEDS_SOLC
-@pytest.mark.parametrize("name", ["digits-classifier", "digits-generator"])
-def test_pure_evm_matches_on_edge_inputs(name):
-    """Saturation and rounding paths: extreme, zero and random inputs give the precompile's bytes."""
+@pytest.fixture(scope="module")
+def evm_host():
     from imochain.chain import Node, NodeConfig
     node = Node(NodeConfig(genesis_contracts=False, default_text_model=False, device="cpu"))
-    host = evm.EvmHost(node, evm.compile_contract())
+    return node, evm.EvmHost(node, evm.compile_contract())
+
+
+@NEEDS_SOLC
+@pytest.mark.parametrize("name", ["digits-classifier", "digits-generator"])
+def test_pure_evm_matches_on_edge_inputs(evm_host, name):
+    """Saturation and rounding paths: extreme, zero and random inputs give the precompile's bytes."""
+    node, host = evm_host
     model = node.models.get(node.models.find(name))
     root, _, _ = host.deploy_model(evm.pack_model(model))
     pc = InferencePrecompile(node.models, "cpu")

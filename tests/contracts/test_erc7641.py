@@ -347,3 +347,21 @@ def test_randomized_against_model(w3, accounts):
     assert fn.totalSupply().call() == 0 == model.supply
     assert fn.redeemPool().call() == model.redeem_pool == 0
     assert w3.eth.get_balance(tok.address) == model.eth >= fn.claimPool().call()
+
+
+def test_everything_burned(w3, accounts, token):
+    """With no supply left a snapshot pays nobody (its share rolls on) and burning redeems 0."""
+    a = accounts[0]
+    send_eth(w3, a, token.address, E)
+    snapshot_now(w3, token, a)
+    pool = token.functions.redeemPool().call()
+    r = send(w3, token.functions.burn(1000 * E), a)
+    assert events(token, r, "Redeem")[0]["amount"] == pool
+    assert token.functions.redeemableOnBurn(1).call() == 0
+    send_eth(w3, a, token.address, E)
+    snapshot_now(w3, token, a)
+    assert token.functions.totalSupplyAt(2).call() == 0
+    assert token.functions.claimableRevenue(a, 2).call() == 0
+    reverts(token.functions.claim(2), "no claimable ETH", sender=a)
+    send(w3, token.functions.claim(1), a)  # snapshot 1 still pays what it read
+    assert w3.eth.get_balance(token.address) == token.functions.claimPool().call() + token.functions.redeemPool().call()

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import pytest
 from eth_abi import encode
+
+from imochain.contracts import GENESIS_ADDRESSES
 from eth_utils import keccak, to_checksum_address
 
 from imo_support import (  # noqa: F401  (chain, w3, accounts are fixtures)
@@ -17,9 +19,9 @@ from imo_support import (  # noqa: F401  (chain, w3, accounts are fixtures)
     events,
     increase_time,
     rpc,
-    send,
     w3,
 )
+from imo_support import send as send_
 
 E = 10**18
 PRECOMPILE = "0x00000000000000000000000000000000000000A1"
@@ -27,8 +29,6 @@ PRECOMPILE = "0x00000000000000000000000000000000000000A1"
 
 @pytest.fixture
 def genesis(w3):
-    from imochain.contracts import GENESIS_ADDRESSES
-
     pad_addr = GENESIS_ADDRESSES["IMOLaunchpad"]
     coll_addr = GENESIS_ADDRESSES["ERC7007Collection"]
     if not w3.eth.get_code(pad_addr) or not w3.eth.get_code(coll_addr):
@@ -43,9 +43,17 @@ def test_predeploy_helper_matches_genesis(w3, accounts, genesis):
     _, pad, coll = genesis
     plan = predeploys(accounts[0], ORA_ORACLE, coll.functions.modelId().call())
     assert [to_checksum_address(a) for _, a, _ in plan] == [pad.address, coll.address]
-    # the launchpad's runtime is the artifact's with the oracle address as its immutable
-    code = bytes(w3.eth.get_code(pad.address))
-    assert len(code) == len(deployed_bytecode("IMOLaunchpad"))
+    # Deployed normally, the helper's initcode gives the genesis runtime byte for byte (the
+    # constructor arguments that are immutables live in it) and the same stored texts.
+    for (name, _, initcode), live in zip(plan, (pad, coll)):
+        r = w3.eth.wait_for_transaction_receipt(
+            w3.eth.send_transaction({"from": accounts[0], "data": "0x" + initcode.hex(), "gas": 15_000_000}))
+        assert r.status == 1
+        assert w3.eth.get_code(r.contractAddress) == w3.eth.get_code(live.address), name
+        assert len(w3.eth.get_code(live.address)) == len(deployed_bytecode(name))
+    copy = at(w3, "ERC7007Collection", r.contractAddress)
+    for getter in ("name", "symbol", "description", "aigcType"):
+        assert getattr(copy.functions, getter)().call() == getattr(coll.functions, getter)().call()
 
 
 def test_genesis_wiring(w3, genesis):
@@ -69,6 +77,15 @@ def test_imo_of_the_generator_then_mints_pay_its_holders(w3, accounts, genesis):
     owner, d1, d2, minter, operator = accounts[0], accounts[1], accounts[2], accounts[3], accounts[9]
     mid = coll.functions.modelId().call()
     assert oracle.functions.modelOwner(mid).call() == owner
+    # ETH conservation over the whole story: every balance involved, plus the gas paid
+    held = [owner, d1, d2, minter, operator, pad.address, coll.address, oracle.address, GENESIS_ADDRESSES["OpML"]]
+    start = sum(w3.eth.get_balance(a) for a in held)
+    gas = []
+
+    def send(w3, fn, sender, value=0):
+        r = send_(w3, fn, sender, value)
+        gas.append(r.gasUsed * r.effectiveGasPrice)
+        return r
 
     # IMO of the generator model
     send(w3, oracle.functions.transferModelOwnership(mid, pad.address), owner)
@@ -114,3 +131,5 @@ def test_imo_of_the_generator_then_mints_pay_its_holders(w3, accounts, genesis):
     send(w3, token.functions.snapshot(), d1)
     assert token.functions.claimableRevenue(d2, 1).call() == 375 * E * (revenue * 80 // 100) // (1000 * E)
     send(w3, token.functions.claim(1), d2)
+    end = sum(w3.eth.get_balance(a) for a in held + [token.address])
+    assert end + sum(gas) == start

@@ -167,7 +167,10 @@ contract ERC7007Collection is ERC721, IERC7007, IERC7007Enumerable, IERC7007Upda
     {
         require(tokenId_ == uint256(keccak256(prompt_)), "tokenId does not match prompt");
         _requireOwned(tokenId_);
-        require(proof.length == 64 && abi.decode(proof[32:], (uint256)) == _items[tokenId_].requestId, "proof is for another request");
+        require(
+            proof.length == 64 && abi.decode(proof[32:], (uint256)) == _items[tokenId_].requestId,
+            "proof is for another request"
+        );
         require(verify(prompt_, aigcData, proof), "invalid proof");
         _items[tokenId_].aigcData = aigcData;
         emit AigcData(tokenId_, prompt_, aigcData, proof);
