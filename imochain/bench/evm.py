@@ -48,14 +48,13 @@ def toolchain_missing() -> str | None:
     return None
 
 
-@functools.lru_cache(maxsize=1)
-def compile_contract() -> dict:
-    """{'abi', 'bytecode', 'solc'} of PureEvmMlp, compiled now (once per process)."""
+@functools.lru_cache(maxsize=4)
+def compile_source(filename: str, text: str, contract: str) -> dict:
+    """{'abi', 'bytecode', 'solc'} of one contract of a Solidity source, compiled now."""
     why = toolchain_missing()
     if why:
         raise RuntimeError(why)
-    std = {"language": "Solidity", "sources": {"PureEvmMlp.sol": {"content": SOURCE.read_text()}},
-           "settings": SOLC_SETTINGS}
+    std = {"language": "Solidity", "sources": {filename: {"content": text}}, "settings": SOLC_SETTINGS}
     proc = subprocess.run(["node", "-e", _JS], input=json.dumps(std).encode(), capture_output=True,
                           cwd=REPO, check=False, timeout=300)
     if proc.returncode != 0:
@@ -63,11 +62,16 @@ def compile_contract() -> dict:
     out = json.loads(proc.stdout)
     errors = [e["formattedMessage"] for e in out.get("errors", []) if e.get("severity") == "error"]
     if errors:
-        raise RuntimeError("solc: " + "\n".join(errors))
-    c = out["contracts"]["PureEvmMlp.sol"]["PureEvmMlp"]
+        raise RuntimeError("solc: " + "\n".join(errors)[:2000])
+    c = out["contracts"][filename][contract]
     version = subprocess.run(["node", "-e", "process.stdout.write(require('solc').version())"],
                              capture_output=True, cwd=REPO, check=False).stdout.decode()
     return {"abi": c["abi"], "bytecode": bytes.fromhex(c["evm"]["bytecode"]["object"]), "solc": version}
+
+
+def compile_contract() -> dict:
+    """PureEvmMlp, compiled now (once per process)."""
+    return compile_source("PureEvmMlp.sol", SOURCE.read_text(), "PureEvmMlp")
 
 
 def pack_linear(weight: np.ndarray) -> bytes:

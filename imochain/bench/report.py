@@ -56,6 +56,17 @@ def text_table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join([fmt(header), fmt(["-" * w for w in widths])] + [fmt(r) for r in rows])
 
 
+def _load_warning(env: dict) -> str:
+    loads = [x for x in (env.get("loadavg_start"), env.get("loadavg_end")) if x]
+    peak = max((x[0] for x in loads), default=0.0)
+    if peak <= (env.get("cpu_count") or 1):
+        return "The machine was not oversubscribed during the run (1-minute load ≤ CPU count)."
+    return (f"**Warning:** the 1-minute load average reached {peak:.1f} on {env.get('cpu_count')} CPUs: other "
+            "processes competed for the CPU during this run, so timings are inflated and noisy (torch's "
+            f"{env.get('torch_threads')}-thread pool suffers most; `--threads 1` is steadier on a shared machine). "
+            "Gas figures and output checks are unaffected.")
+
+
 def render_markdown(report: dict) -> str:
     env = report["environment"]
     s = report["settings"]
@@ -68,6 +79,9 @@ def render_markdown(report: dict) -> str:
            f"timed repeats ({s['batch_repeats']} for batches); the whole run took {report['elapsed_s']:.0f} s.",
            "", "Every figure below was measured by this run. Timings on a shared machine are noisy: compare "
            "ratios taken in the same row (same loop, same load) rather than absolute microseconds across runs.",
+           "", _load_warning(env), "", ("CUDA: measured (rows with device `cuda`)." if "cuda" in env["devices"] else
+                "CUDA: skipped — " + ("torch sees no CUDA device on this machine." if not env.get("cuda")
+                                      else "not requested (`--device cpu`).")),
            "", "## Main table", "",
            markdown_table(MAIN_COLUMNS, main_rows(report)), "",
            "- **gas**: the precompile's price for one sample, from the graph before running "
@@ -104,7 +118,31 @@ def render_markdown(report: dict) -> str:
                                     + [f"{r['speedup_64_vs_1']:.1f}×",
                                        _n(all(r["equals_one_by_one"].values()))] for r in report["batch"]]))
     out += ["", "fp32 batches are not expected to be bit-identical to one-by-one calls (float sums depend on "
-            "kernel blocking); int8 must be.", "", "## Pure EVM", ""]
+            "kernel blocking); int8 must be.", "", "### Through the node's oracle worker", ""]
+    orc = report.get("oracle", {})
+    if "skipped" in orc:
+        out.append(f"Skipped: {orc['skipped']}")
+    elif orc:
+        out.append(f"Path: {orc['path']}. **forward µs/req**: the worker's own timing of its forward pass(es) "
+                   "divided by the requests; **block ms/req**: wall time from `evm_mine` until every request "
+                   "and callback is mined, divided by the requests. Requests that do not fit one block's gas "
+                   "limit are served in the next block (a second forward pass).")
+        out.append("")
+        sizes = orc["batch_sizes"]
+        hdr = ["model"] + [f"B={b}: forward µs/req" for b in sizes] + \
+              [f"B={b}: block ms/req" for b in sizes] + [f"passes at {sizes[-1]} (largest)", "outputs equal"]
+        rows = []
+        for name, o in orc["models"].items():
+            if "error" in o:
+                rows.append([name, "error: " + o["error"]] + ["—"] * (len(hdr) - 2))
+                continue
+            last = str(sizes[-1])
+            rows.append([name] + [_n(o["per_request_us"][str(b)], 1) for b in sizes]
+                        + [_n(o["block_ms_per_request"][str(b)], 1) for b in sizes]
+                        + [f"{o['forward_passes'][last]} ({o['largest_pass'][last]})",
+                           _n(all(o["outputs_equal"].values()))])
+        out.append(markdown_table(hdr, rows))
+    out += ["", "## Pure EVM", ""]
     pe = report.get("pure_evm", {})
     if "skipped" in pe:
         out.append(f"Skipped: {pe['skipped']}")
@@ -131,8 +169,33 @@ def render_markdown(report: dict) -> str:
                 "multiply-accumulate per iteration) over the same stored weights. Deploy gas is dominated by "
                 "the 200 gas/byte code deposit; a model is split over contracts of ≤ 24 576 bytes (EIP-170), so "
                 "its deployment spans several transactions."]
-    out += ["", "## zkML", "", f"Skipped: {report['zkml'].get('skipped')}" if "skipped" in report["zkml"]
-            else json.dumps(report["zkml"]), "", "## Node throughput (same run)", ""]
+    out += ["", "## zkML (ezkl)", ""]
+    zk = report.get("zkml", {})
+    if "skipped" in zk:
+        out.append(f"Skipped: {zk['skipped']}")
+    else:
+        pre_gas = {p["model"]: p["gas"] for p in report["precompile"]}
+        out.append(f"ezkl run by `{zk['python']}`; SRS {zk['srs']}. The ezkl circuit is ezkl's own fixed-point "
+                   "quantisation of the same MLP (weights w/128): its outputs approximate, not equal, the int8 "
+                   "precompile's. Verify gas: the generated Halo2 verifier deployed on this chain, measured like "
+                   "the pure-EVM calls.")
+        out.append("")
+        hdr = ["model", "logrows", "SRS s", "setup s", "prove s", "verify s (off-chain)", "proof file bytes (JSON)",
+               "verifier code bytes", "verifier deploy gas", "verify gas", "verify gas / precompile gas",
+               "verified on-chain"]
+        rows = []
+        for name, r in zk.get("models", {}).items():
+            if "error" in r:
+                rows.append([name, "error: " + r["error"].replace("\n", " ")[:200]] + ["—"] * (len(hdr) - 2))
+                continue
+            vg = r.get("verify_gas")
+            rows.append([name, str(r["logrows"]), _n(r["srs_s"], 1), _n(r["setup_s"], 1), _n(r["prove_s"], 1),
+                         _n(r["verify_s"], 2), _n(r["proof_bytes"]), _n(r.get("verifier_code_bytes")),
+                         _n(r.get("verifier_deploy_gas")), _n(vg),
+                         f"{vg / pre_gas[name]:,.0f}×" if vg and name in pre_gas else "—",
+                         _n(r.get("verified_on_chain")) if vg else ("not run: " + r.get("verifier_error", "?"))[:160]])
+        out.append(markdown_table(hdr, rows))
+    out += ["", "## Node throughput (same run)", ""]
     nd = report.get("node", {})
     if "skipped" in nd:
         out.append(f"Skipped: {nd['skipped']}")

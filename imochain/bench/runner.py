@@ -1,16 +1,19 @@
 """`imochain bench`: what inference on-chain costs, measured on this machine in one run.
 
 Regimes, per model of the store (the zoo and the digits models):
-  * precompile  gas (from the graph, before running) and microseconds per call through
-                eth_call on an in-process Node (web3.py -> JSON-RPC dispatcher -> py-evm -> 0xA1,
-                no HTTP), through ``InferencePrecompile.execute`` alone, and of the raw torch
-                forward of the same prepared runtime, timed interleaved in the same loop so their
-                ratios share the machine's load; per device (CPU, CUDA when present).
+  * precompile  gas (from the graph, before running) and microseconds per call through one
+                JSON-RPC eth_call on an in-process Node (dispatcher -> py-evm -> 0xA1, no HTTP),
+                through ``InferencePrecompile.execute`` alone, and of the raw torch forward of
+                the same prepared runtime, timed interleaved in the same loop so their ratios
+                share the machine's load; per device (CPU, CUDA when present).
   * batch       the oracle worker's entry point ``execute_batch``: microseconds per request at
-                batch 1, 8, 64 (one forward pass per batch), outputs checked against one-by-one.
+                batch 1, 8, 64 (one forward pass per batch), outputs checked against one-by-one;
+                and the real path: requests to the genesis AIOracle mined in one block, served by
+                the node's oracle worker (its own forward-pass timing, outputs checked).
   * pure EVM    ``PureEvmMlp.sol`` (see evm.py): gas measured inside the EVM for the same input,
                 deploy gas from receipts, outputs compared byte for byte with the precompile.
-  * zkML        only when ``ezkl`` is importable; otherwise skipped with the reason.
+  * zkML        ezkl (a Python with ezkl + onnx: this one or $IMOCHAIN_EZKL_PYTHON), full runs
+                only: local SRS, setup, prove and verify times; otherwise skipped with the reason.
   * node        automined transfers/s and eth_call p50 over HTTP vs the same work in-process.
 
 Timings are medians over repeats; gas figures are deterministic. Nothing is copied from
@@ -54,6 +57,9 @@ class Settings:
     node_throughput: bool = True
     threads: int | None = None    # torch intra-op threads; None = torch's default
     oracle: bool = True           # the end-to-end oracle-worker regime (genesis contracts)
+    oracle_batch_sizes: tuple = BATCH_SIZES
+    zkml: bool = True
+    scalar_max_macs: int = SCALAR_MAX_MACS
 
     @classmethod
     def for_run(cls, quick: bool, devices: tuple, threads: int | None = None) -> "Settings":
@@ -95,7 +101,7 @@ def environment(devices) -> dict:
         "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     try:
-        env["loadavg_start"] = list(os.getloadavg())
+        env["loadavg_start"] = [round(x, 2) for x in os.getloadavg()]
     except OSError:
         env["loadavg_start"] = None
     return env
@@ -231,7 +237,7 @@ def bench_oracle(names, s: Settings, log) -> dict:
         sender = w3.eth.accounts[2]
         rpc = w3.provider.make_request
         out = {"path": "AIOracle.requestCallback x B in one block -> worker (execute_batch) -> invokeCallback",
-               "models": {}}
+               "batch_sizes": list(s.oracle_batch_sizes), "models": {}}
         for name in names:
             h = node.models.find(name)
             if h is None or name not in ids:
@@ -239,9 +245,11 @@ def bench_oracle(names, s: Settings, log) -> dict:
             log(f"  oracle worker: {name}")
             model = node.models.get(h)
             fee = oracle.functions.estimateFee(ids[name], 0).call()
-            res = {"model_id": ids[name], "per_request_us": {}, "block_ms_per_request": {}, "batch_size": {},
-                   "outputs_equal": {}}
-            for b in BATCH_SIZES:
+            res = {"model_id": ids[name], "per_request_us": {}, "block_ms_per_request": {}, "forward_passes": {},
+                   "largest_pass": {}, "outputs_equal": {}}
+            for b in (1,) + tuple(s.oracle_batch_sizes):   # the first round warms up, untimed
+                warm = "warm" not in res
+                res["warm"] = True
                 tensors = [encode_array(sample_input(model, 1 + i)) for i in range(b)]
                 rpc("evm_setAutomine", [False])
                 for t in tensors:
@@ -249,24 +257,31 @@ def bench_oracle(names, s: Settings, log) -> dict:
                         {"from": sender, "value": fee, "gas": 1_000_000})
                 before = len(worker.records)
                 t0 = time.perf_counter()
-                rpc("evm_mine", [])                  # the worker serves the block's requests
-                rpc("evm_setAutomine", [True])
-                if len(node.pool):                   # callbacks still pending: mine them
+                blocks = 0
+                # requests that do not fit the block gas limit wait for the next block: mine until
+                # every request and every callback is in
+                while len(node.pool) and blocks < 100:
                     rpc("evm_mine", [])
+                    blocks += 1
+                rpc("evm_setAutomine", [True])
                 block_s = time.perf_counter() - t0
+                if warm:
+                    continue
                 recs = [r for r in worker.records[before:] if r.model == name]
-                if not recs:
-                    res["error"] = f"worker produced no record at batch {b}"
+                samples = sum(r.batch_size for r in recs)
+                if samples != b:
+                    res["error"] = f"worker served {samples} of {b} requests"
                     break
-                rec = recs[0]
-                res["batch_size"][str(b)] = rec.batch_size
-                res["per_request_us"][str(b)] = rec.micros / max(1, rec.batch_size)
+                res["forward_passes"][str(b)] = len(recs)
+                res["largest_pass"][str(b)] = max(r.batch_size for r in recs)
+                res["per_request_us"][str(b)] = sum(r.micros for r in recs) / b
                 res["block_ms_per_request"][str(b)] = block_s * 1e3 / b
                 want = [pc.execute(encode_call(h, t)) for t in tensors]
-                got = [worker.delivered.get(rid) for rid in rec.request_ids]
+                got = [worker.delivered.get(rid) for r in recs for rid in r.request_ids]
                 res["outputs_equal"][str(b)] = got == want
-                if b == BATCH_SIZES[-1]:
+                if b == s.oracle_batch_sizes[-1]:
                     res["first_output_hex"] = got[0].hex() if got and got[0] else None
+            res.pop("warm", None)
             out["models"][name] = res
         return out
     finally:
@@ -302,7 +317,9 @@ def bench_pure_evm(node, models, s: Settings, log) -> dict:
         root, deploy_gas, contracts = host.deploy_model(pm)
         gases, pgases, us, equal = [], [], [], []
         scalar = None
-        for i in range(s.evm_inputs):
+        # gas barely depends on the input; a model near the block limit takes ~a minute per call in py-evm
+        n_inputs = s.evm_inputs if model.graph.macs_per_sample <= 1_000_000 else 1
+        for i in range(n_inputs):
             x = sample_input(model, 1 + i)    # seed 1 = the input the precompile regime times
             tensor = encode_array(x)
             ref = pc.execute(encode_call(model.hash, tensor))
@@ -320,7 +337,7 @@ def bench_pure_evm(node, models, s: Settings, log) -> dict:
             equal.append(got == ref and pout == ref)
             if i == 0:
                 first_hex = got.hex()
-            if i == 0 and model.graph.macs_per_sample <= SCALAR_MAX_MACS:
+            if i == 0 and model.graph.macs_per_sample <= s.scalar_max_macs:
                 sgas, sgot = host.measure_infer(root, tensor, scalar=True)
                 scalar = {"gas": sgas, "equal": sgot == ref}
         else:
@@ -333,7 +350,7 @@ def bench_pure_evm(node, models, s: Settings, log) -> dict:
                 "deploy_gas": deploy_gas, "contracts": contracts, "stream_bytes": len(pm.stream),
                 "eth_call_us": _median_us(us), "outputs_equal": all(equal), "inputs": len(equal),
                 "first_output_hex": first_hex,
-                "scalar": scalar if scalar else {"skipped": f"one-MAC loop run only up to {SCALAR_MAX_MACS} MACs "
+                "scalar": scalar if scalar else {"skipped": f"one-MAC loop run only up to {s.scalar_max_macs} MACs "
                                                             "(py-evm time)"},
             }
     return out
@@ -349,8 +366,6 @@ def bench_node(s: Settings) -> dict:
     from imochain.testing import running_node
 
     cfg = NodeConfig(genesis_contracts=False, default_text_model=False)
-    key = Node  # placate linters; the key comes from the node's first dev account
-    del key
 
     def signed(node, count, start=0):
         acct = node.accounts[0]
@@ -420,12 +435,90 @@ def bench_node(s: Settings) -> dict:
 
 
 # ------------------------------------------------------------------------------ zkML
-def zkml_status() -> dict:
-    if importlib.util.find_spec("ezkl") is None:
-        return {"skipped": "ezkl is not installed in this environment; its wheel (ezkl 23.0.5) is "
-                           "available from the package index but the prove/verify pipeline (ONNX export, "
-                           "local SRS, EVM verifier compiled with solc) is not wired into this suite yet"}
-    return {"skipped": "ezkl is importable but the zkML regime is not implemented yet"}
+ZKML_MODELS = ("digits-classifier", "mlp-784-32-10")
+
+
+def ezkl_python() -> str | None:
+    """A Python that can run zkml_ezkl.py: $IMOCHAIN_EZKL_PYTHON, or this one if it has ezkl + onnx."""
+    env = os.environ.get("IMOCHAIN_EZKL_PYTHON")
+    if env:
+        return env
+    if importlib.util.find_spec("ezkl") is not None and importlib.util.find_spec("onnx") is not None:
+        return sys.executable
+    return None
+
+
+def _float_spec(model) -> dict:
+    """The int8 MLP as floats for ezkl (which quantises by itself: its outputs are close to, not
+    equal to, the int8 precompile's; the circuit's size depends on the shapes only)."""
+    nodes = model.graph.nodes
+    layers = []
+    for i, n in enumerate(nodes):
+        if n.op == "Linear":
+            w = model.weights[n.attrs["weight"]].astype(np.float64) / 128
+            b = model.weights[n.attrs["bias"]].astype(np.float64) / (128 * 128)
+            relu = any(m.op == "ReLU" for m in nodes[i + 1:i + 3])
+            layers.append({"w": w.tolist(), "b": b.tolist(), "relu": relu})
+    x = sample_input(model, 1).astype(np.float64) / 128
+    return {"layers": layers, "input": x.reshape(-1).tolist()}
+
+
+def bench_zkml(node, models, s: Settings, log, host=None) -> dict:
+    import json
+    import subprocess
+    import tempfile
+    from pathlib import Path
+
+    py = ezkl_python()
+    if py is None:
+        return {"skipped": "ezkl is not importable here (it installs from the package index in ~30 s: "
+                           "`pip install ezkl onnx` into any venv, then set IMOCHAIN_EZKL_PYTHON to its python)"}
+    if s.quick:
+        return {"skipped": "skipped by --quick: local SRS, setup and proving take about a minute per model here"}
+    out = {"python": py, "srs": "generated locally (ezkl.gen_srs, test SRS)", "models": {}}
+    script = Path(__file__).with_name("zkml_ezkl.py")
+    by_name = {m.graph.name: m for m in models}
+    for name in ZKML_MODELS:
+        if name not in by_name:
+            continue
+        log(f"  zkML (ezkl): {name}")
+        with tempfile.TemporaryDirectory(prefix="imochain-zkml-") as tmp:
+            spec = Path(tmp) / "spec.json"
+            spec.write_text(json.dumps(_float_spec(by_name[name])))
+            for attempt in range(2):      # one retry: ezkl's calibration has failed once in ~6 runs here
+                t0 = time.perf_counter()
+                proc = subprocess.run([py, str(script), str(spec), str(Path(tmp) / f"work{attempt}")],
+                                      capture_output=True, text=True, timeout=900, check=False, cwd=tmp)
+                wall = time.perf_counter() - t0
+                lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+                if proc.returncode == 0 and lines:
+                    break
+            if proc.returncode != 0 or not lines:
+                # ezkl prints calibration tables on stderr: keep the lines that are not table rows
+                text = [ln for ln in (proc.stderr + proc.stdout).splitlines() if ln.strip()
+                        and not ln.lstrip().startswith(("|", "+", "<"))]
+                out["models"][name] = {"error": f"exit {proc.returncode}: " + " / ".join(text[-6:])[-600:]}
+                continue
+            res = json.loads(lines[-1])
+            res["wall_s"] = wall
+            if host is not None and res.get("verifier_sol"):
+                try:
+                    from . import evm
+                    import re
+                    text = Path(res["verifier_sol"]).read_text()
+                    contract = re.findall(r"contract\s+(\w+)", text)[-1]
+                    compiled = evm.compile_source("Verifier.sol", text, contract)
+                    res["verifier_code_bytes"] = len(compiled["bytecode"])
+                    addr, res["verifier_deploy_gas"] = host.deploy(compiled["bytecode"])
+                    calldata = Path(res["calldata"]).read_bytes()
+                    res["verify_gas"], ret = host.measure(addr, calldata)
+                    res["verified_on_chain"] = int.from_bytes(ret[-32:] or b"\0", "big") == 1
+                except Exception as exc:    # report, do not fail the whole run
+                    res["verifier_error"] = f"{type(exc).__name__}: {exc}"[:500]
+            for key in ("verifier_sol", "calldata"):
+                res.pop(key, None)
+            out["models"][name] = res
+    return out
 
 
 # ------------------------------------------------------------------------------ the run
@@ -442,13 +535,23 @@ def resolve_devices(device: str) -> tuple:
 
 
 def run(s: Settings, log=print) -> dict:
-    from imochain.chain import Node, NodeConfig
+    """Measure every regime; returns the report dict (see report.write for the files)."""
+    from imochain.precompiles import runtime
+    torch = runtime.torch_module()
+    threads_before = torch.get_num_threads()
+    if s.threads:
+        torch.set_num_threads(s.threads)
+    try:
+        return _run(s, log)
+    finally:
+        torch.set_num_threads(threads_before)    # the process's setting, as it was
+
+
+def _run(s: Settings, log) -> dict:
+    from imochain.chain import NodeConfig
     from imochain.testing import in_process_web3
 
     started = time.perf_counter()
-    if s.threads:
-        from imochain.precompiles import runtime
-        runtime.torch_module().set_num_threads(s.threads)
     env = environment(s.devices)
     log(f"imochain bench{' --quick' if s.quick else ''}: devices {', '.join(s.devices)}, "
         f"{env['torch_threads']} torch threads, load {env['loadavg_start']}")
@@ -477,7 +580,14 @@ def run(s: Settings, log=print) -> dict:
         report["oracle"] = {"skipped": "disabled"}
     cpu_node = nodes.get("cpu", next(iter(nodes.values())))[1]
     report["pure_evm"] = bench_pure_evm(cpu_node, models, s, log)
-    report["zkml"] = zkml_status()
+    if s.zkml:
+        host = None
+        if "skipped" not in report["pure_evm"]:
+            from . import evm
+            host = evm.EvmHost(cpu_node, evm.compile_contract())
+        report["zkml"] = bench_zkml(cpu_node, models, s, log, host)
+    else:
+        report["zkml"] = {"skipped": "disabled"}
     if s.node_throughput:
         log("  node throughput (HTTP vs in-process)")
         report["node"] = bench_node(s)
@@ -485,7 +595,7 @@ def run(s: Settings, log=print) -> dict:
         report["node"] = {"skipped": "disabled"}
     report["agreement"] = agreement(report)
     try:
-        env["loadavg_end"] = list(os.getloadavg())
+        env["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
     except OSError:
         env["loadavg_end"] = None
     report["elapsed_s"] = time.perf_counter() - started
@@ -517,6 +627,11 @@ def agreement(report: dict) -> dict:
                 entry["cpu=cuda"] = False
             elif len([1 for (m, _) in pre if m == name]) > 1:
                 entry["cpu=cuda"] = True
+        o = report.get("oracle", {}).get("models", {}).get(name)
+        if o is not None:
+            entry["oracle worker=one-by-one"] = "error" not in o and all(o["outputs_equal"].values())
+            pre_hex = [r["output_hex"] for (m, _), r in pre.items() if m == name]
+            entry["oracle worker[0]=precompile"] = bool(pre_hex) and o.get("first_output_hex") == pre_hex[0]
         e = evm.get(name, {})
         if "outputs_equal" in e:
             entry["pure_evm=precompile"] = e["outputs_equal"] and any(

@@ -1187,13 +1187,16 @@ class Node:
     def reset(self) -> None:
         """Back to a fresh genesis (anvil_reset without forking)."""
         with self.lock:
+            interval, automine = self._interval, self.automine  # the mining mode survives a reset
             self.stop_interval_mining()
             if self.config.db_path:
                 self.store.close()
                 import shutil
                 shutil.rmtree(self.config.db_path, ignore_errors=True)
             self._open()
-            self.automine = self.config.automine and not self.config.block_time
+            self.automine = automine
+            if interval:
+                self.set_interval_mining(interval)
 
     def dump_state(self) -> dict:
         """Every account the chain has touched: balance, nonce, code, storage (anvil's shape)."""

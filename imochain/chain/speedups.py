@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 
 import rlp
+import rlp.codec
 import trie.hexary
 from trie.constants import BLANK_NODE, BLANK_NODE_HASH
 from trie.hexary import HexaryTrie
@@ -42,6 +43,31 @@ def _get_node(self, node_hash):
     return [list(x) if isinstance(x, list) else x for x in node]
 
 
+_slow_encode_raw = rlp.codec.encode_raw
+
+
+def _encode_raw(item):
+    """RLP of bytes and (nested) lists with concrete type checks. pyrlp's own version checks
+    against abstract base classes at every level, which dominates encoding trie nodes; any
+    other type falls through to it, so results are identical."""
+    kind = type(item)
+    if kind is bytes:
+        n = len(item)
+        if n == 1 and item[0] < 128:
+            return item
+        return (bytes((0x80 + n,)) if n < 56 else _long_prefix(n, 0x80)) + item
+    if kind is list or kind is tuple:
+        payload = b"".join([_encode_raw(x) for x in item])
+        n = len(payload)
+        return (bytes((0xC0 + n,)) if n < 56 else _long_prefix(n, 0xC0)) + payload
+    return _slow_encode_raw(item)
+
+
+def _long_prefix(n: int, offset: int) -> bytes:
+    size = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return bytes((offset + 55 + len(size),)) + size
+
+
 def install() -> None:
     global _installed
     if not _installed:
@@ -49,4 +75,7 @@ def install() -> None:
         # Trie keys are hashes of the same few addresses and slots again and again; their
         # nibble tuples are immutable, so memoising the conversion is safe (~6 % of a block).
         trie.hexary.bytes_to_nibbles = functools.lru_cache(maxsize=65536)(bytes_to_nibbles)
+        # Trie nodes and most chain data are plain bytes and lists: encode those directly.
+        rlp.codec.encode_raw = _encode_raw
+        trie.hexary.encode_raw = _encode_raw
         _installed = True

@@ -150,7 +150,7 @@ def build_digits_classifier(verbose: bool = True) -> bytes:
 
     x_train, y_train, x_test, y_test = digits_split()
     model = _with_seed(1, lambda: nn.Sequential(nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 10)))
-    model = _train(model, x_train / 16, y_train, nn.functional.cross_entropy, steps=400, lr=0.01, seed=1)
+    model = _train(model, x_train / 16, y_train, nn.functional.cross_entropy, steps=250, lr=0.01, seed=1)
     with torch.no_grad():
         float_acc = float((model(torch.as_tensor(x_test / 16)).argmax(1).numpy() == y_test).mean())
     result = export_sequential(
@@ -205,7 +205,7 @@ def build_digits_generator(verbose: bool = True) -> bytes:
     def loss(out, t):
         return nn.functional.mse_loss(out.reshape(t.shape), t)
 
-    model = _train(model, inputs, targets, loss, steps=500, lr=0.01, seed=2)
+    model = _train(model, inputs, targets, loss, steps=300, lr=0.01, seed=2)
     result = export_sequential(
         model, name="digits-generator", input_shape=[16], input_scale=1 / 127, calibration=inputs,
         output_scale=DIGITS_INPUT_SCALE,

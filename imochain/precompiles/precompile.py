@@ -12,7 +12,6 @@ import numpy as np
 from . import runtime
 from .errors import PrecompileError
 from .gas import MAX_CALL_MACS, batch1_gas, inference_gas, quote_gas
-from .graph import ITEMSIZE
 from .modelfile import Model
 from .store import ModelStore
 from .tensor import DTYPE_CODES, DTYPE_NAMES, TensorView, decode_call, decode_tensor, encode_tensor

@@ -40,6 +40,7 @@ from .graph import Graph
 
 CHUNK_K = 1024
 SMALL_WEIGHTS = 1 << 17                   # Linear layers up to this many weights use one float64 addmm
+SMALL_BATCH = 8                           # ... at batch sizes up to this
 FLOAT_REQUANT_MAX_MULTIPLIER = 1 << 22    # below it, requantise in float64 (exact, see there)
 NUMPY_MAX_BATCH = 8                       # small int8 MLP calls on CPU run in numpy (see below)
 _TORCH = None
@@ -113,17 +114,22 @@ class TorchRuntime:
             if not int8:
                 weight = self._tensor(w)
                 return lambda v: F.linear(v[0], weight, bias)
-            if w.size <= SMALL_WEIGHTS:
-                # Small layer: one float64 addmm. Every partial sum is an integer below
-                # K*2^14 + 2^31 < 2^53, so float64 is exact in any order; fewer torch ops
-                # matter more than FLOPs at this size. Output: exact integers in float64.
-                weight64 = self._tensor(w.T, torch.float64)
-                bias64 = bias.to(torch.float64) if bias is not None else None
-                if bias64 is None:
-                    return lambda v: v[0].to(torch.float64) @ weight64
-                return lambda v: torch.addmm(bias64, v[0].to(torch.float64), weight64)
             # [K, N] float32 chunks of <= CHUNK_K rows: x[:, chunk] @ chunk is exact (see top).
             chunks = [(s, e, self._tensor(w[:, s:e].T, torch.float32)) for s, e in _k_chunks(w.shape[1])]
+            if w.size <= SMALL_WEIGHTS:
+                # Small layer, small batch: one float64 addmm. Every partial sum is an integer
+                # below K*2^14 + 2^31 < 2^53, so float64 is exact in any order; fewer torch ops
+                # matter more than FLOPs there. Larger batches take the (faster, equally exact)
+                # float32 chunks. Output: exact integers in float64 or int32.
+                weight64 = self._tensor(w.T, torch.float64)
+                bias64 = bias.to(torch.float64) if bias is not None else torch.zeros(w.shape[0], dtype=torch.float64, device=self.device)
+
+                def small_linear(v):
+                    x = v[0]
+                    if x.shape[0] <= SMALL_BATCH:
+                        return torch.addmm(bias64, x.to(torch.float64), weight64)
+                    return self._int_matmul(x.to(torch.float32), chunks, bias, lhs_columns=True)
+                return small_linear
             return lambda v: self._int_matmul(v[0].to(torch.float32), chunks, bias, lhs_columns=True)
         if op == "Conv2d":
             w = weights[a["weight"]]

@@ -23,7 +23,8 @@ NEEDS_SOLC = pytest.mark.skipif(evm.toolchain_missing() is not None,
 @pytest.fixture(scope="module")
 def bench(tmp_path_factory):
     s = Settings(quick=True, devices=("cpu",), repeats=1, batch_repeats=1, evm_inputs=1, node_tx=3,
-                 node_calls=3, models=MODELS)
+                 node_calls=3, models=MODELS, oracle_batch_sizes=(1, 8),
+                 threads=1, scalar_max_macs=5000)   # one torch thread: no pool contention on a busy CI box
     result = run(s, log=lambda m: None)
     out = tmp_path_factory.mktemp("bench-report")
     paths = rep.write(result, out)
@@ -33,8 +34,8 @@ def bench(tmp_path_factory):
 def test_json_has_every_section(bench):
     result, out, _ = bench
     data = json.loads((out / "report.json").read_text())
-    for key in ("format", "environment", "settings", "models", "precompile", "batch", "pure_evm", "zkml", "node",
-                "agreement", "elapsed_s"):
+    for key in ("format", "environment", "settings", "models", "precompile", "batch", "oracle", "pure_evm", "zkml",
+                "node", "agreement", "elapsed_s"):
         assert key in data, key
     env = data["environment"]
     for key in ("python", "torch", "py-evm", "torch_threads", "devices", "cpu"):
@@ -82,10 +83,14 @@ def test_pure_evm_equals_precompile_equals_batch(bench):
     evm_models = result["pure_evm"]["models"]
     for name in ("digits-classifier", "digits-generator", "mlp-784-32-10"):
         e = evm_models[name]
-        assert e["outputs_equal"] and e["scalar"]["equal"], name
+        assert e["outputs_equal"] and e["scalar"].get("equal", True), name
         assert e["first_output_hex"] == pre[name]["output_hex"] == bat[name]["first_output_hex"], name
         assert e["gas"] > e["precompile_gas_in_evm"] > 0
         assert e["deploy_gas"] > 0 and e["fits_block"]
+    assert evm_models["digits-classifier"]["scalar"]["equal"]          # the one-MAC loop too
+    oracle = result["oracle"]["models"]["digits-classifier"]         # the node's worker, real blocks
+    assert all(oracle["outputs_equal"].values())
+    assert oracle["first_output_hex"] == pre["digits-classifier"]["output_hex"]
     assert "fp32" in evm_models["mlp-784-256-256-10-fp32"]["skipped"]
     assert "Conv2d" in evm_models["cnn-28-residual"]["skipped"]
     for name, checks in result["agreement"].items():

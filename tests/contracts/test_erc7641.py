@@ -1,5 +1,7 @@
 """ERC7641: success paths, every revert path, flash-loan resistance, and a randomized run of
->= 500 operations checked wei-for-wei against the Python model (tests/contracts/erc7641_model.py)."""
+>= 500 operations (revenue, snapshots with time travel, transfers, claims, claimBatch, burns, and
+blocks holding several transactions around a snapshot) checked wei-for-wei against the Python
+model (tests/contracts/erc7641_model.py)."""
 
 from __future__ import annotations
 
@@ -250,8 +252,8 @@ def test_randomized_against_model(w3, accounts):
             reverts(call, reason, sender=who)
 
     while n_ops < 520:
-        op = rng.choices(["revenue", "transfer", "snapshot", "claim", "batch", "burn", "view"],
-                         [18, 22, 10, 18, 8, 10, 14])[0]
+        op = rng.choices(["revenue", "transfer", "snapshot", "claim", "batch", "burn", "view", "block"],
+                         [18, 22, 10, 18, 8, 10, 14, 3])[0]
         who = rng.choice(holders)
         n_ops += 1
         counts[op] = counts.get(op, 0) + 1
@@ -314,6 +316,34 @@ def test_randomized_against_model(w3, accounts):
             got = model.burn(who, amount)
             (ev,) = events(tok, r, "Redeem")
             assert ev["amount"] == got
+        elif op == "block":
+            # Several transactions in one block, a snapshot among them (the flash-loan shape):
+            # the snapshot must read the state before the block.
+            frm = max(holders, key=lambda h: model.balances.get(h, 0))
+            if not model.balances.get(frm):
+                continue
+            to = rng.choice([h for h in holders if h != frm])
+            amount = rng.randrange(1, model.balances[frm] + 1)
+            back = rng.randrange(0, amount + 1)
+            increase_time(w3, INTERVAL + 1)
+            rpc(w3, "evm_setAutomine", False)
+            try:
+                gas = {"gas": 400_000}
+                hashes = [
+                    fn.transfer(to, amount).transact({"from": frm, **gas}),
+                    fn.snapshot().transact({"from": accounts[9], **gas}),
+                    fn.transfer(frm, back).transact({"from": to, **gas}),
+                ]
+                rpc(w3, "evm_mine")
+            finally:
+                rpc(w3, "evm_setAutomine", True)
+            rs = [w3.eth.get_transaction_receipt(h) for h in hashes]
+            assert [r.status for r in rs] == [1, 1, 1] and len({r.blockNumber for r in rs}) == 1
+            model.at_block(rs[0].blockNumber)
+            model.transfer(frm, to, amount)
+            model.snapshot(block_timestamp(w3, rs[1]))
+            model.transfer(to, frm, back)
+            assert fn.balanceOfAt(to, len(model.snaps)).call() == model.snaps[-1].balances.get(to, 0)
         else:  # view
             cur = len(model.snaps)
             if cur:
@@ -329,7 +359,7 @@ def test_randomized_against_model(w3, accounts):
             assert fn.redeemPool().call() == model.redeem_pool
             model.check_solvent()
             assert bal >= model.claim_pool + model.redeem_pool
-    assert counts.get("snapshot", 0) >= 30 and counts.get("claim", 0) >= 50
+    assert counts.get("snapshot", 0) >= 30 and counts.get("claim", 0) >= 50 and counts.get("block", 0) >= 5
     # finally, everything left can be paid: claim every live snapshot and burn everything
     model.check_solvent()
     for h in holders + [accounts[8]]:
@@ -365,3 +395,17 @@ def test_everything_burned(w3, accounts, token):
     reverts(token.functions.claim(2), "no claimable ETH", sender=a)
     send(w3, token.functions.claim(1), a)  # snapshot 1 still pays what it read
     assert w3.eth.get_balance(token.address) == token.functions.claimPool().call() + token.functions.redeemPool().call()
+
+
+@pytest.mark.parametrize("pct", [0, 100])
+def test_percent_bounds(w3, accounts, pct):
+    a = accounts[0]
+    tok = deploy(w3, "ERC7641", "P", "P", 10 * E, pct, INTERVAL, a, sender=a)
+    send_eth(w3, a, tok.address, 999)
+    ev, _ = snapshot_now(w3, tok, a)
+    assert ev["claimable"] == 999 * pct // 100 and ev["toRedeemPool"] == 999 - 999 * pct // 100
+    assert tok.functions.redeemableOnBurn(10 * E).call() == 999 - 999 * pct // 100
+    if pct:
+        assert tok.functions.claimableRevenue(a, 1).call() == 999
+    else:
+        reverts(tok.functions.claim(1), "no claimable ETH", sender=a)

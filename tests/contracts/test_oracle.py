@@ -48,9 +48,12 @@ def test_genesis_configuration(w3, oracle, opml, prompt, owner, operator, shippe
     ids = {oracle.functions.modelIDs(i).call() for i in range(len(shipped_models))}
     assert ids == set(model_ids.values())
     assert model_ids["digits-classifier"] == 1 and model_ids["digits-generator"] == 2
+    node = w3.provider.node
     for name, h in shipped_models:
         m = oracle.functions.getModel(model_ids[name]).call()
-        assert m == [h, bytes(32), G.MODEL_FEE, owner, G.MODEL_RECEIVER_PERCENTAGE, 0, ZERO, False]
+        # fp32 text models are registered outside the opML game (exact on one machine only)
+        unverifiable = node.inference.is_text(h)
+        assert m == [h, bytes(32), G.MODEL_FEE, owner, G.MODEL_RECEIVER_PERCENTAGE, 0, ZERO, unverifiable]
         assert oracle.functions.modelOwner(model_ids[name]).call() == owner
     assert opml.functions.oracle().call() == oracle.address
     assert opml.functions.challengeWindow().call() == G.DEFAULT_CHALLENGE_WINDOW

@@ -56,7 +56,6 @@ contract Store {
 }
 """
 
-STORE_SLOT_VALUE = 0
 
 
 def compile_sources(sources: dict[str, str]) -> dict:

@@ -187,6 +187,14 @@ def test_interval_mining():
         while time.time() < deadline and int(call(url, "eth_blockNumber"), 16) < n + 2:
             time.sleep(0.2)
         assert int(call(url, "eth_blockNumber"), 16) >= n + 2
+        # anvil_reset goes back to genesis but keeps mining at the interval
+        call(url, "anvil_reset")
+        assert int(call(url, "eth_blockNumber"), 16) <= 1
+        deadline = time.time() + 4
+        while time.time() < deadline and int(call(url, "eth_blockNumber"), 16) < 2:
+            time.sleep(0.2)
+        assert int(call(url, "eth_blockNumber"), 16) >= 2
+        assert call(url, "anvil_getAutomine") is False
         call(url, "evm_setIntervalMining", [0])
 
 
@@ -329,6 +337,7 @@ def test_state_edit_bad_params(node_url):
 def test_dump_reset_load_round_trip(w3, node_url, store_artifact):
     sid = call(node_url, "evm_snapshot")
     store = deploy(w3, store_artifact, 77)
+    w3.eth.wait_for_transaction_receipt(store.functions.burn(3).transact({"from": ACCTS[0].address}))
     target = "0x" + "d0" * 20
     call(node_url, "anvil_setBalance", [target, hex(999)])
     call(node_url, "anvil_setNonce", [target, "0x3"])
@@ -344,6 +353,8 @@ def test_dump_reset_load_round_trip(w3, node_url, store_artifact):
     assert call(node_url, "anvil_loadState", [dump]) is True
     assert call(node_url, "eth_getCode", [store.address, "latest"]) == store_artifact["runtime"]
     assert store.functions.value().call() == 77
+    assert [store.functions.credit(w3.to_checksum_address(i.to_bytes(20, "big"))).call() for i in range(4)] \
+        == [1, 2, 3, 0]  # mapping slots (hashed keys) survive too
     assert balance(node_url, target) == 999 and nonce(node_url, target) == 3
     assert (balance(node_url, a0), nonce(node_url, a0)) == a0_state
     # the chain keeps working after a load

@@ -10,7 +10,7 @@ import pytest
 import rlp
 from eth_account import Account
 
-from node_support import ACCTS, KEYS, call, chain_state, deploy, hexraw, raw_post, rpc_error, signed
+from node_support import ACCTS, call, chain_state, deploy, hexraw, raw_post, rpc_error, signed
 
 WATCH = [ACCTS[0].address, ACCTS[1].address, ACCTS[2].address]
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from eth_account import Account
 from web3 import Web3
 
-from node_support import ACCTS, KEYS, call, deploy, hexraw, signed
+from node_support import ACCTS, KEYS, call, deploy, signed
 
 
 def test_chain_basics(w3):
@@ -198,3 +198,22 @@ def test_misc_methods(w3, node_url):
     assert call(node_url, "eth_coinbase").startswith("0x")
     assert call(node_url, "eth_chainId") == "0x7a69"
     assert int(call(node_url, "eth_blockNumber"), 16) == w3.eth.block_number
+
+
+def test_raw_set_code_type4(w3, node_url, isolated):
+    """EIP-7702: an account delegates to code; calls to it run that code."""
+    delegate = "0x" + "de" * 20
+    call(node_url, "anvil_setCode", [delegate, "0x600160005260206000f3"])  # returns uint256(1)
+    eoa = ACCTS[2]
+    nonce = w3.eth.get_transaction_count(eoa.address)
+    auth = Account.sign_authorization({"chainId": 31337, "address": delegate, "nonce": nonce + 1}, eoa.key)
+    tx = {"type": 4, "chainId": 31337, "nonce": nonce, "to": eoa.address, "value": 0, "gas": 100_000,
+          "maxFeePerGas": 10**10, "maxPriorityFeePerGas": 10**9, "data": "0x", "accessList": [],
+          "authorizationList": [auth]}
+    receipt = w3.eth.wait_for_transaction_receipt(
+        w3.eth.send_raw_transaction(Account.sign_transaction(tx, eoa.key).raw_transaction))
+    assert receipt.status == 1 and receipt.type == 4
+    assert w3.eth.get_code(eoa.address) == bytes.fromhex("ef0100" + "de" * 20)
+    assert int(call(node_url, "eth_call", [{"to": eoa.address}]), 16) == 1
+    got = call(node_url, "eth_getTransactionByHash", [receipt.transactionHash.to_0x_hex()])
+    assert got["type"] == "0x4" and got["authorizationList"][0]["address"].lower() == delegate

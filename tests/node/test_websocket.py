@@ -218,3 +218,21 @@ def test_oversized_ws_message_closes_only_that_socket(ws_url, node_url):
     finally:
         fresh.close()
     assert call(node_url, "eth_chainId") == "0x7a69"
+
+
+def test_new_heads_from_the_interval_miner():
+    """Blocks mined by the interval-mining thread reach WebSocket subscribers too."""
+    from imochain.testing import running_node
+    from node_support import node_config
+    with running_node(node_config(block_time=1)) as url:
+        client = Ws("ws" + url[len("http"):])
+        try:
+            sid = client.result("eth_subscribe", ["newHeads"])
+            heads = client.notifications(sid, 2, timeout=6)
+            assert len(heads) == 2
+            assert int(heads[1]["number"], 16) == int(heads[0]["number"], 16) + 1
+            assert int(heads[1]["timestamp"], 16) > int(heads[0]["timestamp"], 16)
+            assert client.result("eth_unsubscribe", [sid]) is True
+        finally:
+            client.close()
+            call(url, "evm_setIntervalMining", [0])

@@ -13,7 +13,6 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 from eth_utils import keccak
 from precompile_helpers import ZOO, random_inputs, shipped_store

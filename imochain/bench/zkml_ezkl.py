@@ -1,0 +1,105 @@
+"""zkML regime, run by a Python that has ezkl (and onnx): prove one MLP inference and emit its
+EVM verifier. Standalone on purpose (no imochain import): ezkl lives in its own environment.
+
+    python zkml_ezkl.py SPEC.json WORKDIR   ->  prints one JSON line with timings and file paths
+
+SPEC: {"layers": [{"w": [[...]], "b": [...], "relu": bool}, ...], "input": [...]} (floats).
+The SRS is generated locally (ezkl.gen_srs: a test SRS, no download, no ceremony).
+"""
+
+import asyncio
+import inspect
+import json
+import sys
+import time
+from pathlib import Path
+
+
+def _call(fn, *args, **kwargs):
+    """Call an ezkl function inside a running event loop (some of them need one) and await
+    its result when it is awaitable."""
+    async def run():
+        value = fn(*args, **kwargs)
+        if inspect.isawaitable(value):
+            value = await value
+        return value
+    return asyncio.run(run())
+
+
+def build_onnx(spec: dict, path: Path) -> None:
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    nodes, inits = [], []
+    k = len(spec["input"])
+    cur = "x"
+    for i, layer in enumerate(spec["layers"]):
+        w = np.asarray(layer["w"], dtype=np.float32)
+        b = np.asarray(layer["b"], dtype=np.float32)
+        inits += [numpy_helper.from_array(w, f"w{i}"), numpy_helper.from_array(b, f"b{i}")]
+        out = f"h{i}"
+        nodes.append(helper.make_node("Gemm", [cur, f"w{i}", f"b{i}"], [out], transB=1))
+        cur = out
+        if layer.get("relu"):
+            nodes.append(helper.make_node("Relu", [cur], [f"r{i}"]))
+            cur = f"r{i}"
+    n_out = len(spec["layers"][-1]["b"])
+    graph = helper.make_graph(nodes, "mlp", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, k])],
+                              [helper.make_tensor_value_info(cur, TensorProto.FLOAT, [1, n_out])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+
+
+def main() -> int:
+    import ezkl
+
+    spec = json.loads(Path(sys.argv[1]).read_text())
+    work = Path(sys.argv[2])
+    work.mkdir(parents=True, exist_ok=True)
+    p = {n: str(work / n) for n in ("model.onnx", "settings.json", "data.json", "model.compiled", "kzg.srs",
+                                    "witness.json", "vk.key", "pk.key", "proof.json", "Verifier.sol",
+                                    "verifier.abi", "calldata.bin")}
+    build_onnx(spec, Path(p["model.onnx"]))
+    Path(p["data.json"]).write_text(json.dumps({"input_data": [spec["input"]]}))
+    times = {}
+    t = time.perf_counter()
+    args = ezkl.PyRunArgs()
+    args.input_visibility = "public"
+    args.output_visibility = "public"
+    args.param_visibility = "fixed"
+    assert _call(ezkl.gen_settings, p["model.onnx"], p["settings.json"], py_run_args=args)
+    _call(ezkl.calibrate_settings, p["data.json"], p["model.onnx"], p["settings.json"], "resources")
+    assert _call(ezkl.compile_circuit, p["model.onnx"], p["model.compiled"], p["settings.json"])
+    logrows = json.loads(Path(p["settings.json"]).read_text())["run_args"]["logrows"]
+    times["settings_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    _call(ezkl.gen_srs, p["kzg.srs"], logrows)
+    times["srs_s"] = time.perf_counter() - t
+    _call(ezkl.gen_witness, p["data.json"], p["model.compiled"], p["witness.json"])
+    t = time.perf_counter()
+    assert _call(ezkl.setup, p["model.compiled"], p["vk.key"], p["pk.key"], p["kzg.srs"])
+    times["setup_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    _call(ezkl.prove, p["witness.json"], p["model.compiled"], p["pk.key"], p["proof.json"], p["kzg.srs"])
+    times["prove_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    assert _call(ezkl.verify, p["proof.json"], p["settings.json"], p["vk.key"], p["kzg.srs"])
+    times["verify_s"] = time.perf_counter() - t
+    result = {"ezkl": getattr(ezkl, "__version__", None), "logrows": logrows, **times,
+              "proof_bytes": len(Path(p["proof.json"]).read_bytes())}
+    try:
+        _call(ezkl.create_evm_verifier, p["vk.key"], p["settings.json"], p["Verifier.sol"], p["verifier.abi"],
+                                              p["kzg.srs"])
+        _call(ezkl.encode_evm_calldata, p["proof.json"], p["calldata.bin"])
+        result["verifier_sol"] = p["Verifier.sol"]
+        result["calldata"] = p["calldata.bin"]
+    except Exception as exc:   # e.g. the verifier generator wants a solc binary on PATH
+        result["verifier_error"] = f"{type(exc).__name__}: {exc}"[:500]
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
