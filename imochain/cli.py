@@ -102,7 +102,9 @@ def add_node_parser(sub) -> None:
                    "(Hardhat's network helpers accept names starting with hardhat or anvil)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                    help="where the inference precompile runs (auto: CUDA when torch sees a GPU)")
-    p.add_argument("--models", metavar="DIR", help="model store folder (default: in memory)")
+    p.add_argument("--models", metavar="DIR",
+                   help="model store folder, shared with `imochain model add` "
+                        "(default: $IMOCHAIN_MODEL_STORE or ~/.imochain/models)")
     p.add_argument("--model-alias", type=_alias, action="append", default=[], metavar="ID=NAME",
                    help="answer oracle model id ID with local model NAME (e.g. 11=smollm2); repeatable")
     p.add_argument("--text-model", action="append", default=[], metavar="GGUF",
@@ -119,13 +121,16 @@ def add_node_parser(sub) -> None:
 
 
 def node_config(args):
+    import os
+
     from imochain.chain import NodeConfig
     from imochain.chain.accounts import DEFAULT_MNEMONIC
+    store = args.models or os.path.expanduser(os.environ.get("IMOCHAIN_MODEL_STORE", "~/.imochain/models"))
     return NodeConfig(
         chain_id=args.chain_id, accounts=args.accounts, balance=args.balance,
         mnemonic=args.mnemonic or DEFAULT_MNEMONIC, db_path=args.db,
         automine=not args.no_mining, block_time=args.block_time,
-        device=args.device, model_store=args.models, challenge_window=args.challenge_window,
+        device=args.device, model_store=store, challenge_window=args.challenge_window,
         model_aliases=dict(args.model_alias), text_models=args.text_model, gas_limit=args.gas_limit,
         client_version=args.client_version)
 

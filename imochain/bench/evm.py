@@ -117,6 +117,8 @@ def pack_model(model) -> PackedModel:
         if n.op == "Linear":
             w = model.weights[n.attrs["weight"]]
             N, K = w.shape
+            if K >= 32896:    # the packed loop's 32-bit lanes hold K*128*255 only below this (see .sol)
+                raise Unsupported(f"Linear with K={K} inputs overflows the packed loop's 32-bit lanes")
             b = model.weights[n.attrs["bias"]] if "bias" in n.attrs else np.zeros(N, np.int32)
             bias = b.astype(">i4").tobytes()
             packed = pack_linear(w)

@@ -470,11 +470,12 @@ def bench_zkml(node, models, s: Settings, log, host=None) -> dict:
     from pathlib import Path
 
     py = ezkl_python()
+    if s.quick:
+        return {"skipped": "skipped by --quick: local SRS, setup and proving take about a minute per model here"
+                           + ("" if py else "; ezkl is not importable here either")}
     if py is None:
         return {"skipped": "ezkl is not importable here (it installs from the package index in ~30 s: "
                            "`pip install ezkl onnx` into any venv, then set IMOCHAIN_EZKL_PYTHON to its python)"}
-    if s.quick:
-        return {"skipped": "skipped by --quick: local SRS, setup and proving take about a minute per model here"}
     out = {"python": py, "srs": "generated locally (ezkl.gen_srs, test SRS)", "models": {}}
     script = Path(__file__).with_name("zkml_ezkl.py")
     by_name = {m.graph.name: m for m in models}

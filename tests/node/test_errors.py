@@ -258,6 +258,19 @@ def test_huge_payload(node_url, unchanged):
     status, resp = raw_post(node_url, body, timeout=120)
     assert status in (200, 413)
     assert resp["error"]["code"] in (-32600, -32000, -32602)
+    # the same without a Content-Length (chunked upload)
+    import http.client
+    conn = http.client.HTTPConnection("127.0.0.1", int(node_url.rsplit(":", 1)[1]), timeout=120)
+
+    def chunks():
+        yield b'{"jsonrpc":"2.0","id":1,"method":"eth_chainId","params":["'
+        for _ in range(70):
+            yield b"0" * (1024 * 1024)
+        yield b'"]}'
+    conn.request("POST", "/", body=chunks(), headers={"Content-Type": "application/json"}, encode_chunked=True)
+    reply = conn.getresponse()
+    assert reply.status == 413 and json.loads(reply.read())["error"]["code"] == -32600
+    conn.close()
     # just under the limit: read whole (in linear time), parsed, refused by size
     body = b'{"jsonrpc":"2.0","id":1,"method":"eth_sendRawTransaction","params":["0x' + b"00" * (30 * 1024 * 1024) + b'"]}'
     started = time.time()
