@@ -245,6 +245,7 @@ class Node:
         self._imp_senders: dict[bytes, bytes] = {}
         self._touched: dict[bytes, set[int]] = {}
         self._head_reader = None
+        self._call_cache = None
         if HEAD_KEY in self.store:
             self._resume()
         else:
@@ -955,8 +956,16 @@ class Node:
 
     # ------------------------------------------------------------------ execution
 
-    def _call_env(self, block_id: Any, params: dict, overrides: dict | None):
+    def _call_env(self, block_id: Any, params: dict, overrides: dict | None, reusable: bool = False):
+        """(header, vm, state) to run a call in. A plain call's environment is kept and reused
+        while head, time and fee mode stay the same: calls run between a snapshot and a
+        revert, so the state is unchanged after each, and its caches stay warm (estimateGas
+        runs a dozen calls; clients poll views)."""
         header = self.resolve_block(block_id)
+        has_price = any(params.get(k) for k in ("gasPrice", "maxFeePerGas"))
+        key = (header.hash, self._state_root_of(header), has_price, self._next_block_timestamp())
+        if reusable and not overrides and self._call_cache is not None and self._call_cache[0] == key:
+            return self._call_cache[1]
         if header.hash != self.head.hash:
             # A past block: its own number, timestamp and base fee over its post-state, as
             # anvil and geth run it (not "now", which made time-dependent views wrong).
@@ -966,13 +975,14 @@ class Node:
                 header, timestamp=max(header.timestamp + 1, self._next_block_timestamp()),
                 coinbase=self.config.coinbase, gas_limit=header.gas_limit)
         child = child.copy(state_root=self._state_root_of(header))
-        has_price = any(params.get(k) for k in ("gasPrice", "maxFeePerGas"))
         if not has_price:
             child = child.copy(base_fee_per_gas=0)  # calls without a price are free, as in geth
         vm = self.chain.get_vm(child)
         state = vm.state
         if overrides:
             apply_state_overrides(state, overrides)
+        elif reusable:
+            self._call_cache = (key, (child, vm, state))
         return child, vm, state
 
     def _unsigned(self, params: dict, state, header, gas: int | None = None):
@@ -1007,7 +1017,8 @@ class Node:
     def execute_call(self, params: dict, block_id: Any = "latest", overrides: dict | None = None,
                      gas: int | None = None, tracer=None, watch: Callable | None = None) -> CallResult:
         with self.lock:
-            header, vm, state = self._call_env(block_id, params, overrides)
+            header, vm, state = self._call_env(block_id, params, overrides,
+                                               reusable=watch is None and tracer is None)
             if watch is not None:  # sees the call's state before it runs (create_access_list)
                 watch(state)
             tx = self._unsigned(params, state, header, gas)
