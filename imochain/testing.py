@@ -99,3 +99,35 @@ def rpc(url: str, method: str, params: list | None = None) -> Any:
     req = urllib.request.Request(url, body, {"Content-Type": "application/json"})
     with urllib.request.urlopen(req, timeout=60) as resp:
         return json.loads(resp.read())
+
+
+@contextlib.contextmanager
+def node_process(*args: str, timeout: float = 60) -> Iterator[str]:
+    """Run `imochain node` as its own process (as a user would) on a free port; yields its URL.
+    Unlike `running_node`, the server does not share this process's interpreter lock."""
+    import subprocess
+    import sys
+
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "imochain.cli", "node", "--port", str(port), "--quiet", *args],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + timeout
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"imochain node exited: {proc.stderr.read().decode()[-2000:]}")
+            try:
+                rpc(url, "eth_blockNumber")
+                break
+            except OSError:
+                if time.time() > deadline:
+                    raise RuntimeError("imochain node did not start") from None
+                time.sleep(0.05)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()

@@ -177,12 +177,14 @@ def render_markdown(report: dict) -> str:
         pre_gas = {p["model"]: p["gas"] for p in report["precompile"]}
         out.append(f"ezkl run by `{zk['python']}`; SRS {zk['srs']}. The ezkl circuit is ezkl's own fixed-point "
                    "quantisation of the same MLP (weights w/128): its outputs approximate, not equal, the int8 "
-                   "precompile's. Verify gas: the generated Halo2 verifier deployed on this chain, measured like "
-                   "the pure-EVM calls.")
+                   "precompile's. Verify gas: ezkl's generated Halo2 verifier (ezkl renders `Verifier.sol`; its own "
+                   "compile step wants to download a native solc, so the source is compiled here with the npm "
+                   "solc) deployed on this chain and called with ezkl's EVM calldata, measured like the pure-EVM "
+                   "calls; a proof with one flipped bit must be rejected.")
         out.append("")
         hdr = ["model", "logrows", "SRS s", "setup s", "prove s", "verify s (off-chain)", "proof file bytes (JSON)",
                "verifier code bytes", "verifier deploy gas", "verify gas", "verify gas / precompile gas",
-               "verified on-chain"]
+               "verified on-chain", "tampered proof rejected"]
         rows = []
         for name, r in zk.get("models", {}).items():
             if "error" in r:
@@ -193,7 +195,8 @@ def render_markdown(report: dict) -> str:
                          _n(r["verify_s"], 2), _n(r["proof_bytes"]), _n(r.get("verifier_code_bytes")),
                          _n(r.get("verifier_deploy_gas")), _n(vg),
                          f"{vg / pre_gas[name]:,.0f}×" if vg and name in pre_gas else "—",
-                         _n(r.get("verified_on_chain")) if vg else ("not run: " + r.get("verifier_error", "?"))[:160]])
+                         _n(r.get("verified_on_chain")) if vg else ("not run: " + r.get("verifier_error", "?"))[:160],
+                         _n(r.get("tampered_rejected"))])
         out.append(markdown_table(hdr, rows))
     out += ["", "## Node throughput (same run)", ""]
     nd = report.get("node", {})

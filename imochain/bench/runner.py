@@ -514,6 +514,13 @@ def bench_zkml(node, models, s: Settings, log, host=None) -> dict:
                     calldata = Path(res["calldata"]).read_bytes()
                     res["verify_gas"], ret = host.measure(addr, calldata)
                     res["verified_on_chain"] = int.from_bytes(ret[-32:] or b"\0", "big") == 1
+                    bad = bytearray(calldata)
+                    bad[len(bad) // 2] ^= 1      # one flipped bit in the proof must not verify
+                    try:
+                        _, ret = host.measure(addr, bytes(bad))
+                        res["tampered_rejected"] = int.from_bytes(ret[-32:] or b"\0", "big") != 1
+                    except RuntimeError:
+                        res["tampered_rejected"] = True
                 except Exception as exc:    # report, do not fail the whole run
                     res["verifier_error"] = f"{type(exc).__name__}: {exc}"[:500]
             for key in ("verifier_sol", "calldata"):

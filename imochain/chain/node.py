@@ -242,6 +242,7 @@ class Node:
         self._next_timestamp: int | None = None
         self._block_cache: dict[bytes, BlockInfo] = {}
         self._receipt_cache: dict[bytes, list] = {}
+        self._receipt_info_cache: dict[bytes, list[ReceiptInfo]] = {}
         self._imp_senders: dict[bytes, bytes] = {}
         self._touched: dict[bytes, set[int]] = {}
         self._head_reader = None
@@ -521,6 +522,17 @@ class Node:
             return self._block_receipts(self.resolve_block(block_id))
 
     def _block_receipts(self, header: BlockHeaderAPI) -> list[ReceiptInfo]:
+        # A mined block never changes: its receipts are derived once and shared by every
+        # reader (RPC, filters, the oracle worker and the challenger all read each new block).
+        cached = self._receipt_info_cache.get(header.hash)
+        if cached is None:
+            cached = self._derive_receipts(header)
+            if len(self._receipt_info_cache) > 4096:
+                self._receipt_info_cache.clear()
+            self._receipt_info_cache[header.hash] = cached
+        return cached
+
+    def _derive_receipts(self, header: BlockHeaderAPI) -> list[ReceiptInfo]:
         block = self._block_info(header)
         receipts = self._receipts(header)
         out = []
@@ -825,6 +837,7 @@ class Node:
         info = BlockInfo(header, [TxInfo(p.tx, p.hash, p.sender, header.hash, header.block_number, i,
                                          header.base_fee_per_gas) for i, p in enumerate(included)], body)
         self._block_cache[header.hash] = info
+        self._receipt_cache[header.hash] = list(receipts)  # as get_receipts would decode them
         self._log_block(info, included, receipts, results)
         for listener in list(self.block_listeners):
             _safely(listener, info)

@@ -140,3 +140,20 @@ def test_cli_registers_bench():
     args = build_parser().parse_args(["bench", "--quick", "--out", "x", "--device", "cpu", "--threads", "1"])
     assert args.command == "bench" and args.quick and args.out == "x" and args.device == "cpu"
     assert args.threads == 1 and callable(args.func)
+
+
+def test_markdown_renders_zkml_and_cuda_rows(bench):
+    """The zkML table and CUDA rows render (their data come from ezkl / a GPU, absent on CI)."""
+    import copy
+    result = copy.deepcopy(bench[0])
+    result["zkml"] = {"python": "py", "srs": "local", "models": {
+        "digits-classifier": {"logrows": 15, "srs_s": 1.0, "setup_s": 1.0, "prove_s": 2.0, "verify_s": 0.1,
+                              "proof_bytes": 100, "verifier_code_bytes": 20000, "verifier_deploy_gas": 4_000_000,
+                              "verify_gas": 500_000, "verified_on_chain": True, "tampered_rejected": True},
+        "mlp-784-32-10": {"error": "exit 1: boom"}}}
+    for key in ("precompile", "batch"):
+        result[key] += [dict(r, device="cuda") for r in result[key]]
+    result["environment"]["devices"] = ["cpu", "cuda"]
+    md = rep.render_markdown(result)
+    assert "| digits-classifier | 15 |" in md and "error: exit 1: boom" in md
+    assert sum(1 for line in md.splitlines() if line.startswith("| digits-classifier | int8 | cuda |")) == 1
