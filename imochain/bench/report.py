@@ -61,9 +61,11 @@ def _load_warning(env: dict) -> str:
     peak = max((x[0] for x in loads), default=0.0)
     if peak <= (env.get("cpu_count") or 1):
         return "The machine was not oversubscribed during the run (1-minute load ≤ CPU count)."
+    threads = env.get("torch_threads") or 1
+    advice = (f" (torch's {threads}-thread pool suffers most; `--threads 1` is steadier on a shared machine)"
+              if threads > 1 else "")
     return (f"**Warning:** the 1-minute load average reached {peak:.1f} on {env.get('cpu_count')} CPUs: other "
-            "processes competed for the CPU during this run, so timings are inflated and noisy (torch's "
-            f"{env.get('torch_threads')}-thread pool suffers most; `--threads 1` is steadier on a shared machine). "
+            f"processes competed for the CPU during this run, so timings are inflated and noisy{advice}. "
             "Gas figures and output checks are unaffected.")
 
 
@@ -71,8 +73,8 @@ def render_markdown(report: dict) -> str:
     env = report["environment"]
     s = report["settings"]
     out = ["# What inference on-chain costs (imochain bench)", "",
-           f"Measured {env['started_utc']} on {env['cpu']} ({env['cpu_count']} CPUs, {env['torch_threads']} torch "
-           f"threads{', CUDA ' + env['cuda'] if env.get('cuda') else ', no CUDA device'}); load average at start "
+           f"Measured {env['started_utc']} on {env['cpu']} ({env['cpu_count']} CPUs, torch threads: {env['torch_threads']}"
+           f"{', CUDA ' + env['cuda'] if env.get('cuda') else ', no CUDA device'}); load average at start "
            f"{env.get('loadavg_start')} and end {env.get('loadavg_end')}. Python {env['python']}, torch "
            f"{env['torch']}, py-evm {env['py-evm']}, web3 {env['web3']}. "
            f"{'`--quick` run: fewer repeats, ' if report['quick'] else ''}medians over {s['repeats']} "

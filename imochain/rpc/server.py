@@ -8,8 +8,7 @@ import json
 import logging
 from typing import Any
 
-from fastapi import FastAPI, Request, WebSocket, WebSocketDisconnect
-from fastapi.responses import JSONResponse, Response
+from fastapi import FastAPI, WebSocket, WebSocketDisconnect
 
 from . import dev, eth, filters  # noqa: F401  (registers methods)
 from .dispatch import METHODS, Context, error_response, handle_payload
@@ -61,43 +60,68 @@ class WsConnection:
                 self.loop.call_soon_threadsafe(self.queue.put_nowait, msg)
 
 
-def create_app(node) -> FastAPI:
-    app = FastAPI(title="imochain JSON-RPC", docs_url=None, redoc_url=None, openapi_url=None)
-    # Browser dapps (ethers, viem, web3.js in a page on another port) need CORS, which anvil
-    # allows from any origin by default.
-    from fastapi.middleware.cors import CORSMiddleware
-    app.add_middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["GET", "POST", "OPTIONS"],
-                       allow_headers=["*"])
-    manager = FilterManager(node)
-    app.state.node = node
-    app.state.filters = manager
-    http_ctx = Context(node, manager)
+class JsonRpcOverHttp:
+    """POST / goes straight to the dispatcher as a bare ASGI handler; FastAPI serves the rest
+    (WebSocket, GET, CORS). Routing every call through FastAPI cost ~0.2 ms a request, a
+    sixth of an automined transfer's two round trips."""
 
-    @app.post("/")
-    async def rpc_http(request: Request) -> Response:
-        length = request.headers.get("content-length")
-        too_large = length is not None and length.isdigit() and int(length) > MAX_BODY
+    def __init__(self, app, ctx: Context):
+        self.app = app
+        self.ctx = ctx
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != "/":
+            await self.app(scope, receive, send)
+            return
+        length = next((v for k, v in scope["headers"] if k == b"content-length"), b"")
+        too_large = length.isdigit() and int(length) > MAX_BODY
         chunks: list[bytes] = []  # joined once: `body += chunk` is quadratic for big uploads
         size = 0
-        async for chunk in request.stream():
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
             size += len(chunk)
             if size > MAX_BODY:
                 too_large = True
-            if too_large:
-                # Drain (up to a cap) before answering: a client still sending would otherwise
-                # get a connection reset instead of the error.
-                if size > DRAIN_LIMIT:
-                    break
-                continue
-            chunks.append(chunk)
+            if not too_large:
+                chunks.append(chunk)
+            # Drain (up to a cap) before answering: a client still sending would otherwise
+            # get a connection reset instead of the error.
+            if not message.get("more_body") or size > DRAIN_LIMIT:
+                break
         if too_large:
-            return JSONResponse(error_response(None, -32600, "request body too large"), status_code=413)
-        body = b"".join(chunks)
+            await _respond(send, 413, _dumps(error_response(None, -32600, "request body too large")))
+            return
         # Chain work runs right here: one owner for py-evm, and no thread hop per request.
-        result = handle_payload(http_ctx, body)
+        result = handle_payload(self.ctx, b"".join(chunks))
         if result is None:
-            return Response(status_code=204)
-        return Response(_dumps(result), media_type="application/json")
+            await _respond(send, 204, b"")
+        else:
+            await _respond(send, 200, _dumps(result))
+
+
+async def _respond(send, status: int, body: bytes) -> None:
+    headers = [(b"content-length", str(len(body)).encode())]
+    if body:
+        headers.append((b"content-type", b"application/json"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def create_app(node) -> FastAPI:
+    app = FastAPI(title="imochain JSON-RPC", docs_url=None, redoc_url=None, openapi_url=None)
+    manager = FilterManager(node)
+    app.state.node = node
+    app.state.filters = manager
+    app.add_middleware(JsonRpcOverHttp, ctx=Context(node, manager))
+    # Browser dapps (ethers, viem, web3.js in a page on another port) need CORS, which anvil
+    # allows from any origin by default. Added last, it is the outermost layer, so it also
+    # wraps the JSON-RPC handler above.
+    from fastapi.middleware.cors import CORSMiddleware
+    app.add_middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["GET", "POST", "OPTIONS"],
+                       allow_headers=["*"])
 
     @app.get("/")
     async def health() -> dict:
