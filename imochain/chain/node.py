@@ -20,7 +20,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 import rlp
 from eth import constants
-from eth.abc import BlockHeaderAPI, SignedTransactionAPI
+from eth.abc import BlockHeaderAPI
 from eth.db.atomic import AtomicDB
 from eth.vm.chain_context import ChainContext
 from eth_utils import ValidationError

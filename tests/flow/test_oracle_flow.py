@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from eth_abi import decode, encode
+from eth_abi import encode
 from eth_utils import keccak
 
 from imochain.chain import Node, NodeConfig

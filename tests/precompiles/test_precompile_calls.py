@@ -5,7 +5,7 @@ import sys
 
 import numpy as np
 import pytest
-from eth_abi import decode, encode
+from eth_abi import decode
 from precompile_helpers import ZOO, call, precompile, random_inputs, shipped_store
 
 from imochain.precompiles import (
