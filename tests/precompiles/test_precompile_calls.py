@@ -37,6 +37,26 @@ def test_batch_equals_one_by_one(name):
     assert p.execute(call(model.hash, x)) == encode_array(np.stack([decode_array(s) for s in singles]))
 
 
+@pytest.mark.parametrize("name", ZOO + ["digits-generator", "digits-classifier"])
+def test_batch_of_single_samples_equals_one_by_one(name):
+    """The oracle's usual batch (one sample per tensor) takes the prefix-checked fast path."""
+    p = precompile()
+    model = shipped_store().get(_hash(name))
+    x = random_inputs(model.graph.input_shape, 13, seed=5)
+    singles = [p.execute(call(model.hash, s)) for s in x]
+    assert p.execute_batch(model.hash, [encode_array(s) for s in x]) == singles
+    # not canonical (a trailing word; non-zero padding where there is padding): the general
+    # path takes over and refuses it, naming the tensor
+    good = encode_array(x[0])
+    bad = [good + bytes(32)]
+    pad = (-len(decode_array(good).tobytes())) % 32
+    if pad:
+        bad.append(good[:-1] + b"\x01")
+    for tensor in bad:
+        with pytest.raises(PrecompileError, match="tensor 1"):
+            p.execute_batch(model.hash, [good, tensor])
+
+
 def test_execute_batch_names_the_bad_tensor():
     p = precompile()
     h = _hash("mlp-784-32-10")
