@@ -571,12 +571,12 @@ class Node:
     def send_raw_transaction(self, raw: bytes) -> bytes:
         tx = self.decode_raw(raw)
         try:
-            tx.check_signature_validity()
-            sender = tx.sender
+            sender = tx.sender  # recovering the key is the signature check (below: EIP-2's low s)
         except Exception:
             raise TransactionRejected("invalid signature") from None
         if not 0 < tx.s <= constants.SECPK1_N // 2:  # EIP-2: high-s signatures are invalid
             raise TransactionRejected("invalid signature: s value too high (EIP-2)")
+        _signature_checked(tx)
         chain_id = getattr(tx, "chain_id", None)
         if chain_id is not None and chain_id != self.config.chain_id:
             raise TransactionRejected(
@@ -1310,6 +1310,19 @@ class Node:
             with traced(state, tracer):
                 receipt, comp = vm.apply_transaction(exec_header, self._executable(target.tx, target.sender))
             return target, comp
+
+
+def _signature_checked(tx) -> None:
+    """Mark a transaction whose sender the node recovered: a key recovered from (message,
+    signature) verifies that signature by construction, so py-evm's own re-check when it
+    executes the transaction (recover + verify again, ~0.2 ms) is skipped for this object."""
+    for obj in (tx, getattr(tx, "_inner", None)):
+        if obj is not None:
+            object.__setattr__(obj, "check_signature_validity", _already_checked)
+
+
+def _already_checked() -> None:
+    return None
 
 
 def apply_state_overrides(state, overrides: dict) -> None:
