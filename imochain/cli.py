@@ -167,7 +167,7 @@ def run_node(args) -> int:
         return 2
     services = []
     try:
-        from imochain.chain.services import start_services
+        from imochain.oracle import start_services
     except ImportError:
         start_services = None
     if start_services is not None:
@@ -192,8 +192,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"imochain {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     add_node_parser(sub)
-    for module, fn in (("imochain.precompiles.modelcli", "register"),
-                       ("imochain.precompiles.text.cli", "register_chat"),
+    for module, fn in (("imochain.models.modelcli", "register"),
+                       ("imochain.models.text.cli", "register_chat"),
                        ("imochain.demo", "register"),
                        ("imochain.bench", "register")):
         try:

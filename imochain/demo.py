@@ -167,7 +167,7 @@ class Demo:
 
     # -- the story ----------------------------------------------------------------------------
     def run(self) -> dict:
-        from imochain.precompiles.build_models import generator_input
+        from imochain.models.build_models import generator_input
 
         w3, c = self.w3, self.c
         oracle, launchpad, prompt, opml = c["AIOracle"], c["IMOLaunchpad"], c["Prompt"], c["OpML"]
@@ -382,7 +382,7 @@ def main(args) -> int:
             return 2
     else:
         from imochain.chain import NodeConfig
-        from imochain.chain.services import start_services
+        from imochain.oracle import start_services
         from imochain.testing import in_process_web3
         w3, node = in_process_web3(NodeConfig())
         start_services(node)

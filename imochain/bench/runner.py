@@ -34,8 +34,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from imochain.precompiles import INFERENCE_ADDRESS, InferencePrecompile
-from imochain.precompiles.graph import ITEMSIZE
-from imochain.precompiles.tensor import decode_array, encode_array, encode_call
+from imochain.models.graph import ITEMSIZE
+from imochain.models.tensor import decode_array, encode_array, encode_call
 
 BATCH_SIZES = (1, 8, 64)
 BLOCK_GAS_LIMIT = 30_000_000
@@ -81,7 +81,7 @@ def _version(dist: str) -> str | None:
 
 
 def environment(devices) -> dict:
-    from imochain.precompiles import runtime
+    from imochain.models import runtime
     torch = runtime.torch_module()
     cpu = platform.processor() or ""
     try:
@@ -134,7 +134,7 @@ def _sync(torch, device: str) -> None:
 
 def bench_precompile(w3, node, model, device: str, s: Settings) -> dict:
     """gas, µs via eth_call / execute / raw torch forward, timed interleaved (same load)."""
-    from imochain.precompiles import runtime
+    from imochain.models import runtime
     torch = runtime.torch_module()
     pc = InferencePrecompile(node.models, device)
     x = sample_input(model, 1)
@@ -217,7 +217,7 @@ def bench_oracle(names, s: Settings, log) -> dict:
     """The real path: B requests to the genesis AIOracle in one block, the node's oracle worker
     answers them in one forward pass (its record gives the pass's µs) and posts callbacks."""
     try:
-        from imochain.chain.services import start_services
+        from imochain.oracle import start_services
         from imochain.contracts import GENESIS_ADDRESSES, abi
         from imochain.contracts.genesis import model_ids
     except ImportError as exc:
@@ -531,7 +531,7 @@ def bench_zkml(node, models, s: Settings, log, host=None) -> dict:
 
 # ------------------------------------------------------------------------------ the run
 def resolve_devices(device: str) -> tuple:
-    from imochain.precompiles import runtime
+    from imochain.models import runtime
     has_cuda = runtime.cuda_available()
     if device == "cpu":
         return ("cpu",)
@@ -544,7 +544,7 @@ def resolve_devices(device: str) -> tuple:
 
 def run(s: Settings, log=print) -> dict:
     """Measure every regime; returns the report dict (see report.write for the files)."""
-    from imochain.precompiles import runtime
+    from imochain.models import runtime
     torch = runtime.torch_module()
     threads_before = torch.get_num_threads()
     if s.threads:

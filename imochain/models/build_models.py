@@ -1,4 +1,4 @@
-"""Build the shipped models reproducibly: ``python -m imochain.precompiles.build_models [--out DIR]``.
+"""Build the shipped models reproducibly: ``python -m imochain.models.build_models [--out DIR]``.
 
 * ``digits-classifier``: int8 MLP 64-64-10 trained on scikit-learn's bundled 8x8 digits
   (``load_digits``, offline). Input int8[64] = pixel * 7 (pixels 0..16 -> 0..112), row-major;
@@ -245,7 +245,7 @@ def build_all(verbose: bool = True) -> dict[str, bytes]:
 def main(argv=None) -> int:
     from eth_utils import keccak
 
-    parser = argparse.ArgumentParser(prog="python -m imochain.precompiles.build_models",
+    parser = argparse.ArgumentParser(prog="python -m imochain.models.build_models",
                                      description="Build the shipped models reproducibly.")
     parser.add_argument("--out", default=str(MODELS_DIR), help="output folder (default: the package's models/)")
     args = parser.parse_args(argv)

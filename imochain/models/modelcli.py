@@ -3,7 +3,7 @@
 ``register(subparsers)`` adds the ``model`` command to the main CLI's subparsers; each leaf
 sets ``func`` (called with the parsed args, returns the exit status). Errors print one line
 ``error: <reason>`` on stderr and exit 1, no traceback. Standalone:
-``python -m imochain.precompiles.modelcli model list``.
+``python -m imochain.models.modelcli model list``.
 
 The store folder defaults to ``$IMOCHAIN_MODEL_STORE`` or ``~/.imochain/models``.
 ``model list`` always includes the shipped models.

@@ -14,10 +14,9 @@ import threading
 from pathlib import Path
 
 from .errors import ModelError, PrecompileError
-from .gas import batch1_gas
 from .modelfile import Model, parse_model
 
-SHIPPED_DIR = Path(__file__).parent / "models"
+SHIPPED_DIR = Path(__file__).parent / "shipped"
 MODEL_SUFFIX = ".imo"
 
 
@@ -90,6 +89,8 @@ class ModelStore:
         return self._by_name.get(name)
 
     def list(self) -> list[dict]:
+        # the price at 0xA1 for one sample: the gas schedule belongs to the precompile
+        from imochain.precompiles.gas import batch1_gas
         rows = []
         for model in list(self._models.values()):
             g = model.graph

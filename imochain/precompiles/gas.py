@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import math
 
-from .graph import ITEMSIZE, Graph
+from imochain.models.graph import ITEMSIZE, Graph
 
 # milli-gas
 G_CALL_MILLI = 5_000_000          # 5 000 gas = 50 µs per call

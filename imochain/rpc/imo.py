@@ -23,7 +23,7 @@ def _call_data(ctx: Context, params: list) -> bytes:
     model_hash = p.hash32(p.arg(params, 0, "modelHash"), "modelHash")
     router = ctx.node.inference
     if hasattr(router, "is_text") and router.is_text(model_hash):
-        from imochain.precompiles.text import encode_text_call
+        from imochain.models.text import encode_text_call
         raw = p.arg(params, 1, "prompt")
         if not isinstance(raw, str):
             raise p.invalid("invalid prompt: expected a string")
@@ -96,7 +96,7 @@ def contracts(ctx: Context, params: list):
 
 
 def _worker(ctx: Context):
-    from imochain.chain.services import OracleWorker
+    from imochain.oracle import OracleWorker
     for s in getattr(ctx.node, "services", []):
         if isinstance(s, OracleWorker):
             return s

