@@ -19,7 +19,7 @@ from imochain.bench import evm
 from imochain.bench.runner import BATCH_SIZES, SCALAR_MAX_MACS, sample_input
 from imochain.chain import NodeConfig
 from imochain.precompiles import INFERENCE_ADDRESS, InferencePrecompile
-from imochain.precompiles.tensor import encode_array, encode_call
+from imochain.models.tensor import encode_array, encode_call
 from imochain.testing import in_process_web3
 
 ZOO = ["digits-classifier", "digits-generator", "mlp-784-32-10", "mlp-784-256-256-10", "mlp-784-256-256-10-fp32",

@@ -159,20 +159,15 @@ def print_banner(node, host: str, port: int) -> None:
 def run_node(args) -> int:
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
                         format="%(message)s", stream=sys.stdout)
-    from imochain.chain import ChainError, Node
+    from imochain.builder import build_node
+    from imochain.chain import ChainError
     try:
-        node = Node(node_config(args))
+        node = build_node(node_config(args), services=True, oracle=not args.no_oracle,
+                          challenger=not args.no_challenger, fault_rate=args.oracle_faults)
     except (ChainError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    services = []
-    try:
-        from imochain.oracle import start_services
-    except ImportError:
-        start_services = None
-    if start_services is not None:
-        services = start_services(node, oracle=not args.no_oracle, challenger=not args.no_challenger,
-                                  fault_rate=args.oracle_faults)
+    services = node.services
     print_banner(node, args.host, args.port)
     from imochain.rpc.server import serve
     try:

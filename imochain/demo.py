@@ -381,11 +381,9 @@ def main(args) -> int:
             print(f"error: no node answers at {args.rpc}", file=sys.stderr)
             return 2
     else:
-        from imochain.chain import NodeConfig
-        from imochain.oracle import start_services
+        from imochain.builder import build_node
         from imochain.testing import in_process_web3
-        w3, node = in_process_web3(NodeConfig())
-        start_services(node)
+        w3, node = in_process_web3(node=build_node(services=True))
     demo = Demo(w3, quiet=args.json)
     try:
         record = demo.run()

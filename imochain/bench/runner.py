@@ -260,7 +260,7 @@ def bench_oracle(names, s: Settings, log) -> dict:
                 blocks = 0
                 # requests that do not fit the block gas limit wait for the next block: mine until
                 # every request and every callback is in
-                while len(node.pool) and blocks < 100:
+                while node.pending_count() and blocks < 100:
                     rpc("evm_mine", [])
                     blocks += 1
                 rpc("evm_setAutomine", [True])
@@ -362,7 +362,8 @@ def bench_node(s: Settings) -> dict:
     import httpx
     from eth_account import Account
 
-    from imochain.chain import Node, NodeConfig
+    from imochain.builder import build_node
+    from imochain.chain import NodeConfig
     from imochain.testing import running_node
 
     cfg = NodeConfig(genesis_contracts=False, default_text_model=False)
@@ -375,7 +376,7 @@ def bench_node(s: Settings) -> dict:
             acct.key).raw_transaction) for n in range(start, start + count)]
 
     # in-process baseline
-    base_node = Node(cfg)
+    base_node = build_node(cfg)
     raws = signed(base_node, s.node_tx)
     t0 = time.perf_counter()
     for raw in raws:
@@ -393,7 +394,7 @@ def bench_node(s: Settings) -> dict:
         in_calls.append(time.perf_counter() - t0)
     base_node.close()
 
-    http_node = Node(cfg)
+    http_node = build_node(cfg)
     raws = signed(http_node, s.node_tx)
     with running_node(node=http_node) as url:
         client = httpx.Client(base_url=url, timeout=60)

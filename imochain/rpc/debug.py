@@ -108,7 +108,7 @@ def _top_error(comp):
 
 def _trace_mined(node, tx_hash: bytes, config: dict):
     tracer = make_tracer(config)
-    with node.lock:  # the receipt and the replay must see the same chain
+    with node.atomic():  # the receipt and the replay must see the same chain
         receipt = node.get_receipt(tx_hash)
         if receipt is None:
             raise RpcError(-32000, "transaction not found")
@@ -142,7 +142,7 @@ def trace_call(ctx: Context, params: list):
         raise invalid("traceConfig.blockOverrides is not supported")
     tracer = make_tracer(config)
     node = ctx.node
-    with node.lock:
+    with node.atomic():
         gas_limit = tx.get("gas") or node.resolve_block(block).gas_limit
         result = node.execute_call(tx, block, overrides, tracer=tracer)
     top = {"from": tx.get("from"), "to": tx.get("to"), "value": tx.get("value", 0),
@@ -152,7 +152,7 @@ def trace_call(ctx: Context, params: list):
 
 
 def _trace_block(node, block_id, config: dict) -> list:
-    with node.lock:
+    with node.atomic():
         info = node.get_block(block_id)
         out = []
         # each replay re-executes the block's earlier transactions: fine for dev-chain blocks

@@ -219,10 +219,7 @@ def node_info(ctx: Context, params: list):
 
 
 def _pool_entries(ctx: Context):
-    node = ctx.node
-    with node.lock:
-        state = node.state_at("latest")
-        return node.pool.split(lambda a: state.get_nonce(a))
+    return ctx.node.pool_content()
 
 
 @method("txpool_status")

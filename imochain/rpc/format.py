@@ -5,7 +5,7 @@ from __future__ import annotations
 from eth_utils import to_checksum_address
 
 from imochain.chain import BlockInfo, LogInfo, ReceiptInfo, TxInfo
-from imochain.chain.node import effective_gas_price, _tx_type
+from imochain.chain.fees import effective_gas_price, tx_type
 
 from .params import hexb, hexq
 
@@ -58,7 +58,7 @@ def block(info: BlockInfo, full: bool) -> dict:
 
 def transaction(info: TxInfo) -> dict:
     tx = info.tx
-    t = _tx_type(tx)
+    t = tx_type(tx)
     out = {
         "hash": hexb(info.hash),
         "type": hexq(t),

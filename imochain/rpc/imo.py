@@ -21,8 +21,7 @@ def _call_data(ctx: Context, params: list) -> bytes:
     """The 0xA1 call data for (modelHash, tensor) or, for a text model, (modelHash, prompt,
     maxNewTokens=32, seed=0) where the prompt is hex bytes or plain text."""
     model_hash = p.hash32(p.arg(params, 0, "modelHash"), "modelHash")
-    router = ctx.node.inference
-    if hasattr(router, "is_text") and router.is_text(model_hash):
+    if ctx.node.inference.is_text(model_hash):
         from imochain.models.text import encode_text_call
         raw = p.arg(params, 1, "prompt")
         if not isinstance(raw, str):
@@ -55,8 +54,7 @@ def upload_model(ctx: Context, params: list):
         raise p.invalid(f"invalid model: larger than {MAX_MODEL_BYTES // 2**20} MiB")
     data = p.data(blob, "model")
     try:
-        with ctx.node.lock:
-            return hexb(ctx.node.models.add(data))
+        return hexb(ctx.node.inference.add_model(data))
     except PrecompileError as exc:
         raise p.invalid(f"invalid model: {getattr(exc, 'reason', exc)}") from None
 
@@ -76,8 +74,7 @@ def dry_run(ctx: Context, params: list):
     from imochain.precompiles import PrecompileError
     pc = _precompile(ctx)
     try:
-        with ctx.node.lock:  # one owner for torch too: inference is not re-entrant across threads
-            return pc.dry_run(_call_data(ctx, params))
+        return pc.dry_run(_call_data(ctx, params))  # the model service is inference's one owner
     except PrecompileError as exc:
         raise _precompile_error(exc) from None
 
@@ -96,11 +93,11 @@ def contracts(ctx: Context, params: list):
 
 
 def _worker(ctx: Context):
-    from imochain.oracle import OracleWorker
-    for s in getattr(ctx.node, "services", []):
-        if isinstance(s, OracleWorker):
-            return s
-    raise RpcError(-32601, "this node runs without the oracle worker")
+    from imochain.oracle import oracle_worker
+    worker = oracle_worker(ctx.node)
+    if worker is None:
+        raise RpcError(-32601, "this node runs without the oracle worker")
+    return worker
 
 
 @method("imo_setOracleFaults")

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 from eth_utils import keccak
 
-from imochain.precompiles import build_models, modelcli
-from imochain.precompiles.export import export_sequential, multiplier_shift, run_model_file
-from imochain.precompiles.modelfile import parse_model
-from imochain.precompiles.store import SHIPPED_DIR
+from imochain.models import build_models, modelcli
+from imochain.models.export import export_sequential, multiplier_shift, run_model_file
+from imochain.models.modelfile import parse_model
+from imochain.models.store import SHIPPED_DIR
 
 
 def test_rebuild_matches_committed_files():
