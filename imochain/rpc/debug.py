@@ -17,7 +17,8 @@ import time
 from eth_utils import ValidationError
 
 from imochain.chain import ChainError, InvalidParams
-from imochain.chain.tracing import CallTracer, FourByteTracer, NoopTracer, StructLogger, Tracer
+from imochain.chain.tracers import CallTracer, FourByteTracer, NoopTracer, StructLogger
+from imochain.chain.tracing import Tracer
 
 from . import params as p
 from .dispatch import Context, method

@@ -387,7 +387,8 @@ def test_bad_input(node_url, setup):
 
 def test_traced_restores_the_state_and_bounds_the_trace():
     from imochain.builder import build_node
-    from imochain.chain.tracing import StructLogger, TraceTooLarge, traced
+    from imochain.chain.tracers import StructLogger
+    from imochain.chain.tracing import TraceTooLarge, traced
     from node_support import node_config
 
     node = build_node(node_config())
