@@ -28,7 +28,7 @@ from .export import export_sequential, multiplier_shift, quantize_input, run_mod
 from .graph import GRAPH_FORMAT
 from .modelfile import write_model
 
-MODELS_DIR = Path(__file__).parent / "models"
+MODELS_DIR = Path(__file__).parent / "shipped"
 DIGITS_INPUT_SCALE = 1 / 112          # float input = pixel / 16, int8 = pixel * 7
 GENERATOR_NOISE = 6
 
@@ -247,7 +247,7 @@ def main(argv=None) -> int:
 
     parser = argparse.ArgumentParser(prog="python -m imochain.models.build_models",
                                      description="Build the shipped models reproducibly.")
-    parser.add_argument("--out", default=str(MODELS_DIR), help="output folder (default: the package's models/)")
+    parser.add_argument("--out", default=str(MODELS_DIR), help="output folder (default: the package's shipped/)")
     args = parser.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
