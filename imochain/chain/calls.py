@@ -13,7 +13,7 @@ from .errors import ExecutionFailed, ExecutionReverted
 from .signing import py_evm_access_list
 from .state import apply_state_overrides
 from .types import CallResult
-from .validate import validation_message
+from .validate import tx_gas_cap, validation_message
 
 
 class Calls:
@@ -113,7 +113,7 @@ class Calls:
     def estimate_gas(self, params: dict, block_id: Any = "latest", overrides: dict | None = None) -> int:
         """Binary search for the least gas that succeeds, as geth and anvil do."""
         header = self.storage.resolve(block_id)
-        cap = params.get("gas") or header.gas_limit
+        cap = params.get("gas") or tx_gas_cap(self.storage.chain, header)
         sender = params.get("from")
         price = params.get("maxFeePerGas") or params.get("gasPrice")
         if price and sender:

@@ -39,7 +39,7 @@ from .snapshots import Snapshots
 from .state import StateAccess
 from .storage import ChainStorage
 from .types import BlockInfo, CallResult, LogInfo, NodeConfig, ReceiptInfo, TxInfo
-from .validate import check_for_pool, check_signed, decode_raw
+from .validate import check_for_pool, check_signed, decode_raw, tx_gas_cap
 from .vm import Precompile, make_chain_class
 
 log = logging.getLogger("imochain.node")
@@ -60,7 +60,7 @@ class Node:
         # what the builder attached: the model store and the 0xA1 model service, or None
         self.models = None
         self.inference = None
-        self.chain_class = make_chain_class(self.config.chain_id, precompiles or {})
+        self.chain_class = make_chain_class(self.config.chain_id, precompiles or {}, self.config.hardfork)
         self.vm_class = self.chain_class.vm_configuration[0][1]
         self._genesis_plan = genesis
         self.miner = Miner(self.lock, self._mine_one, self._ready_count, lambda: len(self.pool),
@@ -185,7 +185,9 @@ class Node:
 
     def _submit(self, tx, sender: bytes, raw: bytes = b"", impersonated: bool = False) -> bytes:
         with self.lock:
-            check_for_pool(tx, sender, self.states.reader(), self.storage.head, self.next_base_fee())
+            head = self.storage.head
+            check_for_pool(tx, sender, self.states.reader(), head, self.next_base_fee(),
+                           tx_gas_cap(self.chain_class, head))
             max_fee, tip = fee_caps(tx)
             self.pool.add(PendingTx(tx, tx.hash, sender, tx.nonce, max_fee, tip, raw))
             if impersonated:

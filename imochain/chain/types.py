@@ -9,6 +9,7 @@ from eth import constants
 from eth.abc import BlockHeaderAPI
 
 from .accounts import DEFAULT_MNEMONIC
+from .forks import LATEST as LATEST_FORK
 
 ETHER = 10**18
 
@@ -26,6 +27,7 @@ class NodeConfig:
     base_fee: int = 1_000_000_000  # genesis base fee (EIP-1559), 1 gwei like anvil
     genesis_timestamp: int | None = None
     coinbase: bytes = constants.ZERO_ADDRESS
+    hardfork: str = LATEST_FORK  # a name from chain.forks.FORKS
     # What the node builder (imochain.builder) reads; the chain itself ignores these.
     device: str = "auto"
     model_store: str | None = None  # folder of the model store; None = in memory

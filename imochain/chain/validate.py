@@ -6,6 +6,7 @@ import re
 
 from eth import constants
 
+from . import forks
 from .errors import TransactionRejected
 from .fees import fee_caps
 from .signing import mark_signature_checked
@@ -36,7 +37,12 @@ def check_signed(tx, chain_id: int) -> bytes:
     return sender
 
 
-def check_for_pool(tx, sender: bytes, state, head, base_fee: int) -> None:
+def tx_gas_cap(chain_class, header) -> int:
+    """The most gas one transaction may ask for in the block after `header` (EIP-7825 from Osaka)."""
+    return forks.tx_gas_cap(chain_class.get_vm_class_for_block_number(header.block_number), header.gas_limit)
+
+
+def check_for_pool(tx, sender: bytes, state, head, base_fee: int, gas_cap: int) -> None:
     """What a transaction must satisfy to enter the pool, against the head state."""
     nonce = state.get_nonce(sender)
     if tx.nonce < nonce:
@@ -44,6 +50,8 @@ def check_for_pool(tx, sender: bytes, state, head, base_fee: int) -> None:
     if tx.gas > head.gas_limit:
         raise TransactionRejected(
             f"intrinsic gas too high: tx gas {tx.gas} exceeds block gas limit {head.gas_limit}")
+    if tx.gas > gas_cap:
+        raise TransactionRejected(f"transaction gas limit {tx.gas} exceeds the cap of {gas_cap} (EIP-7825)")
     intrinsic = tx.intrinsic_gas if hasattr(tx, "intrinsic_gas") else 21000
     if tx.gas < intrinsic:
         raise TransactionRejected(f"intrinsic gas too low: have {tx.gas}, want {intrinsic}")
