@@ -122,6 +122,15 @@ def add_node_parser(sub) -> None:
                    help="also serve this Llama-family GGUF file as a text model; repeatable")
     p.add_argument("--hardfork", type=_hardfork, default=None, metavar="NAME",
                    help="EVM rules: cancun, prague, osaka, bpo1 or bpo2 (default: the latest, bpo2)")
+    p.add_argument("--init", metavar="GENESIS.json",
+                   help="start from a geth-format genesis file (its chain id and fork schedule); "
+                        "dev accounts and IMO contracts only with --dev-accounts / --imo")
+    p.add_argument("--import", dest="import_chain", metavar="CHAIN.rlp",
+                   help="with --init: validate and apply these RLP blocks first (ethash seals of "
+                        "pre-merge blocks are not checked; everything else is)")
+    p.add_argument("--dev-accounts", action="store_true", help="with --init: fund the dev accounts too")
+    p.add_argument("--imo", action="store_true",
+                   help="with --init: place the IMO contracts at genesis too (implies --dev-accounts)")
     p.add_argument("--gas-limit", type=int, default=30_000_000, help="block gas limit (default 30000000)")
     p.add_argument("--challenge-window", type=_count, default=5, metavar="BLOCKS",
                    help="opML challenge window in blocks (default 5)")
@@ -139,8 +148,13 @@ def node_config(args):
     from imochain.chain import NodeConfig
     from imochain.chain.accounts import DEFAULT_MNEMONIC
     store = args.models or os.path.expanduser(os.environ.get("IMOCHAIN_MODEL_STORE", "~/.imochain/models"))
+    if args.import_chain and not args.init:
+        raise ValueError("--import needs --init GENESIS.json (the chain it continues)")
+    dev = not args.init or args.dev_accounts or args.imo
     return NodeConfig(
-        chain_id=args.chain_id, accounts=args.accounts, balance=args.balance,
+        chain_id=args.chain_id, accounts=args.accounts if dev else 0, balance=args.balance,
+        init_genesis=args.init, import_chain=args.import_chain,
+        genesis_contracts=not args.init or args.imo,
         mnemonic=args.mnemonic or DEFAULT_MNEMONIC, db_path=args.db,
         automine=not args.no_mining, block_time=args.block_time,
         device=args.device, model_store=store, challenge_window=args.challenge_window,

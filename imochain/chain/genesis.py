@@ -92,3 +92,21 @@ def create_genesis(storage, vm_class, chain_context, config, accounts, plan: Gen
     witness = state.persist()
     storage.remember_touched(witness, accounts=[a.address for a in funded] + [p.address for p in predeploys])
     storage.start(header.copy(state_root=state.state_root), cfg.chain_id)
+
+
+def create_genesis_from_file(storage, vm_class, chain_context, genesis, accounts, balance: int,
+                             plan: GenesisPlan | None) -> None:
+    """Block 0 of a geth genesis file (its hash is geth's when `accounts` and `plan` are empty);
+    dev accounts and the genesis plan are added on top only when asked for."""
+    header = vm_class.create_genesis_header(**genesis.header, state_root=constants.BLANK_ROOT_HASH)
+    state = vm_class.build_state(storage.db, header, chain_context)
+    allocated = [GenesisAccount(a, acct["balance"], acct["nonce"], acct["code"], acct["storage"])
+                 for a, acct in genesis.alloc.items()]
+    funded = [GenesisAccount(a.address, balance) for a in accounts]
+    owner = accounts[0].address if accounts else constants.ZERO_ADDRESS
+    predeploys, calls = plan(owner) if plan is not None else ([], [])
+    build_genesis_state(state, allocated + funded, predeploys, calls, deployer=owner)
+    witness = state.persist()
+    storage.remember_touched(witness, accounts=[a.address for a in allocated + funded]
+                             + [p.address for p in predeploys])
+    storage.start(header.copy(state_root=state.state_root), genesis.chain_id)

@@ -26,10 +26,12 @@ from . import logs as log_queries
 from .accounts import DevAccount, create_address, derive_accounts
 from .calls import Calls
 from .clock import TimeManager
-from .errors import ExecutionFailed, ExecutionReverted, InvalidParams, TransactionRejected
+from .errors import ChainError, ExecutionFailed, ExecutionReverted, InvalidParams, TransactionRejected
 from .executor import build_block
 from .fees import fee_caps, next_base_fee
-from .genesis import GenesisPlan, create_genesis
+from .genesis import GenesisPlan, create_genesis, create_genesis_from_file
+from .geth_genesis import load_genesis
+from .importer import fork_schedule, split_blocks
 from .mempool import Mempool, PendingTx
 from .miner import Miner
 from .notifications import Notifications
@@ -60,8 +62,14 @@ class Node:
         # what the builder attached: the model store and the 0xA1 model service, or None
         self.models = None
         self.inference = None
-        self.chain_class = make_chain_class(self.config.chain_id, precompiles or {}, self.config.hardfork)
-        self.vm_class = self.chain_class.vm_configuration[0][1]
+        self._imports: list[bytes] = []
+        self.geth_genesis = None
+        if self.config.init_genesis:
+            self._load_genesis_file()
+        schedule = None if self.geth_genesis is None else fork_schedule(self.geth_genesis, self._imports)
+        self.chain_class = make_chain_class(self.config.chain_id, precompiles or {}, self.config.hardfork,
+                                            schedule)
+        self.vm_class = self.chain_class.vm_configuration[-1][1]  # the fork new blocks are built with
         self._genesis_plan = genesis
         self.miner = Miner(self.lock, self._mine_one, self._ready_count, lambda: len(self.pool),
                            automine=self.config.automine and not self.config.block_time)
@@ -78,10 +86,33 @@ class Node:
         self.calls = Calls(self.storage, self.states, self.clock, self.config.chain_id, self.config.coinbase)
         self.snapshots = Snapshots(self.storage, self.clock, self.pool, self.impersonated)
         if self.storage.exists:
+            if self.geth_genesis is not None:
+                raise ChainError(f"--init starts a new chain, but {self.config.db_path} already holds one")
             self.storage.resume(self.config.chain_id)
+        elif self.geth_genesis is not None:
+            genesis_vm = self.chain_class.get_vm_class_for_block_number(0)
+            create_genesis_from_file(self.storage, genesis_vm, self.chain_context, self.geth_genesis,
+                                     self.accounts, self.config.balance, self._genesis_plan)
+            for raw in self._imports:
+                self.storage.import_block(raw)
+            self._imports = []
         else:
             create_genesis(self.storage, self.vm_class, self.chain_context, self.config, self.accounts,
                            self._genesis_plan)
+
+    def _load_genesis_file(self) -> None:
+        """--init (and --import): the file's chain id, fork schedule and blocks replace the dev
+        chain's; ChainError says what is wrong with either file."""
+        from dataclasses import replace
+        try:
+            self.geth_genesis = load_genesis(self.config.init_genesis)
+            if self.config.import_chain:
+                with open(self.config.import_chain, "rb") as f:
+                    self._imports = list(split_blocks(f.read()))
+        except OSError as exc:
+            raise ChainError(f"cannot read {self.config.import_chain}: {exc.strerror}") from None
+        self.config = replace(self.config, chain_id=self.geth_genesis.chain_id,
+                              hardfork=self.geth_genesis.schedule[-1].fork)
 
     def close(self) -> None:
         self.stop_interval_mining()

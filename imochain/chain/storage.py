@@ -55,7 +55,7 @@ class ChainStorage:
         self.db = AtomicDB(self.store)
         self.chain = chain_class(self.db)
         self.chaindb = self.chain.chaindb
-        vm_class = chain_class.vm_configuration[0][1]
+        vm_class = chain_class.vm_configuration[-1][1]  # the latest fork decodes every earlier type
         self.tx_builder = vm_class.get_transaction_builder()
         self.receipt_builder = vm_class.get_receipt_builder()
         self.head: BlockHeaderAPI | None = None
@@ -159,6 +159,24 @@ class ChainStorage:
         self._block_cache[header.hash] = info
         self._receipt_cache[header.hash] = list(receipts)  # as get_receipts would decode them
         return info
+
+    def import_block(self, raw: bytes) -> None:
+        """Validate and apply one RLP-encoded block as the new head (a full node's import)."""
+        from .importer import import_one  # raises ImportFailed with the block's number and reason
+        try:
+            block = import_one(self.chain, raw, self.head.block_number + 1)
+        except Exception:
+            self.store.rollback()  # nothing of a refused block stays
+            raise
+        header = block.header
+        for i, tx in enumerate(block.transactions):
+            self.store[tx_key(tx.hash)] = rlp.encode([header.hash, i])
+        self.head = header
+        self.head_root = header.state_root
+        self.canonical.append(header.hash)
+        self.store[num_key(header.block_number)] = header.hash
+        self.write_head()
+        self.store.commit()
 
     def rewind(self, number: int, head_root: bytes) -> None:
         """Drop the canonical blocks above `number` (evm_revert) and their tx index entries."""

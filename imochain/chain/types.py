@@ -28,6 +28,8 @@ class NodeConfig:
     genesis_timestamp: int | None = None
     coinbase: bytes = constants.ZERO_ADDRESS
     hardfork: str = LATEST_FORK  # a name from chain.forks.FORKS
+    init_genesis: str | None = None  # a geth genesis file: its chain, not the dev chain
+    import_chain: str | None = None  # RLP blocks to validate and apply on top of init_genesis
     # What the node builder (imochain.builder) reads; the chain itself ignores these.
     device: str = "auto"
     model_store: str | None = None  # folder of the model store; None = in memory

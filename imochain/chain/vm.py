@@ -38,10 +38,10 @@ def wrap_precompile(gas_cost: Callable[[bytes], int], execute: Callable[[bytes],
     return run
 
 
-def make_chain_class(chain_id: int, extra_precompiles: dict[bytes, Precompile],
-                     hardfork: str = LATEST) -> type[Chain]:
-    """A Chain class bound to one node's precompiles (they close over its model store)."""
-    fork_vm = vm_class(hardfork)
+def with_precompiles(fork_vm, extra_precompiles: dict[bytes, Precompile]):
+    """The fork's VM with the node's own precompiles added (they close over its model store)."""
+    if not extra_precompiles:
+        return fork_vm
     fork_state = fork_vm._state_class
     fork_computation = fork_state.computation_class
     computation = fork_computation.configure(
@@ -49,5 +49,13 @@ def make_chain_class(chain_id: int, extra_precompiles: dict[bytes, Precompile],
         _precompiles={**fork_computation._precompiles, **extra_precompiles},
     )
     state = fork_state.configure(__name__="ImochainState", computation_class=computation)
-    vm = fork_vm.configure(__name__="ImochainVM", _state_class=state)
-    return Chain.configure(__name__="ImochainChain", vm_configuration=((0, vm),), chain_id=chain_id)
+    return fork_vm.configure(__name__="ImochainVM", _state_class=state)
+
+
+def make_chain_class(chain_id: int, extra_precompiles: dict[bytes, Precompile],
+                     hardfork: str = LATEST, schedule: list[tuple[int, type]] | None = None) -> type[Chain]:
+    """A Chain class bound to one node's precompiles: one fork from genesis, or a `schedule`
+    of (first block number, VM) pairs (a chain started from a geth genesis file)."""
+    schedule = schedule or [(0, vm_class(hardfork))]
+    configuration = tuple((number, with_precompiles(vm, extra_precompiles)) for number, vm in schedule)
+    return Chain.configure(__name__="ImochainChain", vm_configuration=configuration, chain_id=chain_id)
