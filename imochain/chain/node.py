@@ -457,6 +457,13 @@ class Node:
         with self.lock:
             return self._reader(block_id).get_storage(address, slot)
 
+    def get_proof(self, address: bytes, slots: list[int], block_id: Any = "latest"):
+        """EIP-1186 proofs of an account and its slots at a block (chain.proofs.AccountProof)."""
+        from .proofs import account_proof
+        with self.lock:
+            header = self.resolve_block(block_id)
+            return account_proof(self.db, self._state_root_of(header), address, slots)
+
     def get_block(self, block_id: Any = "latest") -> BlockInfo:
         with self.lock:
             header = self.resolve_block(block_id)
