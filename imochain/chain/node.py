@@ -457,6 +457,17 @@ class Node:
         with self.lock:
             return self._reader(block_id).get_storage(address, slot)
 
+    def raw_block(self, block_id: Any = "latest") -> bytes:
+        """The block's consensus RLP encoding (as debug_getRawBlock returns it)."""
+        with self.lock:
+            header = self.resolve_block(block_id)
+            return rlp.encode(self.vm_class.get_block_class().from_header(header, self.chain.chaindb))
+
+    def raw_receipts(self, block_id: Any = "latest") -> list[bytes]:
+        """Each receipt's consensus encoding (typed ones as type byte + RLP)."""
+        with self.lock:
+            return [r.encode() for r in self._receipts(self.resolve_block(block_id))]
+
     def get_proof(self, address: bytes, slots: list[int], block_id: Any = "latest"):
         """EIP-1186 proofs of an account and its slots at a block (chain.proofs.AccountProof)."""
         from .proofs import account_proof
