@@ -457,6 +457,12 @@ class Node:
         with self.lock:
             return self._reader(block_id).get_storage(address, slot)
 
+    def fork_config(self, extra_names: dict[bytes, str]) -> dict:
+        """EIP-7910's description of the running fork (every fork is active from genesis)."""
+        from .forks.config import describe
+        return describe(self.vm_class, self.config.hardfork, self.config.chain_id, self.canonical[0],
+                        0, extra_names)
+
     def raw_block(self, block_id: Any = "latest") -> bytes:
         """The block's consensus RLP encoding (as debug_getRawBlock returns it)."""
         with self.lock:
