@@ -215,7 +215,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"imochain {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     add_node_parser(sub)
-    for module, fn in (("imochain.models.modelcli", "register"),
+    for module, fn in (("imochain.chain.importcli", "register"),
+                       ("imochain.models.modelcli", "register"),
                        ("imochain.models.text.cli", "register_chat"),
                        ("imochain.demo", "register"),
                        ("imochain.bench", "register")):

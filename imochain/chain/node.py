@@ -18,6 +18,7 @@ import shutil
 import threading
 from typing import Any, Callable, Sequence
 
+import rlp
 from eth.abc import BlockHeaderAPI
 from eth.vm.chain_context import ChainContext
 from eth_utils import to_checksum_address
@@ -173,6 +174,30 @@ class Node:
     def get_storage(self, address: bytes, slot: int, block_id: Any = "latest") -> int:
         with self.lock:
             return self.states.reader(block_id).get_storage(address, slot)
+
+    def fork_config(self, extra_names: dict[bytes, str]) -> dict:
+        """EIP-7910's description of the running fork (every fork is active from genesis)."""
+        from .forks.config import describe
+        return describe(self.vm_class, self.config.hardfork, self.config.chain_id, self.storage.canonical[0],
+                        0, extra_names)
+
+    def raw_block(self, block_id: Any = "latest") -> bytes:
+        """The block's consensus RLP encoding (as debug_getRawBlock returns it)."""
+        with self.lock:
+            header = self.resolve_block(block_id)
+            return rlp.encode(self.vm_class.get_block_class().from_header(header, self.storage.chaindb))
+
+    def raw_receipts(self, block_id: Any = "latest") -> list[bytes]:
+        """Each receipt's consensus encoding (typed ones as type byte + RLP)."""
+        with self.lock:
+            return [r.encode() for r in self.storage.receipts(self.storage.resolve(block_id))]
+
+    def get_proof(self, address: bytes, slots: list[int], block_id: Any = "latest"):
+        """EIP-1186 proofs of an account and its slots at a block (chain.proofs.AccountProof)."""
+        from .proofs import account_proof
+        with self.lock:
+            header = self.resolve_block(block_id)
+            return account_proof(self.storage.db, self.storage.state_root_of(header), address, slots)
 
     def get_block(self, block_id: Any = "latest") -> BlockInfo:
         with self.lock:

@@ -267,7 +267,8 @@ class ChainStorage:
         self._block_cache[header.hash] = info
         return info
 
-    def _receipts(self, header: BlockHeaderAPI) -> list:
+    def receipts(self, header: BlockHeaderAPI) -> list:
+        """py-evm's receipt objects of a block (consensus form), cached."""
         cached = self._receipt_cache.get(header.hash)
         if cached is None:
             cached = list(self.chaindb.get_receipts(header, self.receipt_builder))
@@ -289,7 +290,7 @@ class ChainStorage:
 
     def _derive_receipts(self, header: BlockHeaderAPI) -> list[ReceiptInfo]:
         block = self.block_info(header)
-        receipts = self._receipts(header)
+        receipts = self.receipts(header)
         out = []
         prev_gas = 0
         log_index = 0
