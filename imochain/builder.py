@@ -22,7 +22,9 @@ def build_node(config: NodeConfig | None = None, services: bool = False, **servi
     config = config or NodeConfig()
     speedups.install()
     store, router = _model_service(config)
-    precompiles = _precompiles(router) if router is not None else {}
+    # a chain from a geth genesis file (--init) gets the AI layer only when asked (--imo)
+    wanted = router is not None and (config.init_genesis is None or config.genesis_contracts)
+    precompiles = _precompiles(router) if wanted else {}
     node = Node(config, precompiles=precompiles, genesis=_genesis_plan(config, router))
     node.models, node.inference = store, router
     if services:

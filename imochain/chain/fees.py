@@ -34,7 +34,7 @@ def fee_caps(tx) -> tuple[int, int]:
     return tx.gas_price, tx.gas_price
 
 
-def effective_gas_price(tx, base_fee: int) -> int:
+def effective_gas_price(tx, base_fee: int | None) -> int:
     if tx_type(tx) >= 2:
         return min(tx.max_fee_per_gas, base_fee + tx.max_priority_fee_per_gas)
     return tx.gas_price

@@ -176,10 +176,19 @@ class Node:
             return self.states.reader(block_id).get_storage(address, slot)
 
     def fork_config(self, extra_names: dict[bytes, str]) -> dict:
-        """EIP-7910's description of the running fork (every fork is active from genesis)."""
+        """EIP-7910's description of the running fork: on the dev chain every fork is active
+        from genesis; a chain from a geth genesis file has its schedule's past forks."""
         from .forks.config import describe
-        return describe(self.vm_class, self.config.hardfork, self.config.chain_id, self.storage.canonical[0],
-                        0, extra_names)
+        genesis = self.geth_genesis
+        if genesis is None:
+            return describe(self.vm_class, self.config.hardfork, self.config.chain_id,
+                            self.storage.canonical[0], 0, extra_names)
+        head = self.storage.head
+        past = [a for a in genesis.schedule if a.active(head.block_number, head.timestamp)]
+        points = [a.block if a.block is not None else a.time for a in past]
+        extra = {} if genesis.deposit_contract is None else {"deposit_contract": genesis.deposit_contract}
+        return describe(self.vm_class, past[-1].fork, self.config.chain_id, self.storage.canonical[0],
+                        past[-1].time or 0, extra_names, points, **extra)
 
     def raw_block(self, block_id: Any = "latest") -> bytes:
         """The block's consensus RLP encoding (as debug_getRawBlock returns it)."""

@@ -10,6 +10,7 @@ from typing import Any, Iterable
 
 import rlp
 from eth.abc import BlockHeaderAPI
+from eth.constants import BLANK_ROOT_HASH, EMPTY_UNCLE_HASH
 from eth.db.atomic import AtomicDB
 from eth_utils import keccak
 
@@ -44,6 +45,29 @@ def touched_key(n: int) -> bytes:
 def pre_key(h: bytes) -> bytes:
     # a block's starting state root, kept only when dev edits made it differ from its parent's
     return b"imo:pre:" + h
+
+
+def _rlp_length(payload: int) -> int:
+    """Bytes of an RLP string or list header for a payload of this many bytes, plus the payload."""
+    return payload + 1 + (0 if payload < 56 else (payload.bit_length() + 7) // 8)
+
+
+def block_size(header: BlockHeaderAPI, txs, uncles=(), withdrawals=()) -> int:
+    """len(rlp(block)) without encoding the block: header, transactions (typed ones wrapped as
+    strings), uncles, and the withdrawals list from Shanghai on."""
+    tx_bytes = sum(len(rlp.encode(tx)) if tx_type(tx) == 0 else _rlp_length(len(tx.encode())) for tx in txs)
+    payload = len(rlp.encode(header)) + _rlp_length(tx_bytes) + _rlp_length(sum(len(rlp.encode(u)) for u in uncles))
+    if getattr(header, "withdrawals_root", None) is not None:
+        payload += _rlp_length(sum(len(rlp.encode(w)) for w in withdrawals))
+    return _rlp_length(payload)
+
+
+def base_fee_of(header: BlockHeaderAPI) -> int | None:
+    """The header's base fee, or None before London (py-evm raises for those headers)."""
+    try:
+        return header.base_fee_per_gas
+    except AttributeError:
+        return None
 
 
 class ChainStorage:
@@ -152,10 +176,9 @@ class ChainStorage:
         self.store[num_key(header.block_number)] = header.hash
         self.write_head()
         self.store.commit()
-        # block size as rlp([header, txs, uncles, withdrawals]) without encoding it all again
-        body = len(rlp.encode(header)) + sum(len(p.raw) + 3 for p in included) + 8
+        body = block_size(header, [p.tx for p in included])
         info = BlockInfo(header, [TxInfo(p.tx, p.hash, p.sender, header.hash, header.block_number, i,
-                                         header.base_fee_per_gas) for i, p in enumerate(included)], body)
+                                         base_fee_of(header)) for i, p in enumerate(included)], body)
         self._block_cache[header.hash] = info
         self._receipt_cache[header.hash] = list(receipts)  # as get_receipts would decode them
         return info
@@ -259,9 +282,12 @@ class ChainStorage:
             return cached
         txs = self.chaindb.get_block_transactions(header, self.tx_builder)
         infos = [TxInfo(tx, tx.hash, self.sender_of(tx), header.hash, header.block_number, i,
-                        header.base_fee_per_gas) for i, tx in enumerate(txs)]
-        size = len(rlp.encode(header)) + sum(len(tx.encode()) for tx in txs) + 4
-        info = BlockInfo(header, infos, size)
+                        base_fee_of(header)) for i, tx in enumerate(txs)]
+        uncles = self.chaindb.get_block_uncles(header.uncles_hash) if header.uncles_hash != EMPTY_UNCLE_HASH else []
+        withdrawals = ()
+        if getattr(header, "withdrawals_root", BLANK_ROOT_HASH) != BLANK_ROOT_HASH:
+            withdrawals = self.chaindb.get_block_withdrawals(header)
+        info = BlockInfo(header, infos, block_size(header, txs, uncles, withdrawals), withdrawals)
         if len(self._block_cache) > CACHE_LIMIT:
             self._block_cache.clear()
         self._block_cache[header.hash] = info
@@ -311,11 +337,20 @@ class ChainStorage:
                 block_number=header.block_number, sender=info.sender, to=to,
                 contract_address=created, cumulative_gas_used=r.gas_used,
                 gas_used=r.gas_used - prev_gas,
-                effective_gas_price=effective_gas_price(tx, header.base_fee_per_gas),
+                effective_gas_price=effective_gas_price(tx, base_fee_of(header)),
                 status=1 if r.state_root == b"\x01" else 0, logs=logs, logs_bloom=r.bloom,
-                type=tx_type(tx)))
+                type=tx_type(tx), root=r.state_root if len(r.state_root) == 32 else None,
+                **self._blob_fields(header, tx)))
             prev_gas = r.gas_used
         return out
+
+    def _blob_fields(self, header: BlockHeaderAPI, tx) -> dict:
+        if tx_type(tx) != 3:
+            return {}
+        hashes = tx.blob_versioned_hashes
+        from .forks import blob_base_fee
+        vm = self.chain.get_vm_class_for_block_number(header.block_number)
+        return {"blob_gas_used": 2**17 * len(hashes), "blob_gas_price": blob_base_fee(vm, header.excess_blob_gas)}
 
     def close(self) -> None:
         self.store.close()

@@ -70,6 +70,9 @@ class ReceiptInfo:
     logs: list[LogInfo]
     logs_bloom: int
     type: int
+    root: bytes | None = None  # before Byzantium receipts hold a state root, not a status
+    blob_gas_used: int | None = None  # blob transactions (type 3)
+    blob_gas_price: int | None = None
 
 
 @dataclass
@@ -88,6 +91,7 @@ class BlockInfo:
     header: BlockHeaderAPI
     transactions: list[TxInfo]
     size: int
+    withdrawals: tuple = ()  # py-evm Withdrawal objects (imported post-Shanghai blocks)
 
     @property
     def number(self) -> int:

@@ -155,6 +155,8 @@ def trace_call(ctx: Context, params: list):
 def _trace_block(node, block_id, config: dict) -> list:
     with node.atomic():
         info = node.get_block(block_id)
+        if info.number == 0:
+            raise p.RpcError(-32000, "genesis is not traceable")  # no transactions ran to make it
         out = []
         # each replay re-executes the block's earlier transactions: fine for dev-chain blocks
         for t in info.transactions:

@@ -29,8 +29,7 @@ def block(info: BlockInfo, full: bool) -> dict:
         "transactionsRoot": hexb(h.transaction_root),
         "receiptsRoot": hexb(h.receipt_root),
         "logsBloom": bloom(h.bloom),
-        "difficulty": "0x0",
-        "totalDifficulty": "0x0",
+        "difficulty": hexq(h.difficulty),
         "number": hexq(h.block_number),
         "gasLimit": hexq(h.gas_limit),
         "gasUsed": hexq(h.gas_used),
@@ -38,21 +37,24 @@ def block(info: BlockInfo, full: bool) -> dict:
         "extraData": hexb(h.extra_data),
         "mixHash": hexb(h.mix_hash),
         "nonce": hexb(h.nonce),
-        "baseFeePerGas": hexq(h.base_fee_per_gas),
         "size": hexq(info.size),
         "uncles": [],
         "transactions": [transaction(t) for t in info.transactions] if full
         else [hexb(t.hash) for t in info.transactions],
     }
-    for field, key in (("withdrawals_root", "withdrawalsRoot"), ("blob_gas_used", "blobGasUsed"),
+    for field, key in (("base_fee_per_gas", "baseFeePerGas"), ("withdrawals_root", "withdrawalsRoot"), ("blob_gas_used", "blobGasUsed"),
                        ("excess_blob_gas", "excessBlobGas"),
                        ("parent_beacon_block_root", "parentBeaconBlockRoot"),
                        ("requests_hash", "requestsHash")):
-        value = getattr(h, field, None)
+        try:
+            value = getattr(h, field, None)
+        except AttributeError:  # py-evm raises for a base fee before London
+            value = None
         if value is not None:
             out[key] = hexb(value) if isinstance(value, bytes) else hexq(value)
     if "withdrawalsRoot" in out:
-        out["withdrawals"] = []
+        out["withdrawals"] = [{"index": hexq(w.index), "validatorIndex": hexq(w.validator_index),
+                               "address": addr(w.address), "amount": hexq(w.amount)} for w in info.withdrawals]
     return out
 
 
@@ -90,6 +92,9 @@ def transaction(info: TxInfo) -> dict:
         chain_id = getattr(tx, "chain_id", None)
         if chain_id is not None:
             out["chainId"] = hexq(chain_id)
+    if t == 3:  # EIP-4844 blob transactions
+        out["maxFeePerBlobGas"] = hexq(tx.max_fee_per_blob_gas)
+        out["blobVersionedHashes"] = [hexb(h) for h in tx.blob_versioned_hashes]
     if t == 4:  # EIP-7702 set-code transactions carry their delegations
         out["authorizationList"] = [
             {"chainId": hexq(a.chain_id), "address": addr(a.address), "nonce": hexq(a.nonce),
@@ -115,7 +120,7 @@ def log(entry: LogInfo) -> dict:
 
 
 def receipt(r: ReceiptInfo) -> dict:
-    return {
+    out = {
         "transactionHash": hexb(r.tx_hash),
         "transactionIndex": hexq(r.tx_index),
         "blockHash": hexb(r.block_hash),
@@ -131,3 +136,10 @@ def receipt(r: ReceiptInfo) -> dict:
         "status": hexq(r.status),
         "type": hexq(r.type),
     }
+    if r.root is not None:  # before Byzantium: the post-state root instead of a status
+        del out["status"]
+        out["root"] = hexb(r.root)
+    if r.blob_gas_used is not None:
+        out["blobGasUsed"] = hexq(r.blob_gas_used)
+        out["blobGasPrice"] = hexq(r.blob_gas_price)
+    return out
