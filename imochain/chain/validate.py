@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import rlp
 from eth import constants
 
 from . import forks
@@ -17,9 +18,24 @@ MAX_CALL_DATA = 128 * 1024
 
 def decode_raw(tx_builder, raw: bytes):
     try:
-        return tx_builder.decode(raw)
+        return tx_builder.decode(_without_blob_sidecar(raw))
     except Exception as exc:
         raise TransactionRejected(f"failed to decode transaction: {exc}") from None
+
+
+def _without_blob_sidecar(raw: bytes) -> bytes:
+    """A blob transaction as sent (EIP-4844's network form: the transaction with its blobs,
+    commitments and proofs; EIP-7594 adds a version) → the transaction alone. The blobs are
+    dropped unchecked: this chain keeps no blob data and verifies no KZG proofs."""
+    if raw[:1] != b"\x03":
+        return raw
+    try:
+        body = rlp.decode(raw[1:])
+    except rlp.DecodingError:
+        return raw
+    if body and isinstance(body[0], list) and len(body) in (4, 5):
+        return b"\x03" + rlp.encode(body[0])
+    return raw
 
 
 def check_signed(tx, chain_id: int) -> bytes:

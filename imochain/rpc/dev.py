@@ -242,6 +242,14 @@ def txpool_content(ctx: Context, params: list):
             for name, group in (("pending", pending), ("queued", queued))}
 
 
+@method("txpool_contentFrom")
+def txpool_content_from(ctx: Context, params: list):
+    sender = p.address(p.arg(params, 0, "address"), "address")
+    pending, queued = _pool_entries(ctx)
+    return {name: {str(n): _tx_json(t) for n, t in group.get(sender, {}).items()}
+            for name, group in (("pending", pending), ("queued", queued))}
+
+
 @method("txpool_inspect")
 def txpool_inspect(ctx: Context, params: list):
     pending, queued = _pool_entries(ctx)
