@@ -190,6 +190,14 @@ class Node:
         return describe(self.vm_class, past[-1].fork, self.config.chain_id, self.storage.canonical[0],
                         past[-1].time or 0, extra_names, points, **extra)
 
+    def simulate(self, blocks: list[dict], block_id: Any = "latest", validation: bool = False,
+                 trace_transfers: bool = False):
+        """eth_simulateV1 on top of a block: a list of chain.simulate.SimulatedBlock; nothing kept."""
+        from .simulate import simulate
+        with self.lock:
+            return simulate(self.storage, self.config.chain_id, self.storage.resolve(block_id), blocks,
+                            validation, trace_transfers)
+
     def raw_block(self, block_id: Any = "latest") -> bytes:
         """The block's consensus RLP encoding (as debug_getRawBlock returns it)."""
         with self.lock:
