@@ -13,12 +13,12 @@ from eth.consensus.context import ConsensusContext
 from eth.db.atomic import AtomicDB
 from eth.db.batch import BatchDB
 from eth.db.chain import ChainDB
-from eth.exceptions import VMError
+from eth.exceptions import OutOfGas, VMError
 from eth.vm.chain_context import ChainContext
 from eth.vm.spoof import SpoofTransaction
 from eth_utils import ValidationError, keccak
 
-from .errors import ChainError
+from .errors import ChainError, decode_revert_reason
 from .signing import py_evm_access_list
 from .state import apply_state_overrides
 
@@ -104,7 +104,7 @@ def _simulate_block(storage, chaindb, chain_id, parent, number, spec, validation
     header = vm_class.create_header_from_parent(
         parent, timestamp=timestamp, gas_limit=over.get("gasLimit", parent.gas_limit),
         coinbase=over.get("feeRecipient", constants.ZERO_ADDRESS),
-        mix_hash=over.get("prevRandao", constants.ZERO_HASH32))
+        mix_hash=over.get("prevRandao", constants.ZERO_HASH32), nonce=b"\0" * 8)
     if hasattr(header, "parent_beacon_block_root"):
         header = header.copy(parent_beacon_block_root=constants.ZERO_HASH32)
     if "baseFeePerGas" in over:
@@ -128,6 +128,7 @@ def _simulate_block(storage, chaindb, chain_id, parent, number, spec, validation
         gas_left = header.gas_limit - header.gas_used
         if tx.gas > gas_left:
             raise SimulationError(-38015, f"block gas limit reached: {tx.gas} > {gas_left}")
+        state.lock_changes()  # as VM.apply_transaction: SSTORE's "original" values start here
         try:
             if validation:
                 vm.validate_transaction_against_header(header, runs)
@@ -138,6 +139,8 @@ def _simulate_block(storage, chaindb, chain_id, parent, number, spec, validation
             raise SimulationError(-32015, str(exc)) from None
         receipt = vm.make_receipt(header, runs, computation, state)
         header = vm.add_receipt_to_header(header, receipt)
+        if hasattr(vm, "increment_blob_gas_used"):
+            header = vm.increment_blob_gas_used(header, runs)
         txs.append(tx)
         receipts.append(receipt)
         used = receipt.gas_used - sum(c.gas_used for c in result.calls)
@@ -145,11 +148,9 @@ def _simulate_block(storage, chaindb, chain_id, parent, number, spec, validation
         logs = _call_logs(computation, trace_transfers)
         error = None
         if computation.is_error:
-            reverted = computation.error.__class__.__name__ == "Revert"
-            error = (3, "execution reverted", bytes(computation.output)) if reverted else \
-                (-32015, str(computation.error) or computation.error.__class__.__name__, b"")
-        result.calls.append(CallOutcome(tx, params["from"], bytes(computation.output) if not error or error[0] == 3 else b"",
-                                        logs, used, tx.gas - computation.get_gas_remaining(),
+            error = _call_error(computation)
+        result.calls.append(CallOutcome(tx, params["from"], b"" if error else bytes(computation.output),
+                                        logs, used, _max_used_gas(state, tx, computation),
                                         0 if computation.is_error else 1, error))
     block = vm.set_block_transactions_and_withdrawals(vm.get_block(), header, txs, receipts, withdrawals=[])
     block = vm.block_postprocessing(block)
@@ -165,10 +166,9 @@ def _transaction(vm, state, header, chain_id: int, params: dict, validation: boo
     sender = params.get("from") or constants.ZERO_ADDRESS
     params["from"] = sender
     nonce = params.get("nonce")
+    current = state.get_nonce(sender)
     if nonce is None:
-        nonce = state.get_nonce(sender)
-    elif nonce >= 2**64 - 1:
-        raise SimulationError(-38011, f"nonce too high: {nonce}")
+        nonce = current
     gas = params.get("gas")
     if gas is None:
         gas = min(budget, header.gas_limit - header.gas_used)
@@ -184,20 +184,24 @@ def _transaction(vm, state, header, chain_id: int, params: dict, validation: boo
         tx = builder.new_transaction(nonce, price, gas, to, value, data, v=0, r=0, s=0) if not al else \
             builder.decode(builder.new_access_list_transaction(
                 chain_id, nonce, price, gas, to, value, data, al, 0, 0, 0).encode())
-        return tx, SpoofTransaction(tx, sender=sender, get_sender=lambda: sender, s=1,
-                                    check_signature_validity=_unchecked, validate=lambda: _check_intrinsic_gas(tx))
+        return tx, _runnable(tx, sender, nonce if validation else current)
     else:
         if fee is None:
             fee = (base_fee + (tip or 0)) if validation else 0
         if tip is None:
-            tip = 0 if not validation else min(fee - base_fee, fee) if fee >= base_fee else 0
+            tip = 0
         tx = builder.new_dynamic_fee_transaction(chain_id, nonce, tip, fee, gas, to, value, data, al, 0, 0, 0)
         tx = builder.decode(tx.encode())  # the builder gives London's class; the block needs its fork's
-    # The block holds it with a zero signature, as geth hashes simulated calls; it runs from
-    # the given sender, with a stand-in s (py-evm refuses s = 0 before anything runs).
-    runs = SpoofTransaction(tx, sender=sender, get_sender=lambda: sender, check_signature_validity=_unchecked,
-                            validate=lambda: _check_intrinsic_gas(tx), s=1)
-    return tx, runs
+    # the block holds it with a zero signature, as geth hashes simulated calls
+    return tx, _runnable(tx, sender, nonce if validation else current)
+
+
+def _runnable(tx, sender: bytes, nonce: int):
+    """What py-evm executes: the transaction from `sender`, with a stand-in s (py-evm refuses
+    s = 0 before anything runs) and, without validation, the sender's own nonce (geth skips
+    nonce checks then)."""
+    return SpoofTransaction(tx, sender=sender, get_sender=lambda: sender, check_signature_validity=_unchecked,
+                            validate=lambda: _check_intrinsic_gas(tx), s=1, nonce=nonce)
 
 
 def _unchecked() -> None:
@@ -207,6 +211,26 @@ def _unchecked() -> None:
 def _check_intrinsic_gas(tx) -> None:
     if tx.gas < tx.intrinsic_gas:
         raise ValidationError(f"intrinsic gas too low: gas {tx.gas}, minimum needed {tx.intrinsic_gas}")
+
+
+def _max_used_gas(state, tx, computation) -> int:
+    """Gas used before refunds, or EIP-7623's calldata floor when that is higher (Prague on)."""
+    used = tx.gas - computation.get_gas_remaining()
+    if not hasattr(state.transaction_executor_class, "calc_data_floor_gas"):
+        return used
+    zeros = tx.data.count(0)
+    return max(used, 21000 + 10 * (zeros + 4 * (len(tx.data) - zeros)))
+
+
+def _call_error(computation) -> tuple:
+    """(code, message, data) as geth reports a failed call: reverts with their reason."""
+    if computation.error.__class__.__name__ == "Revert":
+        output = bytes(computation.output)
+        reason = decode_revert_reason(output)
+        return 3, "execution reverted" + (f": {reason}" if reason else ""), output
+    if isinstance(computation.error, OutOfGas):
+        return -32015, "out of gas", b""
+    return -32015, str(computation.error) or computation.error.__class__.__name__, b""
 
 
 _VALIDATION_CODES = (
@@ -234,8 +258,6 @@ def _move_precompiles(vm, moves: dict[bytes, bytes], moved: dict[bytes, bytes]) 
     for source, target in moves.items():
         if source not in table:
             raise SimulationError(-32000, f"account 0x{source.hex()} is not a precompile")
-        if target in moved.values() or target in moves.values() and list(moves.values()).count(target) > 1:
-            raise SimulationError(-38023, f"multiple precompiles moved to 0x{target.hex()}")
         if target == source:
             raise SimulationError(-38022, f"account 0x{source.hex()} requested to move to itself")
         table[target] = table.pop(source)

@@ -86,7 +86,7 @@ def _block_json(block, full: bool) -> dict:
                  "maxUsedGas": hexq(c.max_used_gas), "status": hexq(c.status)}
         if c.error is not None:
             code, message, data = c.error
-            entry["error"] = {"code": code, "message": message, **({"data": hexb(data)} if data else {})}
+            entry["error"] = {"code": code, "message": message, **({"data": hexb(data)} if code == 3 else {})}
         calls.append(entry)
     out["calls"] = calls
     return out
