@@ -460,6 +460,14 @@ class Node:
         with self.lock:
             return self._reader(block_id).get_code(address)
 
+    def get_account(self, address: bytes, block_id: Any = "latest") -> dict:
+        """eth_getAccount: nonce, balance, code hash and storage root of one account."""
+        with self.lock:
+            state = self.state_at(block_id)
+            return {"nonce": state.get_nonce(address), "balance": state.get_balance(address),
+                    "codeHash": state.get_code_hash(address),
+                    "storageRoot": state._account_db._get_storage_root(address)}  # py-evm has no public reader
+
     def get_storage(self, address: bytes, slot: int, block_id: Any = "latest") -> int:
         with self.lock:
             return self._reader(block_id).get_storage(address, slot)

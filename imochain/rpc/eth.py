@@ -158,6 +158,14 @@ def get_balance(ctx: Context, params: list):
     return hexq(ctx.node.get_balance(a, p.block_id(p.arg(params, 1, "block", False))))
 
 
+@method("eth_getAccount")
+def get_account(ctx: Context, params: list):
+    a = p.address(p.arg(params, 0, "address"))
+    acct = ctx.node.get_account(a, p.block_id(p.arg(params, 1, "block", False)))
+    return {"codeHash": hexb(acct["codeHash"]), "storageRoot": hexb(acct["storageRoot"]),
+            "balance": hexq(acct["balance"]), "nonce": hexq(acct["nonce"])}
+
+
 @method("eth_getTransactionCount")
 def get_transaction_count(ctx: Context, params: list):
     a = p.address(p.arg(params, 0, "address"))
