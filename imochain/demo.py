@@ -391,7 +391,7 @@ class Demo:
             record = self.rpc("imo_getRequest", [request_id])
             self.note(request_id=request_id, posted_output_hash=settled[0].args.postedOutputHash,
                       correct_output_hash=settled[0].args.correctOutputHash, state=record and record["state"],
-                      transactions=record and record["transactions"])
+                      request_transactions=record and record["transactions"])
             self.say(f"request #{request_id}: posted 0x{settled[0].args.postedOutputHash.hex()[:12]}…, "
                      f"re-executed 0x{settled[0].args.correctOutputHash.hex()[:12]}…")
             right = self.dry_run(clf_hash, image[:-1] + b"\x01")

@@ -113,6 +113,13 @@ def set_interval_mining(ctx: Context, params: list):
     return None
 
 
+@method("anvil_getIntervalMining")
+def get_interval_mining(ctx: Context, params: list):
+    """The interval-mining period in seconds, or null when blocks are not mined on a timer."""
+    period = ctx.node.interval
+    return None if period is None else int(period) if float(period).is_integer() else period
+
+
 @method("evm_setBlockGasLimit", "anvil_setBlockGasLimit")
 def set_block_gas_limit(ctx: Context, params: list):
     limit = _int_or_quantity(p.arg(params, 0, "gasLimit"), "gasLimit", 2**63 - 1)
@@ -211,7 +218,7 @@ def set_code(ctx: Context, params: list):
     return None
 
 
-@method("anvil_setNonce", "hardhat_setNonce")
+@method("anvil_setNonce", "hardhat_setNonce", "evm_setAccountNonce")
 def set_nonce(ctx: Context, params: list):
     ctx.node.set_nonce(p.address(p.arg(params, 0, "address")),
                        p.quantity(p.arg(params, 1, "nonce"), "nonce", 2**64 - 1))
@@ -248,7 +255,7 @@ def drop_transaction(ctx: Context, params: list):
     return hexb(tx_hash) if dropped else None
 
 
-@method("anvil_dropAllTransactions")
+@method("anvil_dropAllTransactions", "hardhat_dropAllTransactions")
 def drop_all(ctx: Context, params: list):
     ctx.node.drop_all_transactions()
     return None

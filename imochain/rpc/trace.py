@@ -2,6 +2,7 @@
 
     trace_transaction  [txHash]       → [trace, ...] in call order
     trace_block        [blockNumber]  → the traces of every transaction of the block
+    trace_filter       [{fromBlock, toBlock, fromAddress, toAddress, after, count}]
 
 Each trace: {action, blockHash, blockNumber, result | error, subtraces, traceAddress,
 transactionHash, transactionPosition, type}. Calls into precompiles (0xA1 inference included)
@@ -118,3 +119,58 @@ def trace_block(ctx: Context, params: list):
             except ChainError as exc:  # one transaction that no longer replays: say which
                 raise RpcError(-32000, f"cannot trace transaction {hexb(t.hash)}: {exc}") from None
         return out
+
+
+MAX_FILTER_BLOCKS = 1000  # each block is replayed: a bounded range keeps the node responsive
+
+
+def _addresses(value, field: str) -> set[str] | None:
+    if value is None:
+        return None
+    if not isinstance(value, list):
+        raise invalid(f"invalid {field}: expected an array of addresses")
+    return {to_checksum_address(p.address(a, field)) for a in value}
+
+
+def _ends(trace: dict) -> tuple[str | None, str | None]:
+    action, result = trace["action"], trace.get("result") or {}
+    if trace["type"] == "suicide":
+        return action["address"], action["refundAddress"]
+    if trace["type"] == "create":
+        return action["from"], result.get("address")
+    return action["from"], action.get("to")
+
+
+@method("trace_filter")
+def trace_filter(ctx: Context, params: list):
+    spec = p.arg(params, 0, "filter")
+    if not isinstance(spec, dict):
+        raise invalid("invalid filter: expected an object")
+    node = ctx.node
+    senders = _addresses(spec.get("fromAddress"), "fromAddress")
+    receivers = _addresses(spec.get("toAddress"), "toAddress")
+    after = p.quantity(spec["after"], "after") if spec.get("after") is not None else 0
+    count = p.quantity(spec["count"], "count") if spec.get("count") is not None else None
+    with node.lock:
+        lo = node.resolve_block(p.block_id(spec.get("fromBlock", "latest"))).block_number
+        hi = node.resolve_block(p.block_id(spec.get("toBlock", "latest"))).block_number
+        if lo > hi:
+            raise invalid(f"invalid block range: fromBlock {lo} is after toBlock {hi}")
+        if hi - lo >= MAX_FILTER_BLOCKS:
+            raise invalid(f"block range too large: at most {MAX_FILTER_BLOCKS} blocks")
+        matched: list[dict] = []
+        for number in range(lo, hi + 1):
+            for t in node.get_block(number).transactions:
+                for trace in transaction_traces(node, t.hash):
+                    sender, receiver = _ends(trace)
+                    # both lists given: either end may match (OpenEthereum's rule, kept by anvil)
+                    if senders is not None and receivers is not None:
+                        if sender not in senders and receiver not in receivers:
+                            continue
+                    elif senders is not None and sender not in senders:
+                        continue
+                    elif receivers is not None and receiver not in receivers:
+                        continue
+                    matched.append(trace)
+        matched = matched[after:]
+        return matched if count is None else matched[:count]

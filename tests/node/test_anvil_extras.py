@@ -130,3 +130,34 @@ def test_metadata_node_info_and_switches(node_url):
     finally:
         call(node_url, "anvil_setLoggingEnabled", [True])
     assert logging.getLogger("imochain.chain").isEnabledFor(logging.WARNING)
+
+
+def test_trace_filter_by_range_and_address(w3, node_url, store_artifact, isolated):
+    store = deploy(w3, store_artifact, 7)
+    first = w3.eth.block_number
+    sender = w3.eth.accounts[2]
+    tx = store.functions.set(3).transact({"from": sender})
+    w3.eth.wait_for_transaction_receipt(tx)
+    w3.eth.send_transaction({"from": w3.eth.accounts[0], "to": w3.eth.accounts[1], "value": 1})
+    last = w3.eth.block_number
+    everything = call(node_url, "trace_filter", [{"fromBlock": hex(first), "toBlock": hex(last)}])
+    assert len(everything) == 3  # the deployment, the call, the transfer
+    mine = call(node_url, "trace_filter", [{"fromBlock": hex(first), "toBlock": hex(last), "fromAddress": [sender]}])
+    assert [t["transactionHash"] for t in mine] == [tx.to_0x_hex()]
+    to_store = call(node_url, "trace_filter", [{"fromBlock": hex(first), "toBlock": hex(last),
+                                                "toAddress": [store.address]}])
+    assert {t["transactionHash"] for t in to_store} >= {tx.to_0x_hex()}
+    page = call(node_url, "trace_filter", [{"fromBlock": hex(first), "toBlock": hex(last), "after": 1, "count": 1}])
+    assert page == everything[1:2]
+    assert rpc_error(node_url, "trace_filter", [{"fromBlock": "0x0", "toBlock": hex(10**6)}])["code"] in (-32000, -32602)
+    assert rpc_error(node_url, "trace_filter", ["nope"])["code"] == -32602
+
+
+def test_anvil_aliases(w3, node_url, isolated):
+    assert call(node_url, "eth_networkId") == call(node_url, "net_version")
+    assert call(node_url, "eth_requestAccounts") == call(node_url, "eth_accounts")
+    stranger = "0x" + "77" * 20
+    call(node_url, "evm_setAccountNonce", [stranger, "0x5"])
+    assert call(node_url, "eth_getTransactionCount", [stranger]) == "0x5"
+    assert call(node_url, "anvil_getIntervalMining") is None
+    call(node_url, "hardhat_dropAllTransactions")
