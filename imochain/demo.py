@@ -25,7 +25,7 @@ SHADES = " .:-=+*#%@"
 # step would, and checks that the answer repeats them
 IMO_FACTS = ("An Initial Model Offering (IMO) raises funds for an AI model by selling ERC-7641 tokens. "
              "The token holders receive a share of the revenue the model earns from inference.")
-IMO_QUESTION = "What is an Initial Model Offering?"
+IMO_QUESTION = "What do the token holders receive?"
 REQUEST_TOPICS = {keccak(text="AICallbackRequest(address,uint256,uint256,bytes,address,uint64,bytes)"),
                   keccak(text="AICallbackRequest(address,uint256,uint256,bytes,address,uint64,bytes,uint8,uint8,uint256)")}
 # wei and token amounts are written as decimal strings: JSON readers in JavaScript lose digits
@@ -252,8 +252,9 @@ class Demo:
                 record = self.rpc("imo_getRequest", [request_id])
                 text = answer.decode("utf-8", "replace")
                 cap = self.rpc("imo_oracleStatus").get("maxTextTokens")
-                self.say(f"a 135M-parameter model knows nothing reliable about IMOs and would make an answer up; "
-                         f"so, as a dApp does with retrieval, the prompt carries the facts: {IMO_FACTS}")
+                self.say("a 135M-parameter model knows nothing reliable about IMOs: asked 'What is an Initial "
+                         "Model Offering?' on its own, it makes an answer up. So, as a dApp does with retrieval, "
+                         f"the prompt carries the facts ({IMO_FACTS}) and asks what they answer")
                 self.say(f"{self.names[self.investors[0]]} asks model #{text_id}: {IMO_QUESTION}")
                 self.say(f"the oracle answers (at most {cap} tokens, ending at the first full sentence): {text}")
                 self.note(model_id=text_id, request_id=request_id, prompt=question.decode(), answer=text,
@@ -261,8 +262,8 @@ class Demo:
                 self.check(record is not None and record["state"] in ("answered", "finalized"),
                            f"request #{request_id} was answered by callback", state=record and record["state"])
                 lowered = text.lower()
-                self.check("token" in lowered and any(w in lowered for w in ("fund", "revenue", "model")),
-                           "the answer repeats the facts it was given (tokens; funds, revenue or the model)",
+                self.check("token" in lowered and "revenue" in lowered,
+                           "the answer repeats the facts it was given (the token holders' share of the revenue)",
                            answer=text)
 
         with self.step("Three investors deposit: 6 + 5 + 4 ETH, oversubscribed"):

@@ -93,3 +93,20 @@ def test_log_line_for_a_transaction_that_called_0xa1(caplog):
         node.send_transaction({"from": node.accounts[0].address, "to": INFERENCE_ADDRESS, "data": data,
                                "gas": 1_000_000})
     assert "which only imochain runs" in caplog.text and "trace_transaction" in caplog.text
+
+
+def test_banner_shows_oracle_model_ids_and_aliases(capsys):
+    from imochain.chain import Node, NodeConfig
+    from imochain.chain.services import start_services
+    from imochain.cli import print_banner
+    node = Node(NodeConfig(model_aliases={7: "digits-classifier"}, default_text_model=False))
+    services = start_services(node, max_tokens=48)
+    try:
+        print_banner(node, "127.0.0.1", 8545, 48)
+    finally:
+        for s in services:
+            s.stop()
+    out = capsys.readouterr().out
+    assert "Oracle model ids: 1 digits-classifier, 2 digits-generator" in out
+    assert "oracle model id 7 is answered by digits-classifier" in out
+    assert "up to 48 tokens" in out
