@@ -41,7 +41,7 @@ class RequestRecord:
     transactions: dict = field(default_factory=dict)  # role → tx hash
 
     def to_json(self, finalized: bool = False) -> dict:
-        state = "finalized" if finalized and self.state == "answered" else self.state
+        state = "finalized" if finalized and self.state in ("answered", "challenged") else self.state
         return {"requestId": self.request_id, "modelId": self.model_id, "model": self.model,
                 "account": to_checksum_address(self.account),
                 "callbackContract": to_checksum_address(self.callback) if any(self.callback) else None,
@@ -92,6 +92,7 @@ class RequestBook:
         record = self.records.get(request_id)
         if record is not None:
             record.state = "challenged"
+            record.reason = "the challenger re-ran the model, got another output and disputed the result"
             record.transactions["challenge"] = tx_hash
 
     def failed(self) -> list[RequestRecord]:

@@ -138,7 +138,8 @@ def get_request(ctx: Context, params: list):
         record = worker.book.get(request_id)
         if record is None:
             return None
-        return record.to_json(finalized=record.state == "answered" and _finalized(ctx, worker, request_id))
+        settled = record.state in ("answered", "challenged") and _finalized(ctx, worker, request_id)
+        return record.to_json(finalized=settled)
 
 
 def _finalized(ctx: Context, worker, request_id: int) -> bool:

@@ -126,3 +126,18 @@ def test_bad_request_ids(chain):
     w3, *_ = chain
     for bad in ("zz", -1, None):
         assert "error" in w3.provider.make_request("imo_getRequest", [bad])
+
+
+def test_a_wrong_result_is_challenged_then_finalized(chain):
+    w3, *_ = chain
+    rpc(w3, "imo_setOracleFaults", [1.0])
+    try:
+        request_id = ask(chain, image()[:-1] + b"\x05", 0)
+    finally:
+        rpc(w3, "imo_setOracleFaults", [0.0])
+    record = rpc(w3, "imo_getRequest", [request_id])
+    # automine: the dispute is settled at once (the game re-runs the model on-chain)
+    assert record["state"] in ("challenged", "finalized") and "challenge" in record["transactions"]
+    assert "challenger" in record["reason"]
+    rpc(w3, "anvil_mine", ["0x4"])
+    assert rpc(w3, "imo_getRequest", [request_id])["state"] == "finalized"
