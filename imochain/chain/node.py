@@ -1214,6 +1214,11 @@ class Node:
                                              self.automine)
             return sid
 
+    def snapshot_heads(self) -> dict[int, int]:
+        """Snapshot id → the head block number it returns to (anvil_metadata)."""
+        with self.lock:
+            return {sid: snap.head_number for sid, snap in self._snapshots.items()}
+
     def revert(self, sid: int) -> bool:
         with self.lock:
             snap = self._snapshots.get(sid)
@@ -1256,6 +1261,7 @@ class Node:
                 shutil.rmtree(self.config.db_path, ignore_errors=True)
             self._open()
             self.instance_id = os.urandom(32)
+            self.block_gas_limit = self.next_base_fee_override = self.timestamp_interval = None
             self.automine = automine
             if interval:
                 self.set_interval_mining(interval)

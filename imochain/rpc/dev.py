@@ -196,8 +196,8 @@ def metadata(ctx: Context, params: list):
     node = ctx.node
     from .eth import client_version
     with node.lock:
-        snapshots = {str(sid): [snap.head_number, hexb(node.resolve_block(snap.head_number).hash)]
-                     for sid, snap in node._snapshots.items() if snap.head_number <= node.block_number}
+        snapshots = {str(sid): [number, hexb(node.resolve_block(number).hash)]
+                     for sid, number in node.snapshot_heads().items() if number <= node.block_number}
         return {"clientVersion": client_version(ctx, []), "chainId": node.config.chain_id,
                 "instanceId": hexb(node.instance_id), "latestBlockNumber": node.block_number,
                 "latestBlockHash": hexb(node.head.hash), "forkedNetwork": None, "snapshots": snapshots}

@@ -93,6 +93,10 @@ def test_log_line_for_a_transaction_that_called_0xa1(caplog):
         node.send_transaction({"from": node.accounts[0].address, "to": INFERENCE_ADDRESS, "data": data,
                                "gas": 1_000_000})
     assert "which only imochain runs" in caplog.text and "trace_transaction" in caplog.text
+    # the node's own Parity trace shows the real 0xA1 output (Foundry's replay shows none)
+    from imochain.rpc.trace import transaction_traces
+    (trace,) = transaction_traces(node, node.get_block("latest").transactions[0].hash)
+    assert trace["result"]["output"] == "0x" + node.inference.execute(data).hex()
 
 
 def test_banner_shows_oracle_model_ids_and_aliases(capsys):

@@ -119,6 +119,10 @@ def test_metadata_node_info_and_switches(node_url):
     assert meta == call(node_url, "anvil_metadata")
     assert meta["chainId"] == 31337 and meta["forkedNetwork"] is None and len(meta["instanceId"]) == 66
     assert meta["latestBlockHash"] == head(node_url)["hash"]
+    sid = call(node_url, "evm_snapshot")
+    assert call(node_url, "anvil_metadata")["snapshots"][str(int(sid, 16))] == [meta["latestBlockNumber"],
+                                                                              meta["latestBlockHash"]]
+    call(node_url, "evm_revert", [sid])
     info = call(node_url, "anvil_nodeInfo")
     assert info["currentBlockHash"] == meta["latestBlockHash"] and info["environment"]["chainId"] == 31337
     assert call(node_url, "anvil_enableTraces") is None
