@@ -245,7 +245,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0
     try:
-        return int(args.func(args) or 0)
+        status = int(args.func(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows up here, not in an error at exit
+        return status
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:  # `imochain model list | head`: the reader left, nothing is wrong
