@@ -316,7 +316,7 @@ def node_info(ctx: Context, params: list):
     node = ctx.node
     with node.lock:
         return {"currentBlockNumber": hexq(node.block_number), "currentBlockTimestamp": node.head.timestamp,
-                "currentBlockHash": hexb(node.head.hash), "hardFork": "prague", "transactionOrder": "fees",
+                "currentBlockHash": hexb(node.head.hash), "hardFork": node.config.hardfork, "transactionOrder": "fees",
                 "environment": {"baseFee": node.next_base_fee(), "chainId": node.config.chain_id,
                                 "gasLimit": node.block_gas_limit or node.head.gas_limit,
                                 "gasPrice": node.next_base_fee() + 10**9},
