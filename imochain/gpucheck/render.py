@@ -74,10 +74,11 @@ def _oracle(p: dict, target: str) -> list[str]:
 
 def _text(p: dict, target: str) -> list[str]:
     hdr = ["model", "layers", "cpu prefill tok/s", f"{target} prefill tok/s", "cpu decode tok/s",
-           f"{target} decode tok/s", "greedy answers equal", "prefill logits max |diff|"]
+           f"{target} decode tok/s", "greedy answers equal", "prefill logits max abs diff", "shapes = SmolLM2 GGUF"]
     rows = [[m["model"], _f(m["layers"]), _f(m["cpu"]["prefill_tok_s"]), _f(m["target"]["prefill_tok_s"]),
              _f(m["cpu"]["decode_tok_s"]), _f(m["target"]["decode_tok_s"]),
-             f"{sum(m['greedy_equal'])}/{len(m['greedy_equal'])}", f"{m['prefill_logits_max_abs_diff']:.2e}"]
+             f"{sum(m['greedy_equal'])}/{len(m['greedy_equal'])}", f"{m['prefill_logits_max_abs_diff']:.2e}",
+             _f(m.get("shape_equals_gguf"))]
             for m in p["models"]]
     out = [markdown_table(hdr, rows), "", p["note"] + f"; CPU threads {p['models'][0]['cpu']['threads']}, "
            f"prompts of {', '.join(str(r['prompt_tokens']) for r in p['models'][0]['cpu']['rows'])} tokens, "
