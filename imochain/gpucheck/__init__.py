@@ -45,6 +45,7 @@ class Context:
     golden_path: Path | None = None
     text_gguf: str | None = None
     deadline: float = float("inf")  # perf_counter() after which remaining parts are skipped
+    threads: int | None = None     # torch CPU threads for the run; None = torch's default
     log: object = print
 
     @property
@@ -132,8 +133,26 @@ def run(ctx: Context, parts=PARTS) -> int:
         return EXIT_OK
     from . import checks, text
     runners = {"golden": checks.golden, "bench": checks.bench, "oracle": checks.oracle, "text": text.run}
+    torch = runtime.torch_module()
+    threads_before = torch.get_num_threads()
+    if ctx.threads:
+        torch.set_num_threads(ctx.threads)
+    try:
+        return _run_parts(ctx, parts, runners)
+    finally:
+        torch.set_num_threads(threads_before)     # the process's setting, as it was
+
+
+def _run_parts(ctx: Context, parts, runners) -> int:
+    from . import checks
     report = Report(ctx, environment(ctx.target))
     env = report.data["environment"]
+    if ctx.target == "cuda":
+        try:
+            env["cuda_latency"] = checks.cuda_latency()
+        except Exception as exc:     # context for the figures only: never stop the parts
+            env["cuda_latency"] = None
+            env["cuda_latency_error"] = f"{type(exc).__name__}: {exc}"[:300]
     ctx.log(f"gpucheck: CPU vs {ctx.target}{' (dry run: the CPU stands in for CUDA)' if ctx.dry_run else ''}"
             f" on {env.get('gpu') or env['cpu']}, torch {env['torch']}"
             f"{', CUDA ' + str(env.get('cuda_runtime')) + ', driver ' + str(env.get('driver')) if ctx.target == 'cuda' else ''}")
@@ -176,6 +195,8 @@ def main(argv=None) -> int:
     p.add_argument("--text-gguf", default=None, metavar="PATH",
                    help="a Llama GGUF to measure as well (default: SmolLM2's, when installed)")
     p.add_argument("--budget-s", type=float, default=270.0, help="skip parts that would start after this")
+    p.add_argument("--threads", type=int, default=None, metavar="N",
+                   help="torch CPU threads for the CPU runs (default: torch's; the text model keeps its own)")
     args = p.parse_args(argv)
     parts = tuple(x for x in args.parts.split(",") if x)
     unknown = [x for x in parts if x not in PARTS]
@@ -183,6 +204,8 @@ def main(argv=None) -> int:
         p.error(f"--parts: unknown part(s) {','.join(unknown) or '(none given)'}; choose from {','.join(PARTS)}")
     if args.budget_s <= 0:
         p.error("--budget-s must be positive")
+    if args.threads is not None and not 1 <= args.threads <= 1024:
+        p.error("--threads must be between 1 and 1024")
     if args.golden and not Path(args.golden).is_file():
         p.error(f"--golden: no such file {args.golden}")
     if args.text_gguf and not Path(args.text_gguf).is_file():
@@ -193,6 +216,6 @@ def main(argv=None) -> int:
     ctx = Context(out_dir=out_dir, target="cpu" if args.dry_run else "cuda", dry_run=args.dry_run,
                   models=tuple(args.models.split(",")) if args.models else None,
                   golden_path=Path(args.golden) if args.golden else None, text_gguf=args.text_gguf,
-                  deadline=time.perf_counter() + args.budget_s,
+                  deadline=time.perf_counter() + args.budget_s, threads=args.threads,
                   log=lambda m: print(m, flush=True))
     return run(ctx, parts)

@@ -48,6 +48,38 @@ def _check_exact_settings() -> dict:
     return flags
 
 
+def cuda_latency(repeats: int = 200) -> dict:
+    """What one small CUDA step costs on this machine, apart from our code: a launch waited for,
+    a launch queued (many, then one wait), and a 64-byte host -> device -> host round trip.
+    Batch-1 precompile calls are a chain of such steps."""
+    import statistics
+
+    import numpy as np
+
+    from imochain.precompiles import runtime
+    torch = runtime.torch_module()
+    x = torch.zeros(16, device="cuda")
+    host = np.zeros(16, dtype=np.float32)
+    sync, queued, copy = [], [], []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        x.add_(1)
+        torch.cuda.synchronize()
+        sync.append(time.perf_counter() - t0)
+    for _ in range(5):
+        t0 = time.perf_counter()
+        for _ in range(repeats):
+            x.add_(1)
+        torch.cuda.synchronize()
+        queued.append((time.perf_counter() - t0) / repeats)
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        torch.from_numpy(host).to("cuda").cpu()
+        copy.append(time.perf_counter() - t0)
+    return {"launch_and_wait_us": statistics.median(sync) * 1e6, "launch_queued_us": statistics.median(queued) * 1e6,
+            "roundtrip_copy_us": statistics.median(copy) * 1e6}
+
+
 # ------------------------------------------------------------------------------------ a. golden
 def golden(ctx: Context) -> PartResult:
     from imochain.precompiles import InferencePrecompile

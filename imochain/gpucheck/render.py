@@ -22,12 +22,16 @@ def _env(report: dict) -> list[str]:
     gpu = (f"GPU **{env.get('gpu')}** ({env.get('gpu_memory_gib')} GiB, compute capability "
            f"{env.get('compute_capability')}), driver {env.get('driver')}, CUDA runtime {env.get('cuda_runtime')}, "
            f"cuDNN {env.get('cudnn')}; " if env.get("gpu") else "")
+    lat = env.get("cuda_latency")
+    lat = (f"One small CUDA step here: {lat['launch_and_wait_us']:.1f} µs launched and waited for, "
+           f"{lat['launch_queued_us']:.1f} µs per launch queued, {lat['roundtrip_copy_us']:.1f} µs for a 64-byte "
+           "host-device-host round trip. " if lat else "")
     dry = ("**Dry run: the CPU stood in for CUDA** — the 'target' columns are CPU figures; this run only "
            "checks the script. " if report.get("dry_run") else "")
     return [dry + gpu + f"CPU {env.get('cpu')} ({env.get('cpu_count')} cores, torch threads {env.get('torch_threads')}); "
             f"torch {env.get('torch')}, Python {env.get('python')}; started {env.get('started_utc')}, "
             f"took {report.get('elapsed_s')} s. float32 matmul precision `{env.get('float32_matmul_precision')}`, "
-            f"CUDA matmul TF32 allowed: {env.get('cuda_matmul_allow_tf32')}.", ""]
+            f"CUDA matmul TF32 allowed: {env.get('cuda_matmul_allow_tf32')}. " + lat, ""]
 
 
 def _golden(p: dict, target: str) -> list[str]:

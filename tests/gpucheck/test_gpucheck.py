@@ -71,6 +71,7 @@ def test_a_failing_part_is_reported_and_the_others_still_run(tmp_path, monkeypat
     (["--parts", "golden,nope"], "unknown part"),
     (["--golden", "/nonexistent/golden.json"], "no such file"),
     (["--budget-s", "0"], "must be positive"),
+    (["--threads", "0"], "--threads must be"),
 ])
 def test_bad_flags_give_one_line_and_exit_2(tmp_path, capsys, argv, message):
     with pytest.raises(SystemExit) as exc:
