@@ -43,7 +43,8 @@ class Context:
     dry_run: bool = False
     models: tuple | None = None    # restrict the zoo / store models (tests); None = all
     golden_path: Path | None = None
-    text_gguf: str | None = None
+    text_gguf: str | None | bool = None   # a GGUF path; None: SmolLM2's when installed; False: none
+    text_layers: int | None = None          # the synthetic text model's layers (None: SmolLM2's 30)
     deadline: float = float("inf")  # perf_counter() after which remaining parts are skipped
     threads: int | None = None     # torch CPU threads for the run; None = torch's default
     log: object = print
@@ -193,7 +194,9 @@ def main(argv=None) -> int:
     p.add_argument("--models", default=None, help="comma-separated model names (default: all)")
     p.add_argument("--golden", default=None, metavar="PATH", help="golden vectors JSON (default: the checkout's)")
     p.add_argument("--text-gguf", default=None, metavar="PATH",
-                   help="a Llama GGUF to measure as well (default: SmolLM2's, when installed)")
+                   help="a Llama GGUF to measure as well (default: SmolLM2's, when installed; 'none': no file)")
+    p.add_argument("--text-layers", type=int, default=None, metavar="N",
+                   help="build the SmolLM2-shaped random model with only N of its 30 layers (quick checks)")
     p.add_argument("--budget-s", type=float, default=270.0, help="skip parts that would start after this")
     p.add_argument("--threads", type=int, default=None, metavar="N",
                    help="torch CPU threads for the CPU runs (default: torch's; the text model keeps its own)")
@@ -208,14 +211,17 @@ def main(argv=None) -> int:
         p.error("--threads must be between 1 and 1024")
     if args.golden and not Path(args.golden).is_file():
         p.error(f"--golden: no such file {args.golden}")
-    if args.text_gguf and not Path(args.text_gguf).is_file():
+    if args.text_gguf and args.text_gguf != "none" and not Path(args.text_gguf).is_file():
         p.error(f"--text-gguf: no such file {args.text_gguf}")
+    if args.text_layers is not None and not 1 <= args.text_layers <= 30:
+        p.error("--text-layers must be between 1 and 30")
     out_dir = Path(args.out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         p.error(f"OUTDIR {out_dir} exists and is not a folder")
     ctx = Context(out_dir=out_dir, target="cpu" if args.dry_run else "cuda", dry_run=args.dry_run,
                   models=tuple(args.models.split(",")) if args.models else None,
-                  golden_path=Path(args.golden) if args.golden else None, text_gguf=args.text_gguf,
+                  golden_path=Path(args.golden) if args.golden else None, text_layers=args.text_layers,
+                  text_gguf=False if args.text_gguf == "none" else args.text_gguf,
                   deadline=time.perf_counter() + args.budget_s, threads=args.threads,
                   log=lambda m: print(m, flush=True))
     return run(ctx, parts)

@@ -88,6 +88,8 @@ def golden(ctx: Context) -> PartResult:
     committed = json.loads((ctx.golden_path or mod.GOLDEN).read_text())
     flags = _check_exact_settings()
     names = [n for n in mod.ZOO if ctx.models is None or n in ctx.models]
+    if not names:
+        return PartResult("skipped", f"none of the golden models ({', '.join(mod.ZOO)}) selected")
     rows, differs = [], []
     for name in names:
         model, x = mod._inputs(name)
@@ -156,6 +158,8 @@ def bench(ctx: Context) -> PartResult:
                 bat.append(b)
         finally:
             node.close()
+    if not pre:
+        return PartResult("skipped", "no tensor model of the store selected")
     by = {(r["model"], r["device"]): r for r in pre}
     bb = {(r["model"], r["device"]): r for r in bat}
     cmp, differs = [], []
@@ -196,6 +200,8 @@ def oracle(ctx: Context) -> PartResult:
     s = runner.Settings.for_run(True, ctx.devices)
     s.oracle_batch_sizes = (ORACLE_BATCH,)
     names = [n for n in ORACLE_MODELS if ctx.models is None or n in ctx.models]
+    if not names:
+        return PartResult("skipped", f"none of the oracle models ({', '.join(ORACLE_MODELS)}) selected")
     res = {}
     for device in ctx.devices:
         res[device] = runner.bench_oracle(names, s, ctx.log, device)

@@ -38,15 +38,16 @@ WEIGHT_STD = 0.02       # typical of a trained small transformer's matrices
 CHATML = "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}"
 
 
-def synthetic_smollm2(seed: int = 0):
-    """(LlamaConfig, fused torch weights): SmolLM2's shapes, seeded random weights, a byte-level
-    vocabulary (control tokens, the 256 byte symbols, then unused filler up to 49 152)."""
+def synthetic_smollm2(seed: int = 0, layers: int | None = None):
+    """(LlamaConfig, fused torch weights): SmolLM2's shapes (``layers`` of its blocks: all by
+    default), seeded random weights, a byte-level vocabulary (control tokens, the 256 byte
+    symbols, then unused filler up to 49 152)."""
     import torch
 
     from imochain.precompiles.text import gguf_file as gf
     from imochain.precompiles.text.tokenizer import _byte_alphabet
 
-    sh = SMOLLM2_SHAPE
+    sh = dict(SMOLLM2_SHAPE, layers=layers or SMOLLM2_SHAPE["layers"])
     controls = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
     tokens = controls + sorted(_byte_alphabet(), key=_byte_alphabet().get)
     tokens += [f"<|unused_{i}|>" for i in range(sh["vocab"] - len(tokens))]
@@ -144,18 +145,21 @@ def run(ctx: Context) -> PartResult:
     from imochain.precompiles.text import locate_default_gguf
 
     results = []
-    cfg, weights = synthetic_smollm2()
-    results.append(compare("SmolLM2-135M-shaped, random weights", cfg, weights, ctx))
-    path = ctx.text_gguf or locate_default_gguf()
+    cfg, weights = synthetic_smollm2(layers=ctx.text_layers)
+    label = "SmolLM2-135M-shaped, random weights"
+    if cfg.layers != SMOLLM2_SHAPE["layers"]:
+        label += f" ({cfg.layers} of its {SMOLLM2_SHAPE['layers']} layers)"
+    results.append(compare(label, cfg, weights, ctx))
+    path = ctx.text_gguf if ctx.text_gguf is not None else locate_default_gguf()
     blocked = None
     if path:
         cfg2, weights2 = gguf_weights(path)
-        if ctx.text_gguf is None:     # SmolLM2's own file: do our shapes match it? (floats were float32)
+        if ctx.text_gguf is None and ctx.text_layers is None:   # SmolLM2's own file: same shapes?
             results[0]["shape_equals_gguf"] = all(math.isclose(getattr(cfg2, k), v, rel_tol=1e-6)
-                                                  for k, v in SMOLLM2_SHAPE.items())
+                                                  for k, v in SMOLLM2_SHAPE.items())   # (float32 floats)
         del weights
         results.append(compare(cfg2.general_name or path, cfg2, weights2, ctx))
-    else:
+    elif ctx.text_gguf is None:
         blocked = ("SmolLM2-135M-Instruct (real weights): blocked: its 92 MB GGUF exceeds the GPU machine's "
                    "64 MiB transfer limit and is not installed there")
     data = {"models": results, "blocked": blocked,

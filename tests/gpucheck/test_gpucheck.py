@@ -72,6 +72,7 @@ def test_a_failing_part_is_reported_and_the_others_still_run(tmp_path, monkeypat
     (["--golden", "/nonexistent/golden.json"], "no such file"),
     (["--budget-s", "0"], "must be positive"),
     (["--threads", "0"], "--threads must be"),
+    (["--text-layers", "31"], "--text-layers must be"),
 ])
 def test_bad_flags_give_one_line_and_exit_2(tmp_path, capsys, argv, message):
     with pytest.raises(SystemExit) as exc:
@@ -79,3 +80,23 @@ def test_bad_flags_give_one_line_and_exit_2(tmp_path, capsys, argv, message):
     assert exc.value.code == 2
     err = capsys.readouterr().err.strip()
     assert message in err and "\n" not in err
+
+
+def test_dry_run_of_bench_oracle_and_text_parts(tmp_path):
+    """The CPU standing in for CUDA: every part's glue to the bench, the node's oracle worker and
+    the text model runs and renders (one small model, the text model cut to 1 of 30 layers)."""
+    out = tmp_path / "dry"
+    status = gpucheck.main([str(out), "--dry-run", "--parts", "bench,oracle,text", "--models", "digits-classifier",
+                            "--threads", "1", "--text-layers", "1", "--text-gguf", "none"])
+    assert status == gpucheck.EXIT_OK
+    report = json.loads((out / "gpucheck.json").read_text())
+    assert report["dry_run"] and report["environment"]["torch_threads"] == 1
+    parts = report["parts"]
+    assert {k: p["status"] for k, p in parts.items()} == {"bench": "ok", "oracle": "ok", "text": "ok"}
+    assert [p["model"] for p in parts["bench"]["precompile"]] == ["digits-classifier"] * 2
+    assert all(parts["bench"]["compare"][0]["int8_checks"].values())
+    assert parts["oracle"]["rows"][0]["outputs_equal_and_cpu=target"]
+    text = parts["text"]["models"]
+    assert len(text) == 1 and text[0]["layers"] == 1 and text[0]["greedy_equal"] == [True] * 3
+    md = (out / "gpucheck.md").read_text()
+    assert "Dry run" in md and "## d. text model" in md and "| digits-classifier | 64 |" in md
