@@ -49,7 +49,8 @@ def synthetic_smollm2(seed: int = 0, layers: int | None = None):
 
     sh = dict(SMOLLM2_SHAPE, layers=layers or SMOLLM2_SHAPE["layers"])
     controls = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
-    tokens = controls + sorted(_byte_alphabet(), key=_byte_alphabet().get)
+    alphabet = _byte_alphabet()      # symbol -> byte
+    tokens = controls + sorted(alphabet, key=alphabet.get)
     tokens += [f"<|unused_{i}|>" for i in range(sh["vocab"] - len(tokens))]
     cfg = gf.LlamaConfig(**sh, tied_embeddings=True, rope_freq_factors=False, file_type="F32 (random, seeded)",
                          general_name="SmolLM2-135M-shaped (random weights)", tokenizer_pre="default",
