@@ -50,6 +50,7 @@ class LogInfo:
     tx_index: int
     log_index: int
     removed: bool = False
+    block_timestamp: int | None = None
 
 
 @dataclass
@@ -68,6 +69,7 @@ class ReceiptInfo:
     logs: list[LogInfo]
     logs_bloom: int
     type: int
+    block_timestamp: int | None = None
 
 
 @dataclass
