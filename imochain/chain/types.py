@@ -52,6 +52,7 @@ class LogInfo:
     tx_index: int
     log_index: int
     removed: bool = False
+    block_timestamp: int | None = None
 
 
 @dataclass
@@ -73,6 +74,7 @@ class ReceiptInfo:
     root: bytes | None = None  # before Byzantium receipts hold a state root, not a status
     blob_gas_used: int | None = None  # blob transactions (type 3)
     blob_gas_price: int | None = None
+    block_timestamp: int | None = None
 
 
 @dataclass

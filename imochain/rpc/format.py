@@ -106,7 +106,7 @@ def transaction(info: TxInfo) -> dict:
 
 
 def log(entry: LogInfo) -> dict:
-    return {
+    out = {
         "address": addr(entry.address),
         "topics": [hexb(t) for t in entry.topics],
         "data": hexb(entry.data),
@@ -117,6 +117,9 @@ def log(entry: LogInfo) -> dict:
         "logIndex": hexq(entry.log_index),
         "removed": entry.removed,
     }
+    if entry.block_timestamp is not None:  # anvil and recent geth add it
+        out["blockTimestamp"] = hexq(entry.block_timestamp)
+    return out
 
 
 def receipt(r: ReceiptInfo) -> dict:
@@ -142,4 +145,6 @@ def receipt(r: ReceiptInfo) -> dict:
     if r.blob_gas_used is not None:
         out["blobGasUsed"] = hexq(r.blob_gas_used)
         out["blobGasPrice"] = hexq(r.blob_gas_price)
+    if r.block_timestamp is not None:
+        out["blockTimestamp"] = hexq(r.block_timestamp)
     return out
