@@ -139,6 +139,9 @@ def add_node_parser(sub) -> None:
                    help="with --init: validate and apply these RLP blocks first (ethash seals of "
                         "pre-merge blocks are not checked; everything else is)")
     p.add_argument("--dev-accounts", action="store_true", help="with --init: fund the dev accounts too")
+    p.add_argument("--rpc-shapes", choices=("anvil", "geth"), default=None,
+                   help="JSON answers as anvil gives them (checksummed addresses, totalDifficulty, "
+                        "blockTimestamp in receipts) or as geth does (default: geth with --init, else anvil)")
     p.add_argument("--imo", action="store_true",
                    help="with --init: place the IMO contracts at genesis too (implies --dev-accounts)")
     p.add_argument("--gas-limit", type=int, default=30_000_000, help="block gas limit (default 30000000)")
@@ -167,6 +170,7 @@ def node_config(args):
     return NodeConfig(
         chain_id=args.chain_id, accounts=args.accounts if dev else 0, balance=args.balance,
         init_genesis=args.init, import_chain=args.import_chain,
+        rpc_shapes=args.rpc_shapes or ("geth" if args.init else "anvil"),
         genesis_contracts=not args.init or args.imo,
         mnemonic=args.mnemonic or DEFAULT_MNEMONIC, db_path=args.db,
         automine=not args.no_mining, block_time=args.block_time,

@@ -211,7 +211,8 @@ class Node(DevControls):
         """The block's consensus RLP encoding (as debug_getRawBlock returns it)."""
         with self.lock:
             header = self.resolve_block(block_id)
-            return rlp.encode(self.vm_class.get_block_class().from_header(header, self.storage.chaindb))
+            block_class = self.chain_class.get_vm_class_for_block_number(header.block_number).get_block_class()
+            return rlp.encode(block_class.from_header(header, self.storage.chaindb))
 
     def raw_receipts(self, block_id: Any = "latest") -> list[bytes]:
         """Each receipt's consensus encoding (typed ones as type byte + RLP)."""

@@ -178,7 +178,8 @@ class ChainStorage:
         self.store.commit()
         body = block_size(header, [p.tx for p in included])
         info = BlockInfo(header, [TxInfo(p.tx, p.hash, p.sender, header.hash, header.block_number, i,
-                                         base_fee_of(header)) for i, p in enumerate(included)], body)
+                                         base_fee_of(header), header.timestamp)
+                                  for i, p in enumerate(included)], body)
         self._block_cache[header.hash] = info
         self._receipt_cache[header.hash] = list(receipts)  # as get_receipts would decode them
         return info
@@ -282,7 +283,7 @@ class ChainStorage:
             return cached
         txs = self.chaindb.get_block_transactions(header, self.tx_builder)
         infos = [TxInfo(tx, tx.hash, self.sender_of(tx), header.hash, header.block_number, i,
-                        base_fee_of(header)) for i, tx in enumerate(txs)]
+                        base_fee_of(header), header.timestamp) for i, tx in enumerate(txs)]
         uncles = self.chaindb.get_block_uncles(header.uncles_hash) if header.uncles_hash != EMPTY_UNCLE_HASH else []
         withdrawals = ()
         if getattr(header, "withdrawals_root", BLANK_ROOT_HASH) != BLANK_ROOT_HASH:

@@ -39,6 +39,7 @@ class NodeConfig:
     genesis_contracts: bool = True
     challenge_window: int = 5
     client_version: str | None = None
+    rpc_shapes: str = "anvil"  # answer JSON as anvil does, or "geth" (lowercase addresses, …)
 
 
 @dataclass
@@ -86,6 +87,7 @@ class TxInfo:
     block_number: int | None = None
     index: int | None = None
     base_fee: int | None = None
+    block_timestamp: int | None = None
 
 
 @dataclass

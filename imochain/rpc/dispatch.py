@@ -10,6 +10,7 @@ from typing import Any, Callable
 from imochain.chain import (BlockNotFound, ChainError, ExecutionFailed, ExecutionReverted,
                             InvalidParams, TransactionRejected)
 
+from .format import shapes
 from .params import RpcError, hexb
 
 log = logging.getLogger("imochain.rpc")
@@ -87,6 +88,7 @@ def handle_one(ctx: Context, req: Any) -> dict | None:
     handler = METHODS.get(name)
     if handler is None:
         return error_response(req_id, -32601, f"the method {name} does not exist/is not available")
+    shapes.set(getattr(ctx.node.config, "rpc_shapes", "anvil"))
     try:
         result = handler(ctx, params)
     except RpcError as exc:

@@ -1,6 +1,13 @@
-"""Chain objects → the JSON shapes of the Ethereum execution API."""
+"""Chain objects → the JSON shapes of the Ethereum execution API.
+
+Two dialects, set per request (`shapes`): anvil's (the default: EIP-55 addresses,
+`totalDifficulty`, `blockTimestamp` in receipts) and geth's (lowercase addresses, neither
+field), which a chain started from a geth genesis file answers in.
+"""
 
 from __future__ import annotations
+
+import contextvars
 
 from eth_utils import to_checksum_address
 
@@ -10,15 +17,21 @@ from imochain.chain.fees import effective_gas_price, tx_type
 from .params import hexb, hexq
 
 
+GETH = "geth"
+shapes: contextvars.ContextVar[str] = contextvars.ContextVar("shapes", default="anvil")
+
+
 def addr(a: bytes | None) -> str | None:
-    return None if not a else to_checksum_address(a)
+    if not a:
+        return None
+    return "0x" + a.hex() if shapes.get() == GETH else to_checksum_address(a)
 
 
 def bloom(value: int) -> str:
     return "0x" + value.to_bytes(256, "big").hex()
 
 
-def block(info: BlockInfo, full: bool) -> dict:
+def block(info: BlockInfo, full: bool, total_difficulty: int = 0) -> dict:
     h = info.header
     out = {
         "hash": hexb(h.hash),
@@ -30,6 +43,7 @@ def block(info: BlockInfo, full: bool) -> dict:
         "receiptsRoot": hexb(h.receipt_root),
         "logsBloom": bloom(h.bloom),
         "difficulty": hexq(h.difficulty),
+        "totalDifficulty": hexq(total_difficulty),
         "number": hexq(h.block_number),
         "gasLimit": hexq(h.gas_limit),
         "gasUsed": hexq(h.gas_used),
@@ -52,6 +66,8 @@ def block(info: BlockInfo, full: bool) -> dict:
             value = None
         if value is not None:
             out[key] = hexb(value) if isinstance(value, bytes) else hexq(value)
+    if shapes.get() == GETH:
+        del out["totalDifficulty"]
     if "withdrawalsRoot" in out:
         out["withdrawals"] = [{"index": hexq(w.index), "validatorIndex": hexq(w.validator_index),
                                "address": addr(w.address), "amount": hexq(w.amount)} for w in info.withdrawals]
@@ -68,6 +84,7 @@ def transaction(info: TxInfo) -> dict:
         "blockHash": hexb(info.block_hash) if info.block_hash else None,
         "blockNumber": hexq(info.block_number) if info.block_number is not None else None,
         "transactionIndex": hexq(info.index) if info.index is not None else None,
+        "blockTimestamp": hexq(info.block_timestamp) if info.block_timestamp is not None else None,
         "from": addr(info.sender),
         "to": addr(tx.to),
         "value": hexq(tx.value),
@@ -145,6 +162,6 @@ def receipt(r: ReceiptInfo) -> dict:
     if r.blob_gas_used is not None:
         out["blobGasUsed"] = hexq(r.blob_gas_used)
         out["blobGasPrice"] = hexq(r.blob_gas_price)
-    if r.block_timestamp is not None:
+    if r.block_timestamp is not None and shapes.get() != GETH:
         out["blockTimestamp"] = hexq(r.block_timestamp)
     return out

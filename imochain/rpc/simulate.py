@@ -71,7 +71,8 @@ def simulate_v1(ctx: Context, params: list):
 def _block_json(block, full: bool) -> dict:
     h = block.header
     base_fee = getattr(h, "base_fee_per_gas", None)
-    txs = [TxInfo(c.tx, c.tx.hash, c.sender, h.hash, h.block_number, i, base_fee) for i, c in enumerate(block.calls)]
+    txs = [TxInfo(c.tx, c.tx.hash, c.sender, h.hash, h.block_number, i, base_fee, h.timestamp)
+           for i, c in enumerate(block.calls)]
     out = fmt.block(BlockInfo(h, txs, block.size), full)
     calls, log_index = [], 0
     for i, c in enumerate(block.calls):

@@ -3,8 +3,7 @@ eth_capabilities."""
 
 from __future__ import annotations
 
-from eth_utils import to_checksum_address
-
+from . import format as fmt
 from . import params as p
 from .dispatch import Context, method
 from .params import hexb, hexq, invalid
@@ -35,7 +34,7 @@ def storage_values(ctx: Context, params: list):
         raise invalid(f"too many slots: at most {MAX_STORAGE_VALUES} per request")
     node = ctx.node
     with node.atomic():
-        return {to_checksum_address(a): [hexb(node.get_storage(a, s, block).to_bytes(32, "big")) for s in slots]
+        return {fmt.addr(a): [hexb(node.get_storage(a, s, block).to_bytes(32, "big")) for s in slots]
                 for a, slots in wanted}
 
 

@@ -1,15 +1,10 @@
 """Ethereum's rpc-compat fixtures (execution-apis `tests/*/*.io`), replayed as hive replays them:
 each `>>` request is sent, and its `<<` answer compared — results must be JSON-equal; where an
-error is expected any error passes; `speconly` fixtures only need a result.
-
-One difference from hive: 20-byte addresses compare case-insensitively. imochain answers
-EIP-55 checksummed addresses, as anvil does; geth (who recorded the fixtures) answers lowercase.
-"""
+error is expected any error passes; `speconly` fixtures only need a result."""
 
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -55,27 +50,12 @@ def compare(fixture: Fixture, answer_of) -> str | None:
             return f"{ex.request['method']}: error {got['error']}"
         if fixture.speconly:
             continue
-        if _fold(got.get("result")) != _fold(ex.expected.get("result")):
+        if got.get("result") != ex.expected.get("result"):
             return f"{ex.request['method']}: result differs: {_first_difference(ex.expected.get('result'), got.get('result'))}"
     return None
 
 
-_ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
-
-
-def _fold(value):
-    """The value with every address string lowercased (keys of objects too)."""
-    if isinstance(value, str):
-        return value.lower() if _ADDRESS.fullmatch(value) else value
-    if isinstance(value, list):
-        return [_fold(v) for v in value]
-    if isinstance(value, dict):
-        return {_fold(k): _fold(v) for k, v in value.items()}
-    return value
-
-
 def _first_difference(want, got, path: str = "") -> str:
-    want, got = _fold(want), _fold(got)
     if isinstance(want, dict) and isinstance(got, dict):
         for key in sorted(set(want) | set(got)):
             if want.get(key, "<absent>") != got.get(key, "<absent>"):

@@ -20,7 +20,29 @@ FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "execution-ap
 pytestmark = pytest.mark.skipif(not (FIXTURES / "chain.rlp").exists(),
                                 reason=f"rpc-compat fixtures not found at {FIXTURES}")
 
-EXPECTED_FAILURES: dict[str, str] = {}
+EXPECTED_FAILURES: dict[str, str] = {
+    "eth_createAccessList/create-al-abi-revert":
+        "a reverting call is an error (code 3 with the revert data), as anvil answers; geth returns "
+        "the access list with an error field",
+    "eth_getLogs/filter-error-future-block-range":
+        "a range past the head stops at the head, as anvil does; geth refuses it",
+    "eth_simulateV1/ethSimulate-basefee-too-low-without-validation-38012":
+        "without validation a base-fee override still binds the fee check (py-evm has no "
+        "'no base fee' mode for one transaction)",
+    "eth_simulateV1/ethSimulate-blobs": "blob transactions are not simulated (no blob fields in calls)",
+    "eth_simulateV1/ethSimulate-empty-with-block-num-set-firstblock":
+        "simulating on a pre-merge block: geth's block differs (rewards/difficulty of the old rules)",
+    "eth_simulateV1/ethSimulate-overflow-nonce": "a nonce of 2^64 is refused instead of wrapping",
+    "eth_simulateV1/ethSimulate-override-ecrecover":
+        "gas of a call into a moved precompile's old address (now code) differs",
+    "eth_simulateV1/ethSimulate-self-destructive-contract-produces-logs":
+        "SELFDESTRUCT's ether transfer produces no ERC-7528 log yet",
+    "eth_simulateV1/ethSimulate-use-as-many-features-as-possible":
+        "log indexes after calls whose logs were discarded differ",
+    "testing_buildBlockV1/build-block-empty-transactions": "testing_buildBlockV1 is not implemented",
+    "testing_buildBlockV1/build-block-from-mempool": "testing_buildBlockV1 is not implemented",
+    "testing_buildBlockV1/build-block-with-transactions": "testing_buildBlockV1 is not implemented",
+}
 
 
 def _sender(url: str):
@@ -53,4 +75,4 @@ def test_every_fixture_passes_or_is_listed_with_its_reason(outcomes):
 
 def test_pass_rate_floor(outcomes):
     passed = sum(1 for why in outcomes.values() if why is None)
-    assert passed / len(outcomes) >= 0.0  # raised as the suite is worked through
+    assert passed / len(outcomes) >= 0.90
