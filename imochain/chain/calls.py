@@ -33,14 +33,12 @@ class Calls:
         header = storage.resolve(block_id)
         head = storage.head
         has_price = any(params.get(k) for k in ("gasPrice", "maxFeePerGas"))
-        pending = block_id == "pending" and header.hash == head.hash
-        key = (header.hash, storage.state_root_of(header), has_price,
-               pending and self.clock.next_block_timestamp(head))
+        key = (header.hash, storage.state_root_of(header), has_price, self.clock.next_block_timestamp(head))
         if reusable and not overrides and self._cache is not None and self._cache[0] == key:
             return self._cache[1]
-        if not pending:
-            # A mined block (`latest` included): its own number, timestamp and base fee over
-            # its post-state, as anvil and geth run it; `pending` runs in the next block.
+        if header.hash != head.hash:
+            # A past block: its own number, timestamp and base fee over its post-state, as
+            # anvil and geth run it (not "now", which made time-dependent views wrong).
             child = header.copy(gas_used=0)
         else:
             child = self.states.vm_class.create_header_from_parent(
