@@ -117,6 +117,9 @@ def add_node_parser(sub) -> None:
     p.add_argument("--no-oracle", action="store_true", help="do not run the oracle worker")
     p.add_argument("--no-challenger", action="store_true", help="do not run the challenger")
     p.add_argument("--quiet", "-q", action="store_true", help="no per-transaction log lines")
+    p.add_argument("--no-ui", action="store_true", help="do not serve the web explorer at GET /")
+    p.add_argument("--abi-dir", metavar="DIR", help="decode contracts whose Foundry out/ or Hardhat "
+                   "artifacts/ JSON is under DIR (matched by runtime code) in the explorer")
     p.set_defaults(func=run_node)
 
 
@@ -135,7 +138,7 @@ def node_config(args):
         client_version=args.client_version)
 
 
-def print_banner(node, host: str, port: int) -> None:
+def print_banner(node, host: str, port: int, ui: bool = False) -> None:
     out = [f"imochain v{__version__}  chain id {node.config.chain_id}  (py-evm, Prague)", "",
            "Available Accounts", "=================="]
     for i, a in enumerate(node.accounts):
@@ -153,6 +156,8 @@ def print_banner(node, host: str, port: int) -> None:
     if node.models is not None:
         out.append(f"Models: {len(node.models.list())} in the store; inference precompile at 0x…00A1")
     out += ["", f"Listening on {host}:{port}"]
+    if ui:
+        out.append(f"Explorer: http://{host}:{port}/")
     print("\n".join(out), flush=True)
 
 
@@ -160,6 +165,10 @@ def run_node(args) -> int:
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
                         format="%(message)s", stream=sys.stdout)
     from imochain.chain import ChainError, Node
+    import os
+    if args.abi_dir and not os.path.isdir(args.abi_dir):
+        print(f"error: --abi-dir {args.abi_dir}: not a directory", file=sys.stderr)
+        return 2
     try:
         node = Node(node_config(args))
     except (ChainError, ValueError) as exc:
@@ -173,10 +182,10 @@ def run_node(args) -> int:
     if start_services is not None:
         services = start_services(node, oracle=not args.no_oracle, challenger=not args.no_challenger,
                                   fault_rate=args.oracle_faults)
-    print_banner(node, args.host, args.port)
+    print_banner(node, args.host, args.port, not args.no_ui)
     from imochain.rpc.server import serve
     try:
-        serve(node, args.host, args.port)
+        serve(node, args.host, args.port, ui=not args.no_ui, abi_dir=args.abi_dir)
     except OSError as exc:
         print(f"error: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
         return 2
