@@ -33,15 +33,19 @@ export function fromHex(h) {
   return out;
 }
 
-// The values of an encoded int8 tensor (dtype 1), or null.
+// The values of an encoded tensor (dtype 1 int8, 2 int32, 3 float32; little-endian), or null.
 export function tensorValues(h) {
   const b = fromHex(h);
   if (b.length < 96) return null;
   const num = (off) => Number(BigInt("0x" + hex(b.slice(off, off + 32))));
   const dtype = num(0), dataAt = num(64);
-  if (dtype !== 1 || dataAt + 32 > b.length) return null;
-  const len = num(dataAt);
-  return Array.from(b.slice(dataAt + 32, dataAt + 32 + len), (v) => (v > 127 ? v - 256 : v));
+  if (dataAt + 32 > b.length) return null;
+  const data = b.slice(dataAt + 32, dataAt + 32 + num(dataAt));
+  const view = new DataView(data.buffer);
+  if (dtype === 1) return Array.from(data, (v) => (v > 127 ? v - 256 : v));
+  if (dtype === 2) return Array.from({length: data.length / 4}, (_, i) => view.getInt32(4 * i, true));
+  if (dtype === 3) return Array.from({length: data.length / 4}, (_, i) => view.getFloat32(4 * i, true));
+  return null;
 }
 
 export function argmax(values) { return values.indexOf(Math.max(...values)); }
