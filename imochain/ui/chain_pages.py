@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import re
 
+from imochain.chain import ChainError
+
 from .abis import show
 from .chainview import ChainView, RpcFailed, checksum
+from .storage_trace import storage_accesses
 
 LATEST = 20
-TRACE_STEPS = 50_000  # struct-log steps read for a transaction's storage accesses
 MAX_STORAGE_ROWS = 200
 HEX = re.compile(r"0x[0-9a-fA-F]*")
 
@@ -74,10 +76,11 @@ def transaction(view: ChainView, tx_hash: str) -> dict:
     storage: list[dict] = []
     if receipt:
         try:
-            trace = view.rpc("debug_traceTransaction", tx_hash, {"tracer": "callTracer"})
+            trace = view.cached(("calls", tx_hash, tx["blockHash"]), lambda: view.rpc("debug_traceTransaction", tx_hash,
+                                                                     {"tracer": "callTracer"}))
             _decode_trace(view, trace)
-            storage = _storage_accesses(view, tx_hash, tx, receipt)
-        except RpcFailed:
+            storage = _storage_accesses(view, tx_hash, tx["blockHash"])
+        except (RpcFailed, ChainError):
             trace = None
         if receipt["status"] == "0x0":
             revert = _revert_reason(view, trace)
@@ -105,37 +108,12 @@ def _revert_reason(view: ChainView, trace: dict | None) -> str:
     return reason or trace.get("error") or "reverted without a reason"
 
 
-def _storage_accesses(view: ChainView, tx_hash: str, tx: dict, receipt: dict) -> list[dict]:
-    """SLOAD/SSTORE of the transaction from the struct logger, each with the contract whose
-    storage it touched (a CALL/STATICCALL enters the callee's storage; DELEGATECALL and CALLCODE
-    keep the caller's)."""
-    if not tx.get("to"):
-        return []
-    result = view.rpc("debug_traceTransaction", tx_hash, {"disableMemory": True, "limit": TRACE_STEPS})
-    contexts = [tx["to"]]
-    rows: dict[tuple, dict] = {}
-    for step in result.get("structLogs", []):
-        depth, op, stack = step.get("depth", 1), step.get("op"), step.get("stack") or []
-        del contexts[max(depth, 1):]
-        here = contexts[-1] if contexts else "?"
-        if op in ("SLOAD", "SSTORE") and stack:
-            key = (here, stack[-1])
-            row = rows.setdefault(key, {"address": here, "slot": stack[-1], "read": False, "written": None})
-            if op == "SLOAD":
-                row["read"] = True
-            elif len(stack) > 1:
-                row["written"] = stack[-2]
-            if len(rows) >= MAX_STORAGE_ROWS:
-                break
-        elif op in ("CALL", "STATICCALL") and len(stack) > 1:
-            contexts.append("0x" + stack[-2][2:].rjust(40, "0")[-40:])
-        elif op in ("DELEGATECALL", "CALLCODE"):
-            contexts.append(here)
-        elif op in ("CREATE", "CREATE2"):
-            contexts.append("(new contract)")
-    for row in rows.values():
-        row["name"] = view.contract_name(row["address"]) if row["address"].startswith("0x") else None
-    return list(rows.values())
+def _storage_accesses(view: ChainView, tx_hash: str, block_hash: str) -> list[dict]:
+    rows = view.cached(("storage", tx_hash, block_hash),
+                       lambda: storage_accesses(view.node, bytes.fromhex(tx_hash[2:])))
+    for row in rows:
+        row["name"] = view.contract_name(row["address"])
+    return rows
 
 
 def address(view: ChainView, addr: str) -> dict:
@@ -152,9 +130,10 @@ def address(view: ChainView, addr: str) -> dict:
     if code:
         seen: set[tuple] = set()
         for _, tx_hash in txs[:5]:
-            tx = view.rpc("eth_getTransactionByHash", tx_hash)
-            receipt = view.rpc("eth_getTransactionReceipt", tx_hash)
-            for row in _storage_accesses(view, tx_hash, tx, receipt):
+            block_hash = (view.rpc("eth_getTransactionByHash", tx_hash) or {}).get("blockHash")
+            if not block_hash:
+                continue
+            for row in _storage_accesses(view, tx_hash, block_hash):
                 if row["address"].lower() == addr and (row["slot"], tx_hash) not in seen:
                     seen.add((row["slot"], tx_hash))
                     storage.append(dict(row, tx=tx_hash))

@@ -22,14 +22,22 @@ class RpcFailed(Exception):
 
 @dataclass
 class Activity:
-    """Transactions by address and every log, read lazily from blocks the index has not seen."""
-    indexed_to: int = -1
-    indexed_hash: str | None = None
+    """Transactions by address and every log, of the blocks with transactions."""
     txs: dict[str, list[tuple[int, str]]] = field(default_factory=dict)  # address → [(block, tx)]
     logs: list[dict] = field(default_factory=list)
 
+    def drop_from(self, number: int) -> None:
+        """Forget blocks ≥ number (they were replaced: evm_revert, anvil_reset)."""
+        for rows in self.txs.values():
+            rows[:] = [r for r in rows if r[0] < number]
+        self.logs = [e for e in self.logs if int(e["blockNumber"], 16) < number]
+
 
 class ChainView:
+    """Reads go through the node's JSON-RPC dispatcher in-process; new blocks are announced by
+    the same subscription fan-out WebSocket clients use, so the index reads only blocks that
+    have transactions, once each."""
+
     def __init__(self, ctx, registry: AbiRegistry):
         from imochain.rpc.dispatch import handle_one
         self.ctx = ctx
@@ -38,12 +46,38 @@ class ChainView:
         self._handle = handle_one
         self.activity = Activity()
         self._index_lock = threading.Lock()
+        self._event_lock = threading.Lock()
+        self._backfill_to = self.head()  # blocks from before the explorer started (a --db chain)
+        self._last_seen = self._backfill_to
+        self._pending: list[int] = []
+        self._cut: int | None = None
+        self._cache: dict = {}
+        ctx.filters.subscribers.append(self._on_event)
+
+    def _on_event(self, event: str, info) -> None:
+        if event != "block":
+            return
+        with self._event_lock:
+            if info.number <= self._last_seen:  # the chain went back and grew again
+                self._cut = info.number if self._cut is None else min(self._cut, info.number)
+                self._pending = [n for n in self._pending if n < info.number]
+            self._last_seen = info.number
+            if getattr(info, "transactions", True):
+                self._pending.append(info.number)
 
     def rpc(self, method: str, *params: Any) -> Any:
         resp = self._handle(self.ctx, {"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)})
         if "error" in resp:
             raise RpcFailed(resp["error"])
         return resp["result"]
+
+    def cached(self, key, build):
+        """What never changes for a key that names it exactly (a mined transaction in its block)."""
+        if key not in self._cache:
+            if len(self._cache) > 2048:
+                self._cache.clear()
+            self._cache[key] = build()
+        return self._cache[key]
 
     def head(self) -> int:
         return int(self.rpc("eth_blockNumber"), 16)
@@ -74,29 +108,23 @@ class ChainView:
 
     # -- the activity index -------------------------------------------------------------------
     def index(self) -> Activity:
-        """Bring the index to the head. A head that moved backwards or changed hash (evm_revert,
-        anvil_reset) makes it start over."""
         with self._index_lock:
+            with self._event_lock:
+                pending, self._pending = self._pending, []
+                cut, self._cut = self._cut, None
             act = self.activity
-            head = self.head()
-            if act.indexed_to >= 0:
-                if act.indexed_to > head or self._hash_at(act.indexed_to) != act.indexed_hash:
-                    act = self.activity = Activity()
-            for number in range(act.indexed_to + 1, head + 1):
+            if cut is not None:
+                act.drop_from(cut)
+                self._backfill_to = min(self._backfill_to, cut - 1)
+            if self._backfill_to >= 0:  # once: the chain as it was when the explorer started
+                for number in range(self._backfill_to + 1):
+                    self._index_block(act, number)
+                self._backfill_to = -1
+            for number in sorted(set(pending)):
                 self._index_block(act, number)
-            if head > act.indexed_to or act.indexed_to < 0:
-                act.indexed_to = head
-                act.indexed_hash = self._hash_at(head)
             return act
 
-    def _hash_at(self, number: int) -> str | None:
-        block = self.rpc("eth_getBlockByNumber", hex(number), False)
-        return block["hash"] if block else None
-
     def _index_block(self, act: Activity, number: int) -> None:
-        block = self.rpc("eth_getBlockByNumber", hex(number), False)
-        if not block or not block["transactions"]:
-            return
         for receipt in self.rpc("eth_getBlockReceipts", hex(number)) or []:
             for who in (receipt["from"], receipt.get("to"), receipt.get("contractAddress")):
                 if who:
@@ -112,8 +140,9 @@ class ChainView:
         """Logs a contract emitted, oldest first, each with its decoded event under "decoded"."""
         address = address.lower()
         out = []
-        for entry in self.index().logs:
-            if entry["address"].lower() != address:
+        act, head = self.index(), self.head()
+        for entry in act.logs:
+            if entry["address"].lower() != address or int(entry["blockNumber"], 16) > head:
                 continue
             topics = [bytes.fromhex(t[2:]) for t in entry["topics"]]
             decoded = self.registry.decode_log(topics, bytes.fromhex(entry["data"][2:]))
@@ -123,7 +152,8 @@ class ChainView:
         return out
 
     def transactions_of(self, address: str) -> list[tuple[int, str]]:
-        return list(reversed(self.index().txs.get(address.lower(), [])))
+        act, head = self.index(), self.head()
+        return [r for r in reversed(act.txs.get(address.lower(), [])) if r[0] <= head]
 
 
 def checksum(address: str | bytes | None) -> str:

@@ -32,8 +32,8 @@ def _zero_tensor(dtype: str, shape: list[int]) -> bytes:
     return abi_encode(["uint8", "uint32[]", "bytes"], [code, shape, bytes(size)])
 
 
-def oracle_model_ids(view: ChainView, contracts: dict) -> dict[str, int]:
-    """Model hash (0x…) → the oracle's model id, for every model registered with the AIOracle."""
+def oracle_models(view: ChainView, contracts: dict) -> dict[int, str]:
+    """The oracle's model id → model hash (0x…), for every model registered with the AIOracle."""
     if "AIOracle" not in contracts:
         return {}
     address, abi = contracts["AIOracle"]
@@ -42,7 +42,15 @@ def oracle_model_ids(view: ChainView, contracts: dict) -> dict[str, int]:
         model_id = view.call(address, abi, "modelIDs", i)
         info = view.call(address, abi, "getModel", model_id)
         if info:
-            out.setdefault("0x" + info[0].hex(), model_id)
+            out[model_id] = "0x" + info[0].hex()
+    return out
+
+
+def oracle_model_ids(view: ChainView, contracts: dict) -> dict[str, int]:
+    """Model hash → its first (lowest) oracle model id."""
+    out: dict[str, int] = {}
+    for model_id, model_hash in sorted(oracle_models(view, contracts).items()):
+        out.setdefault(model_hash, model_id)
     return out
 
 
@@ -104,7 +112,7 @@ def oracle(view: ChainView) -> dict:
         return {"requests": [], "passes": [], "fault_rate": None}
     oracle_address, oracle_abi = contracts["AIOracle"]
     names = {r["hash"]: r["name"] for r in _safe_list(view)}
-    ids = {v: names.get(k, k[:10]) for k, v in oracle_model_ids(view, contracts).items()}
+    ids = {i: names.get(h, h[:10]) for i, h in oracle_models(view, contracts).items()}
     requests: dict[int, dict] = {}
     for entry in view.logs(oracle_address):
         args, rid = entry["args"], entry["args"].get("requestId")

@@ -32,7 +32,7 @@ def to_html(source: str, image_base: str = "") -> Markup:
             i += 1
         elif line.startswith("#"):
             level = min(len(line) - len(line.lstrip("#")), 6)
-            html.append(f"<h{level + 1}>{_inline(line[level:].strip(), image_base)}</h{level + 1}>")
+            html.append(f"<h{level}>{_inline(line[level:].strip(), image_base)}</h{level}>")
             i += 1
         elif line.startswith("|") and i + 1 < len(lines) and set(lines[i + 1].replace("|", "").strip()) <= set("-: "):
             head = "".join(f"<th>{_inline(c, image_base)}</th>" for c in _cells(line))

@@ -38,6 +38,11 @@ def short(value: str | bytes | None, keep: int = 10) -> str:
     return value if len(value) <= keep + 6 else f"{value[:keep]}…{value[-4:]}"
 
 
+def checksummed(address) -> str:
+    from eth_utils import is_hex_address, to_checksum_address
+    return to_checksum_address(address) if isinstance(address, str) and is_hex_address(address) else str(address)
+
+
 def tensor(raw: bytes | str | None):
     """(shape, values as a numpy array) of an encoded tensor, or None when it is not one."""
     if raw is None:
@@ -108,7 +113,7 @@ def text_or_hex(raw) -> Markup:
 def make_env() -> Environment:
     env = Environment(loader=FileSystemLoader(str(HERE / "templates")),
                       autoescape=select_autoescape(["html"]), trim_blocks=True, lstrip_blocks=True)
-    env.filters.update(ether=ether, num=num, short=short, show=show, tensor=render_tensor,
+    env.filters.update(cs=checksummed, ether=ether, num=num, short=short, show=show, tensor=render_tensor,
                        digit=digit_svg, text_or_hex=text_or_hex, hexint=lambda v: int(v, 16) if isinstance(v, str) else v)
     env.globals["escape"] = escape
     return env

@@ -147,3 +147,17 @@ def test_cli_refuses_a_missing_abi_dir(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "imochain.cli", "node", "--abi-dir", str(tmp_path / "nope")],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "not a directory" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_activity_index_follows_reverts(served):
+    url, _ = served
+    acc = call(url, "eth_accounts")
+    target = "0x" + "3a" * 20
+    snap = call(url, "evm_snapshot")
+    gone = call(url, "eth_sendTransaction", {"from": acc[2], "to": target, "value": "0x5"})
+    assert gone in get(url, f"/address/{target}").text
+    assert call(url, "evm_revert", snap)
+    assert get(url, f"/address/{target}").status_code == 404  # the reverted transfer was its only trace
+    kept = call(url, "eth_sendTransaction", {"from": acc[3], "to": target, "value": "0x7"})
+    page = get(url, f"/address/{target}").text
+    assert kept in page and gone not in page

@@ -76,9 +76,10 @@ document.getElementById("ask").onclick = async () => {
   try {
     const input = pad.tensor(), ink = pad.ink.map((v) => v * 7);
     const {requestId, output, topicId, resultBlock} = await ask(cfg.classifier, input, false);
-    showDigit(hexOf(output), ink);
+    const said = showDigit(hexOf(output), ink);
     answer.dataset.input = input;
     if (document.getElementById("lie").checked) {
+      step(`the oracle's answer: class ${said} — but was it honest?`);
       step("the challenger re-executes the model during the challenge window…");
       const settled = await until("the challenge", async () => {
         const logs = await rpc("eth_getLogs", [{address: cfg.opml, fromBlock: "0x" + resultBlock.toString(16),
