@@ -169,3 +169,19 @@ def test_playground_round_trip_then_the_challenger_wins(chain, page, shots):
 def _cell_center(page, x, y):
     box = page.locator("#pad").bounding_box()
     return box["x"] + (x + 0.5) * box["width"] / 8, box["y"] + (y + 0.5) * box["height"] / 8
+
+
+def test_playground_asks_the_language_model(chain, page):
+    page.goto(chain + "/playground")
+    if not page.locator("#ask-text").count():
+        pytest.skip("no text model is registered with this node's oracle (SmolLM2 comes with `make install`)")
+    page.fill("#question", "Name a colour.")
+    page.click("#ask-text")
+    page.wait_for_selector("#answer q.text")
+    answer = page.inner_text("#answer q.text")
+    assert answer.strip() and "callback delivered" in page.inner_text("#steps")
+    model = next(m["hash"] for m in call(chain, "imo_listModels") if m.get("kind") == "text")
+    page.goto(f"{chain}/model/{model}")
+    page.fill("#prompt", "Name a colour.")
+    page.click("#run")
+    page.wait_for_selector("#result q.text")

@@ -161,3 +161,13 @@ def test_activity_index_follows_reverts(served):
     kept = call(url, "eth_sendTransaction", {"from": acc[3], "to": target, "value": "0x7"})
     page = get(url, f"/address/{target}").text
     assert kept in page and gone not in page
+
+
+def test_rendering_escapes_what_comes_from_the_chain():
+    from imochain.ui.render import make_env, render_tensor, text_or_hex
+    answer = EVIL.encode()
+    assert EVIL not in str(text_or_hex(answer)) and "&lt;script&gt;" in str(text_or_hex(answer))
+    assert EVIL not in str(render_tensor("0x" + answer.hex()))
+    page = make_env().from_string("{% from 'macros.html' import args %}{{ args(d) }}").render(
+        d=type("D", (), {"name": EVIL, "args": [("n<b>", "string", EVIL)]})())
+    assert "<script>" not in page and "<b>" not in page.replace("<b>&lt;", "")
