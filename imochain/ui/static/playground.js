@@ -6,6 +6,7 @@ const steps = document.getElementById("steps"), answer = document.getElementById
 const pad = drawingPad(document.getElementById("pad"));
 document.getElementById("clear").onclick = () => pad.clear();
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+let restoreFaults = null;
 
 function step(text, cls = "") {
   const li = el("li", text, cls);
@@ -25,8 +26,12 @@ async function until(what, fn, tries = 150) {
 async function ask(modelId, inputHex, isText) {
   steps.replaceChildren(); answer.replaceChildren();
   const from = document.getElementById("account").value;
-  const lie = document.getElementById("lie").checked;
-  await rpc("imo_setOracleFaults", [lie && !isText ? 1.0 : 0.0]);
+  if (document.getElementById("lie").checked && !isText) {
+    // the fault switch is the node's; put back what it was once this request is answered
+    const before = await rpc("imo_oracleStatus").then((s) => s.faultRate, () => 0.0);
+    await rpc("imo_setOracleFaults", [1.0]);
+    restoreFaults = () => rpc("imo_setOracleFaults", [before]);
+  }
   const fee = await rpc("eth_call", [{to: cfg.prompt, data: cfg.selectors.fee + word(modelId)}, "latest"]);
   const data = callUintBytes(cfg.selectors.ask, modelId, inputHex);
   const tx = await rpc("eth_sendTransaction", [{from, to: cfg.prompt, data, value: "0x" + BigInt(fee).toString(16)}]);
@@ -50,6 +55,7 @@ async function ask(modelId, inputHex, isText) {
     if (pass) step(`batched inference: ${pass.model}, batch of ${pass.batchSize} in ${Math.round(pass.micros)} µs` +
       (pass.faulty.map(BigInt).includes(requestId) ? " — and the oracle LIED" : ""), pass.faulty.length ? "bad" : "");
   }
+  if (restoreFaults) { await restoreFaults(); restoreFaults = null; }
   const resultBlock = parseInt(result.blockNumber, 16);
   const li = step(`callback delivered in block #${resultBlock}: tx ${result.transactionHash.slice(0, 12)}…`);
   li.id = "callback"; li.dataset.tx = result.transactionHash;
@@ -92,12 +98,12 @@ document.getElementById("ask").onclick = async () => {
       li.id = "challenge";
       const fixed = await rpc("eth_call", [{to: cfg.prompt, data: callUintBytes(cfg.selectors.result, cfg.classifier, input)}, "latest"]);
       showDigit(hexOf(decodeBytes(fixed)), ink);
-      await rpc("imo_setOracleFaults", [0.0]);
     }
     step(`request #${requestId} done`, "good");
   } catch (e) {
     step(e.message, "bad");
   } finally {
+    if (restoreFaults) { await restoreFaults().catch(() => {}); restoreFaults = null; }
     button.disabled = false;
   }
 };
