@@ -135,7 +135,7 @@ class AbiRegistry:
             found = self.functions.get(bytes(data[:4]))
             if found is None:
                 return None
-            contract, entry = found if contract is None else (contract, found[1])
+            contract, entry = found  # the selector is known from another ABI: name that one
         return self._decode(contract, entry, entry.get("inputs", []), data[4:])
 
     def decode_log(self, topics: list[bytes], data: bytes) -> Decoded | None:

@@ -6,7 +6,6 @@ import re
 
 from imochain.chain import ChainError
 
-from .abis import show
 from .chainview import ChainView, RpcFailed, checksum
 from .storage_trace import storage_accesses
 
@@ -36,7 +35,7 @@ def home(view: ChainView) -> dict:
 def search(view: ChainView, query: str) -> str:
     """Where a search goes: a block number, a block or transaction hash, or an address."""
     q = query.strip()
-    if q.isdigit():
+    if q.isascii() and q.isdigit():
         return f"/block/{int(q)}"
     if HEX.fullmatch(q) and len(q) == 66:
         if view.rpc("eth_getTransactionByHash", q.lower()):
@@ -48,7 +47,7 @@ def search(view: ChainView, query: str) -> str:
 
 
 def block(view: ChainView, ident: str) -> dict:
-    if ident.isdigit():
+    if ident.isascii() and ident.isdigit():
         found = view.rpc("eth_getBlockByNumber", hex(int(ident)), True)
     else:
         found = view.rpc("eth_getBlockByHash", _hex_arg(ident, 32, "block hash"), True)
@@ -149,6 +148,3 @@ def accounts(view: ChainView) -> dict:
                      "nonce": int(view.rpc("eth_getTransactionCount", a, "latest"), 16),
                      "key": keys.get(checksum(a))})
     return {"accounts": rows}
-
-
-__all__ = ["NotFound", "accounts", "address", "block", "home", "search", "show", "transaction"]

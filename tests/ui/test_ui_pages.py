@@ -42,7 +42,7 @@ def test_every_page_renders(served, path):
 
 
 @pytest.mark.parametrize("path, words", [
-    ("/block/99999", "no block"), ("/block/0x" + "ab" * 32, "no block"), ("/block/zz", "not a 32-byte"),
+    ("/block/99999", "no block"), ("/block/0x" + "ab" * 32, "no block"), ("/block/zz", "not a 32-byte"), ("/block/²", "not a 32-byte"), ("/block/" + "9" * 90, "invalid"),
     ("/tx/0x" + "00" * 32, "no transaction"), ("/tx/0x12", "not a 32-byte"), ("/tx/<b>x<b>", "not a 32-byte"),
     ("/address/0x" + "77" * 20, "no account"), ("/address/0x1234", "not a 20-byte"),
     ("/model/0x" + "11" * 32, "no model"), ("/nothing/here", "no page"), ("/search?q=hello", "nothing matches"),
