@@ -133,6 +133,13 @@ def oracle(view: ChainView) -> dict:
             if rid in requests:
                 requests[rid]["games"].append((entry["decoded"].name, entry["args"], int(entry["blockNumber"], 16),
                                                entry["transactionHash"]))
+    game = {}
+    if "OpML" in contracts:
+        from imochain.contracts.genesis import OPERATOR_ADDRESS
+        game = {"window": view.call(opml_address, opml_abi, "challengeWindow"),
+                "result_bond": view.call(opml_address, opml_abi, "resultBond"),
+                "challenge_bond": view.call(opml_address, opml_abi, "challengeBond"),
+                "operator": OPERATOR_ADDRESS, "operator_bond": view.call(opml_address, opml_abi, "bondOf", OPERATOR_ADDRESS)}
     status = _status(view)
     by_request = {rid: p for p in status.get("passes", []) for rid in p["requests"]}
     latest = sorted(requests.values(), key=lambda r: -r["id"])[:LATEST_REQUESTS]
@@ -142,7 +149,7 @@ def oracle(view: ChainView) -> dict:
             r["deadline"] = view.call(opml_address, opml_abi, "challengeDeadline", r["id"])
             r["finalized"] = view.call(oracle_address, oracle_abi, "isFinalized", r["id"])
     return {"requests": latest, "passes": status.get("passes", [])[-20:][::-1],
-            "fault_rate": status.get("faultRate"), "head": view.head()}
+            "fault_rate": status.get("faultRate"), "head": view.head(), "game": game}
 
 
 def _safe_list(view: ChainView) -> list[dict]:

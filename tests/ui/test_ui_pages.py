@@ -89,6 +89,7 @@ def test_oracle_request_is_decoded_traced_and_rendered(served):
     dtype, _, raw = abi_decode(["uint8", "uint32[]", "bytes"], output)
     scores = np.frombuffer(raw, dtype={1: "<i1", 2: "<i4", 3: "<f4"}[dtype])
     assert f"class <b>{int(np.argmax(scores))}</b>" in oracle  # the output, rendered for people
+    assert "stakes" in oracle and "0.1 ETH" in oracle  # the opML bonds
     assert "<svg class=\"digit\"" in oracle and "batch 1" in oracle and "challenge window until" in oracle
 
 
