@@ -98,6 +98,7 @@ def render_markdown(report: dict) -> str:
            "same way for the ratio **EVM/precompile**. **EVM deploy gas**: all data contracts of the model.",
            "- **outputs agree**: eth_call = execute = raw torch; int8: batch = one-by-one, batch-64 row 0 = the "
            "single call, pure-EVM bytes = precompile bytes (and CPU = CUDA when both ran).", ""]
+    out += gas_cover_markdown(report)
     out += ["## Plots", ""]
     if report.get("plots_skipped"):
         out += [f"Not drawn: {report['plots_skipped']}.", ""]
@@ -218,19 +219,84 @@ def render_markdown(report: dict) -> str:
     return "\n".join(out)
 
 
+GAS_COVER_COLUMNS = ["model", "device", "batch", "MACs", "bytes", "median µs", "gas", "gas µs (10 ns/gas)",
+                     "time/gas", ""]
+
+
+def gas_cover_rows(report: dict) -> list[list[str]]:
+    rows = []
+    for r in report.get("gas_cover", {}).get("rows", []):
+        rows.append([r["model"], r["device"], str(r["batch"]), _n(r["macs"]), _n(r["bytes"]), _n(r["us"], 1),
+                     _n(r["gas"]), _n(r["gas"] / 100, 1), f"{r['time_per_gas']:.2f}",
+                     "**over**" if r["time_per_gas"] > 1.0 else ""])
+    return rows
+
+
+def gas_cover_markdown(report: dict) -> list[str]:
+    rows = gas_cover_rows(report)
+    if not rows:
+        return []
+    n_over = sum(1 for r in report["gas_cover"]["rows"] if r["time_per_gas"] > 1.0)
+    return ["## Does gas cover the time?", "",
+            "One whole precompile call as the chain runs it (`gas_cost` then `execute`: decode, checks, forward, "
+            "encode), median wall time over the run's repeats at torch's default threads, every shipped model at "
+            "batch 1, 8 and 64 (one call with a batched tensor). **time/gas** = measured µs / (gas / 100): above "
+            f"1.0 the call took longer than its gas buys at 10 ns/gas. Rows above 1.0 in this run: **{n_over}** of "
+            f"{len(rows)}. `imochain bench --calibrate` prints the constants this machine would need.", "",
+            markdown_table(GAS_COVER_COLUMNS, rows), ""]
+
+
+def gas_cover_text(report: dict) -> str:
+    rows = gas_cover_rows(report)
+    n_over = sum(1 for r in report.get("gas_cover", {}).get("rows", []) if r["time_per_gas"] > 1.0)
+    cols = GAS_COVER_COLUMNS[:-1] + ["flag"]
+    rows = [r[:-1] + (["OVER"] if r[-1] else [""]) for r in rows]
+    return (f"gas vs median wall time of whole 0xA1 calls ({n_over} of {len(rows)} rows above 1.0):\n"
+            + text_table(cols, rows))
+
+
+def _short(name: str, modes: dict) -> str:
+    """Plot label: the model's name with its mode (int8 / fp32), without a redundant suffix."""
+    base = name[:-len("-fp32")] if name.endswith("-fp32") else name
+    return f"{base} ({modes.get(name, '?')})"
+
+
+def place_labels(ax, points: list[tuple[float, float, str]], fontsize: float = 6) -> list:
+    """Annotate points so that no two labels overlap: each label tries offsets around its point
+    (nearest first) and takes the first whose box is clear of the labels already placed."""
+    fig = ax.figure
+    renderer = fig.canvas.get_renderer()
+    offsets = [(4, 4), (4, -10), (-4, 4), (-4, -10), (4, 14), (4, -20), (-4, 14), (-4, -20), (4, 24),
+               (4, -30), (-4, 24), (-4, -30), (4, 34), (4, -40), (-4, 34), (-4, -40)]
+    placed, boxes = [], []
+    for x, y, text in sorted(points, key=lambda p: (p[0], p[1])):
+        for dx, dy in offsets:
+            label = ax.annotate(text, (x, y), fontsize=fontsize, xytext=(dx, dy), textcoords="offset points",
+                                ha="left" if dx > 0 else "right")
+            box = label.get_window_extent(renderer).padded(1)
+            if not any(box.overlaps(b) for b in boxes):
+                break
+            label.remove()
+        else:
+            label = ax.annotate(text, (x, y), fontsize=fontsize, xytext=offsets[0], textcoords="offset points")
+            box = label.get_window_extent(renderer)
+        placed.append(label)
+        boxes.append(box)
+    return placed
+
+
 def plot(report: dict, out_dir: Path) -> list[Path]:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     macs = {m["name"]: m["macs"] for m in report["models"]}
+    modes = {m["name"]: m["mode"] for m in report["models"]}
     paths = []
     fig, ax = plt.subplots(figsize=(7, 5))
     for device in sorted({p["device"] for p in report["precompile"]}):
         pts = [(macs[p["model"]], p["gas"], p["model"]) for p in report["precompile"] if p["device"] == device]
         ax.plot([p[0] for p in pts], [p[1] for p in pts], "o", label="precompile (gas schedule)")
-        for x, y, name in pts:
-            ax.annotate(name, (x, y), fontsize=6, xytext=(3, 3), textcoords="offset points")
         break    # gas does not depend on the device
     evm = report.get("pure_evm", {}).get("models", {})
     pts = [(macs[n], e["gas"]) for n, e in evm.items() if "gas" in e]
@@ -244,6 +310,9 @@ def plot(report: dict, out_dir: Path) -> list[Path]:
            title="Gas vs MACs")
     ax.legend(fontsize=8)
     fig.tight_layout()
+    first = report["precompile"][0]["device"] if report["precompile"] else None
+    place_labels(ax, [(macs[p["model"]], p["gas"], _short(p["model"], modes)) for p in report["precompile"]
+                      if p["device"] == first])
     paths.append(out_dir / PLOTS[0])
     fig.savefig(paths[-1], dpi=120)
     plt.close(fig)
@@ -264,6 +333,10 @@ def plot(report: dict, out_dir: Path) -> list[Path]:
            title="Time vs MACs")
     ax.legend(fontsize=7)
     fig.tight_layout()
+    # one label per model at its eth_call point (the highest of its markers); twins of one shape
+    # (int8 / fp32) sit at the same MACs and are told apart by the mode in the label
+    place_labels(ax, [(macs[p["model"]], p["eth_call_us"], _short(p["model"], modes) + f" [{p['device']}]")
+                      for p in report["precompile"]])
     paths.append(out_dir / PLOTS[1])
     fig.savefig(paths[-1], dpi=120)
     plt.close(fig)

@@ -581,6 +581,12 @@ def _run(s: Settings, log) -> dict:
             log(f"  precompile {device}: {m.graph.name}")
             report["precompile"].append(bench_precompile(w3, node, m, device, s))
             report["batch"].append(bench_batch(node, m, device, s))
+    from .calibrate import measure
+    report["gas_cover"] = {"anchor_gas_per_us": 100, "timed": "gas_cost + execute (decode, run, encode), wall "
+                           "clock, median", "rows": []}
+    for device, (_, node) in nodes.items():
+        rows = measure(InferencePrecompile(node.models, device), models, s.repeats, log=log)
+        report["gas_cover"]["rows"] += [dict(r, device=device) for r in rows]
     oracle_models = ("digits-classifier",) if s.quick else ("digits-classifier", "mlp-784-32-10", "mlp-784-256-256-10")
     if s.oracle:
         report["oracle"] = bench_oracle([n for n in oracle_models if n in {m.graph.name for m in models}], s, log)
