@@ -178,16 +178,19 @@ def render_markdown(report: dict) -> str:
         out.append(f"Skipped: {zk['skipped']}")
     else:
         pre_gas = {p["model"]: p["gas"] for p in report["precompile"]}
-        out.append(f"ezkl run by `{zk['python']}`; SRS {zk['srs']}. The ezkl circuit is ezkl's own fixed-point "
-                   "quantisation of the same MLP (weights w/128): its outputs approximate, not equal, the int8 "
-                   "precompile's. Verify gas: ezkl's generated Halo2 verifier (ezkl renders `Verifier.sol`; its own "
+        out.append(f"ezkl run by `{zk['python']}`; SRS {zk['srs']}. The ezkl circuit is the precompile's int8 "
+                   "function as an ONNX graph (integer weights and biases; requantisation as multiply by "
+                   "multiplier/2^shift, Round half to even, Clip to int8, ReLU), evaluated in ezkl's own fixed "
+                   "point with the scales its calibration picks: **outputs equal** counts the samples whose every "
+                   "output, rounded to an integer, equals the precompile's; **max |diff|** is the largest "
+                   "difference in any output. Verify gas: ezkl's generated Halo2 verifier (ezkl renders `Verifier.sol`; its own "
                    "compile step wants to download a native solc, so the source is compiled here with the npm "
                    "solc) deployed on this chain and called with ezkl's EVM calldata, measured like the pure-EVM "
                    "calls; a proof with one flipped bit must be rejected.")
         out.append("")
         hdr = ["model", "logrows", "SRS s", "setup s", "prove s", "verify s (off-chain)", "proof file bytes (JSON)",
                "verifier code bytes", "verifier deploy gas", "verify gas", "verify gas / precompile gas",
-               "verified on-chain", "tampered proof rejected"]
+               "verified on-chain", "tampered proof rejected", "outputs equal", "argmax equal", "max |diff|"]
         rows = []
         for name, r in zk.get("models", {}).items():
             if "error" in r:
@@ -199,7 +202,7 @@ def render_markdown(report: dict) -> str:
                          _n(r.get("verifier_deploy_gas")), _n(vg),
                          f"{vg / pre_gas[name]:,.0f}×" if vg and name in pre_gas else "—",
                          _n(r.get("verified_on_chain")) if vg else ("not run: " + r.get("verifier_error", "?"))[:160],
-                         _n(r.get("tampered_rejected"))])
+                         _n(r.get("tampered_rejected"))] + _agreement_cells(r.get("agreement")))
         out.append(markdown_table(hdr, rows))
     out += ["", "## Node throughput (same run)", ""]
     nd = report.get("node", {})
@@ -221,6 +224,13 @@ def render_markdown(report: dict) -> str:
 
 GAS_COVER_COLUMNS = ["model", "device", "batch", "MACs", "bytes", "median µs", "gas", "gas µs (10 ns/gas)",
                      "time/gas", ""]
+
+
+def _agreement_cells(a: dict | None) -> list[str]:
+    if not a or not a.get("samples"):
+        return ["—", "—", "—"]
+    return [f"{a['outputs_equal']} of {a['samples']}", f"{a['argmax_equal']} of {a['samples']}",
+            _n(a["max_abs_diff"])]
 
 
 def gas_cover_rows(report: dict) -> list[list[str]]:
