@@ -182,7 +182,7 @@ def render_markdown(report: dict) -> str:
                    "function as an ONNX graph (integer weights and biases; requantisation as multiply by "
                    "multiplier/2^shift, Round half to even, Clip to int8, ReLU), evaluated in ezkl's own fixed "
                    "point with the scales its calibration picks: **outputs equal** counts the samples whose every "
-                   "output, rounded to an integer, equals the precompile's; **max |diff|** is the largest "
+                   "output, rounded to an integer, equals the precompile's; **max abs diff** is the largest "
                    "difference in any output. Verify gas: ezkl's generated Halo2 verifier (ezkl renders `Verifier.sol`; its own "
                    "compile step wants to download a native solc, so the source is compiled here with the npm "
                    "solc) deployed on this chain and called with ezkl's EVM calldata, measured like the pure-EVM "
@@ -190,11 +190,11 @@ def render_markdown(report: dict) -> str:
         out.append("")
         hdr = ["model", "logrows", "SRS s", "setup s", "prove s", "verify s (off-chain)", "proof file bytes (JSON)",
                "verifier code bytes", "verifier deploy gas", "verify gas", "verify gas / precompile gas",
-               "verified on-chain", "tampered proof rejected", "outputs equal", "argmax equal", "max |diff|"]
+               "verified on-chain", "tampered proof rejected", "outputs equal", "argmax equal", "max abs diff"]
         rows = []
         for name, r in zk.get("models", {}).items():
             if "error" in r:
-                rows.append([name, "error: " + r["error"].replace("\n", " ")[:200]] + ["—"] * (len(hdr) - 2))
+                rows.append([name, "error: " + r["error"].replace("\n", " ").replace("|", "/")[-200:]] + ["—"] * (len(hdr) - 2))
                 continue
             vg = r.get("verify_gas")
             rows.append([name, str(r["logrows"]), _n(r["srs_s"], 1), _n(r["setup_s"], 1), _n(r["prove_s"], 1),
@@ -279,8 +279,11 @@ def place_labels(ax, points: list[tuple[float, float, str]], fontsize: float = 6
     offsets = [(4, 4), (4, -10), (-4, 4), (-4, -10), (4, 14), (4, -20), (-4, 14), (-4, -20), (4, 24),
                (4, -30), (-4, 24), (-4, -30), (4, 34), (4, -40), (-4, 34), (-4, -40)]
     placed, boxes = [], []
+    right_edge = ax.get_window_extent(renderer).x0 + 0.7 * ax.get_window_extent(renderer).width
     for x, y, text in sorted(points, key=lambda p: (p[0], p[1])):
-        for dx, dy in offsets:
+        near_right = ax.transData.transform((x, y))[0] > right_edge
+        # labels right of the point, or left of it near the right edge (inside the figure)
+        for dx, dy in sorted(offsets, key=lambda o: (o[0] > 0) == near_right):
             label = ax.annotate(text, (x, y), fontsize=fontsize, xytext=(dx, dy), textcoords="offset points",
                                 ha="left" if dx > 0 else "right")
             box = label.get_window_extent(renderer).padded(1)
