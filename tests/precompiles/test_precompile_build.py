@@ -67,6 +67,7 @@ def generator_mse(data: bytes) -> float:
     return float(((out.astype(np.float64) / 112 - targets) ** 2).mean())
 
 
+@pytest.mark.timeout(1200)   # two trainings in subprocesses: ~40 s of CPU, minutes on a loaded machine
 def test_rebuild_under_two_kernel_sets(tmp_path):
     # set 1 builds everything in build_all's order, set 2 the digits models alone (another
     # allocation history: alignment changed MKL's bits on one machine); both run at once

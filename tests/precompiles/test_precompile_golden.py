@@ -97,6 +97,7 @@ def kernel_set_hashes() -> dict:
     return out
 
 
+@pytest.mark.timeout(900)    # one interpreter per kernel set: ~30 s of CPU, minutes on a loaded machine
 def test_golden_outputs_under_every_kernel_set(golden):
     sets = kernel_sets()
     assert len(sets) >= 2 or pytest.skip("torch offers only its scalar kernels on this CPU")
