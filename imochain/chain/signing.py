@@ -21,7 +21,9 @@ def fill_request(params: dict, sender: bytes, chain_id: int, nonce: int, base_fe
     gas = params.get("gas")
     access_list = params.get("accessList") or []
     if gas is None:
-        gas = estimate(dict(params, nonce=nonce))
+        # estimated at the sender's mined nonce: a queued nonce (transactions still in the pool,
+        # as with --no-mining) would fail the nonce check before anything ran
+        gas = estimate({k: v for k, v in params.items() if k != "nonce"})
     if params.get("type") in (0, 1) and params.get("gasPrice") is None \
             and params.get("maxFeePerGas") is None:  # a legacy type asked for: price it
         params = dict(params, gasPrice=suggested_gas_price(base_fee))
