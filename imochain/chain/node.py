@@ -207,6 +207,17 @@ class Node(DevControls):
             return simulate(self.storage, self.config.chain_id, self.storage.resolve(block_id), blocks,
                             validation, trace_transfers)
 
+    def build_payload(self, parent_hash: bytes, txs: list | None, **attributes):
+        """testing_buildBlockV1: the block `txs` (None: the pool's ready ones) make on a parent,
+        not added to the chain (chain.simulate.BuiltPayload)."""
+        from .simulate import build_payload
+        with self.lock:
+            parent = self.storage.resolve(parent_hash)
+            if txs is None:
+                reader = self.states.reader()
+                txs = [p.tx for p in self.pool.ready(lambda a: reader.get_nonce(a))]
+            return build_payload(self.storage, self.config.chain_id, parent, txs, **attributes)
+
     def raw_block(self, block_id: Any = "latest") -> bytes:
         """The block's consensus RLP encoding (as debug_getRawBlock returns it)."""
         with self.lock:

@@ -303,3 +303,65 @@ def _call_logs(computation, trace_transfers: bool) -> list:
     if trace_transfers:
         entries.extend(_transfers(computation))
     return [(address, topics, data) for _, address, topics, data in sorted(entries, key=lambda e: e[0])]
+
+
+@dataclass
+class BuiltPayload:
+    header: Any
+    transactions: list
+    value: int  # priority fees paid to the fee recipient
+    requests: list = field(default_factory=list)
+
+
+def payload_gas_limit(parent_limit: int, desired: int) -> int:
+    """The next block's gas limit, moved toward `desired` by at most 1/1024 (geth's rule)."""
+    delta = parent_limit // 1024 - 1
+    if parent_limit < desired:
+        return min(parent_limit + delta, desired)
+    if parent_limit > desired:
+        return max(parent_limit - delta, desired)
+    return parent_limit
+
+
+def build_payload(storage, chain_id: int, parent, txs: list, timestamp: int, prev_randao: bytes,
+                  fee_recipient: bytes, beacon_root: bytes, extra_data: bytes,
+                  desired_gas_limit: int) -> BuiltPayload:
+    """testing_buildBlockV1: the block these signed transactions make on `parent`, built as a
+    block producer would and not added to the chain. A transaction that cannot apply fails it."""
+    db = AtomicDB(BatchDB(storage.db))
+    chaindb = ChainDB(db)
+    number = parent.block_number + 1
+    vm_class = storage.chain.get_vm_class_for_block_number(number)
+    header = vm_class.create_header_from_parent(
+        parent, timestamp=timestamp, gas_limit=payload_gas_limit(parent.gas_limit, desired_gas_limit),
+        coinbase=fee_recipient, mix_hash=prev_randao, extra_data=extra_data, nonce=b"\0" * 8)
+    if hasattr(header, "parent_beacon_block_root"):
+        header = header.copy(parent_beacon_block_root=beacon_root)
+    header = header.copy(state_root=storage.state_root_of(parent), gas_used=0)
+    vm = vm_class(header=header, chaindb=chaindb, chain_context=ChainContext(chain_id),
+                  consensus_context=ConsensusContext(chaindb.db))
+    state = vm.state
+    vm.block_preprocessing(vm.get_block())
+    receipts, value = [], 0
+    for tx in txs:
+        state.lock_changes()
+        try:
+            vm.validate_transaction_against_header(header, tx)
+            computation = state.apply_transaction(tx)
+        except (ValidationError, VMError) as exc:
+            raise SimulationError(-32000, f"transaction 0x{tx.hash.hex()} cannot be applied: {exc}") from None
+        receipt = vm.make_receipt(header, tx, computation, state)
+        used = receipt.gas_used - header.gas_used
+        header = vm.add_receipt_to_header(header, receipt)
+        if hasattr(vm, "increment_blob_gas_used"):
+            header = vm.increment_blob_gas_used(header, tx)
+        base_fee = getattr(header, "base_fee_per_gas", 0)
+        tip = min(tx.max_priority_fee_per_gas, tx.max_fee_per_gas - base_fee) \
+            if hasattr(tx, "max_priority_fee_per_gas") else tx.gas_price - base_fee
+        value += used * tip
+        receipts.append(receipt)
+    block = vm.set_block_transactions_and_withdrawals(vm.get_block(), header, txs, receipts, withdrawals=[])
+    block = vm.block_postprocessing(block)
+    state.persist()
+    final = block.header.copy(state_root=state.state_root)
+    return BuiltPayload(final, list(txs), value, [r for r in getattr(block, "block_requests", []) if len(r) > 1])

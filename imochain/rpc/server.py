@@ -10,7 +10,7 @@ from typing import Any
 
 from fastapi import FastAPI, WebSocket, WebSocketDisconnect
 
-from . import config, dev, eth, filters, proof, raw, simulate, spec_extras  # noqa: F401  (registers methods)
+from . import config, dev, eth, filters, proof, raw, simulate, spec_extras, testing_ns  # noqa: F401  (registers methods)
 from .dispatch import METHODS, Context, error_response, handle_payload
 from .filters import FilterManager, subscription_payloads
 

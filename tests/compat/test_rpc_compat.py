@@ -44,9 +44,6 @@ EXPECTED_FAILURES: dict[str, str] = {
         "SELFDESTRUCT's ether transfer produces no ERC-7528 log yet",
     "eth_simulateV1/ethSimulate-use-as-many-features-as-possible":
         "log indexes after calls whose logs were discarded differ",
-    "testing_buildBlockV1/build-block-empty-transactions": "testing_buildBlockV1 is not implemented",
-    "testing_buildBlockV1/build-block-from-mempool": "testing_buildBlockV1 is not implemented",
-    "testing_buildBlockV1/build-block-with-transactions": "testing_buildBlockV1 is not implemented",
 }
 
 
