@@ -43,7 +43,7 @@ ETHER = 10**18
 HEAD_KEY = b"imo:head"
 MAX_INITCODE_SIZE = 2 * 0x6000  # EIP-3860
 CONFIG_KEY = b"imo:config"
-CACHE_WEIGHT = 8192  # decoded blocks (and receipt lists) kept: one per block plus one per transaction
+CACHE_WEIGHT = 4096  # decoded blocks (and receipt lists) kept: one per block plus one per transaction
 
 
 def _num_key(n: int) -> bytes:

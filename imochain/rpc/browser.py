@@ -123,7 +123,9 @@ class BrowserGuard:
         else:
             body = json.dumps({"jsonrpc": "2.0", "id": None,
                                "error": {"code": -32600, "message": problem[1]}}).encode()
-            await send({"type": "http.response.start", "status": problem[0],
-                        "headers": [(b"content-type", b"application/json"),
-                                    (b"content-length", str(len(body)).encode())]})
+            out = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+            if origin is not None and self.policy.origin_allowed(origin, host):
+                # an allowed page may read why (e.g. the 415), in its console
+                out += [(b"access-control-allow-origin", origin.encode("latin-1")), (b"vary", b"Origin")]
+            await send({"type": "http.response.start", "status": problem[0], "headers": out})
             await send({"type": "http.response.body", "body": body})

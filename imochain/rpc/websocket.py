@@ -26,7 +26,7 @@ SLOW_CONSUMER = 1008  # policy violation: the close code a dropped slow reader g
 @dataclass(frozen=True)
 class WsLimits:
     max_subscriptions: int = 256
-    max_queued_bytes: int = 32 * 1024 * 1024  # unsent messages per connection
+    max_queued_bytes: int = 16 * 1024 * 1024  # unsent messages per connection
 
 
 def dumps(obj: Any) -> str:
