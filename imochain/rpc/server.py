@@ -46,6 +46,9 @@ _executor = ThreadPoolExecutor(max_workers=32, thread_name_prefix="imochain-rpc"
 def _inline(body: bytes | str) -> bool:
     if len(body) > 4096:
         return False
+    raw = body.encode("utf-8", "surrogatepass") if isinstance(body, str) else body
+    if raw.count(b"[") + raw.count(b"{") > 64:  # deep or odd JSON: the dispatcher's bounded parser
+        return False
     try:
         payload = json.loads(body)
     except (ValueError, UnicodeDecodeError, RecursionError):
