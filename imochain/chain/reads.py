@@ -115,7 +115,7 @@ def estimate_gas(node: "Node", params: dict, block_id: Any = "latest", overrides
     env = CallEnv(node, block_id, params, overrides, reusable=True)
     try:
         header = env.header
-        cap = min(params.get("gas") or header.gas_limit, call_gas_cap(node, header))
+        cap = min(params.get("gas") or node._tx_gas_cap(header), call_gas_cap(node, header))
         sender = params.get("from")
         price = params.get("maxFeePerGas") or params.get("gasPrice")
         if price and sender:
