@@ -91,3 +91,16 @@ def test_reads_get_in_between_the_blocks_of_a_long_mine(url):
     worker.join()
     assert int(call(url, "eth_blockNumber")["result"], 16) == start + 400
     assert any(0 < n < 400 for n in seen), sorted(seen)
+
+
+def test_the_cli_socket_gets_tcp_nodelay_connections():
+    """The CLI binds its own socket; made without IPPROTO_TCP, asyncio skips TCP_NODELAY and
+    every answer waits for a delayed ACK (~40 ms a request)."""
+    import socket
+
+    from imochain.rpc.server import _bind
+    sock = _bind("127.0.0.1", 0)
+    try:
+        assert sock.proto == socket.IPPROTO_TCP
+    finally:
+        sock.close()
