@@ -114,7 +114,8 @@ async def _respond(send, status: int, body: bytes) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-def create_app(node, policy: BrowserPolicy | None = None, ws_limits: WsLimits = WsLimits()) -> FastAPI:
+def create_app(node, ui: bool = True, abi_dir: str | None = None, policy: BrowserPolicy | None = None,
+               ws_limits: WsLimits = WsLimits()) -> FastAPI:
     """The app; `policy` says which hosts and browser origins may call (default: loopback
     and local dev servers)."""
     policy = policy or BrowserPolicy()
@@ -132,10 +133,11 @@ def create_app(node, policy: BrowserPolicy | None = None, ws_limits: WsLimits = 
                        allow_methods=["GET", "POST", "OPTIONS"], allow_headers=["*"], max_age=600)
     app.add_middleware(BrowserGuard, policy=policy)
 
-    @app.get("/")
-    async def health() -> dict:
-        return {"name": "imochain", "chainId": node.config.chain_id, "block": node.block_number,
-                "methods": len(METHODS)}
+    if not ui:  # with the explorer on, GET / is its home page (JSON still for Accept: application/json)
+        @app.get("/")
+        async def health() -> dict:
+            return {"name": "imochain", "chainId": node.config.chain_id, "block": node.block_number,
+                    "methods": len(METHODS)}
 
     @app.websocket("/")
     async def rpc_ws(ws: WebSocket) -> None:
@@ -184,13 +186,16 @@ def create_app(node, policy: BrowserPolicy | None = None, ws_limits: WsLimits = 
             if conn.on_event in manager.subscribers:
                 manager.subscribers.remove(conn.on_event)
 
+    if ui:
+        from imochain.ui import mount
+        mount(app, Context(node, manager), abi_dir)
     return app
 
 
-def serve(node, host: str = "127.0.0.1", port: int = 8545, log_level: str = "warning",
-          policy: BrowserPolicy | None = None) -> None:
+def serve(node, host: str = "127.0.0.1", port: int = 8545, log_level: str = "warning", ui: bool = True,
+          abi_dir: str | None = None, policy: BrowserPolicy | None = None) -> None:
     import uvicorn
-    config = uvicorn.Config(create_app(node, policy or BrowserPolicy.for_bind(host)), host=host, port=port,
+    config = uvicorn.Config(create_app(node, ui, abi_dir, policy or BrowserPolicy.for_bind(host)), host=host, port=port,
                             log_level=log_level, access_log=False, ws_max_size=MAX_BODY, lifespan="off")
     uvicorn.Server(config).run(sockets=[_bind(host, port)])
 
