@@ -1,4 +1,13 @@
-"""Calls that change nothing: eth_call, estimateGas's search, and access lists."""
+"""Calls that change nothing: eth_call, estimateGas's search and access lists, off the writer's lock.
+
+py-evm's state objects are not thread-safe, but the store under them only grows: trie nodes
+are content-addressed and a mined block never rewrites a node an older root points to. So a
+call takes a snapshot of the head under the node's lock (header, state root, next block's
+time), builds its own state over the shared db, releases the lock and runs: mining, sends
+and cheap reads go on meanwhile. A state is never shared by two running calls; the last one
+is handed back and reused by the next call over the same head, which keeps its account
+cache warm (estimateGas runs a dozen calls; clients poll views).
+"""
 
 from __future__ import annotations
 
@@ -16,26 +25,72 @@ from .types import CallResult
 from .validate import tx_gas_cap, validation_message
 
 
+class CallEnv:
+    """One call environment (child header, VM, state) checked out for one caller."""
+
+    def __init__(self, calls: "Calls", block_id: Any, params: dict, overrides: dict | None, reusable: bool):
+        self.calls = calls
+        with calls.lock:  # the snapshot: everything read here must be one consistent head
+            self.key, self.header, self.vm, self.state = calls._checkout(block_id, params, overrides, reusable)
+        self.reusable = reusable and not overrides
+
+    def run(self, params: dict, gas: int | None = None, tracer=None) -> CallResult:
+        header, state = self.header, self.state
+        cap = call_gas_cap(header)
+        gas = min(cap, gas if gas is not None else (params.get("gas") or cap))
+        tx = self.calls._unsigned(params, state, header, gas)
+        snapshot = state.snapshot()
+        try:
+            if tracer is not None:
+                from .tracing import traced
+                with traced(state, tracer):
+                    comp = state.apply_transaction(tx)
+            else:
+                comp = state.apply_transaction(tx)
+        except ValidationError as exc:
+            raise ExecutionFailed(validation_message(str(exc))) from None
+        except VMError as exc:  # raised before any frame runs, e.g. EIP-3860 initcode size
+            raise ExecutionFailed(str(exc)) from None
+        finally:
+            state.revert(snapshot)
+        spent = tx.gas - comp.get_gas_remaining()
+        used = spent - min(comp.get_gas_refund(), spent // 5)
+        if comp.is_error:
+            return CallResult(comp.output, used, str(comp.error), comp.error.__class__.__name__ == "Revert", comp)
+        return CallResult(comp.output, used, None, False, comp)
+
+    def release(self) -> None:
+        """Hand the state back for the next call over the same head (calls revert what they
+        did, so it is as it was)."""
+        if self.reusable:
+            with self.calls.lock:
+                self.calls._cache = (self.key, (self.header, self.vm, self.state))
+
+
+def call_gas_cap(header) -> int:
+    """The most gas one call may use: the block gas limit, anvil's default call gas cap."""
+    return header.gas_limit
+
+
 class Calls:
-    def __init__(self, storage, states, clock, config):
+    def __init__(self, storage, states, clock, config, lock):
         self.storage = storage
         self.states = states
         self.clock = clock
         self.config = config  # chain id, and the coinbase (anvil_setCoinbase changes it)
+        self.lock = lock  # the node's: held only while a call takes its snapshot
         self._cache = None
 
-    def _env(self, block_id: Any, params: dict, overrides: dict | None, reusable: bool = False):
-        """(header, vm, state) to run a call in. A plain call's environment is kept and reused
-        while head, time and fee mode stay the same: calls run between a snapshot and a
-        revert, so the state is unchanged after each, and its caches stay warm (estimateGas
-        runs a dozen calls; clients poll views)."""
+    def _checkout(self, block_id: Any, params: dict, overrides: dict | None, reusable: bool):
         storage = self.storage
         header = storage.resolve(block_id)
         head = storage.head
         has_price = any(params.get(k) for k in ("gasPrice", "maxFeePerGas"))
         key = (header.hash, storage.state_root_of(header), has_price, self.clock.next_block_timestamp(head))
-        if reusable and not overrides and self._cache is not None and self._cache[0] == key:
-            return self._cache[1]
+        cached = self._cache
+        if reusable and not overrides and cached is not None and cached[0] == key:
+            self._cache = None  # checked out: no second call may run on this state meanwhile
+            return (key, *cached[1])
         if header.hash != head.hash:
             # A past block: its own number, timestamp and base fee over its post-state, as
             # anvil and geth run it (not "now", which made time-dependent views wrong).
@@ -51,13 +106,10 @@ class Calls:
         state = vm.state
         if overrides:
             apply_state_overrides(state, overrides)
-        elif reusable:
-            self._cache = (key, (child, vm, state))
-        return child, vm, state
+        return key, child, vm, state
 
-    def _unsigned(self, params: dict, state, header, gas: int | None = None):
+    def _unsigned(self, params: dict, state, header, gas: int):
         sender = params.get("from") or constants.ZERO_ADDRESS
-        gas = gas if gas is not None else (params.get("gas") or header.gas_limit)
         b = self.storage.tx_builder
         to = params.get("to") or constants.CREATE_CONTRACT_ADDRESS
         value = params.get("value", 0)
@@ -69,79 +121,69 @@ class Calls:
         max_fee = params.get("maxFeePerGas")
         tip = params.get("maxPriorityFeePerGas")
         price = params.get("gasPrice")
+        chain_id = self.config.chain_id
         if max_fee is not None or tip is not None:
             max_fee = max_fee if max_fee is not None else (tip or 0) + header.base_fee_per_gas
-            utx = b.new_unsigned_dynamic_fee_transaction(
-                self.config.chain_id, nonce, tip or 0, max_fee, gas, to, value, data, al)
+            utx = b.new_unsigned_dynamic_fee_transaction(chain_id, nonce, tip or 0, max_fee, gas, to, value, data, al)
         else:
             price = price or 0
             utx = b.new_unsigned_dynamic_fee_transaction(
-                self.config.chain_id, nonce, 0, max(price, header.base_fee_per_gas), gas, to, value, data, al)
+                chain_id, nonce, 0, max(price, header.base_fee_per_gas), gas, to, value, data, al)
         if params.get("authorizationList"):  # EIP-7702: calls and estimates see the delegations
             from eth.vm.forks.prague.transactions import Authorization
             utx = b.new_unsigned_set_code_transaction(
-                self.config.chain_id, nonce, utx.max_priority_fee_per_gas, utx.max_fee_per_gas, gas, to,
+                chain_id, nonce, utx.max_priority_fee_per_gas, utx.max_fee_per_gas, gas, to,
                 value, data, al, [Authorization(**a) for a in params["authorizationList"]])
         return SpoofTransaction(utx, from_=sender)
 
     def execute(self, params: dict, block_id: Any = "latest", overrides: dict | None = None,
                 gas: int | None = None, tracer=None, watch: Callable | None = None) -> CallResult:
-        header, vm, state = self._env(block_id, params, overrides, reusable=watch is None and tracer is None)
+        env = CallEnv(self, block_id, params, overrides, reusable=watch is None and tracer is None)
         if watch is not None:  # sees the call's state before it runs (create_access_list)
-            watch(state)
-        tx = self._unsigned(params, state, header, gas)
-        snapshot = state.snapshot()
+            watch(env.state)
         try:
-            if tracer is not None:
-                from .tracing import traced
-                with traced(state, tracer):
-                    comp = state.apply_transaction(tx)
-            else:
-                comp = state.apply_transaction(tx)
-        except ValidationError as exc:
-            raise ExecutionFailed(validation_message(str(exc))) from None
-        except VMError as exc:  # raised before any frame runs, e.g. EIP-3860 initcode size
-            raise ExecutionFailed(str(exc)) from None
+            return env.run(params, gas, tracer)
         finally:
-            state.revert(snapshot)
-        used = tx.gas - comp.get_gas_remaining() - min(comp.get_gas_refund(), (tx.gas - comp.get_gas_remaining()) // 5)
-        if comp.is_error:
-            return CallResult(comp.output, used, str(comp.error), comp.error.__class__.__name__ == "Revert", comp)
-        return CallResult(comp.output, used, None, False, comp)
+            env.release()
 
     def estimate_gas(self, params: dict, block_id: Any = "latest", overrides: dict | None = None) -> int:
-        """Binary search for the least gas that succeeds, as geth and anvil do."""
-        header = self.storage.resolve(block_id)
-        cap = params.get("gas") or tx_gas_cap(self.storage.chain, header)
-        sender = params.get("from")
-        price = params.get("maxFeePerGas") or params.get("gasPrice")
-        if price and sender:
-            balance = self.states.reader(block_id).get_balance(sender) - params.get("value", 0)
-            if balance < 0:
-                raise ExecutionFailed("insufficient funds for transfer")
-            cap = min(cap, balance // price)
-        top = self.execute(params, block_id, overrides, gas=cap)
-        if top.reverted:
-            raise ExecutionReverted(top.output)
-        if top.error:
-            raise ExecutionFailed(f"gas required exceeds allowance ({cap})" if "gas" in top.error.lower()
-                                  else top.error)
-        lo, hi = max(top.gas_used - 1, 21000 - 1), cap
-        # What it used is a lower bound; when that is enough (transfers, calls without
-        # refunds or 63/64 reserves) it is the answer, with no search.
-        if top.gas_used <= cap and not self.execute(params, block_id, overrides, gas=top.gas_used).error:
-            return top.gas_used
-        # Most calls succeed with what they used plus the 63/64 reserve; try that first.
-        guess = min(hi, (top.gas_used + 2300) * 64 // 63)
-        if not self.execute(params, block_id, overrides, gas=guess).error:
-            hi = guess
-        while hi - lo > 1:
-            mid = (lo + hi) // 2
-            if self.execute(params, block_id, overrides, gas=mid).error:
-                lo = mid
-            else:
-                hi = mid
-        return hi
+        """Binary search for the least gas that succeeds, as geth and anvil do; every probe runs
+        on one snapshot, so a block mined meanwhile cannot change the answer halfway."""
+        env = CallEnv(self, block_id, params, overrides, reusable=True)
+        try:
+            header = env.header
+            cap = min(params.get("gas") or tx_gas_cap(self.storage.chain, header), call_gas_cap(header))
+            sender = params.get("from")
+            price = params.get("maxFeePerGas") or params.get("gasPrice")
+            if price and sender:
+                balance = env.state.get_balance(sender) - params.get("value", 0)
+                if balance < 0:
+                    raise ExecutionFailed("insufficient funds for transfer")
+                cap = min(cap, balance // price)
+            top = env.run(params, cap)
+            if top.reverted:
+                raise ExecutionReverted(top.output)
+            if top.error:
+                raise ExecutionFailed(f"gas required exceeds allowance ({cap})" if "gas" in top.error.lower()
+                                      else top.error)
+            lo, hi = max(top.gas_used - 1, 21000 - 1), cap
+            # What it used is a lower bound; when that is enough (transfers, calls without
+            # refunds or 63/64 reserves) it is the answer, with no search.
+            if top.gas_used <= cap and not env.run(params, top.gas_used).error:
+                return top.gas_used
+            # Most calls succeed with what they used plus the 63/64 reserve; try that first.
+            guess = min(hi, (top.gas_used + 2300) * 64 // 63)
+            if not env.run(params, guess).error:
+                hi = guess
+            while hi - lo > 1:
+                mid = (lo + hi) // 2
+                if env.run(params, mid).error:
+                    lo = mid
+                else:
+                    hi = mid
+            return hi
+        finally:
+            env.release()
 
     def create_access_list(self, params: dict, block_id: Any = "latest") -> tuple[list, int]:
         slots: dict[bytes, set] = {}

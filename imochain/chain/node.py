@@ -88,7 +88,7 @@ class Node(DevControls):
         self.states = StateAccess(self.storage, self.vm_class, self.chain_context)
         self.pool = Mempool()
         self.clock = TimeManager()
-        self.calls = Calls(self.storage, self.states, self.clock, self.config)
+        self.calls = Calls(self.storage, self.states, self.clock, self.config, self.lock)
         self.snapshots = Snapshots(self.storage, self.clock, self.pool, self.impersonated)
         if self.storage.exists:
             if self.geth_genesis is not None:
@@ -355,9 +355,9 @@ class Node(DevControls):
     # ------------------------------------------------------------------ mining
 
     def mine(self, blocks: int = 1, timestamp: int | None = None, interval: int | None = None) -> list[BlockInfo]:
-        with self.lock:
-            out = []
-            for i in range(blocks):
+        out = []
+        for i in range(blocks):
+            with self.lock:  # taken per block: readers and senders get in between
                 ts = None
                 if timestamp is not None:
                     ts = timestamp + (interval or 0) * i if i == 0 or interval else None
@@ -366,7 +366,7 @@ class Node(DevControls):
                 elif interval and i > 0:
                     ts = self.head.timestamp + interval
                 out.append(self._mine_one(ts))
-            return out
+        return out
 
     def mine_spaced(self, blocks: int, interval: int) -> list[BlockInfo]:
         """anvil_mine's timing: the clock jumps `interval` before each block (3 × 12 s: +36 s)."""
@@ -433,8 +433,8 @@ class Node(DevControls):
 
     def execute_call(self, params: dict, block_id: Any = "latest", overrides: dict | None = None,
                      gas: int | None = None, tracer=None, watch: Callable | None = None) -> CallResult:
-        with self.lock:
-            return self.calls.execute(params, block_id, overrides, gas, tracer, watch)
+        """Run a call on a snapshot of the block, off the lock (see calls.py)."""
+        return self.calls.execute(params, block_id, overrides, gas, tracer, watch)
 
     def call(self, params: dict, block_id: Any = "latest", overrides: dict | None = None) -> bytes:
         result = self.execute_call(params, block_id, overrides)
@@ -445,9 +445,8 @@ class Node(DevControls):
         return result.output
 
     def estimate_gas(self, params: dict, block_id: Any = "latest", overrides: dict | None = None) -> int:
-        """Binary search for the least gas that succeeds, as geth and anvil do."""
-        with self.lock:
-            return self.calls.estimate_gas(params, block_id, overrides)
+        """Binary search for the least gas that succeeds, as geth and anvil do (see calls.py)."""
+        return self.calls.estimate_gas(params, block_id, overrides)
 
     def create_access_list(self, params: dict, block_id: Any = "latest") -> tuple[list, int]:
         with self.lock:

@@ -17,12 +17,13 @@ from eth_utils import keccak
 from .accounts import create_address
 from .errors import BlockNotFound, ChainError, InvalidParams
 from .fees import effective_gas_price, tx_type
+from .lru import LRUCache
 from .store import LMDBStore, MemoryStore
 from .types import BlockInfo, LogInfo, ReceiptInfo, TxInfo
 
 HEAD_KEY = b"imo:head"
 CONFIG_KEY = b"imo:config"
-CACHE_LIMIT = 4096  # blocks per cache; cleared wholesale when full
+CACHE_WEIGHT = 4096  # decoded blocks (and receipt lists) kept: one per block plus one per transaction
 HEAD_TAGS = ("latest", "pending", "safe", "finalized")
 
 
@@ -87,9 +88,10 @@ class ChainStorage:
         self.canonical: list[bytes] = []
         self.imp_senders: dict[bytes, bytes] = {}  # impersonated tx hash → its real sender
         self.touched: dict[bytes, set[int]] = {}  # addresses and slots seen, for state dumps
-        self._block_cache: dict[bytes, BlockInfo] = {}
-        self._receipt_cache: dict[bytes, list] = {}
-        self._receipt_info_cache: dict[bytes, list[ReceiptInfo]] = {}
+        # Mined blocks never change: decoded ones are kept, up to CACHE_WEIGHT each (see lru.py).
+        self._block_cache = LRUCache(CACHE_WEIGHT, lambda info: 1 + len(info.transactions))
+        self._receipt_cache = LRUCache(CACHE_WEIGHT, lambda receipts: 1 + len(receipts))
+        self._receipt_info_cache = LRUCache(CACHE_WEIGHT, lambda receipts: 1 + len(receipts))
 
     @property
     def exists(self) -> bool:
@@ -289,8 +291,6 @@ class ChainStorage:
         if getattr(header, "withdrawals_root", BLANK_ROOT_HASH) != BLANK_ROOT_HASH:
             withdrawals = self.chaindb.get_block_withdrawals(header)
         info = BlockInfo(header, infos, block_size(header, txs, uncles, withdrawals), withdrawals)
-        if len(self._block_cache) > CACHE_LIMIT:
-            self._block_cache.clear()
         self._block_cache[header.hash] = info
         return info
 
@@ -299,8 +299,6 @@ class ChainStorage:
         cached = self._receipt_cache.get(header.hash)
         if cached is None:
             cached = list(self.chaindb.get_receipts(header, self.receipt_builder))
-            if len(self._receipt_cache) > CACHE_LIMIT:
-                self._receipt_cache.clear()
             self._receipt_cache[header.hash] = cached
         return cached
 
@@ -310,8 +308,6 @@ class ChainStorage:
         cached = self._receipt_info_cache.get(header.hash)
         if cached is None:
             cached = self._derive_receipts(header)
-            if len(self._receipt_info_cache) > CACHE_LIMIT:
-                self._receipt_info_cache.clear()
             self._receipt_info_cache[header.hash] = cached
         return cached
 
