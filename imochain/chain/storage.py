@@ -172,12 +172,7 @@ class ChainStorage:
             if ptx.hash in self.imp_senders:
                 self.store[imp_key(ptx.hash)] = ptx.sender
         self.remember_touched(witness)
-        self.head = header
-        self.head_root = header.state_root
-        self.canonical.append(header.hash)
-        self.store[num_key(header.block_number)] = header.hash
-        self.write_head()
-        self.store.commit()
+        self._advance_head(header)
         body = block_size(header, [p.tx for p in included])
         info = BlockInfo(header, [TxInfo(p.tx, p.hash, p.sender, header.hash, header.block_number, i,
                                          base_fee_of(header), header.timestamp)
@@ -197,6 +192,10 @@ class ChainStorage:
         header = block.header
         for i, tx in enumerate(block.transactions):
             self.store[tx_key(tx.hash)] = rlp.encode([header.hash, i])
+        self._advance_head(header)
+
+    def _advance_head(self, header: BlockHeaderAPI) -> None:
+        """Make a persisted block the canonical head, in the same store commit as its entries."""
         self.head = header
         self.head_root = header.state_root
         self.canonical.append(header.hash)
