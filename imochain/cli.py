@@ -60,6 +60,16 @@ def _chain_id(text: str) -> int:
     return value
 
 
+def _block_number(text: str) -> int:
+    try:
+        value = int(text, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a block number") from None
+    if not 0 <= value < 2**63:
+        raise argparse.ArgumentTypeError("must be between 0 and 2^63")
+    return value
+
+
 def _ether(text: str) -> int:
     from decimal import Decimal, InvalidOperation
     try:
@@ -130,6 +140,19 @@ def add_node_parser(sub) -> None:
     p.add_argument("--no-oracle", action="store_true", help="do not run the oracle worker")
     p.add_argument("--no-challenger", action="store_true", help="do not run the challenger")
     p.add_argument("--quiet", "-q", action="store_true", help="no per-transaction log lines")
+    fork = p.add_argument_group("forking", "start on top of a block of a live network; its state is "
+                                "fetched on first touch and cached, every write stays local")
+    fork.add_argument("--fork-url", "-f", metavar="URL", help="JSON-RPC endpoint (http:// or https://) to fork")
+    fork.add_argument("--fork-block-number", type=_block_number, metavar="N",
+                      help="the remote block to fork at (default: its latest, pinned at start)")
+    fork.add_argument("--fork-chain-id", type=_chain_id, metavar="ID",
+                      help="the remote's chain id (default: asked from the remote)")
+    fork.add_argument("--fork-retries", type=_count, default=3, metavar="N",
+                      help="retries of a failed remote request, with backoff (default 3)")
+    fork.add_argument("--fork-cache", metavar="PATH", help="keep fetched remote state in this folder "
+                      "so a restart does not fetch it again")
+    p.add_argument("--imo", action=argparse.BooleanOptionalAction, default=None,
+                   help="deploy the ORA/IMO contracts at genesis (default: yes, but not on a fork)")
     p.set_defaults(func=run_node)
 
 
@@ -146,6 +169,9 @@ def node_config(args):
         device=args.device, model_store=store, challenge_window=args.challenge_window,
         model_aliases=dict(args.model_alias), text_models=args.text_model, gas_limit=args.gas_limit,
         client_version=args.client_version,
+        genesis_contracts=args.imo if args.imo is not None else not args.fork_url,
+        fork_url=args.fork_url, fork_block_number=args.fork_block_number, fork_chain_id=args.fork_chain_id,
+        fork_retries=args.fork_retries, fork_cache=args.fork_cache,
         **({"hardfork": args.hardfork} if args.hardfork else {}))
 
 
@@ -164,6 +190,8 @@ def print_banner(node, host: str, port: int) -> None:
     mode = ("interval " + str(node.config.block_time) + " s" if node.config.block_time
             else "automine" if node.automine else "manual (evm_mine)")
     out.append(f"Mining: {mode}")
+    if node.fork is not None:
+        out.append(f"Fork: {node.fork.client.url} at block #{node.fork.number} (chain id {node.config.chain_id})")
     if node.models is not None:
         out.append(f"Models: {len(node.models.list())} in the store; inference precompile at 0x…00A1")
     out += ["", f"Listening on {host}:{port}"]
@@ -175,6 +203,12 @@ def run_node(args) -> int:
                         format="%(message)s", stream=sys.stdout)
     from imochain.builder import build_node
     from imochain.chain import ChainError
+    fork_only = [flag for flag, value in (("--fork-block-number", args.fork_block_number),
+                                          ("--fork-chain-id", args.fork_chain_id),
+                                          ("--fork-cache", args.fork_cache)) if value is not None]
+    if fork_only and not args.fork_url:
+        print(f"error: {fork_only[0]} needs --fork-url", file=sys.stderr)
+        return 2
     try:
         node = build_node(node_config(args), services=True, oracle=not args.no_oracle,
                           challenger=not args.no_challenger, fault_rate=args.oracle_faults)

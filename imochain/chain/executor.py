@@ -11,6 +11,8 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from .forking.remote import RemoteUnavailable
+
 log = logging.getLogger("imochain.node")
 
 
@@ -49,6 +51,9 @@ def build_block(chain, vm_class, parent, pre_root: bytes, timestamp: int, coinba
             computation = state.apply_transaction(tx)
             receipt = vm.make_receipt(header, tx, computation, state)
             vm.validate_receipt(receipt)
+        except RemoteUnavailable:  # the fork's remote failed: the transaction stays pooled
+            state.revert(snapshot)
+            raise
         except Exception as exc:  # ValidationError, or a VMError raised outside a frame
             # (EIP-3860 initcode size): drop it, or it would stop every later block
             state.revert(snapshot)

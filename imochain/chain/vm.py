@@ -39,8 +39,9 @@ def wrap_precompile(gas_cost: Callable[[bytes], int], execute: Callable[[bytes],
 
 
 def make_chain_class(chain_id: int, extra_precompiles: dict[bytes, Precompile],
-                     hardfork: str = LATEST) -> type[Chain]:
-    """A Chain class bound to one node's precompiles (they close over its model store)."""
+                     hardfork: str = LATEST, account_db_class=None) -> type[Chain]:
+    """A Chain class bound to one node's precompiles (they close over its model store) and,
+    on a fork, to its lazy account database."""
     fork_vm = vm_class(hardfork)
     fork_state = fork_vm._state_class
     fork_computation = fork_state.computation_class
@@ -48,6 +49,7 @@ def make_chain_class(chain_id: int, extra_precompiles: dict[bytes, Precompile],
         __name__="ImochainComputation",
         _precompiles={**fork_computation._precompiles, **extra_precompiles},
     )
-    state = fork_state.configure(__name__="ImochainState", computation_class=computation)
+    state = fork_state.configure(__name__="ImochainState", computation_class=computation,
+                                 account_db_class=account_db_class or fork_state.account_db_class)
     vm = fork_vm.configure(__name__="ImochainVM", _state_class=state)
     return Chain.configure(__name__="ImochainChain", vm_configuration=((0, vm),), chain_id=chain_id)

@@ -162,9 +162,15 @@ def drop_all(ctx: Context, params: list):
 @method("anvil_reset", "hardhat_reset")
 def reset(ctx: Context, params: list):
     opts = p.arg(params, 0, "options", False)
-    if isinstance(opts, dict) and opts.get("forking"):
-        raise RpcError(-32602, "forking is not supported: imochain has no network access")
-    ctx.node.reset()
+    forking = opts.get("forking") if isinstance(opts, dict) else None
+    if forking:
+        if not isinstance(forking, dict) or not isinstance(forking.get("jsonRpcUrl"), str):
+            raise RpcError(-32602, "invalid params: forking needs a jsonRpcUrl string")
+        number = forking.get("blockNumber")
+        number = None if number is None else p.quantity(number, "forking.blockNumber")
+        ctx.node.reset(forking["jsonRpcUrl"], number)
+    else:
+        ctx.node.reset()
     # Old filters refer to the old chain: drop them. The manager stays registered with the
     # node (re-running __init__ would add its listeners twice and cut off WebSocket subscribers).
     with ctx.filters._lock:

@@ -1,0 +1,133 @@
+"""`--fork-url`: a node forks a live remote (an imochain node behind a recording proxy) and
+reads its balances, code, storage, blocks and BLOCKHASH at the pinned block, writes locally,
+snapshots, impersonates a whale and resets to another block, sending the remote only reads."""
+
+from __future__ import annotations
+
+import pytest
+from eth_abi import decode, encode
+
+from imochain.builder import build_node
+from imochain.chain import NodeConfig
+from imochain.chain.forking.remote import READ_METHODS
+from conftest import HOLDER, OTHER, selector, send, transfer_data
+from fork_support import Client, balance_slot
+
+
+def token_balance(client: Client, token: str, who: str, block="latest") -> int:
+    data = selector("balanceOf(address)") + encode(["address"], [who]).hex()
+    return decode(["uint256"], bytes.fromhex(client.call("eth_call", [{"to": token, "data": data}, block])[2:]))[0]
+
+
+@pytest.fixture(scope="module")
+def fork(remote):
+    node = build_node(NodeConfig(fork_url=remote["proxy"].url, fork_block_number=remote["pin"],
+                                 genesis_contracts=False))
+    yield node, Client(node)
+    node.close()
+
+
+def test_state_at_the_pinned_block(remote, fork):
+    node, client = fork
+    r, token, pin = remote["client"], remote["token"], remote["pin"]
+    assert int(client.call("eth_blockNumber"), 16) == pin
+    assert client.call("eth_chainId") == r.call("eth_chainId")
+    # the holder's ether, code and token storage as the remote had them at the pin, not later
+    assert client.call("eth_getBalance", [HOLDER, "latest"]) == r.call("eth_getBalance", [HOLDER, hex(pin)])
+    assert client.call("eth_getCode", [token, "latest"]) == r.call("eth_getCode", [token, "latest"])
+    slot = hex(balance_slot(HOLDER))
+    assert int(client.call("eth_getStorageAt", [token, slot, "latest"]), 16) == 3003
+    assert int(r.call("eth_getStorageAt", [token, slot, "latest"]), 16) == 3010
+    assert token_balance(client, token, HOLDER) == 3003
+    # dev accounts keep their remote nonce and get the dev balance, as anvil does
+    dev = remote["dev"]
+    assert client.call("eth_getTransactionCount", [dev, "latest"]) == r.call("eth_getTransactionCount", [dev, hex(pin)])
+    assert int(client.call("eth_getBalance", [dev, "latest"]), 16) == 10_000 * 10**18
+
+
+def test_history_comes_from_the_remote(remote, fork):
+    node, client = fork
+    r, pin = remote["client"], remote["pin"]
+    assert client.call("eth_getBlockByNumber", [hex(pin - 1), True]) == r.call("eth_getBlockByNumber", [hex(pin - 1), True])
+    old_tx = remote["history"][0]["transactionHash"]
+    assert client.call("eth_getTransactionReceipt", [old_tx]) == r.call("eth_getTransactionReceipt", [old_tx])
+    after_pin = r.call("eth_getBlockByNumber", [hex(pin + 1), False])
+    assert client.call("eth_getBlockByHash", [after_pin["hash"], False]) is None
+    assert client.call("eth_getTransactionByHash", [after_pin["transactions"][0]]) is None
+    # BLOCKHASH reads the remote's hashes; the first local block's parent is the pinned block
+    for n in (pin - 2, pin):
+        got = client.call("eth_call", [{"to": remote["token"], "data": selector("hashOf(uint256)") +
+                                        encode(["uint256"], [n]).hex()}, "latest"])
+        # BLOCKHASH(pin) is visible from the next block, which eth_call executes in
+        expected = r.call("eth_getBlockByNumber", [hex(n), False])["hash"]
+        assert got == expected, n
+
+
+def test_writes_stay_local_and_snapshots_revert(remote, fork):
+    node, client = fork
+    r, token, pin = remote["client"], remote["token"], remote["pin"]
+    snap = client.call("evm_snapshot")
+    client.call("anvil_impersonateAccount", [HOLDER])
+    receipt = send(client, HOLDER, token, transfer_data(OTHER, 1003))
+    assert int(receipt["blockNumber"], 16) == pin + 1
+    block = client.call("eth_getBlockByNumber", [hex(pin + 1), False])
+    assert block["parentHash"] == r.call("eth_getBlockByNumber", [hex(pin), False])["hash"]
+    assert token_balance(client, token, HOLDER) == 2000
+    assert token_balance(client, token, OTHER) == 1003
+    assert token_balance(r, token, OTHER) == 0  # the remote never sees a fork's write
+    # a slot written back to zero stays zero (it is not fetched again)
+    send(client, HOLDER, token, transfer_data(OTHER, 2000))
+    assert token_balance(client, token, HOLDER) == 0
+    assert int(client.call("eth_getStorageAt", [token, hex(balance_slot(HOLDER)), "latest"]), 16) == 0
+    # the state of an earlier local block still reads what it had
+    assert token_balance(client, token, HOLDER, hex(pin + 1)) == 2000
+    assert client.call("evm_revert", [snap]) is True
+    assert int(client.call("eth_blockNumber"), 16) == pin
+    assert token_balance(client, token, HOLDER) == 3003
+    assert token_balance(client, token, OTHER) == 0
+
+
+def test_cheats_on_forked_state(remote, fork):
+    node, client = fork
+    token = remote["token"]
+    snap = client.call("evm_snapshot")
+    client.call("anvil_setStorageAt", [token, hex(balance_slot(OTHER)), "0x" + "00" * 31 + "2a"])
+    assert token_balance(client, token, OTHER) == 42
+    client.call("anvil_setBalance", [HOLDER, hex(5)])
+    assert client.call("eth_getBalance", [HOLDER, "latest"]) == "0x5"
+    assert token_balance(client, token, HOLDER) == 3003  # its slots still come from the remote
+    client.call("evm_revert", [snap])
+    assert token_balance(client, token, OTHER) == 0
+
+
+def test_reset_to_another_block(remote, fork, token_artifact):
+    node, client = fork
+    r, token, pin = remote["client"], remote["token"], remote["pin"]
+    client.call("anvil_reset", [{"forking": {"jsonRpcUrl": remote["proxy"].url, "blockNumber": hex(pin - 1)}}])
+    assert int(client.call("eth_blockNumber"), 16) == pin - 1
+    assert token_balance(client, token, HOLDER) == 2001
+    client.call("hardhat_reset", [{"forking": {"jsonRpcUrl": remote["proxy"].url, "blockNumber": pin}}])
+    assert token_balance(client, token, HOLDER) == 3003
+    error = client.error("anvil_reset", [{"forking": {"blockNumber": 1}}])
+    assert error["code"] == -32602
+
+
+def test_the_remote_saw_only_reads(remote, fork):
+    seen = set(remote["proxy"].methods)
+    assert seen, "the fork never asked the remote"
+    assert seen <= READ_METHODS, seen - READ_METHODS
+    assert not any(m.startswith(("eth_send", "anvil_", "hardhat_", "evm_")) for m in seen)
+
+
+def test_the_precompiles_and_imo_contracts_on_a_fork(remote):
+    from imochain.contracts import genesis
+    from imochain.precompiles import QUOTE_ADDRESS
+    node = build_node(NodeConfig(fork_url=remote["proxy"].url, fork_block_number=remote["pin"]))
+    try:
+        client = Client(node)
+        oracle = genesis.GENESIS_ADDRESSES["AIOracle"]
+        assert len(client.call("eth_getCode", [oracle, "latest"])) > 1000
+        assert remote["client"].call("eth_getCode", [oracle, "latest"]) == "0x"
+        assert node.inference is not None and QUOTE_ADDRESS in node._precompiles
+    finally:
+        node.close()
