@@ -241,7 +241,11 @@ class Node:
             self.notifications.new_pending(tx.hash)
             # automine mines only executable transactions; a nonce gap stays queued (anvil)
             if self.miner.automine and self._pending_nonce(sender) > tx.nonce:
-                self._mine_one()
+                try:
+                    self._mine_one()
+                except forking.RemoteUnavailable:  # the fork's remote failed: nothing happened
+                    self.pool.remove(tx.hash)
+                    raise
             return tx.hash
 
     def build_transaction(self, params: dict) -> tuple[Any, bytes]:

@@ -120,14 +120,34 @@ def test_the_remote_saw_only_reads(remote, fork):
 
 
 def test_the_precompiles_and_imo_contracts_on_a_fork(remote):
+    import numpy as np
+
     from imochain.contracts import genesis
-    from imochain.precompiles import QUOTE_ADDRESS
+    from imochain.models.tensor import encode_array, encode_call
     node = build_node(NodeConfig(fork_url=remote["proxy"].url, fork_block_number=remote["pin"]))
     try:
         client = Client(node)
         oracle = genesis.GENESIS_ADDRESSES["AIOracle"]
         assert len(client.call("eth_getCode", [oracle, "latest"])) > 1000
         assert remote["client"].call("eth_getCode", [oracle, "latest"]) == "0x"
-        assert node.inference is not None and QUOTE_ADDRESS in node._precompiles
+        model = next(m for m in node.models.list() if m["name"] == "digits-classifier")
+        data = encode_call(bytes.fromhex(model["hash"][2:]), encode_array(np.arange(64, dtype=np.int8)))
+        request = {"to": "0x" + "00" * 19 + "a1", "data": "0x" + data.hex()}
+        out = client.call("eth_call", [request, "latest"])
+        assert len(out) > 66 and out == remote["client"].call("eth_call", [request, "latest"])
     finally:
+        node.close()
+
+
+def test_imo_contracts_where_code_already_lives(remote):
+    """A remote that has ORA's contracts already: the fork says so instead of overwriting them."""
+    from imochain.chain import ChainError
+    full = build_node(NodeConfig())  # a remote with the IMO contracts at genesis
+    from imochain.testing import running_node
+    with running_node(node=full) as url:
+        with pytest.raises(ChainError, match="already has code at 0x0A0f4321214BB6C7811dD8a71cF587bdaF03f0A0"):
+            build_node(NodeConfig(fork_url=url))
+        node = build_node(NodeConfig(fork_url=url, genesis_contracts=False))
+        assert node.get_code(bytes.fromhex("0A0f4321214BB6C7811dD8a71cF587bdaF03f0A0")) == \
+            full.get_code(bytes.fromhex("0A0f4321214BB6C7811dD8a71cF587bdaF03f0A0"))
         node.close()

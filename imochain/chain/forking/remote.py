@@ -48,11 +48,13 @@ class RemoteClient:
         self.backoff = backoff
         self.round_trips = 0  # batches sent (whatever their size), for tests and the banner
 
-    def call(self, method: str, params: list) -> Any:
-        return self.batch([(method, params)])[0]
+    def call(self, method: str, params: list, parse=None) -> Any:
+        return self.batch([(method, params)], None if parse is None else lambda results: parse(results[0]))
 
-    def batch(self, calls: list[tuple[str, list]]) -> list[Any]:
-        """Results in order; one HTTP round trip (a JSON-RPC batch when there are several)."""
+    def batch(self, calls: list[tuple[str, list]], parse=None) -> Any:
+        """Results in order, or what `parse` makes of them; one HTTP round trip (a JSON-RPC
+        batch when there are several). A `parse` that finds garbage (`GarbageAnswer`) counts
+        as a failed attempt, like an unreadable answer."""
         for method, _ in calls:
             if method not in READ_METHODS:  # a guard: the fork never changes the remote
                 raise ChainError(f"{method} is not a read method; the fork never sends it to the remote")
@@ -63,9 +65,9 @@ class RemoteClient:
             if attempt:
                 time.sleep(self.backoff * 2 ** (attempt - 1))
             try:
-                answers = self._post(body)
-                return self._results(answers, len(calls))
-            except _Retry as exc:
+                results = self._results(self._post(body), len(calls))
+                return parse(results) if parse is not None else results
+            except (_Retry, GarbageAnswer) as exc:
                 last = str(exc)
                 log.debug("fork: %s (attempt %d of %d)", last, attempt + 1, self.retries + 1)
         raise RemoteUnavailable(f"fork remote {self.url} failed after {self.retries + 1} attempts: {last}")
@@ -124,6 +126,10 @@ class _Retry(Exception):
     """A failure worth another attempt."""
 
 
+class GarbageAnswer(RemoteUnavailable):
+    """A result that is not what the method returns (checked before anything is cached)."""
+
+
 def quantity(value: Any, what: str) -> int:
     """A hex quantity from the remote, checked: garbage must never become a cached value."""
     if isinstance(value, str) and value.startswith("0x") and 2 < len(value) <= 66:
@@ -131,7 +137,7 @@ def quantity(value: Any, what: str) -> int:
             return int(value, 16)
         except ValueError:
             pass
-    raise RemoteUnavailable(f"fork remote answered garbage for {what}: {str(value)[:40]!r}")
+    raise GarbageAnswer(f"garbage for {what}: {str(value)[:40]!r}")
 
 
 def data(value: Any, what: str, size: int | None = None) -> bytes:
@@ -142,4 +148,4 @@ def data(value: Any, what: str, size: int | None = None) -> bytes:
             out = None
         if out is not None and (size is None or len(out) == size):
             return out
-    raise RemoteUnavailable(f"fork remote answered garbage for {what}: {str(value)[:40]!r}")
+    raise GarbageAnswer(f"garbage for {what}: {str(value)[:40]!r}")

@@ -14,7 +14,7 @@ import rlp
 
 from ..errors import ChainError
 from ..store import LMDBStore, MemoryStore
-from .remote import RemoteClient, RemoteUnavailable, data, quantity
+from .remote import GarbageAnswer, RemoteClient, RemoteError, data, quantity
 
 log = logging.getLogger("imochain.fork")
 
@@ -42,15 +42,12 @@ class ForkSource:
             raise ChainError(f"fork cache {cache_path}: {exc}") from None
         try:
             if chain_id is None:
-                chain_id = quantity(client.call("eth_chainId", []), "eth_chainId")
+                chain_id = client.call("eth_chainId", [], lambda r: quantity(r, "eth_chainId"))
             if number is None:
-                number = quantity(client.call("eth_blockNumber", []), "eth_blockNumber")
+                number = client.call("eth_blockNumber", [], lambda r: quantity(r, "eth_blockNumber"))
             block = _cached_block(store, chain_id, number)
             if block is None:
-                block = client.call("eth_getBlockByNumber", [hex(number), False])
-                if block is None:
-                    raise RemoteUnavailable(f"fork remote {url} has no block {number}")
-                _check_block(block, number)
+                block = client.call("eth_getBlockByNumber", [hex(number), False], lambda b: _check_block(b, number))
                 store[_block_key(chain_id, number)] = json.dumps(block).encode()
                 store.commit()
         except Exception:
@@ -83,9 +80,9 @@ class ForkSource:
             hexaddr = "0x" + address.hex()
             calls += [("eth_getBalance", [hexaddr, self.tag]), ("eth_getTransactionCount", [hexaddr, self.tag]),
                       ("eth_getCode", [hexaddr, self.tag])]
-        got = self.client.batch(calls)
-        fetched = [(quantity(got[3 * i], "eth_getBalance"), quantity(got[3 * i + 1], "eth_getTransactionCount"),
-                    data(got[3 * i + 2], "eth_getCode")) for i in range(len(missing))]
+        fetched = self.client.batch(calls, lambda got: [
+            (quantity(got[3 * i], "eth_getBalance"), quantity(got[3 * i + 1], "eth_getTransactionCount"),
+             data(got[3 * i + 2], "eth_getCode")) for i in range(len(missing))])
         for address, values in zip(missing, fetched):  # every answer checked before any is kept
             self.store[self._account_key(address)] = rlp.encode(list(values))
         self.store.commit()
@@ -100,8 +97,8 @@ class ForkSource:
             return int.from_bytes(self.store[key], "big")
         except KeyError:
             pass
-        got = self.client.call("eth_getStorageAt", ["0x" + address.hex(), hex(slot), self.tag])
-        value = int.from_bytes(data(got, "eth_getStorageAt", 32), "big")
+        value = self.client.call("eth_getStorageAt", ["0x" + address.hex(), hex(slot), self.tag],
+                                 lambda got: int.from_bytes(data(got, "eth_getStorageAt", 32), "big"))
         self.store[key] = value.to_bytes(32, "big")
         self.store.commit()
         return value
@@ -115,9 +112,9 @@ class ForkSource:
         missing = [n for n, b in blocks.items() if b is None]
         for start in range(0, len(missing), 64):
             chunk = missing[start:start + 64]
-            got = self.client.batch([("eth_getBlockByNumber", [hex(n), False]) for n in chunk])
+            got = self.client.batch([("eth_getBlockByNumber", [hex(n), False]) for n in chunk],
+                                    lambda got: [_check_block(b, n) for n, b in zip(chunk, got)])
             for n, block in zip(chunk, got):
-                _check_block(block, n)
                 blocks[n] = block
                 self.store[_block_key(self.chain_id, n)] = json.dumps(block).encode()
             self.store.commit()
@@ -135,7 +132,10 @@ def _cached_block(store, chain_id: int, number: int) -> dict | None:
         return None
 
 
-def _check_block(block, number: int) -> None:
+def _check_block(block, number: int) -> dict:
+    if block is None:
+        raise RemoteError(f"fork remote has no block {number}")
     if not isinstance(block, dict) or quantity(block.get("number"), "block number") != number:
-        raise RemoteUnavailable(f"fork remote answered garbage for block {number}")
+        raise GarbageAnswer(f"garbage for block {number}")
     data(block.get("hash"), "block hash", 32)
+    return block
