@@ -51,8 +51,9 @@ def build_block(chain, vm_class, parent, pre_root: bytes, timestamp: int, coinba
             computation = state.apply_transaction(tx)
             receipt = vm.make_receipt(header, tx, computation, state)
             vm.validate_receipt(receipt)
-        except RemoteUnavailable:  # the fork's remote failed: the transaction stays pooled
+        except RemoteUnavailable:  # the fork's remote failed: the request that sent it hears so
             state.revert(snapshot)
+            pool.remove(ptx.hash)
             raise
         except Exception as exc:  # ValidationError, or a VMError raised outside a frame
             # (EIP-3860 initcode size): drop it, or it would stop every later block

@@ -28,7 +28,7 @@ from . import logs as log_queries
 from .accounts import DevAccount, create_address, derive_accounts
 from .calls import Calls
 from .clock import TimeManager
-from .errors import ChainError, ExecutionFailed, ExecutionReverted, InvalidParams, TransactionRejected
+from .errors import ExecutionFailed, ExecutionReverted, InvalidParams, TransactionRejected
 from .executor import build_block
 from .fees import fee_caps, next_base_fee
 from .genesis import GenesisPlan, create_genesis
@@ -73,13 +73,8 @@ class Node:
             self.set_interval_mining(self.config.block_time)
 
     def _make_chain_class(self) -> None:
-        account_db = None
-        if self.config.fork_url:
-            self.fork = forking.connect(self.config)
-            account_db = forking.fork_account_db_class()
-            account_db.source = self.fork
-        self.chain_class = make_chain_class(self.config.chain_id, self._precompiles, self.config.hardfork,
-                                            account_db)
+        self.fork, account_db = forking.connect(self.config, self.fork) if self.config.fork_url else (None, None)
+        self.chain_class = make_chain_class(self.config.chain_id, self._precompiles, self.config.hardfork, account_db)
         self.vm_class = self.chain_class.vm_configuration[0][1]
 
     def _open(self) -> None:
@@ -92,9 +87,7 @@ class Node:
         self.snapshots = Snapshots(self.storage, self.clock, self.pool, self.impersonated)
         if self.storage.exists:
             self.storage.resume(self.config.chain_id)
-            if self.fork and self.storage.canonical.base != self.fork.number:
-                raise ChainError(f"the database was forked at block {self.storage.canonical.base}: "
-                                 f"pass --fork-block-number {self.storage.canonical.base}")
+            forking.check_resumed(self.storage, self.fork)
         elif self.fork:
             forking.create_fork_base(self.storage, self.vm_class, self.chain_context, self.config,
                                      self.accounts, self._genesis_plan, self.fork)
@@ -167,8 +160,7 @@ class Node:
     def fork_config(self, extra_names: dict[bytes, str]) -> dict:
         """EIP-7910's description of the running fork (every fork is active from genesis)."""
         from .forks.config import describe
-        return describe(self.vm_class, self.config.hardfork, self.config.chain_id,
-                        self.storage.canonical[self.storage.canonical.base],
+        return describe(self.vm_class, self.config.hardfork, self.config.chain_id, self.storage.canonical.hashes[0],
                         0, extra_names)
 
     def raw_block(self, block_id: Any = "latest") -> bytes:
@@ -241,11 +233,7 @@ class Node:
             self.notifications.new_pending(tx.hash)
             # automine mines only executable transactions; a nonce gap stays queued (anvil)
             if self.miner.automine and self._pending_nonce(sender) > tx.nonce:
-                try:
-                    self._mine_one()
-                except forking.RemoteUnavailable:  # the fork's remote failed: nothing happened
-                    self.pool.remove(tx.hash)
-                    raise
+                self._mine_one()
             return tx.hash
 
     def build_transaction(self, params: dict) -> tuple[Any, bytes]:
@@ -447,34 +435,19 @@ class Node:
             return self.snapshots.revert(sid)
 
     def reset(self, fork_url: str | None = None, fork_block_number: int | None = None) -> None:
-        """Back to a fresh genesis, or to a fork's pinned block; with `fork_url`, fork that
-        remote at `fork_block_number` (default its latest) instead (anvil_reset's `forking`)."""
+        """Back to genesis (or the fork's pinned block); with `fork_url`, fork it (anvil_reset)."""
         with self.lock:
+            if fork_url:  # pinned first: a remote that fails leaves the node as it was
+                forking.repin(self.config, fork_url, fork_block_number, self._make_chain_class)
             interval, automine = self.interval, self.automine  # the mining mode survives a reset
             self.stop_interval_mining()
             if self.config.db_path:
                 self.storage.close()
                 shutil.rmtree(self.config.db_path, ignore_errors=True)
-            if fork_url:
-                self._refork(fork_url, fork_block_number, interval)
             self._open()
             self.miner.automine = automine
             if interval:
                 self.set_interval_mining(interval)
-
-    def _refork(self, url: str, number: int | None, interval: float | None) -> None:
-        cfg = self.config
-        saved = (cfg.fork_url, cfg.fork_block_number, cfg.fork_chain_id, cfg.chain_id, self.fork)
-        cfg.fork_url, cfg.fork_block_number, cfg.fork_chain_id = url, number, None
-        try:
-            self._make_chain_class()
-        except Exception:  # the remote failed: the node stays as it was
-            cfg.fork_url, cfg.fork_block_number, cfg.fork_chain_id, cfg.chain_id, self.fork = saved
-            if interval:
-                self.set_interval_mining(interval)
-            raise
-        if saved[4] is not None:
-            saved[4].close()
 
     def dump_state(self) -> dict:
         """Every account the chain has touched: balance, nonce, code, storage (anvil's shape)."""

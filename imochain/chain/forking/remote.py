@@ -49,7 +49,7 @@ class RemoteClient:
         self.round_trips = 0  # batches sent (whatever their size), for tests and the banner
 
     def call(self, method: str, params: list, parse=None) -> Any:
-        return self.batch([(method, params)], None if parse is None else lambda results: parse(results[0]))
+        return self.batch([(method, params)], lambda results: results[0] if parse is None else parse(results[0]))
 
     def batch(self, calls: list[tuple[str, list]], parse=None) -> Any:
         """Results in order, or what `parse` makes of them; one HTTP round trip (a JSON-RPC

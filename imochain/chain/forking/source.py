@@ -33,13 +33,17 @@ class ForkSource:
 
     @classmethod
     def connect(cls, url: str, number: int | None = None, chain_id: int | None = None,
-                retries: int = 3, cache_path: str | None = None, timeout: float = 10.0) -> "ForkSource":
-        """Pin the remote at `number` (default: its latest block now)."""
+                retries: int = 3, cache_path: str | None = None, timeout: float = 10.0,
+                store=None) -> "ForkSource":
+        """Pin the remote at `number` (default: its latest block now). `store`: an open cache
+        to reuse (a reset's; its keys name blocks, so any remote can share it)."""
         client = RemoteClient(url, retries=retries, timeout=timeout)
-        try:
-            store = LMDBStore(cache_path) if cache_path else MemoryStore()
-        except Exception as exc:  # lmdb.Error, OSError: a folder we cannot use
-            raise ChainError(f"fork cache {cache_path}: {exc}") from None
+        owned = store is None  # closed here on failure; a reused one stays its owner's
+        if owned:
+            try:
+                store = LMDBStore(cache_path) if cache_path else MemoryStore()
+            except Exception as exc:  # lmdb.Error, OSError: a folder we cannot use
+                raise ChainError(f"fork cache {cache_path}: {exc}") from None
         try:
             if chain_id is None:
                 chain_id = client.call("eth_chainId", [], lambda r: quantity(r, "eth_chainId"))
@@ -51,7 +55,8 @@ class ForkSource:
                 store[_block_key(chain_id, number)] = json.dumps(block).encode()
                 store.commit()
         except Exception:
-            store.close()
+            if owned:
+                store.close()
             raise
         return cls(client, chain_id, number, block, store)
 
