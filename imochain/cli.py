@@ -131,7 +131,8 @@ def add_node_parser(sub) -> None:
     p.add_argument("--text-model", action="append", default=[], metavar="GGUF",
                    help="also serve this Llama-family GGUF file as a text model; repeatable")
     p.add_argument("--hardfork", type=_hardfork, default=None, metavar="NAME",
-                   help="EVM rules: cancun, prague, osaka, bpo1 or bpo2 (default: the latest, bpo2)")
+                   help="EVM rules: cancun, prague, osaka, bpo1 or bpo2 (default: the latest, bpo2; "
+                        "on a fork, the remote's)")
     p.add_argument("--gas-limit", type=int, default=30_000_000, help="block gas limit (default 30000000)")
     p.add_argument("--challenge-window", type=_count, default=5, metavar="BLOCKS",
                    help="opML challenge window in blocks (default 5)")
@@ -171,7 +172,7 @@ def node_config(args):
         client_version=args.client_version,
         genesis_contracts=args.imo if args.imo is not None else not args.fork_url,
         fork_url=args.fork_url, fork_block_number=args.fork_block_number, fork_chain_id=args.fork_chain_id,
-        fork_retries=args.fork_retries, fork_cache=args.fork_cache,
+        fork_retries=args.fork_retries, fork_cache=args.fork_cache, fork_rules=args.hardfork is None,
         **({"hardfork": args.hardfork} if args.hardfork else {}))
 
 

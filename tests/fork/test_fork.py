@@ -151,3 +151,32 @@ def test_imo_contracts_where_code_already_lives(remote):
         assert node.get_code(bytes.fromhex("0A0f4321214BB6C7811dD8a71cF587bdaF03f0A0")) == \
             full.get_code(bytes.fromhex("0A0f4321214BB6C7811dD8a71cF587bdaF03f0A0"))
         node.close()
+
+
+def test_the_fork_runs_the_remotes_hardfork(remote):
+    from imochain.testing import running_node
+    node = build_node(NodeConfig(fork_url=remote["proxy"].url, fork_block_number=remote["pin"], genesis_contracts=False))
+    assert node.config.hardfork == remote["node"].config.hardfork == "bpo2"  # named by eth_config
+    node.close()
+    older = build_node(NodeConfig(hardfork="prague", genesis_contracts=False))
+    with running_node(node=older) as url:
+        node = build_node(NodeConfig(fork_url=url, genesis_contracts=False))
+        assert node.config.hardfork == "prague"
+        node.close()
+        node = build_node(NodeConfig(fork_url=url, genesis_contracts=False, hardfork="osaka", fork_rules=False))
+        assert node.config.hardfork == "osaka"
+        node.close()
+
+
+def test_the_hardfork_from_block_fields_without_eth_config():
+    from imochain.chain.forking.remote import RemoteError
+    from imochain.chain.forking.rules import remote_hardfork
+
+    class NoConfig:
+        def call(self, method, params):
+            raise RemoteError("fork remote: the method eth_config does not exist/is not available")
+
+    assert remote_hardfork(NoConfig(), {"parentBeaconBlockRoot": "0x", "requestsHash": "0x"}) == "prague"
+    assert remote_hardfork(NoConfig(), {"parentBeaconBlockRoot": "0x"}) == "cancun"
+    with pytest.raises(RemoteError, match="before Cancun"):
+        remote_hardfork(NoConfig(), {"baseFeePerGas": "0x7"})

@@ -12,11 +12,14 @@ __all__ = ["MARKER", "ForkSource", "RemoteClient", "RemoteError", "RemoteUnavail
 
 def connect(config, previous: ForkSource | None = None):
     """Pin the configured remote: (its ForkSource, an account-db class reading through it).
-    The node takes the remote's chain id unless one is given; a previous fork's cache is kept."""
+    The node takes the remote's chain id unless one is given, and its hardfork unless
+    `fork_rules` is off; a previous fork's cache is kept."""
     source = ForkSource.connect(config.fork_url, config.fork_block_number, config.fork_chain_id,
                                 config.fork_retries, config.fork_cache,
                                 store=previous.store if previous is not None else None)
     config.chain_id = source.chain_id
+    if config.fork_rules:
+        config.hardfork = source.hardfork()
     account_db = fork_account_db_class()
     account_db.source = source
     return source, account_db

@@ -25,7 +25,7 @@ READ_METHODS = frozenset({
     "eth_getTransactionByHash", "eth_getTransactionReceipt", "eth_getBlockReceipts",
     "eth_getBlockTransactionCountByNumber", "eth_getBlockTransactionCountByHash",
     "eth_getTransactionByBlockNumberAndIndex", "eth_getTransactionByBlockHashAndIndex",
-    "eth_call", "eth_getLogs", "eth_getProof",
+    "eth_call", "eth_getLogs", "eth_getProof", "eth_config",
 })
 MAX_RESPONSE = 64 * 1024 * 1024  # bytes; a larger answer is garbage for our purposes
 

@@ -14,6 +14,7 @@ import rlp
 
 from ..errors import ChainError
 from ..store import LMDBStore, MemoryStore
+from .rules import remote_hardfork
 from .remote import GarbageAnswer, RemoteClient, RemoteError, data, quantity
 
 log = logging.getLogger("imochain.fork")
@@ -107,6 +108,18 @@ class ForkSource:
         self.store[key] = value.to_bytes(32, "big")
         self.store.commit()
         return value
+
+    def hardfork(self) -> str:
+        """The remote's hardfork at the pinned block (see `rules`), asked once."""
+        key = b"fork:rules:" + self.hash
+        try:
+            return self.store[key].decode()
+        except KeyError:
+            pass
+        name = remote_hardfork(self.client, self.block)
+        self.store[key] = name.encode()
+        self.store.commit()
+        return name
 
     # ------------------------------------------------------------------ history
 
