@@ -214,6 +214,9 @@ class ChainStorage:
         self.write_head()
         self.store.commit()
 
+    def is_fork_base(self, header: BlockHeaderAPI) -> bool:
+        return self.base_root is not None and header.block_number == self.canonical.base
+
     def pre_root(self, header: BlockHeaderAPI) -> bytes:
         """The state a block started from (its parent's, unless dev edits changed it)."""
         try:
@@ -226,7 +229,7 @@ class ChainStorage:
         # as anvil does: the head's effective root can differ from its header's.
         if header.hash == self.head.hash:
             return self.head_root
-        if self.base_root is not None and header.hash == self.canonical[self.canonical.base]:
+        if self.is_fork_base(header):
             return self.base_root
         return header.state_root
 
@@ -279,7 +282,8 @@ class ChainStorage:
         cached = self._block_cache.get(header.hash)
         if cached is not None:
             return cached
-        txs = self.chaindb.get_block_transactions(header, self.tx_builder)
+        # a fork's pinned block: its transactions are the remote's (rpc.forked serves them)
+        txs = [] if self.is_fork_base(header) else self.chaindb.get_block_transactions(header, self.tx_builder)
         infos = [TxInfo(tx, tx.hash, self.sender_of(tx), header.hash, header.block_number, i,
                         header.base_fee_per_gas) for i, tx in enumerate(txs)]
         size = len(rlp.encode(header)) + sum(len(tx.encode()) for tx in txs) + 4
@@ -293,7 +297,7 @@ class ChainStorage:
         """py-evm's receipt objects of a block (consensus form), cached."""
         cached = self._receipt_cache.get(header.hash)
         if cached is None:
-            cached = list(self.chaindb.get_receipts(header, self.receipt_builder))
+            cached = [] if self.is_fork_base(header) else list(self.chaindb.get_receipts(header, self.receipt_builder))
             if len(self._receipt_cache) > CACHE_LIMIT:
                 self._receipt_cache.clear()
             self._receipt_cache[header.hash] = cached

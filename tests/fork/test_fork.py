@@ -180,3 +180,23 @@ def test_the_hardfork_from_block_fields_without_eth_config():
     assert remote_hardfork(NoConfig(), {"parentBeaconBlockRoot": "0x"}) == "cancun"
     with pytest.raises(RemoteError, match="before Cancun"):
         remote_hardfork(NoConfig(), {"baseFeePerGas": "0x7"})
+
+
+def test_local_queries_over_the_pinned_block(remote):
+    """Logs, block receipts and a database: the pinned block holds no local transactions."""
+    import tempfile
+    pin = remote["pin"]
+    with tempfile.TemporaryDirectory() as db:
+        config = dict(fork_url=remote["proxy"].url, fork_block_number=pin, genesis_contracts=False, db_path=db)
+        node = build_node(NodeConfig(**config))
+        client = Client(node)
+        assert client.call("eth_getLogs", [{"fromBlock": "earliest", "toBlock": "latest"}]) == []
+        send(client, remote["dev"], OTHER, value=3)
+        logs = client.call("eth_getLogs", [{"fromBlock": hex(pin), "toBlock": "latest"}])
+        assert logs == [] and node.block_receipts(pin) == [] and len(node.block_receipts(pin + 1)) == 1
+        node.close()
+        node = build_node(NodeConfig(**config))  # the fork resumes from its database
+        assert node.block_number == pin + 1 and node.get_balance(bytes.fromhex(OTHER[2:])) == 3
+        node.close()
+        with pytest.raises(Exception, match=f"forked at block {pin}: pass --fork-block-number {pin}"):
+            build_node(NodeConfig(**dict(config, fork_block_number=pin - 1)))
