@@ -108,8 +108,16 @@ def test_reset_to_another_block(remote, fork, token_artifact):
     assert token_balance(client, token, HOLDER) == 2001
     client.call("hardhat_reset", [{"forking": {"jsonRpcUrl": remote["proxy"].url, "blockNumber": pin}}])
     assert token_balance(client, token, HOLDER) == 3003
+    send(client, remote["dev"], OTHER, value=1)
+    client.call("anvil_reset", [])  # a plain reset: back to the pinned block
+    assert int(client.call("eth_blockNumber"), 16) == pin
+    assert client.call("eth_getBalance", [OTHER, "latest"]) == "0x0"
     error = client.error("anvil_reset", [{"forking": {"blockNumber": 1}}])
     assert error["code"] == -32602
+    # a remote that fails leaves the fork as it was
+    error = client.error("anvil_reset", [{"forking": {"jsonRpcUrl": "http://127.0.0.1:1"}}])
+    assert "unreachable" in error["message"]
+    assert node.fork.number == pin and token_balance(client, token, HOLDER) == 3003
 
 
 def test_the_remote_saw_only_reads(remote, fork):
