@@ -158,7 +158,8 @@ class EvmHost:
         self.address, self.deploy_gas = self.deploy(compiled["bytecode"])
 
     def deploy(self, initcode: bytes) -> tuple[bytes, int]:
-        h = self.node.send_transaction({"from": self.sender, "data": initcode, "gas": 29_000_000})
+        # no gas given: the node estimates it, within EIP-7825's per-transaction cap (Osaka on)
+        h = self.node.send_transaction({"from": self.sender, "data": initcode})
         r = self.node.get_receipt(h)
         if r is None or r.status != 1:
             raise RuntimeError("deployment failed")
