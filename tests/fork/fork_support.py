@@ -43,7 +43,7 @@ def balance_slot(holder: str) -> int:
 class Proxy:
     """Forwards JSON-RPC to `target`, recording each method; `mode` makes it misbehave:
     "429" (rate limited), "garbage" (not JSON), "bad-value" (a result that is no quantity),
-    "slow" (answers after `delay` seconds)."""
+    "slow" (answers after `delay` seconds), "no-batches" (refuses JSON-RPC batches)."""
 
     def __init__(self, target: str):
         self.target = target
@@ -62,6 +62,9 @@ class Proxy:
                 for item in payload if isinstance(payload, list) else [payload]:
                     proxy.methods.append(item["method"])
                 mode = proxy.mode
+                if mode == "no-batches" and isinstance(payload, list):
+                    return self._send(200, b'{"jsonrpc": "2.0", "id": null, "error": '
+                                           b'{"code": -32600, "message": "batch requests are not supported"}}')
                 if mode == "429":
                     return self._send(429, b'{"error": "too many requests"}')
                 if mode == "garbage":

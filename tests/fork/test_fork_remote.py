@@ -41,6 +41,16 @@ def test_a_failing_remote_gives_an_error_then_recovers(remote, flaky, mode, says
     assert client.call("eth_getBalance", [address, "latest"]) == expected
 
 
+def test_a_remote_without_batches_is_asked_one_call_at_a_time(remote, flaky):
+    node, client, proxy = flaky
+    proxy.mode = "no-batches"
+    address = fresh(0x7001)
+    expected = remote["client"].call("eth_getBalance", [address, hex(remote["pin"])])
+    assert client.call("eth_getBalance", [address, "latest"]) == expected
+    assert not node.fork.client.batches and proxy.methods[-3:] == [
+        "eth_getBalance", "eth_getTransactionCount", "eth_getCode"]
+
+
 def test_a_transaction_that_needs_a_failing_remote_is_not_kept(remote, flaky):
     node, client, proxy = flaky
     token, receiver = remote["token"], fresh(0x6001)

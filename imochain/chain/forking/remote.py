@@ -47,6 +47,7 @@ class RemoteClient:
         self.timeout = timeout
         self.backoff = backoff
         self.round_trips = 0  # batches sent (whatever their size), for tests and the banner
+        self.batches = True  # until the remote answers a batch with one error (some providers)
 
     def call(self, method: str, params: list, parse=None) -> Any:
         return self.batch([(method, params)], lambda results: results[0] if parse is None else parse(results[0]))
@@ -58,6 +59,9 @@ class RemoteClient:
         for method, _ in calls:
             if method not in READ_METHODS:  # a guard: the fork never changes the remote
                 raise ChainError(f"{method} is not a read method; the fork never sends it to the remote")
+        if len(calls) > 1 and not self.batches:
+            results = [self.call(m, p) for m, p in calls]
+            return parse(results) if parse is not None else results
         payload = [{"jsonrpc": "2.0", "id": i, "method": m, "params": p} for i, (m, p) in enumerate(calls)]
         body = json.dumps(payload if len(payload) > 1 else payload[0]).encode()
         last = "no attempt made"
@@ -65,7 +69,12 @@ class RemoteClient:
             if attempt:
                 time.sleep(self.backoff * 2 ** (attempt - 1))
             try:
-                results = self._results(self._post(body), len(calls))
+                answers = self._post(body)
+                if len(calls) > 1 and isinstance(answers, dict) and "error" in answers:
+                    log.debug("fork: the remote refuses batches (%s); one call at a time", answers["error"])
+                    self.batches = False
+                    return self.batch(calls, parse)
+                results = self._results(answers, len(calls))
                 return parse(results) if parse is not None else results
             except (_Retry, GarbageAnswer) as exc:
                 last = str(exc)
