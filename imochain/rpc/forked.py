@@ -1,4 +1,4 @@
-"""On a fork, what the remote answers: blocks, transactions and state at or before the pinned block.
+"""On a fork, what the remote answers: blocks, transactions, logs and state at or before the pinned block.
 
 Each read method here is wrapped: when its block argument names the pinned block or an earlier
 one (by number or by a hash the local chain does not have), or its transaction is not local,
@@ -77,10 +77,40 @@ def _tx_wrapper(name: str, handler):
     return wrapped
 
 
+def _logs_wrapper(handler):
+    """eth_getLogs over a range that starts at or before the pinned block: the remote's logs up
+    to it, then the local ones after it."""
+    def wrapped(ctx: Context, params: list) -> Any:
+        fork = ctx.node.fork
+        query = params[0] if params and isinstance(params[0], dict) else None
+        if fork is None or query is None:
+            return handler(ctx, params)
+        if query.get("blockHash") is not None:
+            remote = _is_remote_block(ctx, "eth_getLogs", [query["blockHash"]], 0)
+            return fork.client.call("eth_getLogs", params) if remote else handler(ctx, params)
+        try:
+            start, end = (p.block_id(query.get(k), k) for k in ("fromBlock", "toBlock"))
+        except Exception:
+            return handler(ctx, params)  # it reports the bad argument
+        start = 0 if start == "earliest" else start
+        if not isinstance(start, int) or start > fork.number:
+            return handler(ctx, params)
+        head = ctx.node.block_number
+        end = head if not isinstance(end, int) else end
+        until = min(end, fork.number)
+        logs = fork.client.call("eth_getLogs", [dict(query, fromBlock=hex(start), toBlock=hex(until))])
+        if end > fork.number:
+            logs = list(logs) + handler(ctx, [dict(query, fromBlock=hex(fork.number + 1), toBlock=hex(end))])
+        return logs
+    return wrapped
+
+
 def install() -> None:
     for name, index in BLOCK_ARG.items():
         if name in METHODS:
             METHODS[name] = _block_wrapper(name, METHODS[name], index)
+    if "eth_getLogs" in METHODS:
+        METHODS["eth_getLogs"] = _logs_wrapper(METHODS["eth_getLogs"])
     for name in TX_METHODS:
         if name in METHODS:
             METHODS[name] = _tx_wrapper(name, METHODS[name])

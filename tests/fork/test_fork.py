@@ -198,13 +198,21 @@ def test_local_queries_over_the_pinned_block(remote):
         config = dict(fork_url=remote["proxy"].url, fork_block_number=pin, genesis_contracts=False, db_path=db)
         node = build_node(NodeConfig(**config))
         client = Client(node)
-        assert client.call("eth_getLogs", [{"fromBlock": "earliest", "toBlock": "latest"}]) == []
+        token = remote["token"]
+        # logs up to the pinned block are the remote's, the local ones follow
+        remote_logs = remote["client"].call("eth_getLogs", [{"fromBlock": "earliest", "toBlock": hex(pin), "address": token}])
+        assert len(remote_logs) == 3
+        assert client.call("eth_getLogs", [{"fromBlock": "earliest", "address": token}]) == remote_logs
+        client.call("anvil_impersonateAccount", [HOLDER])
+        send(client, HOLDER, token, transfer_data(OTHER, 3))
+        logs = client.call("eth_getLogs", [{"fromBlock": hex(pin - 1), "toBlock": "latest", "address": token}])
+        assert logs[:-1] == remote_logs[-2:] and int(logs[-1]["blockNumber"], 16) == pin + 1
+        assert client.call("eth_getLogs", [{"blockHash": remote_logs[0]["blockHash"]}]) == remote_logs[:1]
+        assert node.get_logs(pin, pin) == [] and node.block_receipts(pin) == []
         send(client, remote["dev"], OTHER, value=3)
-        logs = client.call("eth_getLogs", [{"fromBlock": hex(pin), "toBlock": "latest"}])
-        assert logs == [] and node.block_receipts(pin) == [] and len(node.block_receipts(pin + 1)) == 1
         node.close()
         node = build_node(NodeConfig(**config))  # the fork resumes from its database
-        assert node.block_number == pin + 1 and node.get_balance(bytes.fromhex(OTHER[2:])) == 3
+        assert node.block_number == pin + 2 and node.get_balance(bytes.fromhex(OTHER[2:])) == 3
         node.close()
         with pytest.raises(Exception, match=f"forked at block {pin}: pass --fork-block-number {pin}"):
             build_node(NodeConfig(**dict(config, fork_block_number=pin - 1)))
