@@ -16,7 +16,7 @@ from .dispatch import METHODS, Context
 # method → index of its block argument (state reads and block reads)
 BLOCK_ARG = {
     "eth_getBalance": 1, "eth_getTransactionCount": 1, "eth_getCode": 1, "eth_getStorageAt": 2,
-    "eth_call": 1, "eth_getBlockByNumber": 0, "eth_getBlockByHash": 0, "eth_getBlockReceipts": 0,
+    "eth_call": 1, "eth_getProof": 2, "eth_getBlockByNumber": 0, "eth_getBlockByHash": 0, "eth_getBlockReceipts": 0,
     "eth_getBlockTransactionCountByNumber": 0, "eth_getBlockTransactionCountByHash": 0,
     "eth_getTransactionByBlockNumberAndIndex": 0, "eth_getTransactionByBlockHashAndIndex": 0,
 }
@@ -24,7 +24,8 @@ BLOCK_ARG = {
 TX_METHODS = ("eth_getTransactionByHash", "eth_getTransactionReceipt")
 
 
-STATE_METHODS = ("eth_getBalance", "eth_getTransactionCount", "eth_getCode", "eth_getStorageAt", "eth_call")
+STATE_METHODS = ("eth_getBalance", "eth_getTransactionCount", "eth_getCode", "eth_getStorageAt", "eth_call",
+                 "eth_getProof")
 
 
 def _is_remote_block(ctx: Context, name: str, params: list, index: int) -> bool:
