@@ -17,12 +17,11 @@ from .validate import tx_gas_cap, validation_message
 
 
 class Calls:
-    def __init__(self, storage, states, clock, chain_id: int, coinbase: bytes):
+    def __init__(self, storage, states, clock, config):
         self.storage = storage
         self.states = states
         self.clock = clock
-        self.chain_id = chain_id
-        self.coinbase = coinbase
+        self.config = config  # chain id, and the coinbase (anvil_setCoinbase changes it)
         self._cache = None
 
     def _env(self, block_id: Any, params: dict, overrides: dict | None, reusable: bool = False):
@@ -44,7 +43,7 @@ class Calls:
         else:
             child = self.states.vm_class.create_header_from_parent(
                 header, timestamp=max(header.timestamp + 1, self.clock.next_block_timestamp(head)),
-                coinbase=self.coinbase, gas_limit=header.gas_limit)
+                coinbase=self.config.coinbase, gas_limit=header.gas_limit)
         child = child.copy(state_root=storage.state_root_of(header))
         if not has_price:
             child = child.copy(base_fee_per_gas=0)  # calls without a price are free, as in geth
@@ -73,15 +72,15 @@ class Calls:
         if max_fee is not None or tip is not None:
             max_fee = max_fee if max_fee is not None else (tip or 0) + header.base_fee_per_gas
             utx = b.new_unsigned_dynamic_fee_transaction(
-                self.chain_id, nonce, tip or 0, max_fee, gas, to, value, data, al)
+                self.config.chain_id, nonce, tip or 0, max_fee, gas, to, value, data, al)
         else:
             price = price or 0
             utx = b.new_unsigned_dynamic_fee_transaction(
-                self.chain_id, nonce, 0, max(price, header.base_fee_per_gas), gas, to, value, data, al)
+                self.config.chain_id, nonce, 0, max(price, header.base_fee_per_gas), gas, to, value, data, al)
         if params.get("authorizationList"):  # EIP-7702: calls and estimates see the delegations
             from eth.vm.forks.prague.transactions import Authorization
             utx = b.new_unsigned_set_code_transaction(
-                self.chain_id, nonce, utx.max_priority_fee_per_gas, utx.max_fee_per_gas, gas, to,
+                self.config.chain_id, nonce, utx.max_priority_fee_per_gas, utx.max_fee_per_gas, gas, to,
                 value, data, al, [Authorization(**a) for a in params["authorizationList"]])
         return SpoofTransaction(utx, from_=sender)
 
@@ -169,8 +168,8 @@ class Calls:
         accessed = {}
         sender = params.get("from") or constants.ZERO_ADDRESS
         to = params.get("to")
-        skip = {sender, to, self.coinbase} | set(self.states.vm_class._state_class.computation_class._precompiles)
-        for addr in [c.msg.storage_address for c in _walk_computations(comp)] + sorted(touched):
+        skip = {sender, to, self.config.coinbase} | set(self.states.vm_class._state_class.computation_class._precompiles)
+        for addr in [c.msg.storage_address for c in walk_computations(comp)] + sorted(touched):
             if addr in skip:  # from, to, coinbase and precompiles: listed only with slots (geth)
                 continue
             accessed.setdefault(addr, set())
@@ -181,7 +180,7 @@ class Calls:
         return entries, gas
 
 
-def _walk_computations(comp):
+def walk_computations(comp):
     yield comp
     for child in comp.children:
-        yield from _walk_computations(child)
+        yield from walk_computations(child)

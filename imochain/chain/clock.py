@@ -11,10 +11,17 @@ class TimeManager:
     def __init__(self) -> None:
         self.offset = 0.0
         self.next_timestamp: int | None = None
+        self.interval: int | None = None  # anvil_setBlockTimestampInterval: each block this much later
+
+    def now(self) -> int:
+        """The chain's clock: wall time plus the offset."""
+        return int(time.time() + self.offset)
 
     def next_block_timestamp(self, head) -> int:
         if self.next_timestamp is not None:
             ts = self.next_timestamp
+        elif self.interval is not None:
+            return head.timestamp + self.interval
         else:
             ts = int(time.time() + self.offset)
         return max(ts, head.timestamp + 1)

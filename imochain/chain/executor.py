@@ -11,6 +11,11 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from eth_utils import to_checksum_address
+
+from .accounts import create_address
+from .calls import walk_computations
+from .errors import decode_revert_reason
 from .forking.remote import RemoteUnavailable
 
 log = logging.getLogger("imochain.node")
@@ -27,10 +32,13 @@ class BuiltBlock:
 
 
 def build_block(chain, vm_class, parent, pre_root: bytes, timestamp: int, coinbase: bytes,
-                pool, executable: Callable) -> BuiltBlock:
+                pool, executable: Callable, gas_limit: int | None = None, base_fee: int | None = None) -> BuiltBlock:
+    """`gas_limit` and `base_fee` override the parent's limit and EIP-1559's fee (dev cheats)."""
     header = vm_class.create_header_from_parent(
-        parent, timestamp=timestamp, coinbase=coinbase, gas_limit=parent.gas_limit)
+        parent, timestamp=timestamp, coinbase=coinbase, gas_limit=gas_limit or parent.gas_limit)
     header = header.copy(state_root=pre_root)
+    if base_fee is not None:
+        header = header.copy(base_fee_per_gas=base_fee)
     vm = chain.get_vm(header)
     state = vm.state
     included, receipts, results = [], [], []
@@ -71,3 +79,33 @@ def build_block(chain, vm_class, parent, pre_root: bytes, timestamp: int, coinba
     witness = state.persist()
     block = block.copy(header=block.header.copy(state_root=state.state_root))
     return BuiltBlock(block, included, receipts, results, witness, state)
+
+
+def log_block(info, built: BuiltBlock, custom_precompiles: set) -> None:
+    """The node's log lines for a mined block (anvil's style), one per transaction."""
+    if not log.isEnabledFor(logging.INFO):
+        return
+    prev = 0
+    for ptx, receipt, comp in zip(built.included, built.receipts, built.computations):
+        used = receipt.gas_used - prev
+        prev = receipt.gas_used
+        if comp.is_error:
+            reason = None
+            if comp.output:
+                reason = decode_revert_reason(comp.output)
+            status = f"reverted: {reason or comp.error}"
+        else:
+            status = "ok"
+        created = ""
+        if not ptx.tx.to:
+            created = f" created {to_checksum_address(create_address(ptx.sender, ptx.nonce))}"
+        log.info("    tx 0x%s from %s gas %d %s%s", ptx.hash.hex(), to_checksum_address(ptx.sender),
+                 used, status, created)
+        called = sorted({c.msg.code_address for c in walk_computations(comp)} & custom_precompiles)
+        if called:
+            log.info("      called %s, which only imochain runs: `cast run` and `forge --fork-url` replay "
+                     "it with an empty output; debug_traceTransaction / trace_transaction show the real one",
+                     ", ".join("0x" + a.hex()[-4:].upper() for a in called))
+    h = info.header
+    log.info("Block #%d 0x%s  %d tx  gas %d  time %d", h.block_number, h.hash.hex(),
+             len(info.transactions), h.gas_used, h.timestamp)

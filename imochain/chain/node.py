@@ -14,22 +14,23 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import shutil
+import os
 import threading
 from typing import Any, Callable, Sequence
 
 import rlp
 from eth.abc import BlockHeaderAPI
 from eth.vm.chain_context import ChainContext
-from eth_utils import to_checksum_address
 
 from . import forking
 from . import logs as log_queries
-from .accounts import DevAccount, create_address, derive_accounts
+from .accounts import DevAccount, derive_accounts
 from .calls import Calls
+from .cheats import Cheats
 from .clock import TimeManager
+from .devcontrols import DevControls
 from .errors import ExecutionFailed, ExecutionReverted, InvalidParams, TransactionRejected
-from .executor import build_block
+from .executor import build_block, log_block
 from .fees import fee_caps, next_base_fee
 from .genesis import GenesisPlan, create_genesis
 from .mempool import Mempool, PendingTx
@@ -38,7 +39,7 @@ from .notifications import Notifications
 from .replay import replay_transaction
 from .signing import DevKeys, executable, fill_request, impersonated_transaction
 from .snapshots import Snapshots
-from .state import StateAccess
+from .state import StateAccess, account_summary
 from .storage import ChainStorage
 from .types import BlockInfo, CallResult, LogInfo, NodeConfig, ReceiptInfo, TxInfo
 from .validate import check_for_pool, check_signed, decode_raw, tx_gas_cap
@@ -47,14 +48,16 @@ from .vm import Precompile, make_chain_class
 log = logging.getLogger("imochain.node")
 
 
-class Node:
+class Node(DevControls):
     def __init__(self, config: NodeConfig | None = None, precompiles: dict[bytes, Precompile] | None = None,
                  genesis: GenesisPlan | None = None):
         self.config = config or NodeConfig()
         self.lock = threading.RLock()
         self.accounts: list[DevAccount] = derive_accounts(self.config.mnemonic, self.config.accounts)
         self.keys = DevKeys(self.accounts)
-        self.impersonated: set[bytes] = set()
+        self.cheats = Cheats()
+        self.impersonated: set[bytes] = self.cheats.impersonated
+        self._instance_id = os.urandom(32)  # anvil_metadata: tells a restarted or reset node apart
         self.notifications = Notifications()
         self.block_listeners = self.notifications.block_listeners
         self.pending_listeners = self.notifications.pending_listeners
@@ -62,6 +65,7 @@ class Node:
         # what the builder attached: the model store and the 0xA1 model service, or None
         self.models = None
         self.inference = None
+        self.custom_precompiles = set(precompiles or {})  # addresses only this node runs (0xA1, 0xA2)
         self._precompiles = precompiles or {}
         self.fork = None  # the remote chain's ForkSource while forking
         self._make_chain_class()
@@ -83,7 +87,7 @@ class Node:
         self.states = StateAccess(self.storage, self.vm_class, self.chain_context)
         self.pool = Mempool()
         self.clock = TimeManager()
-        self.calls = Calls(self.storage, self.states, self.clock, self.config.chain_id, self.config.coinbase)
+        self.calls = Calls(self.storage, self.states, self.clock, self.config)
         self.snapshots = Snapshots(self.storage, self.clock, self.pool, self.impersonated)
         if self.storage.exists:
             self.storage.resume(self.config.chain_id)
@@ -153,6 +157,11 @@ class Node:
         with self.lock:
             return self.states.reader(block_id).get_code(address)
 
+    def get_account(self, address: bytes, block_id: Any = "latest") -> dict:
+        """eth_getAccount: nonce, balance, code hash and storage root of one account."""
+        with self.lock:
+            return account_summary(self.states.state_at(block_id), address)
+
     def get_storage(self, address: bytes, slot: int, block_id: Any = "latest") -> int:
         with self.lock:
             return self.states.reader(block_id).get_storage(address, slot)
@@ -186,6 +195,8 @@ class Node:
             return self.storage.block_info(self.storage.resolve(block_id))
 
     def next_base_fee(self) -> int:
+        if self.cheats.next_base_fee is not None:
+            return self.cheats.next_base_fee
         return next_base_fee(self.storage.head)
 
     # ------------------------------------------------------------------ transactions
@@ -266,7 +277,7 @@ class Node:
             sender = params.get("from")
             if sender in self.keys:
                 return self.send_raw_transaction(self.sign_transaction(params))
-            if sender in self.impersonated:
+            if self.cheats.may_send_as(sender):
                 fields, sender = self.build_transaction(params)
                 tx, raw = impersonated_transaction(self.storage.tx_builder, fields, sender)
                 return self._submit(tx, sender, raw, impersonated=True)
@@ -310,17 +321,26 @@ class Node:
                 out.append(self._mine_one(ts))
             return out
 
+    def mine_spaced(self, blocks: int, interval: int) -> list[BlockInfo]:
+        """anvil_mine's timing: the clock jumps `interval` before each block (3 × 12 s: +36 s)."""
+        with self.lock:
+            start = max(self.head.timestamp, self.clock.now())
+            out = self.mine(blocks, timestamp=start + interval, interval=interval)
+            self.clock.set_time(self.head.timestamp)  # later blocks go on from there
+            return out
+
     def _mine_one(self, timestamp: int | None = None) -> BlockInfo:
         storage = self.storage
         parent = storage.head
         ts = self.clock.take(parent, timestamp)
         built = build_block(storage.chain, self.vm_class, parent, storage.head_root, ts, self.config.coinbase,
-                            self.pool, self._executable)
+                            self.pool, self._executable, gas_limit=self.cheats.block_gas_limit,
+                            base_fee=self.cheats.take_base_fee())
         for ptx in built.included:
             self.pool.remove(ptx.hash)
         info = storage.append_block(built.block, parent.state_root, built.included, built.receipts, built.witness)
         self.pool.prune(lambda a: built.state.get_nonce(a))
-        _log_block(info, built)
+        log_block(info, built, self.custom_precompiles)
         self.notifications.new_block(info)
         return info
 
@@ -362,20 +382,6 @@ class Node:
     def interval(self) -> float | None:
         return self.miner.interval
 
-    # ------------------------------------------------------------------ time
-
-    def increase_time(self, seconds: int) -> int:
-        with self.lock:
-            return self.clock.increase(self.head, seconds)
-
-    def set_next_block_timestamp(self, ts: int) -> None:
-        with self.lock:
-            self.clock.set_next(self.head, ts)
-
-    def set_time(self, ts: int) -> None:
-        with self.lock:
-            self.clock.set_time(ts)
-
     # ------------------------------------------------------------------ execution
 
     def execute_call(self, params: dict, block_id: Any = "latest", overrides: dict | None = None,
@@ -400,64 +406,6 @@ class Node:
         with self.lock:
             return self.calls.create_access_list(params, block_id)
 
-    # ------------------------------------------------------------------ dev controls (cheats)
-
-    def set_balance(self, address: bytes, value: int) -> None:
-        with self.lock:
-            self.states.edit_head(lambda s: s.set_balance(address, value))
-
-    def set_nonce(self, address: bytes, nonce: int) -> None:
-        with self.lock:
-            self.states.edit_head(lambda s: s.set_nonce(address, nonce))
-
-    def set_code(self, address: bytes, code: bytes) -> None:
-        with self.lock:
-            self.states.edit_head(lambda s: s.set_code(address, code))
-
-    def set_storage_at(self, address: bytes, slot: int, value: int) -> None:
-        with self.lock:
-            self.states.edit_head(lambda s: s.set_storage(address, slot, value))
-
-    def impersonate(self, address: bytes) -> None:
-        with self.lock:
-            self.impersonated.add(address)
-
-    def stop_impersonating(self, address: bytes) -> None:
-        with self.lock:
-            self.impersonated.discard(address)
-
-    def snapshot(self) -> int:
-        with self.lock:
-            return self.snapshots.take()
-
-    def revert(self, sid: int) -> bool:
-        with self.lock:
-            return self.snapshots.revert(sid)
-
-    def reset(self, fork_url: str | None = None, fork_block_number: int | None = None) -> None:
-        """Back to genesis (or the fork's pinned block); with `fork_url`, fork it (anvil_reset)."""
-        with self.lock:
-            if fork_url:  # pinned first: a remote that fails leaves the node as it was
-                forking.repin(self.config, fork_url, fork_block_number, self._make_chain_class)
-            interval, automine = self.interval, self.automine  # the mining mode survives a reset
-            self.stop_interval_mining()
-            if self.config.db_path:
-                self.storage.close()
-                shutil.rmtree(self.config.db_path, ignore_errors=True)
-            self._open()
-            self.miner.automine = automine
-            if interval:
-                self.set_interval_mining(interval)
-
-    def dump_state(self) -> dict:
-        """Every account the chain has touched: balance, nonce, code, storage (anvil's shape)."""
-        with self.lock:
-            return self.states.dump()
-
-    def load_state(self, dump: dict) -> None:
-        with self.lock:
-            self.states.load(dump)
-
     # ------------------------------------------------------------------ logs and tracing
 
     def get_logs(self, from_block: Any = "latest", to_block: Any = "latest",
@@ -471,28 +419,3 @@ class Node:
         """Re-execute a mined transaction on its parent state with `tracer` attached."""
         with self.lock:
             return replay_transaction(self.storage, tx_hash, tracer, self._executable)
-
-
-def _log_block(info: BlockInfo, built) -> None:
-    if not log.isEnabledFor(logging.INFO):
-        return
-    prev = 0
-    for ptx, receipt, comp in zip(built.included, built.receipts, built.computations):
-        used = receipt.gas_used - prev
-        prev = receipt.gas_used
-        if comp.is_error:
-            reason = None
-            if comp.output:
-                from .errors import decode_revert_reason
-                reason = decode_revert_reason(comp.output)
-            status = f"reverted: {reason or comp.error}"
-        else:
-            status = "ok"
-        created = ""
-        if not ptx.tx.to:
-            created = f" created {to_checksum_address(create_address(ptx.sender, ptx.nonce))}"
-        log.info("    tx 0x%s from %s gas %d %s%s", ptx.hash.hex(), to_checksum_address(ptx.sender),
-                 used, status, created)
-    h = info.header
-    log.info("Block #%d 0x%s  %d tx  gas %d  time %d", h.block_number, h.hash.hex(),
-             len(info.transactions), h.gas_used, h.timestamp)

@@ -31,6 +31,10 @@ class Snapshots:
                                     self.clock.next_timestamp, list(self.pool), set(self.impersonated))
         return sid
 
+    def heads(self) -> dict[int, int]:
+        """Snapshot id → the head block number it returns to (anvil_metadata)."""
+        return {sid: snap.head_number for sid, snap in self._taken.items()}
+
     def revert(self, sid: int) -> bool:
         """Back to snapshot `sid`; it and every later snapshot are used up (anvil)."""
         snap = self._taken.get(sid)

@@ -75,6 +75,13 @@ class StateAccess:
         self.edit_head(edit)
 
 
+def account_summary(state, address: bytes) -> dict:
+    """eth_getAccount: nonce, balance, code hash and storage root of one account."""
+    return {"nonce": state.get_nonce(address), "balance": state.get_balance(address),
+            "codeHash": state.get_code_hash(address),
+            "storageRoot": state._account_db._get_storage_root(address)}  # py-evm has no public reader
+
+
 def apply_state_overrides(state, overrides: dict) -> None:
     """eth_call state overrides: balance, nonce, code, state (replace all), stateDiff."""
     for addr, o in overrides.items():

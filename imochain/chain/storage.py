@@ -326,7 +326,7 @@ class ChainStorage:
             for entry in r.logs:
                 logs.append(LogInfo(entry.address, [t.to_bytes(32, "big") for t in entry.topics],
                                     entry.data, header.block_number, header.hash, info.hash,
-                                    info.index, log_index))
+                                    info.index, log_index, block_timestamp=header.timestamp))
                 log_index += 1
             to = tx.to or None
             created = None
@@ -339,7 +339,7 @@ class ChainStorage:
                 gas_used=r.gas_used - prev_gas,
                 effective_gas_price=effective_gas_price(tx, header.base_fee_per_gas),
                 status=1 if r.state_root == b"\x01" else 0, logs=logs, logs_bloom=r.bloom,
-                type=tx_type(tx)))
+                type=tx_type(tx), block_timestamp=header.timestamp))
             prev_gas = r.gas_used
         return out
 

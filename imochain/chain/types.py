@@ -59,6 +59,7 @@ class LogInfo:
     tx_index: int
     log_index: int
     removed: bool = False
+    block_timestamp: int | None = None
 
 
 @dataclass
@@ -77,6 +78,7 @@ class ReceiptInfo:
     logs: list[LogInfo]
     logs_bloom: int
     type: int
+    block_timestamp: int | None = None
 
 
 @dataclass

@@ -12,7 +12,8 @@ import time
 
 from .challenger import Challenger
 from .sender import BlockService, Sender
-from .worker import BatchRecord, OracleWorker, corrupt
+from .requests import RequestBook
+from .worker import TEXT_ANSWER_TOKENS, BatchRecord, OracleWorker, corrupt
 
 log = logging.getLogger("imochain.oracle")
 
@@ -21,7 +22,7 @@ __all__ = ["BatchRecord", "BlockService", "Challenger", "OracleWorker", "Sender"
 
 
 def start_services(node, oracle: bool = True, challenger: bool = True, fault_rate: float = 0.0,
-                   seed: int = 7) -> list:
+                   seed: int = 7, max_tokens: int = TEXT_ANSWER_TOKENS) -> list:
     """Start the worker and challenger on a node whose genesis has the IMO contracts."""
     if node.inference is None:
         return []
@@ -35,13 +36,16 @@ def start_services(node, oracle: bool = True, challenger: bool = True, fault_rat
         return []
     services = []
     _warm_up_inference(node)
+    book = RequestBook()  # each request's state, shared by both services (imo_getRequest)
     if oracle:
         services.append(OracleWorker(node, bytes.fromhex(OPERATOR_PRIVATE_KEY[2:]), oracle_addr, fault_rate, seed))
+        services[-1].book = book
+        services[-1].text_tokens = max_tokens
     if challenger:
         # dev account 8 plays the independent watcher; its bond comes from its own balance
         key = node.accounts[8].key if len(node.accounts) > 8 else node.accounts[-1].key
         services.append(Challenger(node, key, oracle_addr, bytes.fromhex(GENESIS_ADDRESSES["OpML"][2:]),
-                                   CHALLENGE_BOND))
+                                   CHALLENGE_BOND, book))
     node.services = services
     return services
 

@@ -8,6 +8,7 @@ from eth_abi import decode as abi_decode
 from eth_abi import encode as abi_encode
 from eth_utils import keccak
 
+from .requests import RequestBook
 from .sender import BlockService, Sender
 from .worker import _selector
 
@@ -19,8 +20,9 @@ RESULT_SUBMITTED = keccak(text="ResultSubmitted(uint256,address,bytes32,bytes32)
 class Challenger(BlockService):
     """Re-executes every posted result during its window and disputes the wrong ones."""
 
-    def __init__(self, node, key: bytes, oracle: bytes, opml: bytes, bond: int):
+    def __init__(self, node, key: bytes, oracle: bytes, opml: bytes, bond: int, book: RequestBook | None = None):
         super().__init__(node)
+        self.book = book or RequestBook()
         self.oracle = oracle
         self.opml = opml
         self.bond = bond
@@ -59,6 +61,7 @@ class Challenger(BlockService):
                                       2_000_000 + 2 * gas_limit + 40_000 * ((len(output) + 31) // 32),
                                       value=self.bond)
                 self.challenged[request_id] = tx
+                self.book.challenged(request_id, tx)
                 log.info("challenger: result of request #%d is wrong; challenged in tx 0x%s", request_id, tx.hex())
             except Exception as exc:
                 log.warning("challenger: could not challenge request #%d: %s", request_id, exc)

@@ -19,14 +19,16 @@ from eth_abi import decode as abi_decode
 from eth_abi import encode as abi_encode
 from eth_utils import function_signature_to_4byte_selector, keccak
 
+from .requests import RequestBook
 from .sender import BlockService, Sender
 
 log = logging.getLogger("imochain.oracle")
 
 REQUEST_V1 = keccak(text="AICallbackRequest(address,uint256,uint256,bytes,address,uint64,bytes)")
 REQUEST_V2 = keccak(text="AICallbackRequest(address,uint256,uint256,bytes,address,uint64,bytes,uint8,uint8,uint256)")
+CALLBACK_ERROR = keccak(text="AICallbackError(uint256,uint8,bytes,bool)")
 INVALID_INPUT, INVALID_BATCH_SIZE = 0, 1
-TEXT_ANSWER_TOKENS = 32  # new tokens per oracle answer from a text model (ORA requests carry no cap)
+TEXT_ANSWER_TOKENS = 64  # cap on an oracle text answer (ORA requests carry none): a sentence or two
 
 
 def _selector(signature: str) -> bytes:
@@ -42,6 +44,8 @@ class Request:
     gas_limit: int
     batch_size: int
     block: int
+    account: bytes = b"\0" * 20
+    tx_hash: bytes | None = None
 
 
 @dataclass
@@ -65,6 +69,7 @@ class OracleWorker(BlockService):
         self.fault_rate = fault_rate
         self.rng = random.Random(seed)
         self.text_tokens = TEXT_ANSWER_TOKENS
+        self.book = RequestBook()  # each request's state, for imo_getRequest
         self.records: list[BatchRecord] = []
         self.sent: dict[bytes, tuple[int, str, int, float]] = {}  # tx → (request, model, batch, µs)
         self.delivered: dict[int, bytes] = {}  # request id → output the worker posted
@@ -87,7 +92,8 @@ class OracleWorker(BlockService):
                 else:
                     continue
                 out.append(Request(int.from_bytes(entry.topics[2], "big"), model_id, data,
-                                   bytes.fromhex(cb[2:]), gas, batch, info.number))
+                                   bytes.fromhex(cb[2:]), gas, batch, info.number,
+                                   entry.topics[1][12:], entry.tx_hash))
         return out
 
     def _model_hash(self, model_id: int) -> bytes:
@@ -99,6 +105,9 @@ class OracleWorker(BlockService):
     def on_block(self, info) -> None:
         self._log_mined(info)
         requests = self._requests(info)
+        for r in requests:
+            self.book.requested(r.request_id, r.model_id, r.account, r.callback, r.gas_limit, len(r.input),
+                                r.block, r.tx_hash)
         if requests:
             self.node.defer(lambda: self._serve(requests))
 
@@ -109,9 +118,9 @@ class OracleWorker(BlockService):
                 continue
             request_id, model, batch, micros = entry
             receipt = self.node.get_receipt(tx.hash)
-            status = "ok" if receipt and receipt.status == 1 else "REVERTED"
+            outcome = self.book.mined(self.node, tx.hash, receipt, _error_delivered(receipt, self.oracle))
             log.info("oracle: request #%d model %s batch %d %.0f µs gas %d %s", request_id, model, batch,
-                     micros, receipt.gas_used if receipt else 0, status)
+                     micros, receipt.gas_used if receipt else 0, outcome or "mined")
 
     def _serve(self, requests: list[Request]) -> None:
         by_model: dict[bytes, list[Request]] = {}
@@ -122,6 +131,7 @@ class OracleWorker(BlockService):
             answers += self._run_group(model_hash, group)
         with self.node.batched():
             for r, output, error, batch, name, micros in answers:
+                self.book.ran(r.request_id, name, batch, micros, output, None if error is None else error[1])
                 if output is not None:
                     data = _selector("invokeCallback(uint256,bytes)") + abi_encode(["uint256", "bytes"], [r.request_id, output])
                     # the oracle stores the output, opens the opML game and insists the consumer
@@ -137,6 +147,7 @@ class OracleWorker(BlockService):
                 try:
                     tx_hash = self.sender.send(self.oracle, data, gas)
                     self.sent[tx_hash] = (r.request_id, name, batch, micros)
+                    self.book.sent(r.request_id, tx_hash, answer=output is not None)
                 except Exception as exc:  # one failed submission must not stop the others
                     log.warning("oracle: could not answer request #%d: %s", r.request_id, exc)
 
@@ -198,7 +209,7 @@ class OracleWorker(BlockService):
         for r in group:
             start = time.perf_counter()
             try:
-                out = pc.generate(model_hash, r.input, self.text_tokens)
+                out = pc.answer(model_hash, r.input, self.text_tokens)
             except PrecompileError as exc:
                 answers.append((r, None, (INVALID_INPUT, exc.reason), 1, name, 0.0))
                 continue
@@ -225,6 +236,14 @@ class OracleWorker(BlockService):
         if r.batch_size > 1 and (len(shape) != len(expected) + 1 or shape[0] != r.batch_size):
             return INVALID_BATCH_SIZE, f"batch of {r.batch_size} needs shape [{r.batch_size}, ...], got {list(shape)}"
         return None
+
+
+def _error_delivered(receipt, oracle: bytes) -> bool:
+    """Whether a mined feedbackError reached the consumer (its AICallbackError says so)."""
+    for entry in receipt.logs if receipt else ():
+        if entry.address == oracle and entry.topics and entry.topics[0] == CALLBACK_ERROR:
+            return bool(abi_decode(["uint8", "bytes", "bool"], entry.data)[2])
+    return False
 
 
 def corrupt(tensor: bytes) -> bytes:

@@ -111,6 +111,12 @@ class ModelRouter:
         with self.lock:
             return self.text_model(model_hash).generate(prompt, max_new_tokens, seed).encode("utf-8")
 
+    def answer(self, model_hash: bytes, prompt: bytes, max_new_tokens: int) -> bytes:
+        """An oracle text answer: greedy, ended at its first full sentence (or the cap)."""
+        from imochain.models.text.sentences import generate_sentence
+        with self.lock:
+            return generate_sentence(self.text_model(model_hash), prompt, max_new_tokens)
+
     def name_of(self, model_hash: bytes) -> str:
         """A model's name (text or tensor); PrecompileError when unknown."""
         entry = self.text_files.get(bytes(model_hash))

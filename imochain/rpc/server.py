@@ -15,7 +15,7 @@ from .dispatch import METHODS, Context, error_response, handle_payload
 from .filters import FilterManager, subscription_payloads
 
 try:  # optional namespaces: present once their packages are
-    from . import debug  # noqa: F401
+    from . import debug, trace  # noqa: F401
 except ImportError:
     pass
 try:

@@ -15,11 +15,7 @@ from node_support import compile_sources  # noqa: E402
 from imochain.builder import build_node  # noqa: E402
 from imochain.chain import NodeConfig  # noqa: E402
 from imochain.testing import running_node  # noqa: E402
-from fork_support import TOKEN_SOURCE, Client, Proxy  # noqa: E402
-
-HOLDER = "0x" + "ab" * 20  # a token whale without a key: impersonated on the fork
-OTHER = "0x" + "cd" * 20
-
+from fork_support import HOLDER, TOKEN_SOURCE, Client, Proxy, send, transfer_data  # noqa: E402
 
 @pytest.fixture(scope="session")
 def token_artifact(request) -> dict:
@@ -33,25 +29,6 @@ def token_artifact(request) -> dict:
     if cache is not None:
         cache.set(key, out)
     return out
-
-
-def selector(signature: str) -> str:
-    from eth_utils import keccak
-    return "0x" + keccak(text=signature)[:4].hex()
-
-
-def transfer_data(to: str, value: int) -> str:
-    return selector("transfer(address,uint256)") + encode(["address", "uint256"], [to, value]).hex()
-
-
-def send(client: Client, sender: str, to: str | None, data: str = "0x", value: int = 0) -> dict:
-    tx = {"from": sender, "data": data, "value": hex(value), "gas": hex(300_000)}
-    if to:
-        tx["to"] = to
-    tx_hash = client.call("eth_sendTransaction", [tx])
-    receipt = client.call("eth_getTransactionReceipt", [tx_hash])
-    assert receipt["status"] == "0x1", receipt
-    return receipt
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,11 @@ import time
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from eth_abi import encode
 from eth_utils import keccak
+
+HOLDER = "0x" + "ab" * 20  # a token whale without a key: impersonated on the fork
+OTHER = "0x" + "cd" * 20
 
 TOKEN_SOURCE = r"""
 // SPDX-License-Identifier: MIT
@@ -33,6 +37,25 @@ contract Token {
     function hashOf(uint256 n) external view returns (bytes32) { return blockhash(n); }
 }
 """
+
+
+def selector(signature: str) -> str:
+    from eth_utils import keccak
+    return "0x" + keccak(text=signature)[:4].hex()
+
+
+def transfer_data(to: str, value: int) -> str:
+    return selector("transfer(address,uint256)") + encode(["address", "uint256"], [to, value]).hex()
+
+
+def send(client: Client, sender: str, to: str | None, data: str = "0x", value: int = 0) -> dict:
+    tx = {"from": sender, "data": data, "value": hex(value), "gas": hex(300_000)}
+    if to:
+        tx["to"] = to
+    tx_hash = client.call("eth_sendTransaction", [tx])
+    receipt = client.call("eth_getTransactionReceipt", [tx_hash])
+    assert receipt["status"] == "0x1", receipt
+    return receipt
 
 
 def balance_slot(holder: str) -> int:

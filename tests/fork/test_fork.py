@@ -10,8 +10,7 @@ from eth_abi import decode, encode
 from imochain.builder import build_node
 from imochain.chain import NodeConfig
 from imochain.chain.forking.remote import READ_METHODS
-from conftest import HOLDER, OTHER, selector, send, transfer_data
-from fork_support import Client, balance_slot
+from fork_support import HOLDER, OTHER, Client, balance_slot, selector, send, transfer_data
 
 
 def token_balance(client: Client, token: str, who: str, block="latest") -> int:
@@ -32,6 +31,10 @@ def test_state_at_the_pinned_block(remote, fork):
     r, token, pin = remote["client"], remote["token"], remote["pin"]
     assert int(client.call("eth_blockNumber"), 16) == pin
     assert client.call("eth_chainId") == r.call("eth_chainId")
+    pinned = r.call("eth_getBlockByNumber", [hex(pin), False])["hash"]
+    assert client.call("anvil_metadata")["forkedNetwork"] == {
+        "chainId": int(r.call("eth_chainId"), 16), "forkBlockNumber": pin, "forkBlockHash": pinned}
+    assert client.call("anvil_nodeInfo")["forkConfig"]["forkUrl"] == remote["proxy"].url
     # the holder's ether, code and token storage as the remote had them at the pin, not later
     assert client.call("eth_getBalance", [HOLDER, "latest"]) == r.call("eth_getBalance", [HOLDER, hex(pin)])
     assert client.call("eth_getCode", [token, "latest"]) == r.call("eth_getCode", [token, "latest"])

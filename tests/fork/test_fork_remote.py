@@ -10,8 +10,7 @@ from imochain.builder import build_node
 from imochain.chain import ChainError, NodeConfig
 from imochain.cli import main
 from imochain.testing import free_port
-from conftest import HOLDER, send, transfer_data
-from fork_support import Client, Proxy, balance_slot
+from fork_support import HOLDER, Client, Proxy, balance_slot, send, transfer_data
 
 
 def fresh(n: int) -> str:
