@@ -34,10 +34,12 @@ def check_resumed(storage, source: ForkSource | None) -> None:
 
 def repin(config, url: str, number: int | None, rebuild) -> None:
     """Point `config` at another remote or block and `rebuild`; on failure `config` is as it was."""
-    saved = (config.fork_url, config.fork_block_number, config.fork_chain_id, config.chain_id)
+    fields = ("fork_url", "fork_block_number", "fork_chain_id", "chain_id", "hardfork")
+    saved = {name: getattr(config, name) for name in fields}
     config.fork_url, config.fork_block_number, config.fork_chain_id = url, number, None
     try:
         rebuild()
     except Exception:
-        config.fork_url, config.fork_block_number, config.fork_chain_id, config.chain_id = saved
+        for name, value in saved.items():
+            setattr(config, name, value)
         raise
