@@ -7,6 +7,8 @@ from __future__ import annotations
 import os
 import shutil
 
+from . import forking
+
 
 class DevControls:
     def set_balance(self, address: bytes, value: int) -> None:
@@ -80,9 +82,11 @@ class DevControls:
         with self.lock:
             return self.snapshots.revert(sid)
 
-    def reset(self) -> None:
-        """Back to a fresh genesis (anvil_reset without forking)."""
+    def reset(self, fork_url: str | None = None, fork_block_number: int | None = None) -> None:
+        """Back to genesis (or the fork's pinned block); with `fork_url`, fork it (anvil_reset)."""
         with self.lock:
+            if fork_url:  # pinned first: a remote that fails leaves the node as it was
+                forking.repin(self.config, fork_url, fork_block_number, self._make_chain_class)
             interval, automine = self.interval, self.automine  # the mining mode survives a reset
             self.stop_interval_mining()
             if self.config.db_path:

@@ -16,6 +16,7 @@ from eth_utils import to_checksum_address
 from .accounts import create_address
 from .calls import walk_computations
 from .errors import decode_revert_reason
+from .forking.remote import RemoteUnavailable
 
 log = logging.getLogger("imochain.node")
 
@@ -58,6 +59,10 @@ def build_block(chain, vm_class, parent, pre_root: bytes, timestamp: int, coinba
             computation = state.apply_transaction(tx)
             receipt = vm.make_receipt(header, tx, computation, state)
             vm.validate_receipt(receipt)
+        except RemoteUnavailable:  # the fork's remote failed: the request that sent it hears so
+            state.revert(snapshot)
+            pool.remove(ptx.hash)
+            raise
         except Exception as exc:  # ValidationError, or a VMError raised outside a frame
             # (EIP-3860 initcode size): drop it, or it would stop every later block
             state.revert(snapshot)

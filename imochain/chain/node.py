@@ -22,6 +22,7 @@ import rlp
 from eth.abc import BlockHeaderAPI
 from eth.vm.chain_context import ChainContext
 
+from . import forking
 from . import logs as log_queries
 from .accounts import DevAccount, derive_accounts
 from .calls import Calls
@@ -67,20 +68,26 @@ class Node(DevControls):
         self.models = None
         self.inference = None
         self.custom_precompiles = set(precompiles or {})  # addresses only this node runs (0xA1, 0xA2)
+        self._precompiles = precompiles or {}
+        self.fork = None  # the remote chain's ForkSource while forking
         self._imports: list[bytes] = []
         self.geth_genesis = None
         if self.config.init_genesis:
             self._load_genesis_file()
-        schedule = None if self.geth_genesis is None else fork_schedule(self.geth_genesis, self._imports)
-        self.chain_class = make_chain_class(self.config.chain_id, precompiles or {}, self.config.hardfork,
-                                            schedule)
-        self.vm_class = self.chain_class.vm_configuration[-1][1]  # the fork new blocks are built with
+        self._make_chain_class()
         self._genesis_plan = genesis
         self.miner = Miner(self.lock, self._mine_one, self._ready_count, lambda: len(self.pool),
                            automine=self.config.automine and not self.config.block_time)
         self._open()
         if self.config.block_time:
             self.set_interval_mining(self.config.block_time)
+
+    def _make_chain_class(self) -> None:
+        self.fork, account_db = forking.connect(self.config, self.fork) if self.config.fork_url else (None, None)
+        schedule = None if self.geth_genesis is None else fork_schedule(self.geth_genesis, self._imports)
+        self.chain_class = make_chain_class(self.config.chain_id, self._precompiles, self.config.hardfork,
+                                            schedule, account_db)
+        self.vm_class = self.chain_class.vm_configuration[-1][1]  # the fork new blocks are built with
 
     def _open(self) -> None:
         self.storage = ChainStorage(self.chain_class, self.config.db_path)
@@ -94,6 +101,10 @@ class Node(DevControls):
             if self.geth_genesis is not None:
                 raise ChainError(f"--init starts a new chain, but {self.config.db_path} already holds one")
             self.storage.resume(self.config.chain_id)
+            forking.check_resumed(self.storage, self.fork)
+        elif self.fork:
+            forking.create_fork_base(self.storage, self.vm_class, self.chain_context, self.config,
+                                     self.accounts, self._genesis_plan, self.fork)
         elif self.geth_genesis is not None:
             genesis_vm = self.chain_class.get_vm_class_for_block_number(0)
             create_genesis_from_file(self.storage, genesis_vm, self.chain_context, self.geth_genesis,
@@ -123,6 +134,8 @@ class Node(DevControls):
         self.stop_interval_mining()
         with self.lock:
             self.storage.close()
+            if self.fork:
+                self.fork.close()
 
     @contextlib.contextmanager
     def atomic(self):
@@ -191,12 +204,12 @@ class Node(DevControls):
         genesis = self.geth_genesis
         if genesis is None:
             return describe(self.vm_class, self.config.hardfork, self.config.chain_id,
-                            self.storage.canonical[0], 0, extra_names)
+                            self.storage.canonical.hashes[0], 0, extra_names)
         head = self.storage.head
         past = [a for a in genesis.schedule if a.active(head.block_number, head.timestamp)]
         points = [a.block if a.block is not None else a.time for a in past]
         extra = {} if genesis.deposit_contract is None else {"deposit_contract": genesis.deposit_contract}
-        return describe(self.vm_class, past[-1].fork, self.config.chain_id, self.storage.canonical[0],
+        return describe(self.vm_class, past[-1].fork, self.config.chain_id, self.storage.canonical.hashes[0],
                         past[-1].time or 0, extra_names, points, **extra)
 
     def simulate(self, blocks: list[dict], block_id: Any = "latest", validation: bool = False,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+from .forking.accountdb import MARKER
 from .storage import HEAD_TAGS, ChainStorage
 
 
@@ -45,6 +46,8 @@ class StateAccess:
         state = self.state_at("latest")
         accounts = {}
         for addr, slots in sorted(self.storage.touched.items()):
+            if addr == MARKER:  # a fork's bookkeeping, not an account
+                continue
             if not state.account_exists(addr) and not state.get_balance(addr):
                 continue
             storage = {}

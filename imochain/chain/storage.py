@@ -23,6 +23,7 @@ from .types import BlockInfo, LogInfo, ReceiptInfo, TxInfo
 
 HEAD_KEY = b"imo:head"
 CONFIG_KEY = b"imo:config"
+BASE_KEY = b"imo:base"  # a fork's first local block: its number and local state root
 CACHE_WEIGHT = 4096  # decoded blocks (and receipt lists) kept: one per block plus one per transaction
 HEAD_TAGS = ("latest", "pending", "safe", "finalized")
 
@@ -71,6 +72,30 @@ def base_fee_of(header: BlockHeaderAPI) -> int | None:
         return None
 
 
+class Canonical:
+    """Canonical block hashes by number, from the first local block on (0, or a fork's base)."""
+
+    def __init__(self, hashes=(), base: int = 0):
+        self.hashes = list(hashes)
+        self.base = base
+
+    def __len__(self) -> int:
+        return self.base + len(self.hashes)
+
+    def __getitem__(self, n: int) -> bytes:
+        if n < 0:
+            return self.hashes[n]
+        if n < self.base:
+            raise IndexError(f"block {n} is before the first local block {self.base}")
+        return self.hashes[n - self.base]
+
+    def __delitem__(self, tail: slice) -> None:  # only `del canonical[n:]`
+        del self.hashes[max(tail.start - self.base, 0):]
+
+    def append(self, block_hash: bytes) -> None:
+        self.hashes.append(block_hash)
+
+
 class ChainStorage:
     """The store, py-evm's chain over it, the head, and derived records with their caches."""
 
@@ -85,7 +110,8 @@ class ChainStorage:
         self.receipt_builder = vm_class.get_receipt_builder()
         self.head: BlockHeaderAPI | None = None
         self.head_root = b""
-        self.canonical: list[bytes] = []
+        self.canonical = Canonical()
+        self.base_root: bytes | None = None  # a fork's base state root (its header holds the remote's)
         self.imp_senders: dict[bytes, bytes] = {}  # impersonated tx hash → its real sender
         self.touched: dict[bytes, set[int]] = {}  # addresses and slots seen, for state dumps
         # Mined blocks never change: decoded ones are kept, up to CACHE_WEIGHT each (see lru.py).
@@ -99,12 +125,18 @@ class ChainStorage:
 
     # ------------------------------------------------------------------ head
 
-    def start(self, genesis: BlockHeaderAPI, chain_id: int) -> None:
-        self.chaindb.persist_header(genesis)
+    def start(self, genesis: BlockHeaderAPI, chain_id: int, root: bytes | None = None) -> None:
+        """Make `genesis` the head: block 0, or a fork's pinned remote block over local `root`."""
+        number = genesis.block_number
+        if number == 0:
+            self.chaindb.persist_header(genesis)
+        else:
+            self.base_root = root
+            self.store[BASE_KEY] = rlp.encode([number, root])
         self.head = genesis
-        self.head_root = genesis.state_root
-        self.canonical = [genesis.hash]
-        self.store[num_key(0)] = genesis.hash
+        self.head_root = root or genesis.state_root
+        self.canonical = Canonical([genesis.hash], number)
+        self.store[num_key(number)] = genesis.hash
         self.store[CONFIG_KEY] = rlp.encode([chain_id])
         self.write_head()
         self.store.commit()
@@ -116,7 +148,11 @@ class ChainStorage:
                              f"{int.from_bytes(stored_id, 'big')}, not {chain_id}")
         number, head_hash, head_root = rlp.decode(self.store[HEAD_KEY])
         number = int.from_bytes(number, "big")
-        self.canonical = [self.store[num_key(n)] for n in range(number + 1)]
+        base = 0
+        if BASE_KEY in self.store:
+            base, self.base_root = rlp.decode(self.store[BASE_KEY])
+            base = int.from_bytes(base, "big")
+        self.canonical = Canonical([self.store[num_key(n)] for n in range(base, number + 1)], base)
         if self.canonical[-1] != head_hash:
             raise ChainError("database head does not match its canonical index")
         self.head = self.chaindb.get_block_header_by_hash(head_hash)
@@ -221,6 +257,9 @@ class ChainStorage:
         self.write_head()
         self.store.commit()
 
+    def is_fork_base(self, header: BlockHeaderAPI) -> bool:
+        return self.base_root is not None and header.block_number == self.canonical.base
+
     def pre_root(self, header: BlockHeaderAPI) -> bytes:
         """The state a block started from (its parent's, unless dev edits changed it)."""
         try:
@@ -231,7 +270,11 @@ class ChainStorage:
     def state_root_of(self, header: BlockHeaderAPI) -> bytes:
         # Dev-chain edits (setBalance & co.) change the head's state without a new block,
         # as anvil does: the head's effective root can differ from its header's.
-        return self.head_root if header.hash == self.head.hash else header.state_root
+        if header.hash == self.head.hash:
+            return self.head_root
+        if self.is_fork_base(header):
+            return self.base_root
+        return header.state_root
 
     # ------------------------------------------------------------------ lookups
 
@@ -240,9 +283,9 @@ class ChainStorage:
         if block_id is None or block_id in HEAD_TAGS:
             return self.head
         if block_id == "earliest":
-            return self.header_at(0)
+            return self.header_at(self.canonical.base)
         if isinstance(block_id, int):
-            if block_id < 0 or block_id > self.head.block_number:
+            if block_id < self.canonical.base or block_id > self.head.block_number:
                 raise BlockNotFound(f"block {block_id} not found (head is {self.head.block_number})")
             return self.header_at(block_id)
         if isinstance(block_id, (bytes, bytearray)) and len(block_id) == 32:
@@ -261,7 +304,7 @@ class ChainStorage:
         except Exception:
             return None
         n = header.block_number
-        if n < len(self.canonical) and self.canonical[n] == block_hash:
+        if self.canonical.base <= n < len(self.canonical) and self.canonical[n] == block_hash:
             return header
         return None
 
@@ -282,7 +325,8 @@ class ChainStorage:
         cached = self._block_cache.get(header.hash)
         if cached is not None:
             return cached
-        txs = self.chaindb.get_block_transactions(header, self.tx_builder)
+        # a fork's pinned block: its transactions are the remote's (rpc.forked serves them)
+        txs = [] if self.is_fork_base(header) else self.chaindb.get_block_transactions(header, self.tx_builder)
         infos = [TxInfo(tx, tx.hash, self.sender_of(tx), header.hash, header.block_number, i,
                         base_fee_of(header), header.timestamp) for i, tx in enumerate(txs)]
         uncles = self.chaindb.get_block_uncles(header.uncles_hash) if header.uncles_hash != EMPTY_UNCLE_HASH else []
@@ -297,7 +341,7 @@ class ChainStorage:
         """py-evm's receipt objects of a block (consensus form), cached."""
         cached = self._receipt_cache.get(header.hash)
         if cached is None:
-            cached = list(self.chaindb.get_receipts(header, self.receipt_builder))
+            cached = [] if self.is_fork_base(header) else list(self.chaindb.get_receipts(header, self.receipt_builder))
             self._receipt_cache[header.hash] = cached
         return cached
 

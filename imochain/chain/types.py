@@ -30,6 +30,15 @@ class NodeConfig:
     hardfork: str = LATEST_FORK  # a name from chain.forks.FORKS
     init_genesis: str | None = None  # a geth genesis file: its chain, not the dev chain
     import_chain: str | None = None  # RLP blocks to validate and apply on top of init_genesis
+    # Forking a remote chain (chain.forking): its URL, the pinned block (None: its latest at
+    # start), its chain id (None: ask it), retries per request, an on-disk cache folder, and
+    # whether to run the remote's hardfork (fork_rules) rather than `hardfork`.
+    fork_url: str | None = None
+    fork_block_number: int | None = None
+    fork_chain_id: int | None = None
+    fork_retries: int = 3
+    fork_cache: str | None = None
+    fork_rules: bool = True
     # What the node builder (imochain.builder) reads; the chain itself ignores these.
     device: str = "auto"
     model_store: str | None = None  # folder of the model store; None = in memory

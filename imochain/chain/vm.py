@@ -41,9 +41,10 @@ def wrap_precompile(gas_cost: Callable[[bytes], int], execute: Callable[[bytes],
     return run
 
 
-def with_precompiles(fork_vm, extra_precompiles: dict[bytes, Precompile]):
-    """The fork's VM with the node's own precompiles added (they close over its model store)."""
-    if not extra_precompiles:
+def with_precompiles(fork_vm, extra_precompiles: dict[bytes, Precompile], account_db_class=None):
+    """The fork's VM with the node's own precompiles added (they close over its model store)
+    and, on a fork of a remote chain, its lazy account database."""
+    if not extra_precompiles and account_db_class is None:
         return fork_vm
     fork_state = fork_vm._state_class
     fork_computation = fork_state.computation_class
@@ -51,14 +52,18 @@ def with_precompiles(fork_vm, extra_precompiles: dict[bytes, Precompile]):
         __name__="ImochainComputation",
         _precompiles={**fork_computation._precompiles, **extra_precompiles},
     )
-    state = fork_state.configure(__name__="ImochainState", computation_class=computation)
+    state = fork_state.configure(__name__="ImochainState", computation_class=computation,
+                                 account_db_class=account_db_class or fork_state.account_db_class)
     return fork_vm.configure(__name__="ImochainVM", _state_class=state)
 
 
 def make_chain_class(chain_id: int, extra_precompiles: dict[bytes, Precompile],
-                     hardfork: str = LATEST, schedule: list[tuple[int, type]] | None = None) -> type[Chain]:
+                     hardfork: str = LATEST, schedule: list[tuple[int, type]] | None = None,
+                     account_db_class=None) -> type[Chain]:
     """A Chain class bound to one node's precompiles: one fork from genesis, or a `schedule`
-    of (first block number, VM) pairs (a chain started from a geth genesis file)."""
+    of (first block number, VM) pairs (a chain started from a geth genesis file); on a fork of
+    a remote chain, with its lazy account database."""
     schedule = schedule or [(0, vm_class(hardfork))]
-    configuration = tuple((number, with_precompiles(vm, extra_precompiles)) for number, vm in schedule)
+    configuration = tuple((number, with_precompiles(vm, extra_precompiles, account_db_class))
+                          for number, vm in schedule)
     return Chain.configure(__name__="ImochainChain", vm_configuration=configuration, chain_id=chain_id)

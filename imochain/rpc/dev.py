@@ -205,7 +205,10 @@ def metadata(ctx: Context, params: list):
                      for sid, number in node.snapshot_heads().items() if number <= node.block_number}
         return {"clientVersion": client_version(ctx, []), "chainId": node.config.chain_id,
                 "instanceId": hexb(node.instance_id), "latestBlockNumber": node.block_number,
-                "latestBlockHash": hexb(node.head.hash), "forkedNetwork": None, "snapshots": snapshots}
+                "latestBlockHash": hexb(node.head.hash), "snapshots": snapshots,
+                "forkedNetwork": None if node.fork is None else {
+                    "chainId": node.fork.chain_id, "forkBlockNumber": node.fork.number,
+                    "forkBlockHash": hexb(node.fork.hash)}}
 
 
 @method("anvil_setBalance", "hardhat_setBalance")
@@ -269,9 +272,15 @@ def drop_all(ctx: Context, params: list):
 @method("anvil_reset", "hardhat_reset")
 def reset(ctx: Context, params: list):
     opts = p.arg(params, 0, "options", False)
-    if isinstance(opts, dict) and opts.get("forking"):
-        raise RpcError(-32602, "forking is not supported: imochain has no network access")
-    ctx.node.reset()
+    forking = opts.get("forking") if isinstance(opts, dict) else None
+    if forking:
+        if not isinstance(forking, dict) or not isinstance(forking.get("jsonRpcUrl"), str):
+            raise RpcError(-32602, "invalid params: forking needs a jsonRpcUrl string")
+        number = forking.get("blockNumber")
+        number = None if number is None else p.quantity(number, "forking.blockNumber")
+        ctx.node.reset(forking["jsonRpcUrl"], number)
+    else:
+        ctx.node.reset()
     # Old filters refer to the old chain: drop them. The manager stays registered with the
     # node (re-running __init__ would add its listeners twice and cut off WebSocket subscribers).
     with ctx.filters._lock:
@@ -325,7 +334,9 @@ def node_info(ctx: Context, params: list):
                 "environment": {"baseFee": node.next_base_fee(), "chainId": node.config.chain_id,
                                 "gasLimit": node.block_gas_limit or node.head.gas_limit,
                                 "gasPrice": suggested_gas_price(node.next_base_fee())},
-                "forkConfig": {"forkUrl": None, "forkBlockNumber": None, "forkRetryBackoff": None},
+                "forkConfig": {"forkUrl": node.fork and node.fork.client.url,
+                               "forkBlockNumber": node.fork and node.fork.number,
+                               "forkRetryBackoff": node.fork and node.fork.client.backoff},
                 "miningMode": "automine" if node.automine else ("interval" if node.interval else "manual")}
 
 

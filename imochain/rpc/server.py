@@ -26,6 +26,7 @@ try:
     from . import imo  # noqa: F401
 except ImportError:
     pass
+from . import forked  # noqa: F401,E402  (wraps the methods above: last)
 
 log = logging.getLogger("imochain.rpc")
 

@@ -82,7 +82,7 @@ def test_rpc_uses_only_the_node_facade_public_surface():
     public = {n for n in dir(Node) if not n.startswith("_")}
     # public attributes set in Node.__init__ (the builder's model service, config, listeners)
     public |= {"config", "accounts", "inference", "models", "services", "block_listeners",
-               "pending_listeners", "impersonated"}
+               "pending_listeners", "impersonated", "fork"}
     internals = {"lock", "pool", "storage", "states", "calls", "clock", "miner", "snapshots", "keys",
                  "notifications", "chain_class", "vm_class", "chain_context"}
     used = {}
