@@ -30,6 +30,7 @@ from eth_bloom import BloomFilter
 from eth_utils import keccak, to_checksum_address
 
 from .accounts import DEFAULT_MNEMONIC, DevAccount, derive_accounts
+from .dbfolder import check_db_folder, check_store_content, remove_store_files
 from .errors import (BlockNotFound, ChainError, ExecutionFailed, ExecutionReverted,
                      InvalidParams, TransactionRejected)
 from .mempool import Mempool, PendingTx
@@ -183,6 +184,8 @@ class Node:
         self._deferred: list[Callable[[], None]] = []
         self.services: list = []  # node-side services (oracle worker, challenger) once started
         self._running_deferred = False
+        if self.config.db_path:  # before the first open only: a reset keeps the user's files
+            check_db_folder(self.config.db_path)
         self._build_precompiles()
         self._open()
         if self.config.block_time:
@@ -229,6 +232,8 @@ class Node:
 
     def _open(self) -> None:
         self.store = LMDBStore(self.config.db_path) if self.config.db_path else MemoryStore()
+        if self.config.db_path:
+            check_store_content(self.config.db_path, self.store, HEAD_KEY)
         self.db = AtomicDB(self.store)
         self.chain = self.chain_class(self.db)
         self.chain_context = ChainContext(self.config.chain_id)
@@ -1215,8 +1220,7 @@ class Node:
             self.stop_interval_mining()
             if self.config.db_path:
                 self.store.close()
-                import shutil
-                shutil.rmtree(self.config.db_path, ignore_errors=True)
+                remove_store_files(self.config.db_path)
             self._open()
             self.automine = automine
             if interval:
@@ -1374,6 +1378,8 @@ def _tx_type(tx) -> int:
 
 def _validation_message(message: str) -> str:
     lower = message.lower()
+    if "gas cannot be negative" in lower or "intrinsic gas" in lower:
+        return "intrinsic gas too low"  # py-evm's Message check when gas < the call data's cost (anvil's words)
     if "insufficient" in lower or "balance" in lower:
         return "insufficient funds for gas * price + value"
     if "nonce" in lower:
