@@ -152,6 +152,7 @@ def print_banner(node, host: str, port: int) -> None:
     out.append(f"Mining: {mode}")
     if node.models is not None:
         out.append(f"Models: {len(node.models.list())} in the store; inference precompile at 0x…00A1")
+        out += [f"  note: {line}" for line in node.models.name_clashes]
     out += ["", f"Listening on {host}:{port}"]
     print("\n".join(out), flush=True)
 
