@@ -100,3 +100,12 @@ def _file_with_tensor(shape: list[int], input_shape: list[int]) -> bytes:
 def test_zero_dimension_is_refused_at_upload(survives, shape):
     err = error_of(survives.url, "imo_uploadModel", ["0x" + _file_with_tensor(shape, [64]).hex()])
     assert err["code"] == -32602 and "bad shape" in err["message"], err
+
+
+def test_models_none_keeps_uploads_in_memory(tmp_path, monkeypatch):
+    from imochain.cli import build_parser, node_config
+    monkeypatch.setenv("IMOCHAIN_MODEL_STORE", str(tmp_path / "shared"))
+    parse = build_parser().parse_args
+    assert node_config(parse(["node"])).model_store == str(tmp_path / "shared")
+    assert node_config(parse(["node", "--models", str(tmp_path / "own")])).model_store == str(tmp_path / "own")
+    assert node_config(parse(["node", "--models", "none"])).model_store is None
