@@ -133,9 +133,6 @@ class ModelStore:
         """Hash of the model with this label: a name, or ``name@hash8`` for one that lost it."""
         return self._by_label.get(name)
 
-    def label(self, model_hash: bytes) -> str:
-        return self._labels[bytes(model_hash)]
-
     def list(self) -> list[dict]:
         rows = []
         labels = self._labels

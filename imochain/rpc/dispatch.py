@@ -7,10 +7,9 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from imochain import safejson
 from imochain.chain import (BlockNotFound, ChainError, ExecutionFailed, ExecutionReverted,
                             InvalidParams, TransactionRejected)
-
-from imochain import safejson
 
 from .params import RpcError, hexb
 
