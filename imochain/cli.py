@@ -39,6 +39,17 @@ def _count(text: str) -> int:
     return value
 
 
+def _hardfork(text: str) -> str:
+    from imochain.chain.forks import FORKS, fork_name
+    try:
+        name = fork_name(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if list(FORKS).index(name) < list(FORKS).index("cancun"):
+        raise argparse.ArgumentTypeError(f"the dev node runs cancun or later, not {name}")
+    return name
+
+
 def _chain_id(text: str) -> int:
     try:
         value = int(text, 0)
@@ -67,6 +78,16 @@ def _rate(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
     if not 0 <= value <= 1:
         raise argparse.ArgumentTypeError("must be between 0 and 1")
+    return value
+
+
+def _max_tokens(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if not 1 <= value <= 1024:
+        raise argparse.ArgumentTypeError("must be between 1 and 1024")
     return value
 
 
@@ -110,11 +131,16 @@ def add_node_parser(sub) -> None:
                    help="answer oracle model id ID with local model NAME (e.g. 11=smollm2); repeatable")
     p.add_argument("--text-model", action="append", default=[], metavar="GGUF",
                    help="also serve this Llama-family GGUF file as a text model; repeatable")
+    p.add_argument("--hardfork", type=_hardfork, default=None, metavar="NAME",
+                   help="EVM rules: cancun, prague, osaka, bpo1 or bpo2 (default: the latest, bpo2)")
     p.add_argument("--gas-limit", type=int, default=30_000_000, help="block gas limit (default 30000000)")
     p.add_argument("--challenge-window", type=_count, default=5, metavar="BLOCKS",
                    help="opML challenge window in blocks (default 5)")
     p.add_argument("--oracle-faults", type=_rate, default=0.0, metavar="RATE",
                    help="fraction of oracle results the worker falsifies on purpose (teaching)")
+    p.add_argument("--oracle-max-tokens", type=_max_tokens, default=64, metavar="N",
+                   help="cap on an oracle text answer, in tokens (default 64: a sentence or two); the "
+                        "answer also ends at its first full sentence or the end-of-turn token")
     p.add_argument("--no-oracle", action="store_true", help="do not run the oracle worker")
     p.add_argument("--no-challenger", action="store_true", help="do not run the challenger")
     p.add_argument("--quiet", "-q", action="store_true", help="no per-transaction log lines")
@@ -135,11 +161,12 @@ def node_config(args):
         automine=not args.no_mining, block_time=args.block_time,
         device=args.device, model_store=store, challenge_window=args.challenge_window,
         model_aliases=dict(args.model_alias), text_models=args.text_model, gas_limit=args.gas_limit,
-        client_version=args.client_version)
+        client_version=args.client_version,
+        **({"hardfork": args.hardfork} if args.hardfork else {}))
 
 
-def print_banner(node, host: str, port: int) -> None:
-    out = [f"imochain v{__version__}  chain id {node.config.chain_id}  (py-evm, Prague)", "",
+def print_banner(node, host: str, port: int, max_tokens: int | None = None) -> None:
+    out = [f"imochain v{__version__}  chain id {node.config.chain_id}  hardfork {node.config.hardfork}  (py-evm)", "",
            "Available Accounts", "=================="]
     for i, a in enumerate(node.accounts):
         bal = node.get_balance(a.address) / 10**18
@@ -156,8 +183,28 @@ def print_banner(node, host: str, port: int) -> None:
     if node.models is not None:
         out.append(f"Models: {len(node.models.list())} in the store; inference precompile at 0x…00A1")
         out += [f"  note: {line}" for line in node.models.name_clashes]
+    out += _oracle_model_lines(node)
+    if max_tokens and node.services:
+        out.append(f"Oracle text answers: up to {max_tokens} tokens, ending at the first full sentence")
     out += ["", f"Listening on {host}:{port}"]
     print("\n".join(out), flush=True)
+
+
+def _oracle_model_lines(node) -> list[str]:
+    """Which oracle model id answers with which local model: genesis ids, then --model-alias."""
+    if node.inference is None or not node.config.genesis_contracts:
+        return []
+    try:
+        from imochain.contracts.genesis import model_ids
+    except ImportError:
+        return []
+    rows = node.inference.list()
+    ids = model_ids([(m["name"], bytes.fromhex(m["hash"][2:])) for m in rows])
+    pairs = sorted(ids.items(), key=lambda kv: kv[1])
+    lines = ["Oracle model ids: " + ", ".join(f"{i} {name}" for name, i in pairs)]
+    for model_id, name in sorted(node.config.model_aliases.items()):
+        lines.append(f"Model alias: oracle model id {model_id} is answered by {name}")
+    return lines
 
 
 def run_node(args) -> int:
@@ -176,8 +223,8 @@ def run_node(args) -> int:
         start_services = None
     if start_services is not None:
         services = start_services(node, oracle=not args.no_oracle, challenger=not args.no_challenger,
-                                  fault_rate=args.oracle_faults)
-    print_banner(node, args.host, args.port)
+                                  fault_rate=args.oracle_faults, max_tokens=args.oracle_max_tokens)
+    print_banner(node, args.host, args.port, args.oracle_max_tokens)
     from imochain.rpc.server import serve
     try:
         serve(node, args.host, args.port)
@@ -196,7 +243,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"imochain {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     add_node_parser(sub)
-    for module, fn in (("imochain.precompiles.modelcli", "register"),
+    for module, fn in (("imochain.chain.importcli", "register"),
+                       ("imochain.precompiles.modelcli", "register"),
                        ("imochain.precompiles.text.cli", "register_chat"),
                        ("imochain.demo", "register"),
                        ("imochain.bench", "register")):
@@ -214,11 +262,17 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
-        return 2
+        return 0
     try:
-        return int(args.func(args) or 0)
+        status = int(args.func(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows up here, not in an error at exit
+        return status
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `imochain model list | head`: the reader left, nothing is wrong
+        import os
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no error at exit flush
+        return 0
 
 
 if __name__ == "__main__":

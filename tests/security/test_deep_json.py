@@ -84,3 +84,12 @@ def test_depth_prescan(text, deep):
     if deep:
         with pytest.raises(safejson.JsonTooDeep):
             safejson.loads(text)
+
+
+def test_geth_genesis_file(tmp_path):
+    from imochain.chain.errors import GenesisError
+    from imochain.chain.geth_genesis import load_genesis
+    path = tmp_path / "genesis.json"
+    path.write_bytes(b'{"config":{},"alloc":' + DEEP + b"}")
+    with pytest.raises(GenesisError, match="nested deeper"):
+        load_genesis(path)
