@@ -90,3 +90,14 @@ def test_geth_genesis_file(tmp_path):
     path.write_bytes(b'{"config":{},"alloc":' + DEEP + b"}")
     with pytest.raises(GenesisError, match="nested deeper"):
         load_genesis(path)
+
+
+def test_explorer_abi_upload(survives):
+    """The explorer's POST /abi (2 MiB of JSON) parses through the same bounded parser."""
+    import urllib.error
+    import urllib.request
+    req = urllib.request.Request(survives.url + "/abi", b'{"address":"0x' + b"11" * 20 + b'","abi":' + DEEP + b"}",
+                                 {"Content-Type": "application/json"})
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(req, timeout=60)
+    assert info.value.code == 400 and b"nested deeper" in info.value.read()
