@@ -108,6 +108,13 @@ def add_node_parser(sub) -> None:
                                    "the IMO contracts at genesis, served over JSON-RPC (HTTP + WebSocket).")
     p.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
     p.add_argument("--port", "-p", type=_port, default=8545, help="port (default 8545)")
+    p.add_argument("--allow-host", action="append", default=[], metavar="HOST",
+                   help="also accept requests whose Host header names HOST (repeatable or comma-separated; "
+                        "'*' for any). Default: localhost, 127.0.0.1, [::1] and the --host address")
+    p.add_argument("--allow-origin", action="append", default=[], metavar="ORIGIN",
+                   help="also let web pages from ORIGIN call the node (scheme://host[:port], port '*' for any, "
+                        "repeatable or comma-separated; '*' for any page, as anvil). Default: local dev servers "
+                        "(http(s)://localhost|127.0.0.1|[::1] on any port) and wallet extensions")
     p.add_argument("--db", metavar="PATH", help="keep the chain on disk here (default: in memory)")
     p.add_argument("--chain-id", type=_chain_id, default=31337)
     p.add_argument("--accounts", "-a", type=_count, default=10, help="dev accounts to fund")
@@ -195,6 +202,10 @@ def print_banner(node, host: str, port: int, max_tokens: int | None = None, ui: 
     print("\n".join(out), flush=True)
 
 
+def _split_flags(values: list[str]) -> list[str]:
+    return [v.strip() for value in values for v in value.split(",") if v.strip()]
+
+
 def _oracle_model_lines(node) -> list[str]:
     """Which oracle model id answers with which local model: genesis ids, then --model-alias."""
     if node.inference is None or not node.config.genesis_contracts:
@@ -217,6 +228,16 @@ def run_node(args) -> int:
                         format="%(message)s", stream=sys.stdout)
     import os
 
+    from imochain.rpc.browser import BrowserPolicy, is_loopback
+    try:
+        policy = BrowserPolicy.for_bind(args.host, _split_flags(args.allow_host), _split_flags(args.allow_origin))
+    except ValueError as exc:
+        print(f"error: --allow-origin: {exc}", file=sys.stderr)
+        return 2
+    if not is_loopback(args.host):
+        print(f"WARNING: listening on {args.host}, not loopback: anyone who can reach this port can spend "
+              "from the unlocked dev accounts and reset the chain. Bind 127.0.0.1 unless you mean it.",
+              file=sys.stderr, flush=True)
     from imochain.chain import ChainError, Node
     if args.abi_dir and not os.path.isdir(args.abi_dir):
         print(f"error: --abi-dir {args.abi_dir}: not a directory", file=sys.stderr)
@@ -237,7 +258,7 @@ def run_node(args) -> int:
     print_banner(node, args.host, args.port, args.oracle_max_tokens, ui=not args.no_ui)
     from imochain.rpc.server import serve
     try:
-        serve(node, args.host, args.port, ui=not args.no_ui, abi_dir=args.abi_dir)
+        serve(node, args.host, args.port, ui=not args.no_ui, abi_dir=args.abi_dir, policy=policy)
     except OSError as exc:
         print(f"error: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
         return 2

@@ -59,13 +59,13 @@ def in_process_web3(config: NodeConfig | None = None, node: Node | None = None):
 
 
 class _ServerThread(threading.Thread):
-    def __init__(self, node: Node, port: int):
+    def __init__(self, node: Node, port: int, app_options: dict):
         super().__init__(daemon=True, name="imochain-rpc")
         import uvicorn
 
         from imochain.rpc.server import MAX_BODY, create_app
         self.server = uvicorn.Server(uvicorn.Config(
-            create_app(node), host="127.0.0.1", port=port, log_level="warning",
+            create_app(node, **app_options), host="127.0.0.1", port=port, log_level="warning",
             access_log=False, ws_max_size=MAX_BODY, lifespan="off"))
 
     def run(self) -> None:
@@ -73,11 +73,12 @@ class _ServerThread(threading.Thread):
 
 
 @contextlib.contextmanager
-def running_node(config: NodeConfig | None = None, node: Node | None = None) -> Iterator[str]:
-    """Serve a node on a free loopback port for the duration of the block; yields its URL."""
+def running_node(config: NodeConfig | None = None, node: Node | None = None, **app_options) -> Iterator[str]:
+    """Serve a node on a free loopback port for the duration of the block; yields its URL.
+    `app_options` go to `create_app` (policy=BrowserPolicy(...), ws_limits=WsLimits(...))."""
     node = node or Node(config or NodeConfig())
     port = free_port()
-    thread = _ServerThread(node, port)
+    thread = _ServerThread(node, port, app_options)
     thread.start()
     deadline = time.time() + 15
     while not thread.server.started:

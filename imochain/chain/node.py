@@ -24,8 +24,6 @@ from eth import constants
 from eth.abc import BlockHeaderAPI
 from eth.db.atomic import AtomicDB
 from eth.vm.chain_context import ChainContext
-from eth_utils import ValidationError
-from eth.exceptions import VMError
 from eth.vm.spoof import SpoofTransaction
 from eth_bloom import BloomFilter
 from eth_utils import keccak, to_checksum_address
@@ -34,9 +32,10 @@ from .accounts import DEFAULT_MNEMONIC, DevAccount, derive_accounts
 from .dbfolder import check_db_folder, check_store_content, remove_store_files
 from .errors import (BlockNotFound, ChainError, ExecutionFailed, ExecutionReverted,
                      InvalidParams, TransactionRejected)
+from .lru import LRUCache
 from .mempool import Mempool, PendingTx
 from .store import LMDBStore, MemoryStore
-from . import speedups
+from . import reads, speedups
 from .forks import LATEST as LATEST_FORK, tx_gas_cap
 from .vm import GenesisAccount, build_genesis_state, make_chain_class, wrap_precompile
 
@@ -47,6 +46,7 @@ ETHER = 10**18
 HEAD_KEY = b"imo:head"
 MAX_INITCODE_SIZE = 2 * 0x6000  # EIP-3860
 CONFIG_KEY = b"imo:config"
+CACHE_WEIGHT = 4096  # decoded blocks (and receipt lists) kept: one per block plus one per transaction
 
 
 def _num_key(n: int) -> bytes:
@@ -177,6 +177,9 @@ class Node:
     def __init__(self, config: NodeConfig | None = None):
         self.config = config or NodeConfig()
         self.lock = threading.RLock()
+        # Torch work (precompile calls, dry runs, the oracle's batches) runs under this one,
+        # not the chain's lock: calls run off the chain lock, and inference is not re-entrant.
+        self.inference_lock = threading.RLock()
         self.accounts: list[DevAccount] = derive_accounts(self.config.mnemonic, self.config.accounts)
         self._keys = {a.address: a.key for a in self.accounts}
         self.impersonated: set[bytes] = set()
@@ -224,9 +227,9 @@ class Node:
             except PrecompileError as exc:
                 raise ChainError(f"text model {path}: {exc.reason}") from None
         extra[INFERENCE_ADDRESS] = wrap_precompile(
-            self.inference.gas_cost, self.inference.execute, PrecompileError, "inference")
+            self.inference.gas_cost, self.inference.execute, PrecompileError, "inference", self.inference_lock)
         extra[QUOTE_ADDRESS] = wrap_precompile(
-            self.inference.quote_gas_cost, self.inference.quote, PrecompileError, "model quote")
+            self.inference.quote_gas_cost, self.inference.quote, PrecompileError, "model quote", self.inference_lock)
         self.chain_class = make_chain_class(self.config.chain_id, extra, self.config.hardfork)
 
     def _text_model_files(self) -> list[str]:
@@ -256,9 +259,10 @@ class Node:
         self._next_snapshot = 1
         self._time_offset = 0.0
         self._next_timestamp: int | None = None
-        self._block_cache: dict[bytes, BlockInfo] = {}
-        self._receipt_cache: dict[bytes, list] = {}
-        self._receipt_info_cache: dict[bytes, list[ReceiptInfo]] = {}
+        # Mined blocks never change: decoded ones are kept, up to CACHE_WEIGHT each (see lru.py).
+        self._block_cache = LRUCache(CACHE_WEIGHT, lambda info: 1 + len(info.transactions))
+        self._receipt_cache = LRUCache(CACHE_WEIGHT, lambda receipts: 1 + len(receipts))
+        self._receipt_info_cache = LRUCache(CACHE_WEIGHT, lambda receipts: 1 + len(receipts))
         self._imp_senders: dict[bytes, bytes] = {}
         self._touched: dict[bytes, set[int]] = {}
         self._head_reader = None
@@ -517,8 +521,6 @@ class Node:
                         header.base_fee_per_gas) for i, tx in enumerate(txs)]
         size = len(rlp.encode(header)) + sum(len(tx.encode()) for tx in txs) + 4
         info = BlockInfo(header, infos, size)
-        if len(self._block_cache) > 4096:
-            self._block_cache.clear()
         self._block_cache[header.hash] = info
         return info
 
@@ -529,8 +531,6 @@ class Node:
         cached = self._receipt_cache.get(header.hash)
         if cached is None:
             cached = list(self.chain.chaindb.get_receipts(header, self.receipt_builder))
-            if len(self._receipt_cache) > 4096:
-                self._receipt_cache.clear()
             self._receipt_cache[header.hash] = cached
         return cached
 
@@ -575,8 +575,6 @@ class Node:
         cached = self._receipt_info_cache.get(header.hash)
         if cached is None:
             cached = self._derive_receipts(header)
-            if len(self._receipt_info_cache) > 4096:
-                self._receipt_info_cache.clear()
             self._receipt_info_cache[header.hash] = cached
         return cached
 
@@ -811,9 +809,9 @@ class Node:
         return max(ts, self.head.timestamp + 1)
 
     def mine(self, blocks: int = 1, timestamp: int | None = None, interval: int | None = None) -> list[BlockInfo]:
-        with self.lock:
-            out = []
-            for i in range(blocks):
+        out = []
+        for i in range(blocks):
+            with self.lock:  # taken per block: readers and senders get in between
                 ts = None
                 if timestamp is not None:
                     ts = timestamp + (interval or 0) * i if i == 0 or interval else None
@@ -822,7 +820,7 @@ class Node:
                 elif interval and i > 0:
                     ts = self.head.timestamp + interval
                 out.append(self._mine_one(ts))
-            return out
+        return out
 
     def mine_spaced(self, blocks: int, interval: int) -> list[BlockInfo]:
         """anvil_mine's timing: the clock jumps `interval` before each block (3 × 12 s: +36 s)."""
@@ -1044,35 +1042,6 @@ class Node:
 
     # ------------------------------------------------------------------ execution
 
-    def _call_env(self, block_id: Any, params: dict, overrides: dict | None, reusable: bool = False):
-        """(header, vm, state) to run a call in. A plain call's environment is kept and reused
-        while head, time and fee mode stay the same: calls run between a snapshot and a
-        revert, so the state is unchanged after each, and its caches stay warm (estimateGas
-        runs a dozen calls; clients poll views)."""
-        header = self.resolve_block(block_id)
-        has_price = any(params.get(k) for k in ("gasPrice", "maxFeePerGas"))
-        key = (header.hash, self._state_root_of(header), has_price, self._next_block_timestamp())
-        if reusable and not overrides and self._call_cache is not None and self._call_cache[0] == key:
-            return self._call_cache[1]
-        if header.hash != self.head.hash:
-            # A past block: its own number, timestamp and base fee over its post-state, as
-            # anvil and geth run it (not "now", which made time-dependent views wrong).
-            child = header.copy(gas_used=0)
-        else:
-            child = self.vm_class.create_header_from_parent(
-                header, timestamp=max(header.timestamp + 1, self._next_block_timestamp()),
-                coinbase=self.config.coinbase, gas_limit=header.gas_limit)
-        child = child.copy(state_root=self._state_root_of(header))
-        if not has_price:
-            child = child.copy(base_fee_per_gas=0)  # calls without a price are free, as in geth
-        vm = self.chain.get_vm(child)
-        state = vm.state
-        if overrides:
-            apply_state_overrides(state, overrides)
-        elif reusable:
-            self._call_cache = (key, (child, vm, state))
-        return child, vm, state
-
     def _unsigned(self, params: dict, state, header, gas: int | None = None):
         sender = params.get("from") or constants.ZERO_ADDRESS
         gas = gas if gas is not None else (params.get("gas") or header.gas_limit)
@@ -1104,30 +1073,8 @@ class Node:
 
     def execute_call(self, params: dict, block_id: Any = "latest", overrides: dict | None = None,
                      gas: int | None = None, tracer=None, watch: Callable | None = None) -> CallResult:
-        with self.lock:
-            header, vm, state = self._call_env(block_id, params, overrides,
-                                               reusable=watch is None and tracer is None)
-            if watch is not None:  # sees the call's state before it runs (create_access_list)
-                watch(state)
-            tx = self._unsigned(params, state, header, gas)
-            snapshot = state.snapshot()
-            try:
-                if tracer is not None:
-                    from .tracing import traced
-                    with traced(state, tracer):
-                        comp = state.apply_transaction(tx)
-                else:
-                    comp = state.apply_transaction(tx)
-            except ValidationError as exc:
-                raise ExecutionFailed(_validation_message(str(exc))) from None
-            except VMError as exc:  # raised before any frame runs, e.g. EIP-3860 initcode size
-                raise ExecutionFailed(str(exc)) from None
-            finally:
-                state.revert(snapshot)
-            used = tx.gas - comp.get_gas_remaining() - min(comp.get_gas_refund(), (tx.gas - comp.get_gas_remaining()) // 5)
-            if comp.is_error:
-                return CallResult(comp.output, used, str(comp.error), comp.error.__class__.__name__ == "Revert", comp)
-            return CallResult(comp.output, used, None, False, comp)
+        """Run a call on a snapshot of the block, off the lock (see reads.py)."""
+        return reads.execute_call(self, params, block_id, overrides, gas, tracer, watch)
 
     def call(self, params: dict, block_id: Any = "latest", overrides: dict | None = None) -> bytes:
         result = self.execute_call(params, block_id, overrides)
@@ -1138,39 +1085,8 @@ class Node:
         return result.output
 
     def estimate_gas(self, params: dict, block_id: Any = "latest", overrides: dict | None = None) -> int:
-        """Binary search for the least gas that succeeds, as geth and anvil do."""
-        with self.lock:
-            header = self.resolve_block(block_id)
-            cap = params.get("gas") or self._tx_gas_cap(header)
-            sender = params.get("from")
-            price = params.get("maxFeePerGas") or params.get("gasPrice")
-            if price and sender:
-                balance = self.get_balance(sender, block_id) - params.get("value", 0)
-                if balance < 0:
-                    raise ExecutionFailed("insufficient funds for transfer")
-                cap = min(cap, balance // price)
-            top = self.execute_call(params, block_id, overrides, gas=cap)
-            if top.reverted:
-                raise ExecutionReverted(top.output)
-            if top.error:
-                raise ExecutionFailed(f"gas required exceeds allowance ({cap})" if "gas" in top.error.lower()
-                                      else top.error)
-            lo, hi = max(top.gas_used - 1, 21000 - 1), cap
-            # What it used is a lower bound; when that is enough (transfers, calls without
-            # refunds or 63/64 reserves) it is the answer, with no search.
-            if top.gas_used <= cap and not self.execute_call(params, block_id, overrides, gas=top.gas_used).error:
-                return top.gas_used
-            # Most calls succeed with what they used plus the 63/64 reserve; try that first.
-            guess = min(hi, (top.gas_used + 2300) * 64 // 63)
-            if not self.execute_call(params, block_id, overrides, gas=guess).error:
-                hi = guess
-            while hi - lo > 1:
-                mid = (lo + hi) // 2
-                if self.execute_call(params, block_id, overrides, gas=mid).error:
-                    lo = mid
-                else:
-                    hi = mid
-            return hi
+        """Binary search for the least gas that succeeds, as geth and anvil do (see reads.py)."""
+        return reads.estimate_gas(self, params, block_id, overrides)
 
     def create_access_list(self, params: dict, block_id: Any = "latest") -> tuple[list, int]:
         with self.lock:

@@ -217,7 +217,7 @@ class OracleWorker(BlockService):
             return answers
         start = time.perf_counter()
         try:
-            with self.node.lock:
+            with self.node.inference_lock:
                 outputs = pc.execute_batch(model_hash, [r.input for r in good])
         except PrecompileError as exc:
             # a bad tensor spoils the whole pass: run one by one to isolate it
@@ -253,7 +253,7 @@ class OracleWorker(BlockService):
         for r in group:
             start = time.perf_counter()
             try:
-                with self.node.lock:
+                with self.node.inference_lock:
                     out = generate_sentence(pc.text_model(model_hash), r.input, self.text_tokens)
             except PrecompileError as exc:
                 answers.append((r, None, (INVALID_INPUT, exc.reason), 1, name, 0.0))
@@ -336,7 +336,7 @@ class Challenger(BlockService):
             data = _selector("getInput(uint256)") + abi_encode(["uint256"], [request_id])
             try:
                 (inp,) = abi_decode(["bytes"], self.node.call({"to": self.oracle, "data": data}))
-                with self.node.lock:
+                with self.node.inference_lock:
                     output = self.node.inference.execute(abi_encode(["bytes32", "bytes"], [model_hash, inp]))
             except (PrecompileError, Exception) as exc:  # nothing to compare against: leave it
                 log.info("challenger: cannot re-execute request #%d: %s", request_id, exc)

@@ -66,8 +66,10 @@ class LMDBStore(BaseDB):
         self._pending: dict[bytes, object] = {}
 
     def __getitem__(self, key: bytes) -> bytes:
-        if key in self._pending:
-            value = self._pending[key]
+        # One lookup, not `in` then `[]`: calls read from other threads while `commit` (which
+        # writes LMDB first, then clears the buffer) may run in between.
+        value = self._pending.get(key)
+        if value is not None:
             if value is _DELETED:
                 raise KeyError(key)
             return value  # type: ignore[return-value]

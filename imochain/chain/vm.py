@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import Callable, Iterable, Sequence
 
@@ -19,12 +20,13 @@ Precompile = Callable[[ComputationAPI], ComputationAPI]
 
 
 def wrap_precompile(gas_cost: Callable[[bytes], int], execute: Callable[[bytes], bytes],
-                    error_type: type[Exception], label: str) -> Precompile:
+                    error_type: type[Exception], label: str, lock=contextlib.nullcontext()) -> Precompile:
     """Adapt a pure `bytes -> bytes` precompile with an up-front gas price to py-evm.
 
     Gas is charged before running, so a call without enough gas fails without doing the
     work. Any failure becomes a VMError, which py-evm treats like every precompile failure:
     the call fails and consumes all the gas it was given, and no state changes survive.
+    `execute` runs under `lock` (calls run on several threads; the work behind it may not).
     """
 
     def run(computation: ComputationAPI) -> ComputationAPI:
@@ -35,7 +37,8 @@ def wrap_precompile(gas_cost: Callable[[bytes], int], execute: Callable[[bytes],
             raise VMError(f"{label}: {getattr(exc, 'reason', exc)}") from exc
         computation.consume_gas(gas, reason=label)
         try:
-            computation.output = execute(data)
+            with lock:
+                computation.output = execute(data)
         except error_type as exc:
             raise VMError(f"{label}: {getattr(exc, 'reason', exc)}") from exc
         return computation

@@ -154,9 +154,9 @@ def trace_call(ctx: Context, params: list):
         raise invalid("traceConfig.blockOverrides is not supported")
     tracer = make_tracer(config)
     node = ctx.node
-    with node.lock:
-        gas_limit = tx.get("gas") or node.resolve_block(block).gas_limit
-        result = node.execute_call(tx, block, overrides, tracer=tracer)
+    block_gas = node.resolve_block(block).gas_limit  # also the call gas cap
+    gas_limit = min(tx.get("gas") or block_gas, block_gas)
+    result = node.execute_call(tx, block, overrides, tracer=tracer)  # off the lock, on its own state
     top = {"from": tx.get("from"), "to": tx.get("to"), "value": tx.get("value", 0),
            "input": tx.get("data", b"")}
     return tracer.result(gas_limit=gas_limit, gas_used=result.gas_used, output=result.output,

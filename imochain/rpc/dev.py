@@ -25,6 +25,17 @@ def _int_or_quantity(value, field: str, max_value: int = 2**64 - 1) -> int:
     return p.quantity(value, field, max_value)
 
 
+MAX_MINE_BLOCKS = 10_000  # one request mines at most this many blocks (~10-30 s of work)
+
+
+def _block_count(value) -> int:
+    blocks = _int_or_quantity(value, "blocks")
+    if blocks > MAX_MINE_BLOCKS:
+        raise invalid(f"invalid blocks: {blocks} is more than {MAX_MINE_BLOCKS} blocks per request; "
+                      "send several requests")
+    return blocks
+
+
 @method("evm_snapshot", "anvil_snapshot")
 def snapshot(ctx: Context, params: list):
     return hexq(ctx.node.snapshot())
@@ -41,7 +52,7 @@ def evm_mine(ctx: Context, params: list):
     blocks, ts = 1, None
     if isinstance(arg, dict):
         if arg.get("blocks") is not None:
-            blocks = _int_or_quantity(arg["blocks"], "blocks", 10_000)
+            blocks = _block_count(arg["blocks"])
         if arg.get("timestamp") is not None:
             ts = _int_or_quantity(arg["timestamp"], "timestamp")
     elif arg is not None:
@@ -53,7 +64,7 @@ def evm_mine(ctx: Context, params: list):
 def _mine_args(params: list) -> tuple[int, int | None]:
     count = p.arg(params, 0, "blocks", False)
     interval = p.arg(params, 1, "interval", False)
-    blocks = 1 if count is None else _int_or_quantity(count, "blocks", 100_000)
+    blocks = 1 if count is None else _block_count(count)
     return blocks, None if interval is None else _int_or_quantity(interval, "interval", 2**40)
 
 

@@ -55,7 +55,7 @@ def upload_model(ctx: Context, params: list):
         raise p.invalid(f"invalid model: larger than {MAX_MODEL_BYTES // 2**20} MiB")
     data = p.data(blob, "model")
     try:
-        with ctx.node.lock:
+        with ctx.node.lock, ctx.node.inference_lock:
             return hexb(ctx.node.models.add(data))
     except PrecompileError as exc:
         raise p.invalid(f"invalid model: {getattr(exc, 'reason', exc)}") from None
@@ -76,7 +76,7 @@ def dry_run(ctx: Context, params: list):
     from imochain.precompiles import PrecompileError
     pc = _precompile(ctx)
     try:
-        with ctx.node.lock:  # one owner for torch too: inference is not re-entrant across threads
+        with ctx.node.inference_lock:  # inference is not re-entrant across threads
             return pc.dry_run(_call_data(ctx, params))
     except PrecompileError as exc:
         raise _precompile_error(exc) from None

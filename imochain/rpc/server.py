@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
+import contextlib
 import json
 import logging
+import socket
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from fastapi import FastAPI, WebSocket, WebSocketDisconnect
 
 from . import config, dev, eth, filters, proof, raw  # noqa: F401  (registers methods)
+from .browser import BrowserGuard, BrowserPolicy
 from .dispatch import METHODS, Context, error_response, handle_payload
-from .filters import FilterManager, subscription_payloads
+from .filters import FilterManager
+from .websocket import SLOW_CONSUMER, WsConnection, WsLimits, dumps
 
 try:  # optional namespaces: present once their packages are
     from . import debug, trace  # noqa: F401
@@ -33,31 +37,32 @@ def _dumps(obj: Any) -> bytes:
     return json.dumps(obj, separators=(",", ":")).encode()
 
 
-class WsConnection:
-    """One WebSocket: its subscriptions and an outbound queue fed from any thread."""
+# Answered on the event loop itself: they read a field or two and never take the chain's lock.
+INLINE_METHODS = frozenset({"eth_chainId", "net_version", "eth_blockNumber", "web3_clientVersion",
+                            "net_listening", "eth_syncing"})
+_executor = ThreadPoolExecutor(max_workers=32, thread_name_prefix="imochain-rpc")
 
-    _ids = itertools.count(1)
 
-    def __init__(self, node, loop: asyncio.AbstractEventLoop):
-        self.node = node
-        self.loop = loop
-        self.queue: asyncio.Queue = asyncio.Queue()
-        self.subs: dict[str, tuple[str, Any]] = {}
+def _inline(body: bytes | str) -> bool:
+    if len(body) > 4096:
+        return False
+    raw = body.encode("utf-8", "surrogatepass") if isinstance(body, str) else body
+    if raw.count(b"[") + raw.count(b"{") > 64:  # deep or odd JSON: the dispatcher's bounded parser
+        return False
+    try:
+        payload = json.loads(body)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return True  # a parse error is answered at once
+    reqs = payload if isinstance(payload, list) else [payload]
+    return all(isinstance(r, dict) and r.get("method") in INLINE_METHODS for r in reqs)
 
-    def subscribe(self, kind: str, criteria) -> str:
-        sid = hex(next(self._ids) * 0x9E3779B97F4A7C15 % (1 << 128))
-        self.subs[sid] = (kind, criteria)
-        return sid
 
-    def unsubscribe(self, sid: str) -> bool:
-        return self.subs.pop(sid, None) is not None
-
-    def on_event(self, event: str, obj) -> None:
-        for sid, (kind, criteria) in list(self.subs.items()):
-            for payload in subscription_payloads(self.node, kind, criteria, event, obj):
-                msg = {"jsonrpc": "2.0", "method": "eth_subscription",
-                       "params": {"subscription": sid, "result": payload}}
-                self.loop.call_soon_threadsafe(self.queue.put_nowait, msg)
+async def run_payload(ctx: Context, body: bytes | str) -> Any:
+    """Dispatch a request body. Chain work blocks (py-evm is pure Python), so it runs on a
+    worker thread: the event loop stays free to answer every other client meanwhile."""
+    if _inline(body):
+        return handle_payload(ctx, body)
+    return await asyncio.get_running_loop().run_in_executor(_executor, handle_payload, ctx, body)
 
 
 class JsonRpcOverHttp:
@@ -94,8 +99,7 @@ class JsonRpcOverHttp:
         if too_large:
             await _respond(send, 413, _dumps(error_response(None, -32600, "request body too large")))
             return
-        # Chain work runs right here: one owner for py-evm, and no thread hop per request.
-        result = handle_payload(self.ctx, b"".join(chunks))
+        result = await run_payload(self.ctx, b"".join(chunks))
         if result is None:
             await _respond(send, 204, b"")
         else:
@@ -110,18 +114,24 @@ async def _respond(send, status: int, body: bytes) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-def create_app(node, ui: bool = True, abi_dir: str | None = None) -> FastAPI:
+def create_app(node, ui: bool = True, abi_dir: str | None = None, policy: BrowserPolicy | None = None,
+               ws_limits: WsLimits = WsLimits()) -> FastAPI:
+    """The app; `policy` says which hosts and browser origins may call (default: loopback
+    and local dev servers)."""
+    policy = policy or BrowserPolicy()
     app = FastAPI(title="imochain JSON-RPC", docs_url=None, redoc_url=None, openapi_url=None)
     manager = FilterManager(node)
     app.state.node = node
     app.state.filters = manager
     app.add_middleware(JsonRpcOverHttp, ctx=Context(node, manager))
-    # Browser dapps (ethers, viem, web3.js in a page on another port) need CORS, which anvil
-    # allows from any origin by default. Added last, it is the outermost layer, so it also
-    # wraps the JSON-RPC handler above.
+    # Browser dapps (ethers, viem, web3.js in a page on a local dev server) need CORS. Added
+    # after the handler, these are the outer layers: the guard first refuses foreign hosts,
+    # origins and non-JSON posts, then CORS answers preflights and labels responses.
     from fastapi.middleware.cors import CORSMiddleware
-    app.add_middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["GET", "POST", "OPTIONS"],
-                       allow_headers=["*"])
+    app.add_middleware(CORSMiddleware, allow_origins=["*"] if policy.any_origin else [],
+                       allow_origin_regex=None if policy.any_origin else policy.regex,
+                       allow_methods=["GET", "POST", "OPTIONS"], allow_headers=["*"], max_age=600)
+    app.add_middleware(BrowserGuard, policy=policy)
 
     if not ui:  # with the explorer on, GET / is its home page (JSON still for Accept: application/json)
         @app.get("/")
@@ -132,21 +142,15 @@ def create_app(node, ui: bool = True, abi_dir: str | None = None) -> FastAPI:
     @app.websocket("/")
     async def rpc_ws(ws: WebSocket) -> None:
         await ws.accept()
-        conn = WsConnection(node, asyncio.get_running_loop())
+        conn = WsConnection(node, asyncio.get_running_loop(), ws_limits)
         manager.subscribers.append(conn.on_event)
         ctx = Context(node, manager, connection=conn)
 
-        async def pump() -> None:
-            while True:
-                msg = await conn.queue.get()
-                await ws.send_text(json.dumps(msg))
-
-        sender = asyncio.create_task(pump())
-        try:
+        async def serve_requests() -> None:
             while True:
                 message = await ws.receive()
                 if message["type"] == "websocket.disconnect":
-                    break
+                    return
                 # web3.py's WebSocketProvider sends binary frames; accept text and bytes.
                 text = message.get("text")
                 if text is None:
@@ -154,13 +158,31 @@ def create_app(node, ui: bool = True, abi_dir: str | None = None) -> FastAPI:
                 if len(text) > MAX_BODY:
                     result: Any = error_response(None, -32600, "request too large")
                 else:
-                    result = handle_payload(ctx, text)
+                    result = await run_payload(ctx, text)  # one at a time: answers keep their order
                 if result is not None:
-                    conn.queue.put_nowait(result)
-        except WebSocketDisconnect:
-            pass
+                    conn.put(dumps(result))
+
+        tasks = [asyncio.create_task(serve_requests()), asyncio.create_task(conn.pump(ws.send_text)),
+                 asyncio.create_task(conn.overflowed.wait())]
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            if tasks[2] in done:
+                log.warning("closing a WebSocket that stopped reading (over %d queued bytes)",
+                            ws_limits.max_queued_bytes)
+                for t in tasks[:2]:
+                    t.cancel()
+                conn.drop()
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(ws.close(SLOW_CONSUMER, "slow consumer: outbound queue full"), 15)
+            else:
+                for t in done:
+                    if not t.cancelled() and t.exception() is not None and \
+                            not isinstance(t.exception(), (WebSocketDisconnect, RuntimeError)):
+                        log.warning("WebSocket ended: %r", t.exception())
         finally:
-            sender.cancel()
+            for t in tasks:
+                t.cancel()
+            conn.drop()
             if conn.on_event in manager.subscribers:
                 manager.subscribers.remove(conn.on_event)
 
@@ -171,8 +193,23 @@ def create_app(node, ui: bool = True, abi_dir: str | None = None) -> FastAPI:
 
 
 def serve(node, host: str = "127.0.0.1", port: int = 8545, log_level: str = "warning", ui: bool = True,
-          abi_dir: str | None = None) -> None:
+          abi_dir: str | None = None, policy: BrowserPolicy | None = None) -> None:
     import uvicorn
-    config = uvicorn.Config(create_app(node, ui, abi_dir), host=host, port=port, log_level=log_level,
-                            access_log=False, ws_max_size=MAX_BODY, lifespan="off")
-    uvicorn.Server(config).run()
+    config = uvicorn.Config(create_app(node, ui, abi_dir, policy or BrowserPolicy.for_bind(host)), host=host, port=port,
+                            log_level=log_level, access_log=False, ws_max_size=MAX_BODY, lifespan="off")
+    uvicorn.Server(config).run(sockets=[_bind(host, port)])
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """The listening socket, bound here so a taken port is an OSError the CLI reports (uvicorn
+    would exit). Made with IPPROTO_TCP, as uvicorn makes it: asyncio sets TCP_NODELAY only on
+    connections of such sockets, and without it every answer waited ~40 ms for a delayed ACK."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host.strip("[]"), port))
+    except OSError:
+        sock.close()
+        raise
+    return sock

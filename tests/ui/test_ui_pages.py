@@ -105,7 +105,7 @@ def test_revert_reasons_and_uploaded_names_are_escaped_and_abi_dir_decodes(tmp_p
     from imochain.rpc.server import create_app
     from fastapi.testclient import TestClient
     node = Node(NodeConfig())
-    client = TestClient(create_app(node, abi_dir=str(tmp_path / "out")))
+    client = TestClient(create_app(node, abi_dir=str(tmp_path / "out")), base_url="http://localhost")  # an allowed Host
 
     def rpc(method, *params):
         return client.post("/", json={"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)}).json()
@@ -123,7 +123,8 @@ def test_revert_reasons_and_uploaded_names_are_escaped_and_abi_dir_decodes(tmp_p
     page = client.get(f"/address/{target}", headers=HTML).text
     assert "<i>Evil</i>" not in page and "&lt;i&gt;Evil&lt;/i&gt;" in page
     assert client.post("/abi", json={"address": "0x12", "abi": abi}).status_code == 400
-    assert client.post("/abi", content=b"[[[").status_code == 400
+    assert client.post("/abi", content=b"[[[", headers={"Content-Type": "application/json"}).status_code == 400
+    assert client.post("/abi", content=b"[[[").status_code == 415  # not JSON: refused before parsing (tests/security)
     assert client.post("/abi", json={"address": target, "abi": "nope"}).status_code == 400
 
 
@@ -133,10 +134,10 @@ def test_json_health_and_no_ui():
     from imochain.chain import Node, NodeConfig
     from imochain.rpc.server import create_app
     node = Node(NodeConfig())
-    with_ui = TestClient(create_app(node))
+    with_ui = TestClient(create_app(node), base_url="http://localhost")
     assert with_ui.get("/", headers={"accept": "application/json"}).json()["chainId"] == 31337
     assert "<html" in with_ui.get("/", headers=HTML).text
-    without = TestClient(create_app(node, ui=False))
+    without = TestClient(create_app(node, ui=False), base_url="http://localhost")
     assert without.get("/", headers=HTML).json()["chainId"] == 31337
     assert without.get("/accounts", headers=HTML).status_code == 404
     assert without.post("/", json={"jsonrpc": "2.0", "id": 1, "method": "eth_chainId"}).json()["result"] == "0x7a69"
