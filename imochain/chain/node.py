@@ -29,6 +29,7 @@ from eth_bloom import BloomFilter
 from eth_utils import keccak, to_checksum_address
 
 from .accounts import DEFAULT_MNEMONIC, DevAccount, derive_accounts
+from .dbfolder import check_db_folder, check_store_content, remove_store_files
 from .errors import (BlockNotFound, ChainError, ExecutionFailed, ExecutionReverted,
                      InvalidParams, TransactionRejected)
 from .lru import LRUCache
@@ -196,6 +197,8 @@ class Node:
         self.timestamp_interval: int | None = None  # anvil_setBlockTimestampInterval
         self.auto_impersonate = False  # anvil_autoImpersonateAccount: any sender may send
         self.instance_id = os.urandom(32)  # anvil_metadata: tells a restarted or reset node apart
+        if self.config.db_path:  # before the first open only: a reset keeps the user's files
+            check_db_folder(self.config.db_path)
         self._build_precompiles()
         self._open()
         if self.config.block_time:
@@ -243,6 +246,8 @@ class Node:
 
     def _open(self) -> None:
         self.store = LMDBStore(self.config.db_path) if self.config.db_path else MemoryStore()
+        if self.config.db_path:
+            check_store_content(self.config.db_path, self.store, HEAD_KEY)
         self.db = AtomicDB(self.store)
         self.chain = self.chain_class(self.db)
         self.chain_context = ChainContext(self.config.chain_id)
@@ -1206,8 +1211,7 @@ class Node:
             self.stop_interval_mining()
             if self.config.db_path:
                 self.store.close()
-                import shutil
-                shutil.rmtree(self.config.db_path, ignore_errors=True)
+                remove_store_files(self.config.db_path)
             self._open()
             self.instance_id = os.urandom(32)
             self.block_gas_limit = self.next_base_fee_override = self.timestamp_interval = None
@@ -1367,6 +1371,8 @@ def _tx_type(tx) -> int:
 
 def _validation_message(message: str) -> str:
     lower = message.lower()
+    if "gas cannot be negative" in lower or "intrinsic gas" in lower:
+        return "intrinsic gas too low"  # py-evm's Message check when gas < the call data's cost (anvil's words)
     if "insufficient" in lower or "balance" in lower:
         return "insufficient funds for gas * price + value"
     if "nonce" in lower:

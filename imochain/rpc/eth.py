@@ -6,7 +6,7 @@ from eth_account import Account
 from eth_account.messages import encode_defunct, encode_typed_data
 from eth_utils import keccak, to_checksum_address
 
-from imochain import __version__
+from imochain import __version__, safejson
 
 from . import format as fmt
 from . import params as p
@@ -271,12 +271,11 @@ def personal_sign(ctx: Context, params: list):
 
 @method("eth_signTypedData_v4", "eth_signTypedData")
 def sign_typed_data(ctx: Context, params: list):
-    import json
     address = p.address(p.arg(params, 0, "address"))
     typed = p.arg(params, 1, "typedData")
     if isinstance(typed, str):
         try:
-            typed = json.loads(typed)
+            typed = safejson.loads(typed)
         except ValueError:
             raise invalid("invalid typedData: not JSON") from None
     if not isinstance(typed, dict):
