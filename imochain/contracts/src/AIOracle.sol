@@ -18,7 +18,15 @@ import {IAICallbackReceiver, IAICallbackErrorReceiver} from "./interfaces/IAICal
 ///         model ownership can be handed to a contract (the IMO launchpad); the owner's
 ///         `withdraw` takes only the protocol's share, never models' accrued revenue.
 ///
-///         ETH held = sum(accumulateRevenue) + protocolBalance + sum(refundCredit).
+///         Economic safety (README, "Trust and economics"): a request's model fee is held in
+///         escrow until it is answered: `invokeCallback` books it as revenue, `feedbackError`
+///         refunds it, and after REQUEST_TIMEOUT the requester may `reclaim` it. A fee or gas
+///         price raised within a block applies from the next block, so nobody can be sandwiched
+///         into paying more than the price at the block's start. A verifiable model must be
+///         re-executable by the 0xA1 precompile (checked through 0xA2 at registration), and the
+///         operator's bond at stake per result is scaled to the model fee the request paid.
+///
+///         ETH held = sum(accumulateRevenue) + protocolBalance + sum(refundCredit) + sum(escrow).
 contract AIOracle is IAIOracleExtended, Ownable {
     /// ORA's model record; `getModel` returns exactly these fields in this order.
     struct ModelData {
@@ -52,7 +60,9 @@ contract AIOracle is IAIOracleExtended, Ownable {
         bool verifiable; // model was verifiable at request time
         uint32 deliveredVersion;
         uint64 fulfilledBlock;
+        uint64 requestedAt; // timestamp: `reclaim` opens REQUEST_TIMEOUT later
         address invoker;
+        uint96 escrow; // the model fee paid, until the request is answered, errored or reclaimed
         address game; // the opML game the result went to (0: final at once)
         uint256 batchSize;
         bytes32 outputHash;
@@ -67,6 +77,14 @@ contract AIOracle is IAIOracleExtended, Ownable {
     uint256 private constant CALLBACK_GAS_RESERVE = 40_000;
     /// Gas for paying an outgoing receiver when a model's receiver changes.
     uint256 private constant SETTLE_GAS = 100_000;
+    /// A request still Pending this long after it was made may be reclaimed by its requester.
+    uint256 public constant REQUEST_TIMEOUT = 1 hours;
+    /// The operator bond at stake for a verifiable result: this many times the model fee the
+    /// request paid (the game caps it at its resultBond). Free requests put no stake at risk.
+    uint256 public constant BOND_PER_FEE = 100;
+    /// imochain's quote precompile: answers for models the 0xA1 precompile can re-execute.
+    address public constant QUOTE_PRECOMPILE = address(0xA2);
+    uint256 private constant QUOTE_GAS = 50_000;
 
     mapping(uint256 => ModelData) public models;
     mapping(uint256 => address) public modelOwner;
@@ -88,6 +106,15 @@ contract AIOracle is IAIOracleExtended, Ownable {
 
     uint256 public protocolBalance;
     mapping(address => uint256) public refundCredit;
+
+    /// A price as it stood when the block began (set by the first change within a block).
+    struct PriceAtBlockStart {
+        uint64 blockNumber;
+        uint192 value;
+    }
+
+    mapping(uint256 => PriceAtBlockStart) private _feeAtBlockStart;
+    PriceAtBlockStart private _gasPriceAtBlockStart;
 
     modifier onlyWhitelisted() {
         require(whitelist[msg.sender], "Not in whitelist");
@@ -150,9 +177,37 @@ contract AIOracle is IAIOracleExtended, Ownable {
     }
 
     function _fee(uint256 modelId, uint256 gasLimit, uint256 batchSize) internal view returns (uint256) {
-        ModelData storage m = models[modelId];
-        require(m.modelHash != bytes32(0), "model does not exist");
-        return batchSize * m.fee + gasPrice * gasLimit;
+        require(models[modelId].modelHash != bytes32(0), "model does not exist");
+        return batchSize * _modelFee(modelId) + _gasPrice() * gasLimit;
+    }
+
+    /// The model's fee, or its fee at the block's start if it was raised within this block.
+    function _modelFee(uint256 modelId) internal view returns (uint256 fee) {
+        fee = models[modelId].fee;
+        PriceAtBlockStart storage start = _feeAtBlockStart[modelId];
+        if (start.blockNumber == block.number && start.value < fee) fee = start.value;
+    }
+
+    /// `gasPrice`, or its value at the block's start if a fulfilment in this block raised it.
+    function _gasPrice() internal view returns (uint256 price) {
+        price = gasPrice;
+        PriceAtBlockStart storage start = _gasPriceAtBlockStart;
+        if (start.blockNumber == block.number && start.value < price) price = start.value;
+    }
+
+    function _rememberFee(uint256 modelId) internal {
+        PriceAtBlockStart storage start = _feeAtBlockStart[modelId];
+        if (start.blockNumber != block.number) _remember(start, models[modelId].fee);
+    }
+
+    function _setGasPrice() internal {
+        if (_gasPriceAtBlockStart.blockNumber != block.number) _remember(_gasPriceAtBlockStart, gasPrice);
+        gasPrice = tx.gasprice;
+    }
+
+    function _remember(PriceAtBlockStart storage start, uint256 value) private {
+        start.blockNumber = uint64(block.number);
+        start.value = value > type(uint192).max ? type(uint192).max : uint192(value);
     }
 
     /// The scalar arguments of a request, bundled to stay within the EVM stack without via-IR.
@@ -188,7 +243,8 @@ contract AIOracle is IAIOracleExtended, Ownable {
         internal
         returns (uint256 requestId)
     {
-        uint256 excess = _charge(a.batchSize, a.modelId, input.length, a.callbackContract, a.gasLimit, a.inputDA);
+        (uint256 modelFee, uint256 excess) =
+            _charge(a.batchSize, a.modelId, input.length, a.callbackContract, a.gasLimit, a.inputDA);
         requestId = nextRequestId++;
         AICallbackRequestData storage r = requests[requestId];
         r.account = msg.sender;
@@ -198,7 +254,7 @@ contract AIOracle is IAIOracleExtended, Ownable {
         r.callbackContract = a.callbackContract;
         r.gasLimit = a.gasLimit;
         r.callbackData = callbackData;
-        _recordMeta(requestId, a.modelId, a.batchSize, a.inputDA, a.outputDA);
+        _recordMeta(requestId, a.modelId, a.batchSize, a.inputDA, a.outputDA, modelFee);
         _emitRequest(r, a.legacyEvent);
         // Refund last (checks-effects-interactions). A payer that rejects ETH gets a credit.
         if (excess > 0) {
@@ -208,7 +264,8 @@ contract AIOracle is IAIOracleExtended, Ownable {
         }
     }
 
-    /// Validates a request and books its fee; returns the overpayment to refund.
+    /// Validates a request and books its callback-gas fee; returns the model fee (held in escrow
+    /// until the request is answered) and the overpayment to refund.
     function _charge(
         uint256 batchSize,
         uint256 modelId,
@@ -216,26 +273,32 @@ contract AIOracle is IAIOracleExtended, Ownable {
         address callbackContract,
         uint64 gasLimit,
         DA inputDA
-    ) internal returns (uint256 excess) {
-        ModelData storage m = models[modelId];
-        require(m.modelHash != bytes32(0), "model does not exist");
+    ) internal returns (uint256 modelFee, uint256 excess) {
+        require(models[modelId].modelHash != bytes32(0), "model does not exist");
         require(!blacklist[msg.sender], "In blacklist");
         require(batchSize > 0, "Invalid batchSize");
-        uint256 required = batchSize * m.fee + gasPrice * gasLimit;
+        modelFee = batchSize * _modelFee(modelId);
+        require(modelFee <= type(uint96).max, "fee too large");
+        uint256 required = modelFee + _gasPrice() * gasLimit;
         require(msg.value >= required, "insufficient fee");
         require(inputLength > 0, "input not uploaded");
         require((callbackContract == address(0)) == (gasLimit == 0), "Invalid gasLimit");
         require(gasLimit <= MAX_CALLBACK_GAS_LIMIT, "Invalid gasLimit");
         require(inputDA != DA.IPFS, "inputDA should not be IPFS");
-        // The model's share of the fee accrues to its receiver; the rest (callback gas and the
-        // protocol's cut) is the protocol's.
-        uint256 modelShare = (batchSize * m.fee * m.receiverPercentage) / 100;
-        m.accumulateRevenue += modelShare;
-        protocolBalance += required - modelShare;
+        // The callback gas is the protocol's (it pays the operator's transactions); the model
+        // fee waits in escrow for the answer.
+        protocolBalance += required - modelFee;
         excess = msg.value - required;
     }
 
-    function _recordMeta(uint256 requestId, uint256 modelId, uint256 batchSize, DA inputDA, DA outputDA) internal {
+    function _recordMeta(
+        uint256 requestId,
+        uint256 modelId,
+        uint256 batchSize,
+        DA inputDA,
+        DA outputDA,
+        uint256 modelFee
+    ) internal {
         ModelData storage m = models[modelId];
         RequestMeta storage meta = _meta[requestId];
         meta.modelHash = m.modelHash;
@@ -243,7 +306,33 @@ contract AIOracle is IAIOracleExtended, Ownable {
         meta.inputDA = inputDA;
         meta.outputDA = outputDA;
         meta.verifiable = !m.unverifiable;
+        meta.requestedAt = uint64(block.timestamp);
+        meta.escrow = uint96(modelFee);
         meta.batchSize = batchSize;
+    }
+
+    /// The answered request's model fee becomes revenue: the receiver's share accrues to the
+    /// model, the rest is the protocol's.
+    function _bookEscrow(uint256 modelId, RequestMeta storage meta) internal returns (uint256 fee) {
+        fee = meta.escrow;
+        if (fee == 0) return 0;
+        meta.escrow = 0;
+        ModelData storage m = models[modelId];
+        uint256 modelShare = (fee * m.receiverPercentage) / 100;
+        m.accumulateRevenue += modelShare;
+        protocolBalance += fee - modelShare;
+    }
+
+    /// Returns the unanswered request's model fee to its requester: pushed when `push` (the
+    /// requester is the caller), else (or if the push fails) credited for `claimRefund`.
+    function _refundEscrow(address account, RequestMeta storage meta, bool push) internal returns (uint256 fee) {
+        fee = meta.escrow;
+        if (fee == 0) return 0;
+        meta.escrow = 0;
+        bool ok;
+        if (push) (ok,) = payable(account).call{value: fee}("");
+        if (!ok) refundCredit[account] += fee;
+        emit Refund(account, fee, !ok);
     }
 
     function _emitRequest(AICallbackRequestData storage r, bool legacyEvent) internal {
@@ -283,13 +372,14 @@ contract AIOracle is IAIOracleExtended, Ownable {
         meta.invoker = msg.sender;
         meta.fulfilledBlock = uint64(block.number);
         meta.deliveredVersion = 1;
-        gasPrice = tx.gasprice;
+        _setGasPrice();
+        uint256 feePaid = _bookEscrow(r.modelId, meta);
 
         address game = opml;
         if (game != address(0) && meta.verifiable) {
             meta.game = game;
-            // Opens the challenge window and checks the operator's bond.
-            IOpML(game).submitResult(requestId, meta.modelHash, outputHash, msg.sender);
+            // Opens the challenge window and checks the operator's stake for this result.
+            IOpML(game).submitResult(requestId, meta.modelHash, outputHash, msg.sender, feePaid * BOND_PER_FEE);
         }
 
         if (r.callbackContract != address(0)) {
@@ -307,7 +397,9 @@ contract AIOracle is IAIOracleExtended, Ownable {
         meta.status = RequestStatus.Errored;
         meta.invoker = msg.sender;
         meta.fulfilledBlock = uint64(block.number);
-        gasPrice = tx.gasprice;
+        _setGasPrice();
+        // No answer, no model fee: it goes back to the requester (the callback gas stays paid).
+        _refundEscrow(r.account, meta, false);
 
         bool delivered;
         if (r.callbackContract != address(0)) {
@@ -318,6 +410,20 @@ contract AIOracle is IAIOracleExtended, Ownable {
             delivered = _tryCall(r.callbackContract, r.gasLimit, payload);
         }
         emit AICallbackError(requestId, uint8(code), message, delivered);
+    }
+
+    /// A request nobody answered within REQUEST_TIMEOUT (operator down, or a callback that always
+    /// reverts) can be closed: its model fee goes back to the requester, pushed when the requester
+    /// calls, credited otherwise; a late answer is then refused.
+    function reclaim(uint256 requestId) external {
+        AICallbackRequestData storage r = requests[requestId];
+        RequestMeta storage meta = _meta[requestId];
+        require(r.account != address(0), "request not exists");
+        require(meta.status == RequestStatus.Pending, "request already processed");
+        require(block.timestamp >= uint256(meta.requestedAt) + REQUEST_TIMEOUT, "request not timed out");
+        meta.status = RequestStatus.Reclaimed;
+        uint256 amount = _refundEscrow(r.account, meta, msg.sender == r.account);
+        emit RequestReclaimed(requestId, r.account, amount);
     }
 
     /// Anyone may deliver the current result version to the consumer, once per version: after
@@ -501,7 +607,19 @@ contract AIOracle is IAIOracleExtended, Ownable {
         modelId = _nextRegisteredId;
         while (models[modelId].modelHash != bytes32(0)) modelId++; // skip ids the owner took
         _nextRegisteredId = modelId + 1;
-        _addModel(modelId, msg.sender, modelHash, programHash, fee, receiver, receiverPercentage, address(0), false);
+        // A model the game cannot re-execute (a text model, a hash outside the precompile's
+        // store) is registered unverifiable: its results are final at once, never disputed.
+        bool unverifiable = !_reexecutable(modelHash);
+        _addModel(
+            modelId, msg.sender, modelHash, programHash, fee, receiver, receiverPercentage, address(0), unverifiable
+        );
+    }
+
+    /// Whether the 0xA1 precompile can re-run `modelHash` (its 0xA2 quote knows the model).
+    function _reexecutable(bytes32 modelHash) internal view returns (bool) {
+        // A failing precompile call burns the gas it was given: give it only what a quote costs.
+        (bool ok, bytes memory info) = QUOTE_PRECOMPILE.staticcall{gas: QUOTE_GAS}(abi.encodePacked(modelHash));
+        return ok && info.length > 0;
     }
 
     function _addModel(
@@ -518,6 +636,7 @@ contract AIOracle is IAIOracleExtended, Ownable {
         require(modelHash != bytes32(0), "invalid model hash");
         require(models[modelId].modelHash == bytes32(0), "model already exists");
         require(receiverPercentage <= 100, "invalid receiverPercentage");
+        require(unverifiable || _reexecutable(modelHash), "model not re-executable");
         models[modelId] = ModelData(modelHash, programHash, fee, receiver, receiverPercentage, 0, token, unverifiable);
         modelOwner[modelId] = owner_;
         modelIDs.push(modelId);
@@ -538,8 +657,10 @@ contract AIOracle is IAIOracleExtended, Ownable {
     ) external onlyModelAdmin(modelId) {
         require(modelHash != bytes32(0), "invalid model hash");
         require(receiverPercentage <= 100, "invalid receiverPercentage");
+        require(unverifiable || _reexecutable(modelHash), "model not re-executable");
         ModelData storage m = models[modelId];
         if (receiver != m.receiver) _settleRevenue(modelId);
+        _rememberFee(modelId);
         m.modelHash = modelHash;
         m.programHash = programHash;
         m.fee = fee;
@@ -567,6 +688,7 @@ contract AIOracle is IAIOracleExtended, Ownable {
     }
 
     function setModelFee(uint256 modelId, uint256 fee) external onlyModelAdmin(modelId) {
+        _rememberFee(modelId);
         models[modelId].fee = fee;
         emit ModelUpdated(modelId);
     }
@@ -694,5 +816,15 @@ contract AIOracle is IAIOracleExtended, Ownable {
 
     function getRequestFulfilledBlock(uint256 requestId) external view returns (uint256) {
         return _meta[requestId].fulfilledBlock;
+    }
+
+    function getRequestEscrow(uint256 requestId) external view returns (uint256) {
+        return _meta[requestId].escrow;
+    }
+
+    /// When `reclaim` opens for a request (0 for no request).
+    function getRequestDeadline(uint256 requestId) external view returns (uint256) {
+        uint256 at = _meta[requestId].requestedAt;
+        return at == 0 ? 0 : at + REQUEST_TIMEOUT;
     }
 }
