@@ -325,7 +325,7 @@ def test_failed_redelivery_then_update_or_add(w3, accounts):
 
 def test_mint_fees_go_to_the_revenue_token(w3, accounts, env):
     e = env
-    tok = deploy(w3, "ERC7641", "Gen", "GEN", 1000 * E, 80, 10, e.dev, sender=e.dev)
+    tok = deploy(w3, "ERC7641", "Gen", "GEN", 1000 * E, 80, 600, e.dev, sender=e.dev)
     m = e.oracle.functions.getModel(e.mid).call()
     send(w3, e.oracle.functions.updateModel(e.mid, m[0], m[1], m[2], tok.address, m[4], tok.address, m[7]), e.dev)
     assert e.coll.functions.revenueRecipient().call() == tok.address
