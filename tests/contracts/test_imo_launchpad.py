@@ -303,3 +303,28 @@ def test_removed_model_does_not_block_finalize(w3, accounts, env):
     assert events(pad, r, "ModelAdminFailed")[0]["offeringId"] == oid
     send(w3, pad.functions.claim(oid), d1)
     assert w3.eth.get_balance(pad.address) == 0
+
+
+def test_huge_supply_claims_do_not_overflow(w3, accounts, env):
+    """Finding 6: `open` accepts a supply up to uint208.max; saleAmount × deposit overflowed, so
+    every claim panicked after finalize had paid the owner, locking the depositors' ETH."""
+    oracle, pad, mid = env
+    dev, d1, d2 = accounts[1], accounts[2], accounts[3]
+    huge = 2**208 - 1
+    oid = open_offering(w3, oracle, pad, mid, dev, supply=huge, sale=huge - 1, target=3 * E)
+    send(w3, pad.functions.deposit(oid), d1, 1 * E)
+    send(w3, pad.functions.deposit(oid), d2, 5 * E)
+    increase_time(w3, WINDOW)
+    send(w3, pad.functions.finalize(oid), d1)
+    tokens, unused = pad.functions.claimable(oid, d2).call()
+    assert tokens == (huge - 1) * 5 * E // (6 * E) and unused == 5 * E - -(-5 * E * 3 * E // (6 * E))
+    send(w3, pad.functions.claim(oid), d1)
+    send(w3, pad.functions.claim(oid), d2)
+    token = at(w3, "ERC7641", pad.functions.getOffering(oid).call()[12])
+    assert token.functions.balanceOf(d2).call() == tokens
+    # revenue shares of such a token are computed without overflow too
+    send_eth(w3, d1, token.address, 10**21)
+    increase_time(w3, 86401)
+    send(w3, token.functions.snapshot(), d1)
+    assert token.functions.claimableRevenue(d2, 1).call() == tokens * (10**21 * 80 // 100) // huge
+    send(w3, token.functions.claim(1), d2)
