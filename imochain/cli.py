@@ -39,6 +39,17 @@ def _count(text: str) -> int:
     return value
 
 
+def _hardfork(text: str) -> str:
+    from imochain.chain.forks import FORKS, fork_name
+    try:
+        name = fork_name(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if list(FORKS).index(name) < list(FORKS).index("cancun"):
+        raise argparse.ArgumentTypeError(f"the dev node runs cancun or later, not {name}")
+    return name
+
+
 def _chain_id(text: str) -> int:
     try:
         value = int(text, 0)
@@ -109,6 +120,8 @@ def add_node_parser(sub) -> None:
                    help="answer oracle model id ID with local model NAME (e.g. 11=smollm2); repeatable")
     p.add_argument("--text-model", action="append", default=[], metavar="GGUF",
                    help="also serve this Llama-family GGUF file as a text model; repeatable")
+    p.add_argument("--hardfork", type=_hardfork, default=None, metavar="NAME",
+                   help="EVM rules: cancun, prague, osaka, bpo1 or bpo2 (default: the latest, bpo2)")
     p.add_argument("--gas-limit", type=int, default=30_000_000, help="block gas limit (default 30000000)")
     p.add_argument("--challenge-window", type=_count, default=5, metavar="BLOCKS",
                    help="opML challenge window in blocks (default 5)")
@@ -132,11 +145,12 @@ def node_config(args):
         automine=not args.no_mining, block_time=args.block_time,
         device=args.device, model_store=store, challenge_window=args.challenge_window,
         model_aliases=dict(args.model_alias), text_models=args.text_model, gas_limit=args.gas_limit,
-        client_version=args.client_version)
+        client_version=args.client_version,
+        **({"hardfork": args.hardfork} if args.hardfork else {}))
 
 
 def print_banner(node, host: str, port: int) -> None:
-    out = [f"imochain v{__version__}  chain id {node.config.chain_id}  (py-evm, Prague)", "",
+    out = [f"imochain v{__version__}  chain id {node.config.chain_id}  hardfork {node.config.hardfork}  (py-evm)", "",
            "Available Accounts", "=================="]
     for i, a in enumerate(node.accounts):
         bal = node.get_balance(a.address) / 10**18
@@ -192,7 +206,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"imochain {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     add_node_parser(sub)
-    for module, fn in (("imochain.precompiles.modelcli", "register"),
+    for module, fn in (("imochain.chain.importcli", "register"),
+                       ("imochain.precompiles.modelcli", "register"),
                        ("imochain.precompiles.text.cli", "register_chat"),
                        ("imochain.demo", "register"),
                        ("imochain.bench", "register")):

@@ -35,6 +35,7 @@ from .errors import (BlockNotFound, ChainError, ExecutionFailed, ExecutionRevert
 from .mempool import Mempool, PendingTx
 from .store import LMDBStore, MemoryStore
 from . import speedups
+from .forks import LATEST as LATEST_FORK, tx_gas_cap
 from .vm import GenesisAccount, build_genesis_state, make_chain_class, wrap_precompile
 
 log = logging.getLogger("imochain.node")
@@ -88,6 +89,7 @@ class NodeConfig:
     genesis_contracts: bool = True
     challenge_window: int = 5
     client_version: str | None = None
+    hardfork: str = LATEST_FORK  # a name from chain.forks.FORKS
 
 
 @dataclass
@@ -199,7 +201,7 @@ class Node:
             from imochain.precompiles import INFERENCE_ADDRESS, QUOTE_ADDRESS, ModelStore, PrecompileError
             from imochain.precompiles.router import ModelRouter
         except ImportError:  # the precompile package is optional for a bare chain
-            self.chain_class = make_chain_class(self.config.chain_id, extra)
+            self.chain_class = make_chain_class(self.config.chain_id, extra, self.config.hardfork)
             return
         self.models = ModelStore(self.config.model_store)
         self.models.load_shipped()
@@ -213,7 +215,7 @@ class Node:
             self.inference.gas_cost, self.inference.execute, PrecompileError, "inference")
         extra[QUOTE_ADDRESS] = wrap_precompile(
             self.inference.quote_gas_cost, self.inference.quote, PrecompileError, "model quote")
-        self.chain_class = make_chain_class(self.config.chain_id, extra)
+        self.chain_class = make_chain_class(self.config.chain_id, extra, self.config.hardfork)
 
     def _text_model_files(self) -> list[str]:
         files = list(self.config.text_models)
@@ -606,6 +608,9 @@ class Node:
         if tx.gas > self.head.gas_limit:
             raise TransactionRejected(
                 f"intrinsic gas too high: tx gas {tx.gas} exceeds block gas limit {self.head.gas_limit}")
+        cap = self._tx_gas_cap(self.head)
+        if tx.gas > cap:
+            raise TransactionRejected(f"transaction gas limit {tx.gas} exceeds the cap of {cap} (EIP-7825)")
         intrinsic = tx.intrinsic_gas if hasattr(tx, "intrinsic_gas") else 21000
         if tx.gas < intrinsic:
             raise TransactionRejected(f"intrinsic gas too low: have {tx.gas}, want {intrinsic}")
@@ -626,6 +631,10 @@ class Node:
         if not tx.to and len(tx.data) > MAX_INITCODE_SIZE:
             raise TransactionRejected(
                 f"max initcode size exceeded: code size {len(tx.data)} limit {MAX_INITCODE_SIZE}")
+
+    def _tx_gas_cap(self, header: BlockHeaderAPI) -> int:
+        return tx_gas_cap(self.chain_class.get_vm_class_for_block_number(header.block_number),
+                          header.gas_limit)
 
     def next_base_fee(self) -> int:
         from eth.vm.forks.london.headers import calculate_expected_base_fee_per_gas
@@ -1066,7 +1075,7 @@ class Node:
         """Binary search for the least gas that succeeds, as geth and anvil do."""
         with self.lock:
             header = self.resolve_block(block_id)
-            cap = params.get("gas") or header.gas_limit
+            cap = params.get("gas") or self._tx_gas_cap(header)
             sender = params.get("from")
             price = params.get("maxFeePerGas") or params.get("gasPrice")
             if price and sender:

@@ -1,4 +1,4 @@
-"""py-evm configuration: the Prague VM with imochain's precompiles, and genesis building."""
+"""py-evm configuration: a fork's VM with imochain's precompiles, and genesis building."""
 
 from __future__ import annotations
 
@@ -10,12 +10,10 @@ from eth.abc import ComputationAPI, StateAPI
 from eth.chains.base import Chain
 from eth.constants import CREATE_CONTRACT_ADDRESS
 from eth.exceptions import VMError
-from eth.vm.forks.prague import PragueVM
-from eth.vm.forks.prague.computation import PragueComputation
-from eth.vm.forks.prague.state import PragueState
 from eth.vm.message import Message
 
 from .errors import GenesisError
+from .forks import LATEST, vm_class
 
 Precompile = Callable[[ComputationAPI], ComputationAPI]
 
@@ -45,14 +43,18 @@ def wrap_precompile(gas_cost: Callable[[bytes], int], execute: Callable[[bytes],
     return run
 
 
-def make_chain_class(chain_id: int, extra_precompiles: dict[bytes, Precompile]) -> type[Chain]:
+def make_chain_class(chain_id: int, extra_precompiles: dict[bytes, Precompile],
+                     hardfork: str = LATEST) -> type[Chain]:
     """A Chain class bound to one node's precompiles (they close over its model store)."""
-    computation = PragueComputation.configure(
+    fork_vm = vm_class(hardfork)
+    fork_state = fork_vm._state_class
+    fork_computation = fork_state.computation_class
+    computation = fork_computation.configure(
         __name__="ImochainComputation",
-        _precompiles={**PragueComputation._precompiles, **extra_precompiles},
+        _precompiles={**fork_computation._precompiles, **extra_precompiles},
     )
-    state = PragueState.configure(__name__="ImochainState", computation_class=computation)
-    vm = PragueVM.configure(__name__="ImochainVM", _state_class=state)
+    state = fork_state.configure(__name__="ImochainState", computation_class=computation)
+    vm = fork_vm.configure(__name__="ImochainVM", _state_class=state)
     return Chain.configure(__name__="ImochainChain", vm_configuration=((0, vm),), chain_id=chain_id)
 
 

@@ -213,7 +213,7 @@ def load_state(ctx: Context, params: list):
 def node_info(ctx: Context, params: list):
     node = ctx.node
     return {"currentBlockNumber": hexq(node.block_number), "currentBlockTimestamp": node.head.timestamp,
-            "chainId": node.config.chain_id, "hardFork": "prague",
+            "chainId": node.config.chain_id, "hardFork": node.config.hardfork,
             "environment": {"baseFee": str(node.next_base_fee()), "chainId": node.config.chain_id},
             "miningMode": "automine" if node.automine else ("interval" if node.interval else "manual")}
 

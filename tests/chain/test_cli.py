@@ -39,3 +39,10 @@ def test_unknown_command_and_help():
     assert run("frobnicate").returncode == 2
     out = run("node", "--help")
     assert out.returncode == 0 and "--block-time" in out.stdout and "--db" in out.stdout
+
+
+def test_hardfork_flag_names_are_checked():
+    for args, message in ((["--hardfork", "pectra"], "unknown hardfork 'pectra'"),
+                          (["--hardfork", "london"], "cancun or later")):
+        proc = run("node", *args)
+        assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr
