@@ -31,6 +31,7 @@ REQUEST_V2 = keccak(text="AICallbackRequest(address,uint256,uint256,bytes,addres
 RESULT_SUBMITTED = keccak(text="ResultSubmitted(uint256,address,bytes32,bytes32)")
 INVALID_INPUT, INVALID_BATCH_SIZE = 0, 1
 PENDING = 1  # IAIOracleExtended.RequestStatus.Pending
+TX_GAS_CAP = 2**24 - 1  # EIP-7825 (Osaka on): the most gas one transaction may ask for
 CHALLENGE_GAS = 400_000  # one challenge without its callback: re-execution, bookkeeping, events
 TEXT_ANSWER_TOKENS = 32  # new tokens per oracle answer from a text model (ORA requests carry no cap)
 
@@ -366,8 +367,9 @@ class Challenger(BlockService):
 
     def _challenge_all(self, wrong: list[tuple[int, int]]) -> None:
         """All of a block's wrong results at once: `challengeMany` transactions as large as half a
-        block allows, submitted together so they land in the next block(s), well inside the window."""
-        budget = self.node.head.gas_limit // 2
+        block (and EIP-7825's cap) allow, submitted together so they land in the next block(s), well
+        inside the window."""
+        budget = min(self.node.head.gas_limit // 2, TX_GAS_CAP)
         chunks, chunk, used = [], [], 0
         for request_id, gas in wrong:
             if chunk and used + gas > budget:
