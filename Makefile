@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 NPMSTAMP := node_modules/.installed
 
-.PHONY: install node test bench contracts clean
+.PHONY: install node test bench contracts gpu-check clean
 
 install: $(STAMP)
 
@@ -34,6 +34,11 @@ contracts: $(NPMSTAMP)
 
 bench: $(STAMP) $(NPMSTAMP)
 	$(BIN)/python -m pytest benchmarks -o python_files='bench_*.py' -p no:xdist --benchmark-enable -s -q
+
+# CUDA checks and figures (see imochain/gpucheck); without a GPU it says so and exits 0.
+GPU_OUT ?= gpu-report
+gpu-check: $(STAMP)
+	$(BIN)/python -m imochain.gpucheck $(GPU_OUT)
 
 clean:
 	rm -rf $(VENV) node_modules

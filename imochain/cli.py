@@ -81,6 +81,16 @@ def _rate(text: str) -> float:
     return value
 
 
+def _max_tokens(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if not 1 <= value <= 1024:
+        raise argparse.ArgumentTypeError("must be between 1 and 1024")
+    return value
+
+
 def _alias(text: str) -> tuple[int, str]:
     model_id, sep, name = text.partition("=")
     try:
@@ -127,6 +137,9 @@ def add_node_parser(sub) -> None:
                    help="opML challenge window in blocks (default 5)")
     p.add_argument("--oracle-faults", type=_rate, default=0.0, metavar="RATE",
                    help="fraction of oracle results the worker falsifies on purpose (teaching)")
+    p.add_argument("--oracle-max-tokens", type=_max_tokens, default=64, metavar="N",
+                   help="cap on an oracle text answer, in tokens (default 64: a sentence or two); the "
+                        "answer also ends at its first full sentence or the end-of-turn token")
     p.add_argument("--no-oracle", action="store_true", help="do not run the oracle worker")
     p.add_argument("--no-challenger", action="store_true", help="do not run the challenger")
     p.add_argument("--quiet", "-q", action="store_true", help="no per-transaction log lines")
@@ -149,7 +162,7 @@ def node_config(args):
         **({"hardfork": args.hardfork} if args.hardfork else {}))
 
 
-def print_banner(node, host: str, port: int) -> None:
+def print_banner(node, host: str, port: int, max_tokens: int | None = None) -> None:
     out = [f"imochain v{__version__}  chain id {node.config.chain_id}  hardfork {node.config.hardfork}  (py-evm)", "",
            "Available Accounts", "=================="]
     for i, a in enumerate(node.accounts):
@@ -166,8 +179,28 @@ def print_banner(node, host: str, port: int) -> None:
     out.append(f"Mining: {mode}")
     if node.models is not None:
         out.append(f"Models: {len(node.models.list())} in the store; inference precompile at 0x…00A1")
+    out += _oracle_model_lines(node)
+    if max_tokens and node.services:
+        out.append(f"Oracle text answers: up to {max_tokens} tokens, ending at the first full sentence")
     out += ["", f"Listening on {host}:{port}"]
     print("\n".join(out), flush=True)
+
+
+def _oracle_model_lines(node) -> list[str]:
+    """Which oracle model id answers with which local model: genesis ids, then --model-alias."""
+    if node.inference is None or not node.config.genesis_contracts:
+        return []
+    try:
+        from imochain.contracts.genesis import model_ids
+    except ImportError:
+        return []
+    rows = node.inference.list()
+    ids = model_ids([(m["name"], bytes.fromhex(m["hash"][2:])) for m in rows])
+    pairs = sorted(ids.items(), key=lambda kv: kv[1])
+    lines = ["Oracle model ids: " + ", ".join(f"{i} {name}" for name, i in pairs)]
+    for model_id, name in sorted(node.config.model_aliases.items()):
+        lines.append(f"Model alias: oracle model id {model_id} is answered by {name}")
+    return lines
 
 
 def run_node(args) -> int:
@@ -186,8 +219,8 @@ def run_node(args) -> int:
         start_services = None
     if start_services is not None:
         services = start_services(node, oracle=not args.no_oracle, challenger=not args.no_challenger,
-                                  fault_rate=args.oracle_faults)
-    print_banner(node, args.host, args.port)
+                                  fault_rate=args.oracle_faults, max_tokens=args.oracle_max_tokens)
+    print_banner(node, args.host, args.port, args.oracle_max_tokens)
     from imochain.rpc.server import serve
     try:
         serve(node, args.host, args.port)
@@ -225,11 +258,17 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
-        return 2
+        return 0
     try:
-        return int(args.func(args) or 0)
+        status = int(args.func(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows up here, not in an error at exit
+        return status
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `imochain model list | head`: the reader left, nothing is wrong
+        import os
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no error at exit flush
+        return 0
 
 
 if __name__ == "__main__":

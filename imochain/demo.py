@@ -17,10 +17,21 @@ from dataclasses import dataclass, field
 import numpy as np
 from eth_abi import decode as abi_decode
 from eth_abi import encode as abi_encode
-from eth_utils import to_checksum_address
+from eth_utils import keccak, to_checksum_address
 
 ETHER = 10**18
 SHADES = " .:-=+*#%@"
+# SmolLM2-135M knows nothing true about IMOs: the demo hands it the facts, as a dApp's retrieval
+# step would, and checks that the answer repeats them
+IMO_FACTS = ("An Initial Model Offering (IMO) raises funds for an AI model by selling ERC-7641 tokens. "
+             "The token holders receive a share of the revenue the model earns from inference.")
+IMO_QUESTION = "What do the token holders receive?"
+REQUEST_TOPICS = {keccak(text="AICallbackRequest(address,uint256,uint256,bytes,address,uint64,bytes)"),
+                  keccak(text="AICallbackRequest(address,uint256,uint256,bytes,address,uint64,bytes,uint8,uint8,uint256)")}
+# wei and token amounts are written as decimal strings: JSON readers in JavaScript lose digits
+# of numbers above 2^53
+AMOUNT_KEYS = {"eth", "tokens", "raised", "refund", "accrued", "claimable", "got", "start", "end", "burned",
+               "fee", "value", "revenue", "price", "amount", "target", "bond"}
 
 
 class DemoError(Exception):
@@ -88,16 +99,40 @@ class Demo:
         except Exception as exc:  # a revert at estimation: report it as the step's failure
             raise DemoError(f"{fn.fn_name} from {self.names.get(sender, sender)} failed: {exc}") from None
         receipt = self.w3.eth.wait_for_transaction_receipt(tx)
+        if self._current is not None:
+            self._current.data.setdefault("transactions", []).append(
+                {"function": fn.fn_name, "from": sender, "to": fn.address, "hash": tx.to_0x_hex(),
+                 "block": receipt.blockNumber, "gasUsed": receipt.gasUsed, "value": str(value)})
         if receipt.status != 1:
-            raise DemoError(f"transaction {tx.hex()} reverted")
+            raise DemoError(f"transaction {tx.to_0x_hex()} reverted")
         return receipt
+
+    def note(self, **data) -> None:
+        """Facts of the current step for `--json` (ids, addresses, outputs)."""
+        self._current.data.update({k: _jsonable(v, k) for k, v in data.items()})
+
+    @staticmethod
+    def events(event, receipt) -> list:
+        """The receipt's logs of one event of one contract, decoded; other logs are skipped
+        rather than tried (web3 warns about every log that does not fit the ABI)."""
+        topic = bytes.fromhex(event.topic.removeprefix("0x"))
+        return [event.process_log(entry) for entry in receipt.logs
+                if entry.address == event.address and entry.topics and bytes(entry.topics[0]) == topic]
+
+    def request_id(self, receipt) -> int:
+        """The oracle request id a transaction opened (either AICallbackRequest overload)."""
+        oracle = self.c["AIOracle"].address
+        for entry in receipt.logs:
+            if entry.address == oracle and entry.topics and bytes(entry.topics[0]) in REQUEST_TOPICS:
+                return int.from_bytes(bytes(entry.topics[2]), "big")
+        raise DemoError("the transaction opened no oracle request")
 
     def say(self, text: str) -> None:
         self._current.narration.append(text)
         self.out(f"  {text}")
 
     def check(self, ok: bool, what: str, **data) -> None:
-        self._current.checks.append({"check": what, "ok": bool(ok), **{k: _jsonable(v) for k, v in data.items()}})
+        self._current.checks.append({"check": what, "ok": bool(ok), **{k: _jsonable(v, k) for k, v in data.items()}})
         self.out(f"  {'✓' if ok else '✗'} {what}")
         if not ok:
             raise DemoError(f"step '{self._current.title}': {what} failed ({data})")
@@ -110,6 +145,9 @@ class Demo:
         self._current.balances = self.balances()
         self.steps.append(self._current)
         self.print_balances()
+        self._current.balances = {name: {k: str(v) for k, v in row.items()}
+                                  for name, row in self._current.balances.items()}
+        self._current = None
 
     def balances(self) -> dict:
         out = {}
@@ -181,35 +219,52 @@ class Demo:
             ids = {}
             for name, h in (("classifier", clf_hash), ("generator", gen_hash)):
                 receipt = self.send(oracle.functions.registerModel(h, bytes(32), fee, self.dev, 80), self.dev)
-                (event,) = oracle.events.ModelUploaded().process_receipt(receipt)
+                (event,) = self.events(oracle.events.ModelUploaded(), receipt)
                 ids[name] = event.args.modelId
                 self.say(f"digits-{name}: model id {ids[name]}, hash 0x{h.hex()[:16]}…, fee 0.01 ETH, 80 % to the receiver")
             model = oracle.functions.getModel(ids["classifier"]).call()
             self.check(model[0] == clf_hash and oracle.functions.modelOwner(ids["classifier"]).call() == self.dev,
                        "the oracle lists the classifier under the developer's ownership", model_id=ids["classifier"])
             self.model_id = ids["classifier"]
+            self.note(model_ids=ids, classifier_hash=clf_hash, generator_hash=gen_hash, oracle=oracle.address,
+                      fee=fee)
 
         with self.step("The developer opens an Initial Model Offering for the classifier"):
             supply, sale, target, window, interval = 1_000_000 * ETHER, 800_000 * ETHER, 10 * ETHER, 3600, 3600
             self.send(oracle.functions.transferModelOwnership(self.model_id, launchpad.address), self.dev)
             receipt = self.send(launchpad.functions.open(self.model_id, "Digits Classifier", "DIGIT", supply, sale,
                                                          target, window, 80, interval), self.dev)
-            (event,) = launchpad.events.OfferingOpened().process_receipt(receipt)
+            (event,) = self.events(launchpad.events.OfferingOpened(), receipt)
             self.offering = event.args.offeringId
+            self.note(offering_id=self.offering, launchpad=launchpad.address, target=target, supply=str(supply),
+                      sale=str(sale))
             self.say(f"offering #{self.offering}: 800 000 of 1 000 000 DIGIT for a 10 ETH target, 1 h window")
             self.check(launchpad.functions.getOffering(self.offering).call()[13] == 1, "the offering is open")
 
         text_id = self.text_model_id()
         if text_id is not None:
             with self.step("Before buying in, an investor asks a language model through the oracle"):
-                question = b"What is an Initial Model Offering?"
+                question = f"Using only these facts: {IMO_FACTS} Answer in one sentence: {IMO_QUESTION}".encode()
                 fee = prompt.functions.estimateFee(text_id).call()
-                self.send(prompt.functions.calculateAIResult(text_id, question), self.investors[0], fee)
+                receipt = self.send(prompt.functions.calculateAIResult(text_id, question), self.investors[0], fee)
+                request_id = self.request_id(receipt)
                 answer = prompt.functions.getAIResult(text_id, question).call()
-                self.say(f"{self.names[self.investors[0]]} asks model #{text_id}: {question.decode()}")
-                self.say(f"the oracle answers: {answer.decode('utf-8', 'replace')}")
-                self.check(len(answer) > 0 and answer.decode("utf-8") is not None,
-                           "the answer arrived by callback as UTF-8 text", answer=answer.decode("utf-8"))
+                record = self.rpc("imo_getRequest", [request_id])
+                text = answer.decode("utf-8", "replace")
+                cap = self.rpc("imo_oracleStatus").get("maxTextTokens")
+                self.say("a 135M-parameter model knows nothing reliable about IMOs: asked 'What is an Initial "
+                         "Model Offering?' on its own, it makes an answer up. So, as a dApp does with retrieval, "
+                         f"the prompt carries the facts ({IMO_FACTS}) and asks what they answer")
+                self.say(f"{self.names[self.investors[0]]} asks model #{text_id}: {IMO_QUESTION}")
+                self.say(f"the oracle answers (at most {cap} tokens, ending at the first full sentence): {text}")
+                self.note(model_id=text_id, request_id=request_id, prompt=question.decode(), answer=text,
+                          max_tokens=cap, state=record and record["state"], micros=record and record["micros"])
+                self.check(record is not None and record["state"] in ("answered", "finalized"),
+                           f"request #{request_id} was answered by callback", state=record and record["state"])
+                lowered = text.lower()
+                self.check("token" in lowered and "revenue" in lowered,
+                           "the answer repeats the facts it was given (the token holders' share of the revenue)",
+                           answer=text)
 
         with self.step("Three investors deposit: 6 + 5 + 4 ETH, oversubscribed"):
             deposits = dict(zip(self.investors, (6 * ETHER, 5 * ETHER, 4 * ETHER)))
@@ -227,6 +282,7 @@ class Demo:
             self.token = w3.eth.contract(address=offering[12], abi=self.abi("ERC7641"))
             self.watch.add(self.token.address)
             self.say(f"ERC-7641 token DIGIT deployed at {self.token.address}")
+            self.note(token=self.token.address, raised=offering[11])
             self.check(offering[13] == 2, "the offering succeeded")
             self.check(w3.eth.get_balance(self.dev) - dev_before == target, "the developer received the 10 ETH target")
             self.check(oracle.functions.getModel(self.model_id).call()[3] == self.token.address,
@@ -262,6 +318,8 @@ class Demo:
                          f"the model says {int(np.argmax(scores))}")
                 self.check(out == self.dry_run(clf_hash, image),
                            f"{self.names[user]}'s callback carries the model's real output")
+                self.note(**{f"{self.names[user].replace(' ', '_')}_output": out,
+                             f"{self.names[user].replace(' ', '_')}_prediction": int(np.argmax(scores))})
             accrued = oracle.functions.getModel(self.model_id).call()[5] - revenue_before
             self.check(accrued == 2 * (ETHER // 100) * 80 // 100, "80 % of two model fees accrued to the model",
                        accrued=accrued)
@@ -298,10 +356,13 @@ class Demo:
 
         with self.step("A user mints an AI-generated digit as an ERC-7007 NFT"):
             nft = c["ERC7007Collection"]
-            art = tensor(generator_input(5, [17, -40, 3, 90, -5, 60]), [16])
+            # fresh noise each run: a prompt can be minted once, and a teacher runs the demo again
+            noise = np.random.default_rng(start_block).integers(-100, 100, 6).tolist()
+            art = tensor(generator_input(5, noise), [16])
             price = nft.functions.mintPrice().call()
             self.send(nft.functions.mint(art), self.minter, price)
             token_id = nft.functions.tokenId(art).call()
+            self.note(collection=nft.address, token_id=token_id, prompt=art)
             aigc = nft.functions.aigcDataOf(token_id).call()
             proof = nft.functions.proofOf(token_id).call()
             for line in draw(tensor_values(aigc).reshape(8, 8)):
@@ -328,6 +389,10 @@ class Demo:
             settled = opml.events.ChallengeSettled().get_logs(from_block=first_block)
             self.check(len(settled) == 1 and settled[0].args.challengerWon, "the challenger disputed and won")
             request_id = settled[0].args.requestId
+            record = self.rpc("imo_getRequest", [request_id])
+            self.note(request_id=request_id, posted_output_hash=settled[0].args.postedOutputHash,
+                      correct_output_hash=settled[0].args.correctOutputHash, state=record and record["state"],
+                      request_transactions=record and record["transactions"])
             self.say(f"request #{request_id}: posted 0x{settled[0].args.postedOutputHash.hex()[:12]}…, "
                      f"re-executed 0x{settled[0].args.correctOutputHash.hex()[:12]}…")
             right = self.dry_run(clf_hash, image[:-1] + b"\x01")
@@ -357,11 +422,13 @@ class Demo:
         return {"ok": True, "steps": [s.__dict__ for s in self.steps]}
 
 
-def _jsonable(v):
+def _jsonable(v, key: str = ""):
     if isinstance(v, (bytes, bytearray)):
         return "0x" + bytes(v).hex()
-    if isinstance(v, int) and abs(v) >= 2**53:
+    if isinstance(v, int) and not isinstance(v, bool) and (key in AMOUNT_KEYS or abs(v) >= 2**53):
         return str(v)
+    if isinstance(v, dict):
+        return {k: _jsonable(x, k) for k, x in v.items()}
     return v
 
 

@@ -215,9 +215,10 @@ def bench_batch(node, model, device: str, s: Settings) -> dict:
 
 
 # ------------------------------------------------------------------------------ oracle worker
-def bench_oracle(names, s: Settings, log) -> dict:
+def bench_oracle(names, s: Settings, log, device: str = "cpu") -> dict:
     """The real path: B requests to the genesis AIOracle in one block, the node's oracle worker
-    answers them in one forward pass (its record gives the pass's µs) and posts callbacks."""
+    answers them in one forward pass (its record gives the pass's µs) and posts callbacks.
+    ``device``: where the node's precompile (and so the worker's forward pass) runs."""
     try:
         from imochain.chain.services import start_services
         from imochain.contracts import GENESIS_ADDRESSES, abi
@@ -227,7 +228,7 @@ def bench_oracle(names, s: Settings, log) -> dict:
     from imochain.chain import NodeConfig
     from imochain.testing import in_process_web3
 
-    w3, node = in_process_web3(NodeConfig(default_text_model=False, device="cpu"))
+    w3, node = in_process_web3(NodeConfig(default_text_model=False, device=device))
     services = start_services(node, oracle=True, challenger=False)
     if not services:
         return {"skipped": "the node started no oracle worker"}
@@ -235,11 +236,11 @@ def bench_oracle(names, s: Settings, log) -> dict:
     try:
         ids = model_ids([(m["name"], bytes.fromhex(m["hash"][2:])) for m in node.models.list()])
         oracle = w3.eth.contract(address=GENESIS_ADDRESSES["AIOracle"], abi=abi("AIOracle"))
-        pc = InferencePrecompile(node.models, "cpu")
+        pc = InferencePrecompile(node.models, device)
         sender = w3.eth.accounts[2]
         rpc = w3.provider.make_request
         out = {"path": "AIOracle.requestCallback x B in one block -> worker (execute_batch) -> invokeCallback",
-               "batch_sizes": list(s.oracle_batch_sizes), "models": {}}
+               "device": device, "batch_sizes": list(s.oracle_batch_sizes), "models": {}}
         for name in names:
             h = node.models.find(name)
             if h is None or name not in ids:

@@ -44,6 +44,7 @@ class GethGenesis:
     header: dict  # py-evm genesis header params
     alloc: dict[bytes, dict] = field(default_factory=dict)  # py-evm genesis state
     dao_fork_block: int | None = None  # set only when the chain supports the DAO fork
+    deposit_contract: bytes | None = None  # config.depositContractAddress
 
     def fork_at(self, number: int, timestamp: int) -> str:
         return [a.fork for a in self.schedule if a.active(number, timestamp)][-1]
@@ -120,6 +121,8 @@ def parse_genesis(doc: dict) -> GethGenesis:
     genesis = GethGenesis(_quantity(config["chainId"], "config.chainId"), schedule, blobs, {})
     genesis.header = _header_params(doc, genesis)
     genesis.alloc = _alloc(doc.get("alloc") or {})
+    if config.get("depositContractAddress") is not None:
+        genesis.deposit_contract = _hex_bytes(config["depositContractAddress"], "config.depositContractAddress", 20)
     if config.get("daoForkSupport") and config.get("daoForkBlock") is not None:
         genesis.dao_fork_block = _quantity(config["daoForkBlock"], "config.daoForkBlock")
     return genesis

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -103,6 +104,7 @@ class LogInfo:
     tx_index: int
     log_index: int
     removed: bool = False
+    block_timestamp: int | None = None
 
 
 @dataclass
@@ -121,6 +123,7 @@ class ReceiptInfo:
     logs: list[LogInfo]
     logs_bloom: int
     type: int
+    block_timestamp: int | None = None
 
 
 @dataclass
@@ -185,6 +188,11 @@ class Node:
         self._deferred: list[Callable[[], None]] = []
         self.services: list = []  # node-side services (oracle worker, challenger) once started
         self._running_deferred = False
+        self.block_gas_limit: int | None = None  # anvil_setBlockGasLimit: the next blocks' limit
+        self.next_base_fee_override: int | None = None  # anvil_setNextBlockBaseFeePerGas
+        self.timestamp_interval: int | None = None  # anvil_setBlockTimestampInterval
+        self.auto_impersonate = False  # anvil_autoImpersonateAccount: any sender may send
+        self.instance_id = os.urandom(32)  # anvil_metadata: tells a restarted or reset node apart
         self._build_precompiles()
         self._open()
         if self.config.block_time:
@@ -197,6 +205,7 @@ class Node:
         self.models = None
         self.inference = None
         extra = {}
+        self.custom_precompiles = extra  # addresses only this node runs (0xA1, 0xA2)
         try:
             from imochain.precompiles import INFERENCE_ADDRESS, QUOTE_ADDRESS, ModelStore, PrecompileError
             from imochain.precompiles.router import ModelRouter
@@ -453,9 +462,41 @@ class Node:
         with self.lock:
             return self._reader(block_id).get_code(address)
 
+    def get_account(self, address: bytes, block_id: Any = "latest") -> dict:
+        """eth_getAccount: nonce, balance, code hash and storage root of one account."""
+        with self.lock:
+            state = self.state_at(block_id)
+            return {"nonce": state.get_nonce(address), "balance": state.get_balance(address),
+                    "codeHash": state.get_code_hash(address),
+                    "storageRoot": state._account_db._get_storage_root(address)}  # py-evm has no public reader
+
     def get_storage(self, address: bytes, slot: int, block_id: Any = "latest") -> int:
         with self.lock:
             return self._reader(block_id).get_storage(address, slot)
+
+    def fork_config(self, extra_names: dict[bytes, str]) -> dict:
+        """EIP-7910's description of the running fork (every fork is active from genesis)."""
+        from .forks.config import describe
+        return describe(self.vm_class, self.config.hardfork, self.config.chain_id, self.canonical[0],
+                        0, extra_names)
+
+    def raw_block(self, block_id: Any = "latest") -> bytes:
+        """The block's consensus RLP encoding (as debug_getRawBlock returns it)."""
+        with self.lock:
+            header = self.resolve_block(block_id)
+            return rlp.encode(self.vm_class.get_block_class().from_header(header, self.chain.chaindb))
+
+    def raw_receipts(self, block_id: Any = "latest") -> list[bytes]:
+        """Each receipt's consensus encoding (typed ones as type byte + RLP)."""
+        with self.lock:
+            return [r.encode() for r in self._receipts(self.resolve_block(block_id))]
+
+    def get_proof(self, address: bytes, slots: list[int], block_id: Any = "latest"):
+        """EIP-1186 proofs of an account and its slots at a block (chain.proofs.AccountProof)."""
+        from .proofs import account_proof
+        with self.lock:
+            header = self.resolve_block(block_id)
+            return account_proof(self.db, self._state_root_of(header), address, slots)
 
     def get_block(self, block_id: Any = "latest") -> BlockInfo:
         with self.lock:
@@ -546,7 +587,7 @@ class Node:
             for entry in r.logs:
                 logs.append(LogInfo(entry.address, [t.to_bytes(32, "big") for t in entry.topics],
                                     entry.data, header.block_number, header.hash, info.hash,
-                                    info.index, log_index))
+                                    info.index, log_index, block_timestamp=header.timestamp))
                 log_index += 1
             to = tx.to or None
             created = None
@@ -559,7 +600,7 @@ class Node:
                 gas_used=r.gas_used - prev_gas,
                 effective_gas_price=effective_gas_price(tx, header.base_fee_per_gas),
                 status=1 if r.state_root == b"\x01" else 0, logs=logs, logs_bloom=r.bloom,
-                type=_tx_type(tx)))
+                type=_tx_type(tx), block_timestamp=header.timestamp))
             prev_gas = r.gas_used
         return out
 
@@ -638,6 +679,8 @@ class Node:
 
     def next_base_fee(self) -> int:
         from eth.vm.forks.london.headers import calculate_expected_base_fee_per_gas
+        if self.next_base_fee_override is not None:
+            return self.next_base_fee_override
         return calculate_expected_base_fee_per_gas(self.head)
 
     def build_transaction(self, params: dict) -> tuple[Any, bytes]:
@@ -704,7 +747,7 @@ class Node:
             sender = params.get("from")
             if sender in self._keys:
                 return self.send_raw_transaction(self.sign_transaction(params))
-            if sender in self.impersonated:
+            if sender in self.impersonated or self.auto_impersonate:
                 return self._send_impersonated(params)
             raise TransactionRejected(
                 f"no signer for 0x{sender.hex() if sender else ''}: not a dev account and not impersonated")
@@ -756,6 +799,8 @@ class Node:
     def _next_block_timestamp(self) -> int:
         if self._next_timestamp is not None:
             ts = self._next_timestamp
+        elif self.timestamp_interval is not None:
+            return self.head.timestamp + self.timestamp_interval
         else:
             ts = int(time.time() + self._time_offset)
         return max(ts, self.head.timestamp + 1)
@@ -774,6 +819,14 @@ class Node:
                 out.append(self._mine_one(ts))
             return out
 
+    def mine_spaced(self, blocks: int, interval: int) -> list[BlockInfo]:
+        """anvil_mine's timing: the clock jumps `interval` before each block (3 × 12 s: +36 s)."""
+        with self.lock:
+            start = max(self.head.timestamp, int(time.time() + self._time_offset))
+            out = self.mine(blocks, timestamp=start + interval, interval=interval)
+            self.set_time(self.head.timestamp)  # later blocks go on from there
+            return out
+
     def _mine_one(self, timestamp: int | None = None) -> BlockInfo:
         if timestamp is not None:
             if timestamp <= self.head.timestamp:
@@ -785,8 +838,11 @@ class Node:
         self._next_timestamp = None
         parent = self.head
         header = self.vm_class.create_header_from_parent(
-            parent, timestamp=ts, coinbase=self.config.coinbase, gas_limit=parent.gas_limit)
+            parent, timestamp=ts, coinbase=self.config.coinbase, gas_limit=self.block_gas_limit or parent.gas_limit)
         header = header.copy(state_root=self.head_root)
+        if self.next_base_fee_override is not None:
+            header = header.copy(base_fee_per_gas=self.next_base_fee_override)
+            self.next_base_fee_override = None
         vm = self.chain.get_vm(header)
         state = vm.state
         included, receipts, results = [], [], []
@@ -908,6 +964,11 @@ class Node:
                 created = f" created {to_checksum_address(keccak(rlp.encode([ptx.sender, ptx.nonce]))[12:])}"
             log.info("    tx 0x%s from %s gas %d %s%s", ptx.hash.hex(), to_checksum_address(ptx.sender),
                      used, status, created)
+            called = sorted({c.msg.code_address for c in _walk_computations(comp)} & set(self.custom_precompiles))
+            if called:
+                log.info("      called %s, which only imochain runs: `cast run` and `forge --fork-url` replay "
+                         "it with an empty output; debug_traceTransaction / trace_transaction show the real one",
+                         ", ".join("0x" + a.hex()[-4:].upper() for a in called))
         h = info.header
         log.info("Block #%d 0x%s  %d tx  gas %d  time %d", h.block_number, h.hash.hex(),
                  len(info.transactions), h.gas_used, h.timestamp)
@@ -1186,6 +1247,11 @@ class Node:
                                              self.automine)
             return sid
 
+    def snapshot_heads(self) -> dict[int, int]:
+        """Snapshot id → the head block number it returns to (anvil_metadata)."""
+        with self.lock:
+            return {sid: snap.head_number for sid, snap in self._snapshots.items()}
+
     def revert(self, sid: int) -> bool:
         with self.lock:
             snap = self._snapshots.get(sid)
@@ -1227,6 +1293,8 @@ class Node:
                 import shutil
                 shutil.rmtree(self.config.db_path, ignore_errors=True)
             self._open()
+            self.instance_id = os.urandom(32)
+            self.block_gas_limit = self.next_base_fee_override = self.timestamp_interval = None
             self.automine = automine
             if interval:
                 self.set_interval_mining(interval)

@@ -24,16 +24,20 @@ from eth_abi import encode as abi_encode
 from eth_account import Account
 from eth_utils import function_signature_to_4byte_selector, keccak, to_checksum_address
 
+from .oracle_requests import RequestBook
+from .sentences import generate_sentence
+
 log = logging.getLogger("imochain.oracle")
 
 REQUEST_V1 = keccak(text="AICallbackRequest(address,uint256,uint256,bytes,address,uint64,bytes)")
 REQUEST_V2 = keccak(text="AICallbackRequest(address,uint256,uint256,bytes,address,uint64,bytes,uint8,uint8,uint256)")
 RESULT_SUBMITTED = keccak(text="ResultSubmitted(uint256,address,bytes32,bytes32)")
+CALLBACK_ERROR = keccak(text="AICallbackError(uint256,uint8,bytes,bool)")
 INVALID_INPUT, INVALID_BATCH_SIZE = 0, 1
 PENDING = 1  # IAIOracleExtended.RequestStatus.Pending
 TX_GAS_CAP = 2**24 - 1  # EIP-7825 (Osaka on): the most gas one transaction may ask for
 CHALLENGE_GAS = 400_000  # one challenge without its callback: re-execution, bookkeeping, events
-TEXT_ANSWER_TOKENS = 32  # new tokens per oracle answer from a text model (ORA requests carry no cap)
+TEXT_ANSWER_TOKENS = 64  # cap on an oracle text answer (ORA requests carry none): a sentence or two
 
 
 def _selector(signature: str) -> bytes:
@@ -49,6 +53,8 @@ class Request:
     gas_limit: int
     batch_size: int
     block: int
+    account: bytes = b"\0" * 20
+    tx_hash: bytes | None = None
 
 
 @dataclass
@@ -112,6 +118,7 @@ class OracleWorker(BlockService):
         self.fault_rate = fault_rate
         self.rng = random.Random(seed)
         self.text_tokens = TEXT_ANSWER_TOKENS
+        self.book = RequestBook()  # each request's state, for imo_getRequest
         self.records: list[BatchRecord] = []
         self.sent: dict[bytes, tuple[int, str, int, float]] = {}  # tx → (request, model, batch, µs)
         self.delivered: dict[int, bytes] = {}  # request id → output the worker posted
@@ -135,7 +142,8 @@ class OracleWorker(BlockService):
                 else:
                     continue
                 out.append(Request(int.from_bytes(entry.topics[2], "big"), model_id, data,
-                                   bytes.fromhex(cb[2:]), gas, batch, info.number))
+                                   bytes.fromhex(cb[2:]), gas, batch, info.number,
+                                   entry.topics[1][12:], entry.tx_hash))
         return out
 
     def _model_hash(self, request_id: int) -> bytes:
@@ -151,6 +159,9 @@ class OracleWorker(BlockService):
     def on_block(self, info) -> None:
         self._log_mined(info)
         requests = self._requests(info)
+        for r in requests:
+            self.book.requested(r.request_id, r.model_id, r.account, r.callback, r.gas_limit, len(r.input),
+                                r.block, r.tx_hash)
         if requests:
             self.node.defer(lambda: self._serve(requests))
 
@@ -161,11 +172,11 @@ class OracleWorker(BlockService):
                 continue
             request_id, model, batch, micros = entry
             receipt = self.node.get_receipt(tx.hash)
-            status = "ok" if receipt and receipt.status == 1 else "REVERTED"
-            if self.invoked.pop(tx.hash, None) is not None and status != "ok":
+            outcome = self.book.mined(self.node, tx.hash, receipt, _error_delivered(receipt, self.oracle))
+            if self.invoked.pop(tx.hash, None) is not None and not (receipt and receipt.status == 1):
                 self.node.defer(lambda rid=request_id: self._report_failed(rid))
             log.info("oracle: request #%d model %s batch %d %.0f µs gas %d %s", request_id, model, batch,
-                     micros, receipt.gas_used if receipt else 0, status)
+                     micros, receipt.gas_used if receipt else 0, outcome or "mined")
 
     def _report_failed(self, request_id: int) -> None:
         """A fulfilment reverted (the consumer's callback failed, or too little stake): close the
@@ -177,10 +188,16 @@ class OracleWorker(BlockService):
             ["uint256", "uint8", "bytes"], [request_id, INVALID_INPUT, message])
         gas = 200_000 + self._callback_gas(request_id) * 64 // 63 + 16 * len(data)
         try:
-            tx_hash = self.sender.send(self.oracle, data, gas)
-            self.sent[tx_hash] = (request_id, "feedbackError", 0, 0.0)
+            with self.node.batched():  # mined once it is on the books, so the log line sees it
+                tx_hash = self.sender.send(self.oracle, data, gas)
+                self.sent[tx_hash] = (request_id, "feedbackError", 0, 0.0)
         except Exception as exc:
             log.warning("oracle: could not report request #%d: %s", request_id, exc)
+            return
+        record = self.book.get(request_id)  # it stays listed as a failed callback, now closed
+        if record is not None:
+            record.transactions["error"] = tx_hash
+            record.reason = f"{record.reason}; closed with feedbackError, the model fee refunded"
 
     def _callback_gas(self, request_id: int) -> int:
         return _request_gas_limit(self.node, self.oracle, request_id)
@@ -194,6 +211,7 @@ class OracleWorker(BlockService):
             answers += self._run_group(model_hash, group)
         with self.node.batched():
             for r, output, error, batch, name, micros in answers:
+                self.book.ran(r.request_id, name, batch, micros, output, None if error is None else error[1])
                 if output is not None:
                     data = _selector("invokeCallback(uint256,bytes)") + abi_encode(["uint256", "bytes"], [r.request_id, output])
                     # the oracle stores the output, opens the opML game and insists the consumer
@@ -209,6 +227,7 @@ class OracleWorker(BlockService):
                 try:
                     tx_hash = self.sender.send(self.oracle, data, gas)
                     self.sent[tx_hash] = (r.request_id, name, batch, micros)
+                    self.book.sent(r.request_id, tx_hash, answer=output is not None)
                     if output is not None:
                         self.invoked[tx_hash] = r.request_id
                 except Exception as exc:  # one failed submission must not stop the others
@@ -274,7 +293,7 @@ class OracleWorker(BlockService):
             start = time.perf_counter()
             try:
                 with self.node.lock:
-                    out = pc.generate(model_hash, r.input, self.text_tokens)
+                    out = generate_sentence(pc.text_model(model_hash), r.input, self.text_tokens)
             except PrecompileError as exc:
                 answers.append((r, None, (INVALID_INPUT, exc.reason), 1, name, 0.0))
                 continue
@@ -306,6 +325,14 @@ class OracleWorker(BlockService):
         return None
 
 
+def _error_delivered(receipt, oracle: bytes) -> bool:
+    """Whether a mined feedbackError reached the consumer (its AICallbackError says so)."""
+    for entry in receipt.logs if receipt else ():
+        if entry.address == oracle and entry.topics and entry.topics[0] == CALLBACK_ERROR:
+            return bool(abi_decode(["uint8", "bytes", "bool"], entry.data)[2])
+    return False
+
+
 def corrupt(tensor: bytes) -> bytes:
     """A wrong but well-formed output: the last data byte changed (the fault switch)."""
     body = bytearray(tensor)
@@ -323,8 +350,9 @@ def _padding(tensor: bytes) -> int:
 class Challenger(BlockService):
     """Re-executes every posted result during its window and disputes the wrong ones."""
 
-    def __init__(self, node, key: bytes, oracle: bytes, opml: bytes, bond: int):
+    def __init__(self, node, key: bytes, oracle: bytes, opml: bytes, bond: int, book: RequestBook | None = None):
         super().__init__(node)
+        self.book = book or RequestBook()
         self.oracle = oracle
         self.opml = opml
         self.bond = bond
@@ -390,6 +418,7 @@ class Challenger(BlockService):
                     continue
                 for request_id in ids:
                     self.challenged[request_id] = tx
+                    self.book.challenged(request_id, tx)
                 log.info("challenger: %d wrong result(s) %s challenged in tx 0x%s", len(ids), ids, tx.hex())
 
 
@@ -405,7 +434,7 @@ def _request_gas_limit(node, oracle: bytes, request_id: int) -> int:
 
 
 def start_services(node, oracle: bool = True, challenger: bool = True, fault_rate: float = 0.0,
-                   seed: int = 7) -> list:
+                   seed: int = 7, max_tokens: int = TEXT_ANSWER_TOKENS) -> list:
     """Start the worker and challenger on a node whose genesis has the IMO contracts."""
     if node.inference is None:
         return []
@@ -419,13 +448,16 @@ def start_services(node, oracle: bool = True, challenger: bool = True, fault_rat
         return []
     services = []
     _warm_up_inference(node)
+    book = RequestBook()
     if oracle:
         services.append(OracleWorker(node, bytes.fromhex(OPERATOR_PRIVATE_KEY[2:]), oracle_addr, fault_rate, seed))
+        services[-1].book = book
+        services[-1].text_tokens = max_tokens
     if challenger:
         # dev account 8 plays the independent watcher; its bond comes from its own balance
         key = node.accounts[8].key if len(node.accounts) > 8 else node.accounts[-1].key
         services.append(Challenger(node, key, oracle_addr, bytes.fromhex(GENESIS_ADDRESSES["OpML"][2:]),
-                                   CHALLENGE_BOND))
+                                   CHALLENGE_BOND, book))
     node.services = services
     return services
 

@@ -47,16 +47,43 @@ def cmd_add(args) -> int:
     return 0
 
 
+def _listing(store) -> list[dict]:
+    """What a node with this store serves (the default text model too, as imo_listModels
+    shows it), each with the oracle model id a fresh node's genesis gives it."""
+    from .router import ModelRouter
+    router = ModelRouter(store, device="cpu")
+    try:
+        from .text import locate_default_gguf
+        path = locate_default_gguf()
+        if path:
+            router.add_text_file(path)
+    except (ImportError, PrecompileError):  # no text model installed, or an unreadable one
+        pass
+    rows = router.list()
+    try:
+        from imochain.contracts.genesis import model_ids
+        ids = model_ids([(r["name"], bytes.fromhex(r["hash"][2:])) for r in rows])
+    except ImportError:
+        ids = {}
+    return [dict(r, oracle_id=ids.get(r["name"])) for r in rows]
+
+
 def cmd_list(args) -> int:
     store = _store(args.store)
     store.load_shipped()
-    rows = store.list()
+    rows = _listing(store)
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
-    print(f"{'hash':68s} {'name':26s} {'mode':5s} {'MACs':>10s} {'params':>10s} {'gas':>9s}  input -> output")
+    print(f"{'oracle id':>9s} {'hash':68s} {'name':26s} {'mode':5s} {'MACs':>10s} {'params':>10s} {'gas':>9s}"
+          "  input -> output")
     for r in rows:
-        print(f"{r['hash']:68s} {r['name']:26s} {r['mode']:5s} {r['macs']:>10d} {r['params']:>10d} "
+        oracle_id = "-" if r["oracle_id"] is None else str(r["oracle_id"])
+        if r["kind"] == "text":
+            print(f"{oracle_id:>9s} {r['hash']:68s} {r['name']:26s} {r['mode']:5s} {'-':>10s} {'-':>10s} "
+                  f"{'per call':>9s}  text -> text")
+            continue
+        print(f"{oracle_id:>9s} {r['hash']:68s} {r['name']:26s} {r['mode']:5s} {r['macs']:>10d} {r['params']:>10d} "
               f"{r['gas']:>9d}  {r['input_dtype']}{r['input_shape']} -> {r['output_dtype']}{r['output_shape']}")
     for line in store.load_errors:
         print(f"skipped invalid file {line}", file=sys.stderr)
@@ -142,7 +169,15 @@ def register(subparsers) -> None:
     lst.add_argument("--store", default=DEFAULT_STORE, help="model store folder (default %(default)s)")
     lst.add_argument("--json", action="store_true", help="print JSON")
     lst.set_defaults(func=_guard(cmd_list))
-    exp = sub.add_parser("export", help="quantise a trained torch model to a model file")
+    exp = sub.add_parser(
+        "export", help="quantise a trained torch model to a model file",
+        description="Quantise a trained torch model into a model file. BUILDER is a shipped model name "
+                    "(digits-classifier, digits-generator, a zoo name) or package.module:function, a "
+                    "function taking no arguments that returns a dict: 'module' (a torch.nn.Sequential "
+                    "of Linear or Conv2d layers and activations), 'name', 'input_shape', 'input_scale', 'calibration' "
+                    "(sample float inputs), optionally 'output_scale', 'mode' (int8 or fp32), "
+                    "'description', and 'eval_inputs' with 'eval_labels' for a float-vs-quantised "
+                    "accuracy report.")
     exp.add_argument("builder", help="shipped model name or package.module:function")
     exp.add_argument("--out", required=True, help="output model file")
     exp.add_argument("--mode", choices=["int8", "fp32"], help="override the builder's mode")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import logging
 
 from eth_utils import to_checksum_address
 
@@ -46,16 +47,32 @@ def evm_mine(ctx: Context, params: list):
     return "0x0"
 
 
-@method("anvil_mine", "hardhat_mine")
-def anvil_mine(ctx: Context, params: list):
+def _mine_args(params: list) -> tuple[int, int | None]:
     count = p.arg(params, 0, "blocks", False)
     interval = p.arg(params, 1, "interval", False)
     blocks = 1 if count is None else _int_or_quantity(count, "blocks", 100_000)
-    step = None if interval is None else _int_or_quantity(interval, "interval")
-    if blocks == 0:
-        return None
-    ctx.node.mine(blocks, interval=step)
+    return blocks, None if interval is None else _int_or_quantity(interval, "interval", 2**40)
+
+
+@method("anvil_mine")
+def anvil_mine(ctx: Context, params: list):
+    """anvil's timing: time jumps by `interval` before every block (3 blocks, 12 s: +36 s)."""
+    blocks, step = _mine_args(params)
+    if blocks and step:
+        ctx.node.mine_spaced(blocks, step)
+    elif blocks:
+        ctx.node.mine(blocks)
     return None
+
+
+@method("hardhat_mine")
+def hardhat_mine(ctx: Context, params: list):
+    """Hardhat's timing: the first block comes as usual, each later one `interval` after the
+    previous (3 blocks, 12 s: +1 +12 +12 = 25 s)."""
+    blocks, step = _mine_args(params)
+    if blocks:
+        ctx.node.mine(blocks, interval=step)
+    return True
 
 
 @method("evm_increaseTime", "anvil_increaseTime")
@@ -96,9 +113,94 @@ def set_interval_mining(ctx: Context, params: list):
     return None
 
 
+@method("anvil_getIntervalMining")
+def get_interval_mining(ctx: Context, params: list):
+    """The interval-mining period in seconds, or null when blocks are not mined on a timer."""
+    period = ctx.node.interval
+    return None if period is None else int(period) if float(period).is_integer() else period
+
+
 @method("evm_setBlockGasLimit", "anvil_setBlockGasLimit")
 def set_block_gas_limit(ctx: Context, params: list):
-    raise RpcError(-32601, "changing the block gas limit is not supported; start with another --gas-limit")
+    limit = _int_or_quantity(p.arg(params, 0, "gasLimit"), "gasLimit", 2**63 - 1)
+    if limit < 21_000:
+        raise invalid(f"invalid gasLimit: {limit} is below a transfer's 21000")
+    with ctx.node.lock:
+        ctx.node.block_gas_limit = limit
+    return True
+
+
+@method("anvil_setBlockTimestampInterval")
+def set_block_timestamp_interval(ctx: Context, params: list):
+    interval = _int_or_quantity(p.arg(params, 0, "interval"), "interval", 2**40)
+    with ctx.node.lock:
+        ctx.node.timestamp_interval = interval
+    return None
+
+
+@method("anvil_removeBlockTimestampInterval")
+def remove_block_timestamp_interval(ctx: Context, params: list):
+    with ctx.node.lock:
+        had = ctx.node.timestamp_interval is not None
+        ctx.node.timestamp_interval = None
+    return had
+
+
+@method("anvil_setNextBlockBaseFeePerGas", "hardhat_setNextBlockBaseFeePerGas")
+def set_next_block_base_fee(ctx: Context, params: list):
+    fee = p.quantity(p.arg(params, 0, "baseFee"), "baseFee", 2**64 - 1)
+    with ctx.node.lock:
+        ctx.node.next_base_fee_override = fee
+    return None
+
+
+@method("anvil_setMinGasPrice", "hardhat_setMinGasPrice")
+def set_min_gas_price(ctx: Context, params: list):
+    p.quantity(p.arg(params, 0, "gasPrice"), "gasPrice")
+    # anvil's answer: the EIP-1559 base fee is the floor, there is no separate minimum
+    raise invalid("anvil_setMinGasPrice is not supported when EIP-1559 is active")
+
+
+@method("anvil_setCoinbase", "hardhat_setCoinbase")
+def set_coinbase(ctx: Context, params: list):
+    address = p.address(p.arg(params, 0, "address"))
+    with ctx.node.lock:
+        ctx.node.config.coinbase = address
+    return None
+
+
+@method("anvil_autoImpersonateAccount", "hardhat_autoImpersonateAccount")
+def auto_impersonate(ctx: Context, params: list):
+    enabled = p.boolean(p.arg(params, 0, "enabled"), "enabled")
+    with ctx.node.lock:
+        ctx.node.auto_impersonate = enabled
+    return None
+
+
+@method("anvil_setLoggingEnabled", "hardhat_setLoggingEnabled")
+def set_logging_enabled(ctx: Context, params: list):
+    enabled = p.boolean(p.arg(params, 0, "enabled"), "enabled")
+    # every imochain.* logger inherits this level: off silences the node's log, as in anvil
+    logging.getLogger("imochain").setLevel(logging.NOTSET if enabled else logging.CRITICAL + 1)
+    return None
+
+
+@method("anvil_enableTraces")
+def enable_traces(ctx: Context, params: list):
+    # nothing to switch on: debug_trace* and trace_* replay any mined transaction on demand
+    return None
+
+
+@method("anvil_metadata", "hardhat_metadata")
+def metadata(ctx: Context, params: list):
+    node = ctx.node
+    from .eth import client_version
+    with node.lock:
+        snapshots = {str(sid): [number, hexb(node.resolve_block(number).hash)]
+                     for sid, number in node.snapshot_heads().items() if number <= node.block_number}
+        return {"clientVersion": client_version(ctx, []), "chainId": node.config.chain_id,
+                "instanceId": hexb(node.instance_id), "latestBlockNumber": node.block_number,
+                "latestBlockHash": hexb(node.head.hash), "forkedNetwork": None, "snapshots": snapshots}
 
 
 @method("anvil_setBalance", "hardhat_setBalance")
@@ -116,7 +218,7 @@ def set_code(ctx: Context, params: list):
     return None
 
 
-@method("anvil_setNonce", "hardhat_setNonce")
+@method("anvil_setNonce", "hardhat_setNonce", "evm_setAccountNonce")
 def set_nonce(ctx: Context, params: list):
     ctx.node.set_nonce(p.address(p.arg(params, 0, "address")),
                        p.quantity(p.arg(params, 1, "nonce"), "nonce", 2**64 - 1))
@@ -153,7 +255,7 @@ def drop_transaction(ctx: Context, params: list):
     return hexb(tx_hash) if dropped else None
 
 
-@method("anvil_dropAllTransactions")
+@method("anvil_dropAllTransactions", "hardhat_dropAllTransactions")
 def drop_all(ctx: Context, params: list):
     ctx.node.drop_all_transactions()
     return None
@@ -212,10 +314,14 @@ def load_state(ctx: Context, params: list):
 @method("anvil_nodeInfo")
 def node_info(ctx: Context, params: list):
     node = ctx.node
-    return {"currentBlockNumber": hexq(node.block_number), "currentBlockTimestamp": node.head.timestamp,
-            "chainId": node.config.chain_id, "hardFork": node.config.hardfork,
-            "environment": {"baseFee": str(node.next_base_fee()), "chainId": node.config.chain_id},
-            "miningMode": "automine" if node.automine else ("interval" if node.interval else "manual")}
+    with node.lock:
+        return {"currentBlockNumber": hexq(node.block_number), "currentBlockTimestamp": node.head.timestamp,
+                "currentBlockHash": hexb(node.head.hash), "hardFork": node.config.hardfork, "transactionOrder": "fees",
+                "environment": {"baseFee": node.next_base_fee(), "chainId": node.config.chain_id,
+                                "gasLimit": node.block_gas_limit or node.head.gas_limit,
+                                "gasPrice": node.next_base_fee() + 10**9},
+                "forkConfig": {"forkUrl": None, "forkBlockNumber": None, "forkRetryBackoff": None},
+                "miningMode": "automine" if node.automine else ("interval" if node.interval else "manual")}
 
 
 def _pool_entries(ctx: Context):

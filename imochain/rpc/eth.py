@@ -28,7 +28,7 @@ def sha3(ctx: Context, params: list):
     return hexb(keccak(p.data(p.arg(params, 0, "data"), "data")))
 
 
-@method("net_version")
+@method("net_version", "eth_networkId")
 def net_version(ctx: Context, params: list):
     return str(ctx.node.config.chain_id)
 
@@ -53,7 +53,7 @@ def block_number(ctx: Context, params: list):
     return hexq(ctx.node.block_number)
 
 
-@method("eth_accounts", "personal_listAccounts")
+@method("eth_accounts", "eth_requestAccounts", "personal_listAccounts")
 def accounts(ctx: Context, params: list):
     return [a.checksum for a in ctx.node.accounts]
 
@@ -156,6 +156,14 @@ def _rewards(node, info, percentiles):
 def get_balance(ctx: Context, params: list):
     a = p.address(p.arg(params, 0, "address"))
     return hexq(ctx.node.get_balance(a, p.block_id(p.arg(params, 1, "block", False))))
+
+
+@method("eth_getAccount")
+def get_account(ctx: Context, params: list):
+    a = p.address(p.arg(params, 0, "address"))
+    acct = ctx.node.get_account(a, p.block_id(p.arg(params, 1, "block", False)))
+    return {"codeHash": hexb(acct["codeHash"]), "storageRoot": hexb(acct["storageRoot"]),
+            "balance": hexq(acct["balance"]), "nonce": hexq(acct["nonce"])}
 
 
 @method("eth_getTransactionCount")

@@ -101,7 +101,7 @@ def transaction(info: TxInfo) -> dict:
 
 
 def log(entry: LogInfo) -> dict:
-    return {
+    out = {
         "address": addr(entry.address),
         "topics": [hexb(t) for t in entry.topics],
         "data": hexb(entry.data),
@@ -112,10 +112,13 @@ def log(entry: LogInfo) -> dict:
         "logIndex": hexq(entry.log_index),
         "removed": entry.removed,
     }
+    if entry.block_timestamp is not None:  # anvil and recent geth add it
+        out["blockTimestamp"] = hexq(entry.block_timestamp)
+    return out
 
 
 def receipt(r: ReceiptInfo) -> dict:
-    return {
+    out = {
         "transactionHash": hexb(r.tx_hash),
         "transactionIndex": hexq(r.tx_index),
         "blockHash": hexb(r.block_hash),
@@ -131,3 +134,6 @@ def receipt(r: ReceiptInfo) -> dict:
         "status": hexq(r.status),
         "type": hexq(r.type),
     }
+    if r.block_timestamp is not None:
+        out["blockTimestamp"] = hexq(r.block_timestamp)
+    return out

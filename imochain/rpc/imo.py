@@ -117,7 +117,36 @@ def set_oracle_faults(ctx: Context, params: list):
 def oracle_status(ctx: Context, params: list):
     """What the worker did: one entry per forward pass (block, model, batch size, µs)."""
     worker = _worker(ctx)
-    return {"faultRate": worker.fault_rate,
-            "passes": [{"block": r.block, "model": r.model, "modelHash": r.model_hash,
-                        "requests": r.request_ids, "batchSize": r.batch_size, "micros": r.micros,
-                        "faulty": r.faulty} for r in worker.records[-1000:]]}
+    with ctx.node.lock:
+        failed = [r.to_json() for r in worker.book.failed()[-1000:]]
+        rejected = [r.to_json() for r in list(worker.book.records.values())[-1000:] if r.state == "rejected"]
+        return {"faultRate": worker.fault_rate, "maxTextTokens": worker.text_tokens,
+                "passes": [{"block": r.block, "model": r.model, "modelHash": r.model_hash,
+                            "requests": r.request_ids, "batchSize": r.batch_size, "micros": r.micros,
+                            "faulty": r.faulty} for r in worker.records[-1000:]],
+                "failedCallbacks": failed, "rejected": rejected}
+
+
+@method("imo_getRequest")
+def get_request(ctx: Context, params: list):
+    """One oracle request as the node saw it: the request, its state (pending, answered,
+    rejected, callback failed, challenged, finalized) and why, the batch, the forward pass's µs
+    and the transactions involved; null for an id this node's worker never saw."""
+    request_id = p.quantity(p.arg(params, 0, "requestId"), "requestId")
+    worker = _worker(ctx)
+    with ctx.node.lock:
+        record = worker.book.get(request_id)
+        if record is None:
+            return None
+        settled = record.state in ("answered", "challenged") and _finalized(ctx, worker, request_id)
+        return record.to_json(finalized=settled)
+
+
+def _finalized(ctx: Context, worker, request_id: int) -> bool:
+    from eth_abi import decode as abi_decode
+    from eth_utils import function_signature_to_4byte_selector
+    data = function_signature_to_4byte_selector("isFinalized(uint256)") + abi_encode(["uint256"], [request_id])
+    try:
+        return bool(abi_decode(["bool"], ctx.node.call({"to": worker.oracle, "data": data}))[0])
+    except Exception:  # an oracle without the opML extension: nothing to add
+        return False

@@ -10,12 +10,12 @@ from typing import Any
 
 from fastapi import FastAPI, WebSocket, WebSocketDisconnect
 
-from . import dev, eth, filters  # noqa: F401  (registers methods)
+from . import config, dev, eth, filters, proof, raw  # noqa: F401  (registers methods)
 from .dispatch import METHODS, Context, error_response, handle_payload
 from .filters import FilterManager, subscription_payloads
 
 try:  # optional namespaces: present once their packages are
-    from . import debug  # noqa: F401
+    from . import debug, trace  # noqa: F401
 except ImportError:
     pass
 try:

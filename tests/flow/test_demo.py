@@ -23,6 +23,7 @@ def run_demo(*extra: str) -> dict:
     proc = subprocess.run([sys.executable, "-m", "imochain.cli", "demo", "--json", *extra],
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:] + proc.stdout[-3000:]
+    assert "MismatchedABI" not in proc.stderr  # only each ABI's own events are decoded
     return json.loads(proc.stdout)
 
 
@@ -40,6 +41,15 @@ def check_record(record: dict) -> None:
     nft = next(s for s in steps if "ERC-7007" in s["title"])
     art = [line for line in nft["narration"] if line.startswith("    ")]
     assert len(art) == 8  # the 8×8 image, drawn
+    for step in steps[:-1]:  # every step but the final sum records what it did
+        assert step["data"], step["title"]
+        for tx in step["data"].get("transactions", []):
+            assert tx["hash"].startswith("0x") and tx["gasUsed"] > 0 and isinstance(tx["value"], str)
+    assert all(isinstance(v, str) for s in steps for row in s["balances"].values() for v in row.values())
+    assert steps[0]["data"]["model_ids"]["classifier"] > 0
+    if TEXT:  # the model was given the facts, and its answer repeats them
+        text = steps[2]["data"]
+        assert "ERC-7641" in text["prompt"] and "revenue" in text["answer"].lower() and text["request_id"] >= 0
 
 
 def test_demo_in_process():
@@ -51,6 +61,7 @@ def test_demo_against_a_running_node():
     start_services(node)
     with running_node(node=node) as url:
         check_record(run_demo("--rpc", url))
+        check_record(run_demo("--rpc", url))  # a teacher runs it again on the same node
 
 
 def test_demo_reports_an_unreachable_node():

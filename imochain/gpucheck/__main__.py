@@ -1,0 +1,7 @@
+"""Entry point of `python -m imochain.gpucheck`."""
+
+import sys
+
+from . import main
+
+sys.exit(main())
