@@ -7,7 +7,8 @@ Run: ``.venv/bin/python -m pytest benchmarks/bench_precompile.py --benchmark-ena
   same run -> overhead ratio (target <= 1.5x for mlp-784-256-256-10 and larger); plus a plain
   float32 ``nn.Sequential`` of the same shape for reference;
 * µs per sample at batch 64 vs batch 1 for mlp-784-32-10 (target >= 10x fewer);
-* the gas calibration: measured ns per call vs the gas schedule at 10 ns/gas (100 Mgas/s).
+* the gas calibration: median wall time of whole calls vs the gas schedule at 10 ns/gas
+  (100 Mgas/s), every shipped model at batch 1, 8, 64 (``imochain.bench.calibrate``).
 
 Torch threads: $IMOCHAIN_BENCH_THREADS (default 2). Timings are the best of several rounds (the machine is shared; minima are the stable figure),
 in process CPU time when one thread is used (see CLOCK).
@@ -19,7 +20,7 @@ import time
 import numpy as np
 import pytest
 
-from imochain.precompiles import InferencePrecompile, ModelStore, gas
+from imochain.precompiles import InferencePrecompile, ModelStore
 from imochain.precompiles.tensor import encode_array, encode_call
 
 ZOO = ["mlp-784-32-10", "mlp-784-256-256-10", "cnn-28-residual", "mlp-3072-1024-1024-10",
@@ -121,32 +122,18 @@ def test_batch_speedup(benchmark, env):
 
 
 def test_gas_calibration(benchmark, env):
-    """Least-squares fit of execute time against the schedule's terms, per mode, and the
-    measured/charged ratio for every zoo model and batch size (ratio <= 1: gas covers time)."""
+    """Median wall time of whole calls (gas_cost + execute) of every shipped model at batch 1, 8,
+    64 against their gas at 10 ns/gas, and the constants that would cover 1.5x those medians
+    (the same measurement as `imochain bench --calibrate`; torch threads: THREADS)."""
+    from imochain.bench import calibrate
+
     store, p, _ = env
-    rows = []
-    for name in ZOO:
-        model = store.get(store.find(name))
-        for batch in (1, 8, 64):
-            data = encode_call(model.hash, encode_array(_inputs(model, batch)))
-            us = best_us(lambda: p.execute(data), min_time=0.15, rounds=3)
-            g = model.graph
-            rows.append((name, g.mode, batch, g.macs_per_sample * batch,
-                         batch * (g.activation_bytes_per_sample + int(np.prod(g.input_shape)) * (1 if g.mode == "int8" else 4)),
-                         us, p.gas_cost(data)))
-    print(f"\n{'model':26s} {'batch':>5s} {'MACs':>11s} {'bytes':>9s} {'µs':>9s} {'gas':>9s} {'time/gas':>8s}")
-    for name, mode, batch, macs, nbytes, us, charged in rows:
-        print(f"{name:26s} {batch:>5d} {macs:>11d} {nbytes:>9d} {us:>9.1f} {charged:>9d} "
-              f"{us * 1000 / NS_PER_GAS / charged:>8.2f}")
-    for mode in ("int8", "fp32"):
-        sel = [r for r in rows if r[1] == mode]
-        a = np.array([[1.0, r[3], r[4]] for r in sel])
-        t = np.array([r[5] * 1000 / NS_PER_GAS for r in sel])          # gas-equivalent of the time
-        coef, *_ = np.linalg.lstsq(a, t, rcond=None)
-        print(f"{mode}: fit gas ~ {coef[0]:.0f} + {coef[1]:.4f}*MACs + {coef[2]:.3f}*bytes   "
-              f"(schedule: {gas.G_CALL_MILLI / 1000:.0f} + "
-              f"{(gas.G_MAC_INT8_MILLI if mode == 'int8' else gas.G_MAC_FP32_MILLI) / 1000:.3f}*MACs + "
-              f"{gas.G_BYTE_MILLI / 1000:.3f}*bytes)")
-    benchmark.extra_info["rows"] = rows
+    models = sorted((store.get(bytes.fromhex(r["hash"][2:])) for r in store.list()),
+                    key=lambda m: (m.graph.macs_per_sample, m.graph.name))
+    rows = calibrate.measure(p, models, repeats=9)
+    proposal = calibrate.fit(rows, calibrate.DEFAULT_MARGIN)
+    print("\n" + calibrate.table(rows, proposal))
+    print(f"in force: {calibrate.current_constants()}  fitted (milli-gas): {proposal}")
+    benchmark.extra_info.update(rows=rows, fitted=proposal)
     model = store.get(store.find("mlp-784-32-10"))
     benchmark(p.gas_cost, encode_call(model.hash, encode_array(_inputs(model, 1)[0])))

@@ -143,6 +143,9 @@ def add_node_parser(sub) -> None:
     p.add_argument("--no-oracle", action="store_true", help="do not run the oracle worker")
     p.add_argument("--no-challenger", action="store_true", help="do not run the challenger")
     p.add_argument("--quiet", "-q", action="store_true", help="no per-transaction log lines")
+    p.add_argument("--no-ui", action="store_true", help="do not serve the web explorer at GET /")
+    p.add_argument("--abi-dir", metavar="DIR", help="decode contracts whose Foundry out/ or Hardhat "
+                   "artifacts/ JSON is under DIR (matched by runtime code) in the explorer")
     p.set_defaults(func=run_node)
 
 
@@ -162,7 +165,7 @@ def node_config(args):
         **({"hardfork": args.hardfork} if args.hardfork else {}))
 
 
-def print_banner(node, host: str, port: int, max_tokens: int | None = None) -> None:
+def print_banner(node, host: str, port: int, max_tokens: int | None = None, ui: bool = False) -> None:
     out = [f"imochain v{__version__}  chain id {node.config.chain_id}  hardfork {node.config.hardfork}  (py-evm)", "",
            "Available Accounts", "=================="]
     for i, a in enumerate(node.accounts):
@@ -183,6 +186,8 @@ def print_banner(node, host: str, port: int, max_tokens: int | None = None) -> N
     if max_tokens and node.services:
         out.append(f"Oracle text answers: up to {max_tokens} tokens, ending at the first full sentence")
     out += ["", f"Listening on {host}:{port}"]
+    if ui:
+        out.append(f"Explorer: http://{host}:{port}/")
     print("\n".join(out), flush=True)
 
 
@@ -206,7 +211,12 @@ def _oracle_model_lines(node) -> list[str]:
 def run_node(args) -> int:
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
                         format="%(message)s", stream=sys.stdout)
+    import os
+
     from imochain.chain import ChainError, Node
+    if args.abi_dir and not os.path.isdir(args.abi_dir):
+        print(f"error: --abi-dir {args.abi_dir}: not a directory", file=sys.stderr)
+        return 2
     try:
         node = Node(node_config(args))
     except (ChainError, ValueError) as exc:
@@ -220,10 +230,10 @@ def run_node(args) -> int:
     if start_services is not None:
         services = start_services(node, oracle=not args.no_oracle, challenger=not args.no_challenger,
                                   fault_rate=args.oracle_faults, max_tokens=args.oracle_max_tokens)
-    print_banner(node, args.host, args.port, args.oracle_max_tokens)
+    print_banner(node, args.host, args.port, args.oracle_max_tokens, ui=not args.no_ui)
     from imochain.rpc.server import serve
     try:
-        serve(node, args.host, args.port)
+        serve(node, args.host, args.port, ui=not args.no_ui, abi_dir=args.abi_dir)
     except OSError as exc:
         print(f"error: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
         return 2

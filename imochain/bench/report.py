@@ -98,6 +98,7 @@ def render_markdown(report: dict) -> str:
            "same way for the ratio **EVM/precompile**. **EVM deploy gas**: all data contracts of the model.",
            "- **outputs agree**: eth_call = execute = raw torch; int8: batch = one-by-one, batch-64 row 0 = the "
            "single call, pure-EVM bytes = precompile bytes (and CPU = CUDA when both ran).", ""]
+    out += gas_cover_markdown(report)
     out += ["## Plots", ""]
     if report.get("plots_skipped"):
         out += [f"Not drawn: {report['plots_skipped']}.", ""]
@@ -177,20 +178,23 @@ def render_markdown(report: dict) -> str:
         out.append(f"Skipped: {zk['skipped']}")
     else:
         pre_gas = {p["model"]: p["gas"] for p in report["precompile"]}
-        out.append(f"ezkl run by `{zk['python']}`; SRS {zk['srs']}. The ezkl circuit is ezkl's own fixed-point "
-                   "quantisation of the same MLP (weights w/128): its outputs approximate, not equal, the int8 "
-                   "precompile's. Verify gas: ezkl's generated Halo2 verifier (ezkl renders `Verifier.sol`; its own "
+        out.append(f"ezkl run by `{zk['python']}`; SRS {zk['srs']}. The ezkl circuit is the precompile's int8 "
+                   "function as an ONNX graph (integer weights and biases; requantisation as multiply by "
+                   "multiplier/2^shift, Round half to even, Clip to int8, ReLU), evaluated in ezkl's own fixed "
+                   "point with the scales its calibration picks: **outputs equal** counts the samples whose every "
+                   "output, rounded to an integer, equals the precompile's; **max abs diff** is the largest "
+                   "difference in any output. Verify gas: ezkl's generated Halo2 verifier (ezkl renders `Verifier.sol`; its own "
                    "compile step wants to download a native solc, so the source is compiled here with the npm "
                    "solc) deployed on this chain and called with ezkl's EVM calldata, measured like the pure-EVM "
                    "calls; a proof with one flipped bit must be rejected.")
         out.append("")
         hdr = ["model", "logrows", "SRS s", "setup s", "prove s", "verify s (off-chain)", "proof file bytes (JSON)",
                "verifier code bytes", "verifier deploy gas", "verify gas", "verify gas / precompile gas",
-               "verified on-chain", "tampered proof rejected"]
+               "verified on-chain", "tampered proof rejected", "outputs equal", "argmax equal", "max abs diff"]
         rows = []
         for name, r in zk.get("models", {}).items():
             if "error" in r:
-                rows.append([name, "error: " + r["error"].replace("\n", " ")[:200]] + ["—"] * (len(hdr) - 2))
+                rows.append([name, "error: " + r["error"].replace("\n", " ").replace("|", "/")[-200:]] + ["—"] * (len(hdr) - 2))
                 continue
             vg = r.get("verify_gas")
             rows.append([name, str(r["logrows"]), _n(r["srs_s"], 1), _n(r["setup_s"], 1), _n(r["prove_s"], 1),
@@ -198,7 +202,7 @@ def render_markdown(report: dict) -> str:
                          _n(r.get("verifier_deploy_gas")), _n(vg),
                          f"{vg / pre_gas[name]:,.0f}×" if vg and name in pre_gas else "—",
                          _n(r.get("verified_on_chain")) if vg else ("not run: " + r.get("verifier_error", "?"))[:160],
-                         _n(r.get("tampered_rejected"))])
+                         _n(r.get("tampered_rejected"))] + _agreement_cells(r.get("agreement")))
         out.append(markdown_table(hdr, rows))
     out += ["", "## Node throughput (same run)", ""]
     nd = report.get("node", {})
@@ -234,19 +238,94 @@ def contract_gas_section(gas: dict) -> list[str]:
     return out + [markdown_table(["path", "gas", "plain OpenZeppelin ERC-20", "ratio"], rows)]
 
 
+GAS_COVER_COLUMNS = ["model", "device", "batch", "MACs", "bytes", "median µs", "gas", "gas µs (10 ns/gas)",
+                     "time/gas", ""]
+
+
+def _agreement_cells(a: dict | None) -> list[str]:
+    if not a or not a.get("samples"):
+        return ["—", "—", "—"]
+    return [f"{a['outputs_equal']} of {a['samples']}", f"{a['argmax_equal']} of {a['samples']}",
+            _n(a["max_abs_diff"])]
+
+
+def gas_cover_rows(report: dict) -> list[list[str]]:
+    rows = []
+    for r in report.get("gas_cover", {}).get("rows", []):
+        rows.append([r["model"], r["device"], str(r["batch"]), _n(r["macs"]), _n(r["bytes"]), _n(r["us"], 1),
+                     _n(r["gas"]), _n(r["gas"] / 100, 1), f"{r['time_per_gas']:.2f}",
+                     "**over**" if r["time_per_gas"] > 1.0 else ""])
+    return rows
+
+
+def gas_cover_markdown(report: dict) -> list[str]:
+    rows = gas_cover_rows(report)
+    if not rows:
+        return []
+    n_over = sum(1 for r in report["gas_cover"]["rows"] if r["time_per_gas"] > 1.0)
+    return ["## Does gas cover the time?", "",
+            "One whole precompile call as the chain runs it (`gas_cost` then `execute`: decode, checks, forward, "
+            "encode), median wall time over the run's repeats at torch's default threads, every shipped model at "
+            "batch 1, 8 and 64 (one call with a batched tensor). **time/gas** = measured µs / (gas / 100): above "
+            f"1.0 the call took longer than its gas buys at 10 ns/gas. Rows above 1.0 in this run: **{n_over}** of "
+            f"{len(rows)}. `imochain bench --calibrate` prints the constants this machine would need.", "",
+            markdown_table(GAS_COVER_COLUMNS, rows), ""]
+
+
+def gas_cover_text(report: dict) -> str:
+    rows = gas_cover_rows(report)
+    n_over = sum(1 for r in report.get("gas_cover", {}).get("rows", []) if r["time_per_gas"] > 1.0)
+    cols = GAS_COVER_COLUMNS[:-1] + ["flag"]
+    rows = [r[:-1] + (["OVER"] if r[-1] else [""]) for r in rows]
+    return (f"gas vs median wall time of whole 0xA1 calls ({n_over} of {len(rows)} rows above 1.0):\n"
+            + text_table(cols, rows))
+
+
+def _short(name: str, modes: dict) -> str:
+    """Plot label: the model's name with its mode (int8 / fp32), without a redundant suffix."""
+    base = name[:-len("-fp32")] if name.endswith("-fp32") else name
+    return f"{base} ({modes.get(name, '?')})"
+
+
+def place_labels(ax, points: list[tuple[float, float, str]], fontsize: float = 6) -> list:
+    """Annotate points so that no two labels overlap: each label tries offsets around its point
+    (nearest first) and takes the first whose box is clear of the labels already placed."""
+    fig = ax.figure
+    renderer = fig.canvas.get_renderer()
+    offsets = [(4, 4), (4, -10), (-4, 4), (-4, -10), (4, 14), (4, -20), (-4, 14), (-4, -20), (4, 24),
+               (4, -30), (-4, 24), (-4, -30), (4, 34), (4, -40), (-4, 34), (-4, -40)]
+    placed, boxes = [], []
+    right_edge = ax.get_window_extent(renderer).x0 + 0.7 * ax.get_window_extent(renderer).width
+    for x, y, text in sorted(points, key=lambda p: (p[0], p[1])):
+        near_right = ax.transData.transform((x, y))[0] > right_edge
+        # labels right of the point, or left of it near the right edge (inside the figure)
+        for dx, dy in sorted(offsets, key=lambda o: (o[0] > 0) == near_right):
+            label = ax.annotate(text, (x, y), fontsize=fontsize, xytext=(dx, dy), textcoords="offset points",
+                                ha="left" if dx > 0 else "right")
+            box = label.get_window_extent(renderer).padded(1)
+            if not any(box.overlaps(b) for b in boxes):
+                break
+            label.remove()
+        else:
+            label = ax.annotate(text, (x, y), fontsize=fontsize, xytext=offsets[0], textcoords="offset points")
+            box = label.get_window_extent(renderer)
+        placed.append(label)
+        boxes.append(box)
+    return placed
+
+
 def plot(report: dict, out_dir: Path) -> list[Path]:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     macs = {m["name"]: m["macs"] for m in report["models"]}
+    modes = {m["name"]: m["mode"] for m in report["models"]}
     paths = []
     fig, ax = plt.subplots(figsize=(7, 5))
     for device in sorted({p["device"] for p in report["precompile"]}):
         pts = [(macs[p["model"]], p["gas"], p["model"]) for p in report["precompile"] if p["device"] == device]
         ax.plot([p[0] for p in pts], [p[1] for p in pts], "o", label="precompile (gas schedule)")
-        for x, y, name in pts:
-            ax.annotate(name, (x, y), fontsize=6, xytext=(3, 3), textcoords="offset points")
         break    # gas does not depend on the device
     evm = report.get("pure_evm", {}).get("models", {})
     pts = [(macs[n], e["gas"]) for n, e in evm.items() if "gas" in e]
@@ -260,6 +339,9 @@ def plot(report: dict, out_dir: Path) -> list[Path]:
            title="Gas vs MACs")
     ax.legend(fontsize=8)
     fig.tight_layout()
+    first = report["precompile"][0]["device"] if report["precompile"] else None
+    place_labels(ax, [(macs[p["model"]], p["gas"], _short(p["model"], modes)) for p in report["precompile"]
+                      if p["device"] == first])
     paths.append(out_dir / PLOTS[0])
     fig.savefig(paths[-1], dpi=120)
     plt.close(fig)
@@ -280,6 +362,10 @@ def plot(report: dict, out_dir: Path) -> list[Path]:
            title="Time vs MACs")
     ax.legend(fontsize=7)
     fig.tight_layout()
+    # one label per model at its eth_call point (the highest of its markers); twins of one shape
+    # (int8 / fp32) sit at the same MACs and are told apart by the mode in the label
+    place_labels(ax, [(macs[p["model"]], p["eth_call_us"], _short(p["model"], modes) + f" [{p['device']}]")
+                      for p in report["precompile"]])
     paths.append(out_dir / PLOTS[1])
     fig.savefig(paths[-1], dpi=120)
     plt.close(fig)

@@ -6,6 +6,8 @@ Regimes, per model of the store (the zoo and the digits models):
                 through ``InferencePrecompile.execute`` alone, and of the raw torch forward of
                 the same prepared runtime, timed interleaved in the same loop so their ratios
                 share the machine's load; per device (CPU, CUDA when present).
+  * gas cover   median wall time of whole 0xA1 calls (gas_cost + execute) at batch 1, 8, 64 vs
+                their gas at 10 ns/gas (``calibrate.py``); rows above 1.0 are flagged.
   * batch       the oracle worker's entry point ``execute_batch``: microseconds per request at
                 batch 1, 8, 64 (one forward pass per batch), outputs checked against one-by-one;
                 and the real path: requests to the genesis AIOracle mined in one block, served by
@@ -451,19 +453,31 @@ def ezkl_python() -> str | None:
     return None
 
 
-def _float_spec(model) -> dict:
-    """The int8 MLP as floats for ezkl (which quantises by itself: its outputs are close to, not
-    equal to, the int8 precompile's; the circuit's size depends on the shapes only)."""
+ZKML_SAMPLES = 16                 # inputs whose ezkl outputs are compared with the precompile's
+
+
+def _int8_spec(model, pc=None) -> dict:
+    """The int8 MLP exactly as the precompile computes it, for the ezkl circuit: integer weights
+    and biases, each Requantize as (x * multiplier) / 2^shift then saturation to int8 (and ReLU),
+    last layer int32; plus ZKML_SAMPLES seeded inputs and the precompile's outputs for them."""
+    from imochain.precompiles.tensor import decode_array
     nodes = model.graph.nodes
     layers = []
     for i, n in enumerate(nodes):
         if n.op == "Linear":
-            w = model.weights[n.attrs["weight"]].astype(np.float64) / 128
-            b = model.weights[n.attrs["bias"]].astype(np.float64) / (128 * 128)
-            relu = any(m.op == "ReLU" for m in nodes[i + 1:i + 3])
-            layers.append({"w": w.tolist(), "b": b.tolist(), "relu": relu})
-    x = sample_input(model, 1).astype(np.float64) / 128
-    return {"layers": layers, "input": x.reshape(-1).tolist()}
+            layers.append({"w": model.weights[n.attrs["weight"]].astype(np.int64).tolist(),
+                           "b": model.weights[n.attrs["bias"]].astype(np.int64).tolist(),
+                           "requant": None, "relu": False})
+        elif n.op == "Requantize":
+            layers[-1]["requant"] = [int(n.attrs["multiplier"]), int(n.attrs["shift"])]
+        elif n.op == "ReLU":
+            layers[-1]["relu"] = True
+    inputs = [sample_input(model, 1 + i) for i in range(ZKML_SAMPLES)]
+    spec = {"layers": layers, "inputs": [x.reshape(-1).astype(int).tolist() for x in inputs]}
+    if pc is not None:
+        spec["expected"] = [decode_array(pc.execute(encode_call(model.hash, encode_array(x)))).reshape(-1).tolist()
+                            for x in inputs]
+    return spec
 
 
 def bench_zkml(node, models, s: Settings, log, host=None) -> dict:
@@ -488,7 +502,7 @@ def bench_zkml(node, models, s: Settings, log, host=None) -> dict:
         log(f"  zkML (ezkl): {name}")
         with tempfile.TemporaryDirectory(prefix="imochain-zkml-") as tmp:
             spec = Path(tmp) / "spec.json"
-            spec.write_text(json.dumps(_float_spec(by_name[name])))
+            spec.write_text(json.dumps(_int8_spec(by_name[name], InferencePrecompile(node.models, "cpu"))))
             for attempt in range(2):      # one retry: ezkl's calibration has failed once in ~6 runs here
                 t0 = time.perf_counter()
                 proc = subprocess.run([py, str(script), str(spec), str(Path(tmp) / f"work{attempt}")],
@@ -584,6 +598,12 @@ def _run(s: Settings, log) -> dict:
             log(f"  precompile {device}: {m.graph.name}")
             report["precompile"].append(bench_precompile(w3, node, m, device, s))
             report["batch"].append(bench_batch(node, m, device, s))
+    from .calibrate import measure
+    report["gas_cover"] = {"anchor_gas_per_us": 100, "timed": "gas_cost + execute (decode, run, encode), wall "
+                           "clock, median", "rows": []}
+    for device, (_, node) in nodes.items():
+        rows = measure(InferencePrecompile(node.models, device), models, s.repeats, log=log)
+        report["gas_cover"]["rows"] += [dict(r, device=device) for r in rows]
     oracle_models = ("digits-classifier",) if s.quick else ("digits-classifier", "mlp-784-32-10", "mlp-784-256-256-10")
     if s.oracle:
         report["oracle"] = bench_oracle([n for n in oracle_models if n in {m.graph.name for m in models}], s, log)

@@ -13,13 +13,23 @@
   flatten, linear), ``mlp-3072-1024-1024-10``, and ``mlp-784-256-256-10-fp32`` (fp32 mode).
 
 Training is deterministic: fixed seeds, one torch thread, full-batch Adam, float64, so the files
-(and their keccak hashes) are byte-identical from run to run on the same machine.
+(and their keccak hashes) are byte-identical from run to run on the same machine. Across CPUs,
+float64 training is not bit-portable by itself: MKL picks its code path per CPU (and per buffer
+alignment), so ``main`` runs the build with ``MKL_CBWR=COMPATIBLE`` set before MKL loads (it
+re-executes itself when needed). That gave the same bytes on two different machines (the
+committed files), but torch's own vectorised kernels (``ATEN_CPU_CAPABILITY``) still change
+the last bits of training, so the digits models are pinned by hash and a rebuild elsewhere is
+checked by what holds on every CPU: architecture and held-out quality (see the tests). The zoo
+uses numpy's integer generator only and rebuilds byte for byte everywhere.
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +41,8 @@ from .modelfile import write_model
 MODELS_DIR = Path(__file__).parent / "models"
 DIGITS_INPUT_SCALE = 1 / 112          # float input = pixel / 16, int8 = pixel * 7
 GENERATOR_NOISE = 6
+# MKL's conditional numerical reproducibility: the same code path on every x86-64 CPU
+PORTABLE_ENV = {"MKL_CBWR": "COMPATIBLE"}
 
 
 # ----- zoo ---------------------------------------------------------------------------------
@@ -242,16 +254,48 @@ def build_all(verbose: bool = True) -> dict[str, bytes]:
     return files
 
 
+def _portable_env() -> dict | None:
+    """The environment to re-run in when MKL's code path is not pinned yet, else None."""
+    if all(os.environ.get(k) == v for k, v in PORTABLE_ENV.items()):
+        return None
+    return {**os.environ, **PORTABLE_ENV}
+
+
+def build_in_subprocess(out_dir, names=(), env: dict | None = None, timeout: float = 600) -> dict[str, bytes]:
+    """Build in a fresh interpreter (MKL reads MKL_CBWR once, when it loads): ``names`` only, or
+    everything in build_all's order. ``env`` adds variables (kernel sets) to the portable ones."""
+    out = Path(out_dir)
+    cmd = [sys.executable, "-m", "imochain.precompiles.build_models", "--out", str(out)]
+    for name in names:
+        cmd += ["--only", name]
+    proc = subprocess.run(cmd, env={**os.environ, **PORTABLE_ENV, **(env or {})}, capture_output=True,
+                          text=True, timeout=timeout, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"build failed (exit {proc.returncode}): {proc.stderr.strip()[-800:]}")
+    return {p.stem: p.read_bytes() for p in sorted(out.glob("*.imo"))}
+
+
 def main(argv=None) -> int:
     from eth_utils import keccak
 
     parser = argparse.ArgumentParser(prog="python -m imochain.precompiles.build_models",
                                      description="Build the shipped models reproducibly.")
     parser.add_argument("--out", default=str(MODELS_DIR), help="output folder (default: the package's models/)")
+    parser.add_argument("--only", action="append", default=[], metavar="NAME",
+                        choices=sorted(ZOO) + ["digits-classifier", "digits-generator"],
+                        help="build only this model (repeatable; default: all, zoo first)")
     args = parser.parse_args(argv)
+    env = _portable_env()
+    if env is not None and argv is None:        # MKL is not loaded yet: torch is imported lazily
+        os.execve(sys.executable, [sys.executable, "-m", "imochain.precompiles.build_models", *sys.argv[1:]], env)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    for name, data in sorted(build_all().items()):
+    if args.only:
+        builders = {"digits-classifier": build_digits_classifier, "digits-generator": build_digits_generator}
+        files = {n: builders[n]() if n in builders else ZOO[n]() for n in args.only}
+    else:
+        files = build_all()
+    for name, data in sorted(files.items()):
         (out / f"{name}.imo").write_bytes(data)
         print(f"{name:28s} {len(data):>9d} bytes  0x{keccak(data).hex()}")
     return 0

@@ -1,4 +1,4 @@
-"""``imochain model add | list | export``: argparse wiring for the model store.
+"""``imochain model add | list | export | run``: argparse wiring for the model store.
 
 ``register(subparsers)`` adds the ``model`` command to the main CLI's subparsers; each leaf
 sets ``func`` (called with the parsed args, returns the exit status). Errors print one line
@@ -6,7 +6,7 @@ sets ``func`` (called with the parsed args, returns the exit status). Errors pri
 ``python -m imochain.precompiles.modelcli model list``.
 
 The store folder defaults to ``$IMOCHAIN_MODEL_STORE`` or ``~/.imochain/models``.
-``model list`` always includes the shipped models.
+``model list`` always includes the shipped models. ``model run`` lives in ``modelrun``.
 
 ``model export BUILDER --out FILE`` quantises a trained torch model: BUILDER is a shipped model
 name (``digits-classifier``, ``digits-generator``, a zoo name) or ``package.module:function``
@@ -158,8 +158,8 @@ def _guard(func):
 
 
 def register(subparsers) -> None:
-    model = subparsers.add_parser("model", help="manage inference models (add, list, export)")
-    sub = model.add_subparsers(dest="model_command", metavar="{add,list,export}")
+    model = subparsers.add_parser("model", help="manage inference models (add, list, export, run)")
+    sub = model.add_subparsers(dest="model_command", metavar="{add,list,export,run}")
     sub.required = True
     add = sub.add_parser("add", help="validate a model file and put it in the store; prints its hash")
     add.add_argument("file")
@@ -182,6 +182,8 @@ def register(subparsers) -> None:
     exp.add_argument("--out", required=True, help="output model file")
     exp.add_argument("--mode", choices=["int8", "fp32"], help="override the builder's mode")
     exp.set_defaults(func=_guard(cmd_export))
+    from .modelrun import register as register_run
+    register_run(sub, DEFAULT_STORE)
 
 
 def main(argv=None) -> int:

@@ -110,7 +110,7 @@ async def _respond(send, status: int, body: bytes) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-def create_app(node) -> FastAPI:
+def create_app(node, ui: bool = True, abi_dir: str | None = None) -> FastAPI:
     app = FastAPI(title="imochain JSON-RPC", docs_url=None, redoc_url=None, openapi_url=None)
     manager = FilterManager(node)
     app.state.node = node
@@ -123,10 +123,11 @@ def create_app(node) -> FastAPI:
     app.add_middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["GET", "POST", "OPTIONS"],
                        allow_headers=["*"])
 
-    @app.get("/")
-    async def health() -> dict:
-        return {"name": "imochain", "chainId": node.config.chain_id, "block": node.block_number,
-                "methods": len(METHODS)}
+    if not ui:  # with the explorer on, GET / is its home page (JSON still for Accept: application/json)
+        @app.get("/")
+        async def health() -> dict:
+            return {"name": "imochain", "chainId": node.config.chain_id, "block": node.block_number,
+                    "methods": len(METHODS)}
 
     @app.websocket("/")
     async def rpc_ws(ws: WebSocket) -> None:
@@ -163,11 +164,15 @@ def create_app(node) -> FastAPI:
             if conn.on_event in manager.subscribers:
                 manager.subscribers.remove(conn.on_event)
 
+    if ui:
+        from imochain.ui import mount
+        mount(app, Context(node, manager), abi_dir)
     return app
 
 
-def serve(node, host: str = "127.0.0.1", port: int = 8545, log_level: str = "warning") -> None:
+def serve(node, host: str = "127.0.0.1", port: int = 8545, log_level: str = "warning", ui: bool = True,
+          abi_dir: str | None = None) -> None:
     import uvicorn
-    config = uvicorn.Config(create_app(node), host=host, port=port, log_level=log_level,
+    config = uvicorn.Config(create_app(node, ui, abi_dir), host=host, port=port, log_level=log_level,
                             access_log=False, ws_max_size=MAX_BODY, lifespan="off")
     uvicorn.Server(config).run()

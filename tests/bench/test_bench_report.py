@@ -35,8 +35,12 @@ def test_json_has_every_section(bench):
     result, out, _ = bench
     data = json.loads((out / "report.json").read_text())
     for key in ("format", "environment", "settings", "models", "precompile", "batch", "oracle", "pure_evm", "zkml",
-                "node", "agreement", "elapsed_s"):
+                "node", "agreement", "elapsed_s", "gas_cover"):
         assert key in data, key
+    cover = data["gas_cover"]["rows"]
+    assert sorted((r["model"], r["batch"]) for r in cover) == sorted((m, b) for m in MODELS for b in (1, 8, 64))
+    for r in cover:
+        assert r["us"] > 0 and r["gas"] > 0 and r["time_per_gas"] == pytest.approx(r["us"] * 100 / r["gas"])
     env = data["environment"]
     for key in ("python", "torch", "py-evm", "torch_threads", "devices", "cpu"):
         assert env[key], key
@@ -69,6 +73,9 @@ def test_markdown_has_a_main_table_row_per_model(bench):
     assert sorted(r.split("|")[1].strip() for r in rows) == sorted(MODELS)
     assert "## Pure EVM" in md and "## Node throughput" in md and "## zkML" in md
     assert "| erc7641 transfer between holders |" in md.split("## IMO contracts: gas", 1)[1]
+
+
+    assert "## Does gas cover the time?" in md and "time/gas" in rep.gas_cover_text(result)
     # the printed table has the same rows
     text = rep.main_table_text(result)
     for name in MODELS:
@@ -156,11 +163,14 @@ def test_markdown_renders_zkml_and_cuda_rows(bench):
     result["zkml"] = {"python": "py", "srs": "local", "models": {
         "digits-classifier": {"logrows": 15, "srs_s": 1.0, "setup_s": 1.0, "prove_s": 2.0, "verify_s": 0.1,
                               "proof_bytes": 100, "verifier_code_bytes": 20000, "verifier_deploy_gas": 4_000_000,
-                              "verify_gas": 500_000, "verified_on_chain": True, "tampered_rejected": True},
+                              "verify_gas": 500_000, "verified_on_chain": True, "tampered_rejected": True,
+                              "agreement": {"samples": 16, "outputs_equal": 3, "argmax_equal": 15,
+                                            "max_abs_diff": 1188}},
         "mlp-784-32-10": {"error": "exit 1: boom"}}}
     for key in ("precompile", "batch"):
         result[key] += [dict(r, device="cuda") for r in result[key]]
     result["environment"]["devices"] = ["cpu", "cuda"]
     md = rep.render_markdown(result)
     assert "| digits-classifier | 15 |" in md and "error: exit 1: boom" in md
+    assert "| yes | yes | 3 of 16 | 15 of 16 | 1,188 |" in md
     assert sum(1 for line in md.splitlines() if line.startswith("| digits-classifier | int8 | cuda |")) == 1

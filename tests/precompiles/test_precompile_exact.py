@@ -7,7 +7,7 @@ from precompile_reference import forward as reference_forward
 from precompile_reference import requantize as reference_requantize
 
 from imochain.precompiles.modelfile import parse_model
-from imochain.precompiles.runtime import TorchRuntime
+from imochain.precompiles.runtime import NUMPY_MAX_BATCH, TorchRuntime
 
 
 def _run(model, x):
@@ -27,6 +27,24 @@ def test_shipped_models_match_reference(name):
     store = shipped_store()
     model = store.get(store.find(name))
     _check(model, random_inputs(model.graph.input_shape, 16, seed=7))
+
+
+SMALL_BATCH_INPUTS = 1000
+NUMPY_PATH_MODELS = {"mlp-784-32-10", "digits-classifier", "digits-generator"}
+
+
+@pytest.mark.parametrize("name", ZOO + ["digits-classifier", "digits-generator"])
+def test_small_batch_path_matches_reference_on_1000_inputs(name):
+    # batches of NUMPY_MAX_BATCH take the numpy path where the model has one (small MLPs),
+    # otherwise torch's small-batch kernels; both must equal the int64 reference everywhere
+    store = shipped_store()
+    model = store.get(store.find(name))
+    rt = TorchRuntime(model.graph, model.weights, "cpu")
+    assert (rt.numpy_steps is not None) == (name in NUMPY_PATH_MODELS)
+    x = random_inputs(model.graph.input_shape, SMALL_BATCH_INPUTS, seed=11)
+    x[0], x[1] = -128, 127                           # saturated inputs: the largest sums
+    got = np.concatenate([rt.forward(x[i:i + NUMPY_MAX_BATCH]) for i in range(0, len(x), NUMPY_MAX_BATCH)])
+    np.testing.assert_array_equal(got.astype(np.int64), reference_forward(model, x))
 
 
 @pytest.mark.parametrize("k", [1024, 1025, 4096, 20000])

@@ -5,6 +5,9 @@ on CPU and (when present) CUDA: the int8 mode is exact, so none of these may cha
 All 1000 inputs are checked at batch sizes 64 and 256; batch sizes 1, 2 and 7 (thousands of
 separate calls, slow on a 2-core machine) are checked on the first PREFIX inputs, whose output
 hash is committed too.
+Under every kernel set this CPU can take (kernel_sets.py: scalar, AVX2, AVX-512 code paths of
+torch, MKL and numpy, each in a fresh interpreter) the same hashes are required again, through
+both the torch path (one batch) and the small-batch numpy path (batch 1), on the prefix.
 Regenerate (only after an intended change of models or semantics):
 ``python tests/precompiles/test_precompile_golden.py --write``.
 """
@@ -15,6 +18,7 @@ from pathlib import Path
 
 import pytest
 from eth_utils import keccak
+from kernel_sets import finish, kernel_sets, start
 from precompile_helpers import ZOO, random_inputs, shipped_store
 
 from imochain.precompiles import InferencePrecompile
@@ -80,6 +84,32 @@ def test_golden_outputs(name, device, golden):
         torch.set_num_threads(threads)
 
 
+def kernel_set_hashes() -> dict:
+    """This interpreter's hashes of the first PREFIX outputs: in one batch (the torch path) and
+    one by one (the numpy path); the full 1000 cost minutes on a shared 2-core machine."""
+    import torch
+    precompile = InferencePrecompile(shipped_store(), "cpu")
+    out = {"capability": torch.backends.cpu.get_cpu_capability()}
+    for name in ZOO:
+        model, x = _inputs(name)
+        out[name] = {"batched": _outputs_hash(precompile, model, x[:PREFIX], PREFIX),
+                     "one_by_one": _outputs_hash(precompile, model, x[:PREFIX], 1)}
+    return out
+
+
+@pytest.mark.timeout(900)    # one interpreter per kernel set: ~30 s of CPU, minutes on a loaded machine
+def test_golden_outputs_under_every_kernel_set(golden):
+    sets = kernel_sets()
+    assert len(sets) >= 2 or pytest.skip("torch offers only its scalar kernels on this CPU")
+    procs = {name: start([__file__, "--hashes"], env) for name, env in sets.items()}
+    for name, proc in procs.items():
+        got = finish(proc)
+        assert got["capability"] == sets[name]["ATEN_CPU_CAPABILITY"].upper()
+        for model in ZOO:
+            want = golden[model]["prefix_keccak"]
+            assert got[model] == {"batched": want, "one_by_one": want}, (name, model)
+
+
 def write_golden():
     precompile = InferencePrecompile(shipped_store(), "cpu")
     data = {}
@@ -95,3 +125,5 @@ def write_golden():
 
 if __name__ == "__main__" and "--write" in sys.argv:
     write_golden()
+elif __name__ == "__main__" and "--hashes" in sys.argv:
+    print(json.dumps(kernel_set_hashes()))
