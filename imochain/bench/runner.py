@@ -35,6 +35,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import contract_gas
+
 from imochain.precompiles import INFERENCE_ADDRESS, InferencePrecompile
 from imochain.precompiles.graph import ITEMSIZE
 from imochain.precompiles.tensor import decode_array, encode_array, encode_call
@@ -622,6 +624,8 @@ def _run(s: Settings, log) -> dict:
         report["node"] = bench_node(s)
     else:
         report["node"] = {"skipped": "disabled"}
+    log("  contract gas (IMO contracts' hot paths)")
+    report["contract_gas"] = contract_gas.measure()
     report["agreement"] = agreement(report)
     try:
         env["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
