@@ -142,7 +142,8 @@ def add_node_parser(sub) -> None:
                    help="where the inference precompile runs (auto: CUDA when torch sees a GPU)")
     p.add_argument("--models", metavar="DIR",
                    help="model store folder, shared with `imochain model add` "
-                        "(default: $IMOCHAIN_MODEL_STORE or ~/.imochain/models)")
+                        "(default: $IMOCHAIN_MODEL_STORE or ~/.imochain/models, shared by every node); "
+                        "'none' keeps this node's uploads in memory")
     p.add_argument("--model-alias", type=_alias, action="append", default=[], metavar="ID=NAME",
                    help="answer oracle model id ID with local model NAME (e.g. 11=smollm2); repeatable")
     p.add_argument("--text-model", action="append", default=[], metavar="GGUF",
@@ -197,6 +198,8 @@ def node_config(args):
     from imochain.chain import NodeConfig
     from imochain.chain.accounts import DEFAULT_MNEMONIC
     store = args.models or os.path.expanduser(os.environ.get("IMOCHAIN_MODEL_STORE", "~/.imochain/models"))
+    if args.models == "none":
+        store = None  # in memory: nothing read from or written to a shared folder
     if args.import_chain and not args.init:
         raise ValueError("--import needs --init GENESIS.json (the chain it continues)")
     if args.init and args.fork_url:
@@ -236,6 +239,7 @@ def print_banner(node, host: str, port: int, max_tokens: int | None = None, ui: 
         out.append(f"Fork: {node.fork.client.url} at block #{node.fork.number} (chain id {node.config.chain_id})")
     if node.models is not None:
         out.append(f"Models: {len(node.models.list())} in the store; inference precompile at 0x…00A1")
+        out += [f"  note: {line}" for line in node.models.name_clashes]
     out += _oracle_model_lines(node)
     if max_tokens and node.services:
         out.append(f"Oracle text answers: up to {max_tokens} tokens, ending at the first full sentence")

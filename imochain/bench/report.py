@@ -215,11 +215,27 @@ def render_markdown(report: dict) -> str:
             [f"eth_call p50 µs ({nd['calls']} calls)", _n(nd["http_eth_call_p50_us"]),
              _n(nd["in_process_call_p50_us"]), f"{nd['eth_call_ratio_http_vs_in_process']:.1f}"],
             ["eth_chainId p50 µs (HTTP round-trip floor)", _n(nd["http_eth_chainId_p50_us"]), "—", "—"]]))
+    out += contract_gas_section(report.get("contract_gas", {}))
     out += ["", "## Agreement between regimes (same input)", ""]
     out.append(markdown_table(["model", "checks"], [[k, ", ".join(f"{c}: {_n(v)}" for c, v in sorted(v.items()))]
                                                    for k, v in report["agreement"].items()]))
     out += ["", "Raw figures: `report.json`. Reproduce: `imochain bench` (or `imochain bench --quick`).", ""]
     return "\n".join(out)
+
+
+def contract_gas_section(gas: dict) -> list[str]:
+    """Markdown lines: gas of each IMO path, ERC-7641 transfers against the plain ERC-20 baseline."""
+    out = ["", "## IMO contracts: gas of the hot paths (same run)", ""]
+    if not gas:
+        return out + ["Not measured."]
+    erc20 = {k.removeprefix("erc20 transfer "): v for k, v in gas.items() if k.startswith("erc20 transfer ")}
+    rows = []
+    for name, used in gas.items():
+        if name.startswith("erc20 transfer "):
+            continue
+        base = erc20.get(name.removeprefix("erc7641 transfer ")) if name.startswith("erc7641 transfer ") else None
+        rows.append([name, _n(used), _n(base), f"{used / base:.2f}×" if base else "—"])
+    return out + [markdown_table(["path", "gas", "plain OpenZeppelin ERC-20", "ratio"], rows)]
 
 
 GAS_COVER_COLUMNS = ["model", "device", "batch", "MACs", "bytes", "median µs", "gas", "gas µs (10 ns/gas)",

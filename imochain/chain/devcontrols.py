@@ -5,7 +5,8 @@ and the services these methods drive (cheats, clock, states, snapshots)."""
 from __future__ import annotations
 
 import os
-import shutil
+
+from .dbfolder import remove_store_files
 
 from . import forking
 
@@ -91,7 +92,7 @@ class DevControls:
             self.stop_interval_mining()
             if self.config.db_path:
                 self.storage.close()
-                shutil.rmtree(self.config.db_path, ignore_errors=True)
+                remove_store_files(self.config.db_path)
             self._open()
             self._instance_id = os.urandom(32)
             self.cheats.reset_block_knobs()

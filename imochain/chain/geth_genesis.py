@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from eth.constants import ZERO_HASH32
+
+from imochain import safejson
 
 from .errors import GenesisError
 from .forks import FORKS, vm_class
@@ -179,7 +180,7 @@ def load_genesis(path: str | Path) -> GethGenesis:
     try:
         if p.stat().st_size > MAX_GENESIS_BYTES:
             raise GenesisError(f"genesis: {path} is larger than {MAX_GENESIS_BYTES} bytes")
-        doc = json.loads(p.read_text())
+        doc = safejson.loads(p.read_text())  # a user's file: nesting bounded like any JSON
     except OSError as exc:
         raise GenesisError(f"genesis: cannot read {path}: {exc.strerror}") from None
     except (ValueError, RecursionError) as exc:

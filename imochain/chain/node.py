@@ -28,6 +28,7 @@ from .accounts import DevAccount, derive_accounts
 from .calls import Calls
 from .cheats import Cheats
 from .clock import TimeManager
+from .dbfolder import check_db_folder
 from .devcontrols import DevControls
 from .errors import ChainError, ExecutionFailed, ExecutionReverted, InvalidParams, TransactionRejected
 from .executor import build_block, log_block
@@ -76,6 +77,8 @@ class Node(DevControls):
             self._load_genesis_file()
         self._make_chain_class()
         self._genesis_plan = genesis
+        if self.config.db_path:  # before the first open only: a reset keeps the user's files
+            check_db_folder(self.config.db_path)
         self.miner = Miner(self.lock, self._mine_one, self._ready_count, lambda: len(self.pool),
                            automine=self.config.automine and not self.config.block_time)
         self._open()

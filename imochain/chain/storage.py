@@ -15,6 +15,7 @@ from eth.db.atomic import AtomicDB
 from eth_utils import keccak
 
 from .accounts import create_address
+from .dbfolder import check_store_content
 from .errors import BlockNotFound, ChainError, InvalidParams
 from .fees import effective_gas_price, tx_type
 from .lru import LRUCache
@@ -102,6 +103,8 @@ class ChainStorage:
     def __init__(self, chain_class, db_path: str | None):
         self.db_path = db_path
         self.store = LMDBStore(db_path) if db_path else MemoryStore()
+        if db_path:
+            check_store_content(db_path, self.store, HEAD_KEY)
         self.db = AtomicDB(self.store)
         self.chain = chain_class(self.db)
         self.chaindb = self.chain.chaindb

@@ -34,6 +34,9 @@ class MemoryStore(BaseDB):
     def _exists(self, key: bytes) -> bool:
         return key in self._data
 
+    def is_empty(self) -> bool:
+        return not self._data
+
     def commit(self) -> None:
         pass
 
@@ -90,6 +93,9 @@ class LMDBStore(BaseDB):
         except KeyError:
             return False
         return True
+
+    def is_empty(self) -> bool:
+        return not self._pending and self._env.stat()["entries"] == 0
 
     def commit(self) -> None:
         if not self._pending:

@@ -15,7 +15,8 @@ from eth.exceptions import Revert
 from eth_utils import to_checksum_address
 
 from .errors import decode_revert_reason
-from .tracing import MAX_STRUCT_LOGS, TraceTooLarge, Tracer, error_text
+from .tracing import (_SLOT_BYTES, _STEP_BYTES, _WORD_BYTES, MAX_STRUCT_LOGS, MAX_TRACE_BYTES, TraceTooLarge,
+                      Tracer, error_text)
 
 
 def _word(v: int | bytes) -> int:
@@ -35,13 +36,15 @@ class StructLogger(Tracer):
 
     def __init__(self, *, disable_stack: bool = False, disable_storage: bool = False,
                  enable_memory: bool = False, enable_return_data: bool = False, limit: int = 0,
-                 max_logs: int = MAX_STRUCT_LOGS) -> None:
+                 max_logs: int = MAX_STRUCT_LOGS, max_bytes: int = MAX_TRACE_BYTES) -> None:
         self.stack = not disable_stack
         self.storage = not disable_storage
         self.memory = enable_memory
         self.return_data = enable_return_data
         self.limit = limit
         self.max_logs = max_logs
+        self.max_bytes = max_bytes
+        self.size = 0  # estimated JSON bytes of the logs so far
         self.logs: list[dict] = []
         self._steps = -1  # so the deadline is checked at the first step too
         # per running opcode: [entry or None, gas before, computation, gasCost already set]
@@ -81,6 +84,7 @@ class StructLogger(Tracer):
         if len(self.logs) >= self.max_logs:
             raise TraceTooLarge(f"trace exceeds {self.max_logs} steps; use the 'limit' option "
                                 "or the callTracer")
+        self._account(comp, op)
         entry: dict = {"pc": pc, "op": name, "gas": gas, "gasCost": 0, "depth": comp.msg.depth + 1}
         frames = self._frames
         if frames:
@@ -103,6 +107,22 @@ class StructLogger(Tracer):
             self._storage_step(comp, op, values, entry)
         self.logs.append(entry)
         self._open.append([entry, gas, comp, False])
+
+    def _account(self, comp, op: int) -> None:
+        """Add this step's JSON size to the total, refusing before anything is built."""
+        size = _STEP_BYTES
+        if self.stack:
+            size += _WORD_BYTES * len(comp._stack.values)
+        if self.memory:
+            size += _WORD_BYTES * ((len(comp._memory._bytes) + 31) // 32)
+        if self.return_data:
+            size += 2 * len(comp.return_data)
+        if self.storage and (op == 0x54 or op == 0x55):
+            size += _SLOT_BYTES * (len(self._seen.get(comp.msg.storage_address, ())) + 1)
+        self.size += size
+        if self.size > self.max_bytes:
+            raise TraceTooLarge(f"trace exceeds {self.max_bytes // 2**20} MiB; use the 'limit' option, "
+                                "disableStack/disableStorage, no enableMemory, or the callTracer")
 
     def _storage_step(self, comp, op, values, entry) -> None:
         # geth shows, on SLOAD/SSTORE only, every slot of this contract the trace has touched

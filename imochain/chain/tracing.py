@@ -36,8 +36,13 @@ RENAMED = {"SHA3": "KECCAK256"}
 # Stands for the STOP that py-evm runs past the end of the code, which geth logs at pc = len(code).
 IMPLICIT_STOP = 0x100
 
-# A trace is held in memory whole; past this many steps a request fails instead of the node.
+# A trace is held in memory whole; past this many steps, or this many bytes of JSON, a request
+# fails instead of the node (enableMemory on a 4-byte loop grew 131 MB per 40 k gas).
 MAX_STRUCT_LOGS = 1_000_000
+MAX_TRACE_BYTES = 64 * 1024 * 1024
+# The JSON a step costs, estimated before it is built: fixed fields, then per stack word,
+# memory word and storage slot shown (each written as hex in quotes, with a comma).
+_STEP_BYTES, _WORD_BYTES, _SLOT_BYTES = 120, 70, 140
 
 
 class TraceTooLarge(ChainError):

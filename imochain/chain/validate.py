@@ -92,6 +92,8 @@ def check_for_pool(tx, sender: bytes, state, head, base_fee: int, gas_cap: int) 
 def validation_message(message: str) -> str:
     """py-evm's wording of a failed validation → geth's and anvil's."""
     lower = message.lower()
+    if "gas cannot be negative" in lower or "intrinsic gas" in lower:
+        return "intrinsic gas too low"  # py-evm's Message check when gas < the call data's cost (anvil's words)
     if "insufficient" in lower or "balance" in lower:
         return "insufficient funds for gas * price + value"
     if "nonce" in lower:

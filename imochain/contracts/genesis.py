@@ -23,10 +23,12 @@ model owner = owner (who may hand a model to the IMO launchpad). Models register
 ``registerModel`` get ids from 1000. The oracle operator (:data:`OPERATOR_ADDRESS`) is
 whitelisted and stakes :data:`OPERATOR_BOND` in the opML game.
 
-opML bonds: every posted result needs an operator stake >= :data:`RESULT_BOND`; a challenge
-sends exactly :data:`CHALLENGE_BOND`. Challenger right -> it gets its bond back plus
-min(RESULT_BOND, stake) slashed from the operator, and the re-executed output replaces the
-result (delivered to the consumer once). Challenger wrong -> its bond goes to the operator.
+opML bonds: a posted result carries a bond of 100 x the model fee its request paid, capped at
+:data:`RESULT_BOND` (0 for a free request), and needs an operator stake that large; a challenge
+sends exactly :data:`CHALLENGE_BOND` (``challengeMany``: that much per result). Challenger right
+-> it gets its bond back plus min(bond, stake) slashed from the operator, and the re-executed
+output replaces the result (delivered to the consumer once). Challenger wrong -> its bond goes
+to the operator.
 Winnings are credited in the game and withdrawn with ``withdrawBond``; an operator's stake is
 locked until the window of its newest result has passed.
 """

@@ -16,6 +16,8 @@ import math
 import numpy as np
 from eth_utils import keccak
 
+from imochain import safejson
+
 from .errors import ModelError
 from .graph import Graph, validate_graph
 
@@ -64,7 +66,7 @@ def _reject_constant(name):
 
 def _json(text: bytes | str, what: str):
     try:
-        return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_reject_constant)
+        return safejson.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_reject_constant)
     except ModelError:
         raise
     except (ValueError, RecursionError) as exc:
@@ -113,8 +115,8 @@ def parse_model(file_bytes: bytes) -> Model:
             raise ModelError(f"tensor '{name}': dtype {entry['dtype']!r} not supported (I8, I32, F32)")
         shape = entry["shape"]
         if (not isinstance(shape, list) or len(shape) > 8
-                or not all(isinstance(d, int) and not isinstance(d, bool) and 0 <= d < 1 << 31 for d in shape)):
-            raise ModelError(f"tensor '{name}': bad shape {shape!r}")
+                or not all(isinstance(d, int) and not isinstance(d, bool) and 0 < d < 1 << 31 for d in shape)):
+            raise ModelError(f"tensor '{name}': bad shape {shape!r} (dimensions are 1 to 2^31-1)")
         offsets = entry["data_offsets"]
         if (not isinstance(offsets, list) or len(offsets) != 2
                 or not all(isinstance(o, int) and not isinstance(o, bool) for o in offsets)

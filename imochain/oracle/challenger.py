@@ -10,11 +10,13 @@ from eth_utils import keccak
 
 from .requests import RequestBook
 from .sender import BlockService, Sender
-from .worker import _selector
+from .worker import _request_gas_limit, _selector
 
 log = logging.getLogger("imochain.oracle")
 
 RESULT_SUBMITTED = keccak(text="ResultSubmitted(uint256,address,bytes32,bytes32)")
+TX_GAS_CAP = 2**24 - 1  # EIP-7825 (Osaka on): the most gas one transaction may ask for
+CHALLENGE_GAS = 400_000  # one challenge without its callback: re-execution, bookkeeping, events
 
 
 class Challenger(BlockService):
@@ -41,6 +43,7 @@ class Challenger(BlockService):
             self.node.defer(lambda: self._check(posted))
 
     def _check(self, posted) -> None:
+        wrong = []
         for request_id, model_hash, output_hash in posted:
             if self.node.inference.is_text(model_hash):
                 continue  # text answers are fp32: exact on this machine only, not disputed
@@ -53,24 +56,37 @@ class Challenger(BlockService):
                 continue
             right = keccak(output) == output_hash
             self.checked[request_id] = right
-            if right:
-                continue
-            gas_limit = self._callback_gas(request_id)
-            try:
-                tx = self.sender.send(self.opml, _selector("challenge(uint256)") + abi_encode(["uint256"], [request_id]),
-                                      2_000_000 + 2 * gas_limit + 40_000 * ((len(output) + 31) // 32),
-                                      value=self.bond)
-                self.challenged[request_id] = tx
-                self.book.challenged(request_id, tx)
-                log.info("challenger: result of request #%d is wrong; challenged in tx 0x%s", request_id, tx.hex())
-            except Exception as exc:
-                log.warning("challenger: could not challenge request #%d: %s", request_id, exc)
+            if not right:
+                gas = CHALLENGE_GAS + _request_gas_limit(self.node, self.oracle, request_id) * 64 // 63 \
+                    + 25_000 * ((len(output) + 31) // 32 + 2)
+                wrong.append((request_id, gas))
+        if wrong:
+            self._challenge_all(wrong)
 
-    def _callback_gas(self, request_id: int) -> int:
-        data = _selector("requests(uint256)") + abi_encode(["uint256"], [request_id])
-        try:
-            out = self.node.call({"to": self.oracle, "data": data})
-            # requests(id) → (account, requestId, modelId, input, callbackContract, gasLimit, callbackData)
-            return abi_decode(["address", "uint256", "uint256", "bytes", "address", "uint64", "bytes"], out)[5]
-        except Exception:
-            return 1_000_000
+    def _challenge_all(self, wrong: list[tuple[int, int]]) -> None:
+        """All of a block's wrong results at once: `challengeMany` transactions as large as half a
+        block (and EIP-7825's cap) allow, submitted together so they land in the next block(s), well
+        inside the window."""
+        budget = min(self.node.head.gas_limit // 2, TX_GAS_CAP)
+        chunks, chunk, used = [], [], 0
+        for request_id, gas in wrong:
+            if chunk and used + gas > budget:
+                chunks.append(chunk)
+                chunk, used = [], 0
+            chunk.append((request_id, gas))
+            used += gas
+        chunks.append(chunk)
+        with self.node.batched():
+            for chunk in chunks:
+                ids = [request_id for request_id, _ in chunk]
+                data = _selector("challengeMany(uint256[])") + abi_encode(["uint256[]"], [ids])
+                try:
+                    tx = self.sender.send(self.opml, data, 100_000 + sum(g for _, g in chunk) + 16 * len(data),
+                                          value=self.bond * len(ids))
+                except Exception as exc:
+                    log.warning("challenger: could not challenge requests %s: %s", ids, exc)
+                    continue
+                for request_id in ids:
+                    self.challenged[request_id] = tx
+                    self.book.challenged(request_id, tx)
+                log.info("challenger: %d wrong result(s) %s challenged in tx 0x%s", len(ids), ids, tx.hex())

@@ -2,7 +2,10 @@
 
 The worker reads each new block's `AICallbackRequest` events, runs every model's requests of
 that block in ONE batched forward pass (int8 outputs are byte-identical to one-by-one runs),
-and answers with `invokeCallback` transactions from the operator account.
+and answers with `invokeCallback` transactions from the operator account. It serves exactly the
+model hash the oracle recorded for the request (the one the opML game re-executes), never what
+`getModel` says now, and reports a fulfilment that reverted (e.g. a failing callback) with
+`feedbackError`, which refunds the model fee.
 
 It runs after a block's listeners have all seen it (`Node.defer`), so subscribers see blocks
 in order; with automine their transactions go into one block rather than one block each.
@@ -28,6 +31,7 @@ REQUEST_V1 = keccak(text="AICallbackRequest(address,uint256,uint256,bytes,addres
 REQUEST_V2 = keccak(text="AICallbackRequest(address,uint256,uint256,bytes,address,uint64,bytes,uint8,uint8,uint256)")
 CALLBACK_ERROR = keccak(text="AICallbackError(uint256,uint8,bytes,bool)")
 INVALID_INPUT, INVALID_BATCH_SIZE = 0, 1
+PENDING = 1  # IAIOracleExtended.RequestStatus.Pending
 TEXT_ANSWER_TOKENS = 64  # cap on an oracle text answer (ORA requests carry none): a sentence or two
 
 
@@ -73,6 +77,7 @@ class OracleWorker(BlockService):
         self.records: list[BatchRecord] = []
         self.sent: dict[bytes, tuple[int, str, int, float]] = {}  # tx → (request, model, batch, µs)
         self.delivered: dict[int, bytes] = {}  # request id → output the worker posted
+        self.invoked: dict[bytes, int] = {}  # invokeCallback tx → request id, until mined
 
     # -- reading the chain ------------------------------------------------------------------
     def _requests(self, info) -> list[Request]:
@@ -96,10 +101,14 @@ class OracleWorker(BlockService):
                                    entry.topics[1][12:], entry.tx_hash))
         return out
 
-    def _model_hash(self, model_id: int) -> bytes:
-        data = _selector("getModel(uint256)") + abi_encode(["uint256"], [model_id])
-        out = self.node.call({"to": self.oracle, "data": data})
-        return out[:32]
+    def _model_hash(self, request_id: int) -> bytes:
+        """The model hash recorded at request time: what the opML game re-executes."""
+        data = _selector("getRequestModelHash(uint256)") + abi_encode(["uint256"], [request_id])
+        return self.node.call({"to": self.oracle, "data": data})[:32]
+
+    def _pending(self, request_id: int) -> bool:
+        data = _selector("getRequestStatus(uint256)") + abi_encode(["uint256"], [request_id])
+        return int.from_bytes(self.node.call({"to": self.oracle, "data": data})[:32], "big") == PENDING
 
     # -- serving ----------------------------------------------------------------------------
     def on_block(self, info) -> None:
@@ -119,13 +128,39 @@ class OracleWorker(BlockService):
             request_id, model, batch, micros = entry
             receipt = self.node.get_receipt(tx.hash)
             outcome = self.book.mined(self.node, tx.hash, receipt, _error_delivered(receipt, self.oracle))
+            if self.invoked.pop(tx.hash, None) is not None and not (receipt and receipt.status == 1):
+                self.node.defer(lambda rid=request_id: self._report_failed(rid))
             log.info("oracle: request #%d model %s batch %d %.0f µs gas %d %s", request_id, model, batch,
                      micros, receipt.gas_used if receipt else 0, outcome or "mined")
+
+    def _report_failed(self, request_id: int) -> None:
+        """A fulfilment reverted (the consumer's callback failed, or too little stake): close the
+        request with feedbackError, which refunds its model fee, rather than leave it Pending."""
+        if not self._pending(request_id):
+            return
+        message = b"result not delivered: invokeCallback reverted (callback failed or operator stake too low)"
+        data = _selector("feedbackError(uint256,uint8,bytes)") + abi_encode(
+            ["uint256", "uint8", "bytes"], [request_id, INVALID_INPUT, message])
+        gas = 200_000 + self._callback_gas(request_id) * 64 // 63 + 16 * len(data)
+        try:
+            with self.node.batched():  # mined once it is on the books, so the log line sees it
+                tx_hash = self.sender.send(self.oracle, data, gas)
+                self.sent[tx_hash] = (request_id, "feedbackError", 0, 0.0)
+        except Exception as exc:
+            log.warning("oracle: could not report request #%d: %s", request_id, exc)
+            return
+        record = self.book.get(request_id)  # it stays listed as a failed callback, now closed
+        if record is not None:
+            record.transactions["error"] = tx_hash
+            record.reason = f"{record.reason}; closed with feedbackError, the model fee refunded"
+
+    def _callback_gas(self, request_id: int) -> int:
+        return _request_gas_limit(self.node, self.oracle, request_id)
 
     def _serve(self, requests: list[Request]) -> None:
         by_model: dict[bytes, list[Request]] = {}
         for r in requests:
-            by_model.setdefault(self._model_hash(r.model_id), []).append(r)
+            by_model.setdefault(self._model_hash(r.request_id), []).append(r)
         answers: list[tuple[Request, bytes | None, str | None, int, str, float]] = []
         for model_hash, group in by_model.items():
             answers += self._run_group(model_hash, group)
@@ -148,6 +183,8 @@ class OracleWorker(BlockService):
                     tx_hash = self.sender.send(self.oracle, data, gas)
                     self.sent[tx_hash] = (r.request_id, name, batch, micros)
                     self.book.sent(r.request_id, tx_hash, answer=output is not None)
+                    if output is not None:
+                        self.invoked[tx_hash] = r.request_id
                 except Exception as exc:  # one failed submission must not stop the others
                     log.warning("oracle: could not answer request #%d: %s", r.request_id, exc)
 
@@ -233,7 +270,10 @@ class OracleWorker(BlockService):
             return INVALID_INPUT, exc.reason
         shape = tuple(view.shape)
         expected = tuple(model.graph.input_shape)
-        if r.batch_size > 1 and (len(shape) != len(expected) + 1 or shape[0] != r.batch_size):
+        batched = len(shape) == len(expected) + 1
+        # the fee paid for batchSize samples: a tensor holding more (a batch-1 request with an
+        # [N, ...] input) is refused, so nobody gets N inferences for the price of one
+        if (r.batch_size > 1 and not batched) or (batched and shape[0] != r.batch_size):
             return INVALID_BATCH_SIZE, f"batch of {r.batch_size} needs shape [{r.batch_size}, ...], got {list(shape)}"
         return None
 
@@ -258,3 +298,14 @@ def _padding(tensor: bytes) -> int:
     from imochain.models.tensor import decode_tensor
     n = decode_tensor(tensor).data_len
     return (-n) % 32
+
+
+def _request_gas_limit(node, oracle: bytes, request_id: int) -> int:
+    """The callback gas limit of a request (what a fulfilment or correction must pass on)."""
+    data = _selector("requests(uint256)") + abi_encode(["uint256"], [request_id])
+    try:
+        out = node.call({"to": oracle, "data": data})
+        # requests(id) → (account, requestId, modelId, input, callbackContract, gasLimit, callbackData)
+        return abi_decode(["address", "uint256", "uint256", "bytes", "address", "uint64", "bytes"], out)[5]
+    except Exception:
+        return 1_000_000

@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import math
 
+from imochain.models.errors import PrecompileError
 from imochain.models.graph import ITEMSIZE, Graph
 
 # milli-gas
@@ -57,8 +58,23 @@ G_BYTE_MILLI = 189                # 0.189 gas/byte = 1.89 ns per byte of input +
 QUOTE_GAS_BASE = 1_000
 QUOTE_GAS_PER_WORD = 3
 
-# A call above this many MACs is refused before it runs (dry runs have no gas limit).
+# A call above this many MACs, or whose ops write more than this many activation bytes, is
+# refused before it runs (dry runs have no gas limit): the runtime holds a few float copies of
+# the activations, so the byte budget bounds a call's memory to well under a GiB.
 MAX_CALL_MACS = 1 << 36
+MAX_CALL_ACTIVATION_BYTES = 64 * 1024 * 1024
+
+
+def check_budget(graph: Graph, batch: int) -> None:
+    """Refuse a batch whose MACs or activation bytes exceed the per-call budget."""
+    macs = graph.macs_per_sample * batch
+    if macs > MAX_CALL_MACS:
+        raise PrecompileError(f"call needs {macs} MACs, limit {MAX_CALL_MACS}")
+    moved = graph.activation_bytes_per_sample * batch
+    if moved > MAX_CALL_ACTIVATION_BYTES:
+        raise PrecompileError(f"call of batch {batch} writes {moved} activation bytes, limit "
+                              f"{MAX_CALL_ACTIVATION_BYTES} (at most "
+                              f"{MAX_CALL_ACTIVATION_BYTES // max(1, graph.activation_bytes_per_sample)} samples)")
 
 
 def inference_gas(graph: Graph, batch: int, input_bytes: int) -> int:

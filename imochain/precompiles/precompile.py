@@ -11,7 +11,7 @@ import numpy as np
 
 from imochain.models import runtime
 from imochain.models.errors import PrecompileError
-from .gas import MAX_CALL_MACS, batch1_gas, inference_gas, quote_gas
+from .gas import batch1_gas, check_budget, inference_gas, quote_gas
 from imochain.models.modelfile import Model
 from imochain.models.store import ModelStore
 from imochain.models.tensor import (DTYPE_CODES, DTYPE_NAMES, NUMPY_DTYPES, TensorView, _padded, decode_call, decode_tensor,
@@ -63,9 +63,7 @@ class InferencePrecompile:
                               f"[*,{_fmt(g.input_shape)[1:]}")
 
     def _gas(self, model: Model, batch: int, view: TensorView) -> int:
-        macs = model.graph.macs_per_sample * batch
-        if macs > MAX_CALL_MACS:
-            raise PrecompileError(f"call needs {macs} MACs, limit {MAX_CALL_MACS}")
+        check_budget(model.graph, batch)
         return inference_gas(model.graph, batch, view.data_len)
 
     def _parse(self, data: bytes):
@@ -105,7 +103,7 @@ class InferencePrecompile:
 
     def execute(self, data: bytes) -> bytes:
         model, view, batch, batched = self._parse(data)
-        self._gas(model, batch, view)    # enforces the MAC limit
+        self._gas(model, batch, view)    # enforces the MAC and activation budget
         x = view.array().reshape((batch,) + model.graph.input_shape)
         return self._encode(model, self._run(model, x), batched)
 
@@ -128,8 +126,7 @@ class InferencePrecompile:
             parts.append(view.array().reshape((batch,) + model.graph.input_shape))
             layout.append((batch, batched))
             total += batch
-        if model.graph.macs_per_sample * total > MAX_CALL_MACS:
-            raise PrecompileError(f"batch needs {model.graph.macs_per_sample * total} MACs, limit {MAX_CALL_MACS}")
+        check_budget(model.graph, total)
         out = self._run(model, np.concatenate(parts) if len(parts) > 1 else parts[0])
         results, row = [], 0
         for batch, batched in layout:
@@ -150,7 +147,9 @@ class InferencePrecompile:
         for t in tensors:
             if len(t) != len(sample) or not t.startswith(head) or t[stop:] != tail:
                 return None
-        if g.macs_per_sample * len(tensors) > MAX_CALL_MACS:
+        try:
+            check_budget(g, len(tensors))
+        except PrecompileError:
             return None  # the general path reports it
         x = np.frombuffer(b"".join([t[len(head):stop] for t in tensors]),
                           dtype=runtime_dtype(g.input_dtype)).reshape((len(tensors),) + g.input_shape)

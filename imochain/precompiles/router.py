@@ -65,16 +65,27 @@ class ModelRouter:
         return get_model(path)
 
     def find(self, name: str) -> bytes | None:
-        for h, (n, _) in self.text_files.items():
-            if n == name:
-                return h
-        return self.store.find(name)
+        if not self.text_files:
+            return self.store.find(name)
+        for row in self.list():
+            if row["name"] == name:
+                return bytes.fromhex(row["hash"][2:])
+        return None
 
     def list(self) -> list[dict]:
+        """Every model, each under a unique name: the store resolves clashes among tensor
+        models; a text model keeps its name over a tensor model (and the lowest hash among text
+        models), the others get ``name@hash8`` as in the store."""
         out = [dict(m, kind=m.get("kind", "tensor")) for m in self.store.list()]
         for h, (name, path) in self.text_files.items():
             out.append({"hash": "0x" + h.hex(), "name": name, "kind": "text", "mode": "fp32",
                         "file": path})
+        owners: dict[str, dict] = {}
+        for row in sorted(out, key=lambda r: (r["kind"] != "text", r["hash"])):
+            owners.setdefault(row["name"], row)
+        for row in out:
+            if owners[row["name"]] is not row:
+                row["name"] = f"{row['name']}@{row['hash'][2:10]}"
         return out
 
     # -- the precompile interface (what the chain wires at 0xA1) -----------------------------

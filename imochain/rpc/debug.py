@@ -7,6 +7,10 @@
 traceConfig: tracer (omitted: struct logger; "callTracer", "4byteTracer", "noopTracer"),
 tracerConfig ({onlyTopCall, withLog} for callTracer), disableStack, disableStorage,
 enableMemory, enableReturnData, limit, timeout (a Go duration: "5s", "1m30s").
+
+Bounds: a trace runs for at most `timeout` (default DEFAULT_TIMEOUT; geth's is 5 s) and a struct
+log holds at most MAX_TRACE_BYTES of JSON and MAX_STRUCT_LOGS steps, for one transaction or a
+whole block; past either the request fails with a clear error and the node carries on.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from eth_utils import ValidationError
 
 from imochain.chain import ChainError, InvalidParams
 from imochain.chain.tracers import CallTracer, FourByteTracer, NoopTracer, StructLogger
-from imochain.chain.tracing import Tracer
+from imochain.chain.tracing import MAX_TRACE_BYTES, TraceTimeout, TraceTooLarge, Tracer
 
 from . import params as p
 from .dispatch import Context, method
@@ -28,6 +32,7 @@ TRACERS = ("callTracer", "4byteTracer", "noopTracer")
 LOGGER_FLAGS = {"disableStack": "disable_stack", "disableStorage": "disable_storage",
                 "enableMemory": "enable_memory", "enableReturnData": "enable_return_data"}
 CALL_TRACER_FLAGS = {"onlyTopCall": "only_top_call", "withLog": "with_log"}
+DEFAULT_TIMEOUT = 30.0  # seconds; generous for a shared 2-core machine, still bounded
 
 
 def _flags(obj: dict, names: dict[str, str], where: str) -> dict:
@@ -84,13 +89,20 @@ def duration(value) -> float:
     return total
 
 
-def make_tracer(config: dict) -> Tracer:
-    """A fresh tracer for one transaction, from a validated traceConfig."""
+def deadline(config: dict) -> float:
+    """When a trace started now must stop (time.monotonic())."""
+    timeout = config.get("timeout")
+    return time.monotonic() + (duration(timeout) if timeout is not None else DEFAULT_TIMEOUT)
+
+
+def make_tracer(config: dict, stop_at: float | None = None, max_bytes: int = MAX_TRACE_BYTES) -> Tracer:
+    """A fresh tracer for one transaction, from a validated traceConfig; a block's traces share
+    one deadline and one byte budget."""
     name = config.get("tracer") or None
     tracer: Tracer
     if name is None:
         limit = config.get("limit")
-        tracer = StructLogger(**_flags(config, LOGGER_FLAGS, "traceConfig"),
+        tracer = StructLogger(**_flags(config, LOGGER_FLAGS, "traceConfig"), max_bytes=max_bytes,
                               limit=p.quantity(limit, "traceConfig.limit", 2**63) if limit is not None else 0)
     elif name == "callTracer":
         tracer = CallTracer(**_flags(config.get("tracerConfig") or {}, CALL_TRACER_FLAGS, "tracerConfig"))
@@ -98,8 +110,7 @@ def make_tracer(config: dict) -> Tracer:
         tracer = FourByteTracer()
     else:
         tracer = NoopTracer()
-    if config.get("timeout") is not None:  # no timeout unless asked: a dev chain has no peers to starve
-        tracer.deadline = time.monotonic() + duration(config["timeout"])
+    tracer.deadline = stop_at if stop_at is not None else deadline(config)
     return tracer
 
 
@@ -107,8 +118,8 @@ def _top_error(comp):
     return comp.error if comp is not None and comp.is_error else None
 
 
-def _trace_mined(node, tx_hash: bytes, config: dict):
-    tracer = make_tracer(config)
+def _trace_mined(node, tx_hash: bytes, config: dict, tracer: Tracer | None = None):
+    tracer = tracer or make_tracer(config)
     with node.atomic():  # the receipt and the replay must see the same chain
         receipt = node.get_receipt(tx_hash)
         if receipt is None:
@@ -158,14 +169,19 @@ def _trace_block(node, block_id, config: dict) -> list:
         if info.number == 0:
             raise p.RpcError(-32000, "genesis is not traceable")  # no transactions ran to make it
         out = []
+        stop_at, budget = deadline(config), MAX_TRACE_BYTES
         # each replay re-executes the block's earlier transactions: fine for dev-chain blocks
         for t in info.transactions:
+            tracer = make_tracer(config, stop_at, budget)
             try:
-                out.append({"txHash": hexb(t.hash), "result": _trace_mined(node, t.hash, config)})
+                out.append({"txHash": hexb(t.hash), "result": _trace_mined(node, t.hash, config, tracer)})
             except RpcError as exc:  # one transaction's failure, as geth reports it
                 out.append({"txHash": hexb(t.hash), "error": exc.message})
+            except (TraceTooLarge, TraceTimeout):
+                raise  # the block's trace as a whole is past its bounds
             except ChainError as exc:
                 out.append({"txHash": hexb(t.hash), "error": str(exc)})
+            budget -= getattr(tracer, "size", 0)
         return out
 
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 import gzip
 import json
 import logging
+import zlib
 
 from eth_utils import to_checksum_address
 
+from imochain import safejson
 from imochain.chain.fees import suggested_gas_price
 
 from . import format as fmt
@@ -301,14 +303,29 @@ def dump_state(ctx: Context, params: list):
 MAX_STATE_DUMP = 64 * 1024 * 1024
 
 
+def gunzip_capped(blob: bytes, cap: int) -> bytes:
+    """Decompress gzip (one or more members) a piece at a time, refusing output beyond ``cap``
+    bytes before it is produced: a small bomb must not become gigabytes."""
+    out = bytearray()
+    while blob:
+        member = zlib.decompressobj(wbits=31)
+        out += member.decompress(blob, cap + 1 - len(out))
+        if len(out) > cap:
+            raise ValueError(f"state larger than {cap // 2**20} MiB once decompressed")
+        if not member.eof:
+            raise ValueError("truncated gzip data")
+        blob = member.unused_data
+    return bytes(out)
+
+
 @method("anvil_loadState", "hardhat_loadState")
 def load_state(ctx: Context, params: list):
     blob = p.data(p.arg(params, 0, "state"), "state")
     try:
-        raw = gzip.decompress(blob) if blob[:2] == b"\x1f\x8b" else blob
+        raw = gunzip_capped(blob, MAX_STATE_DUMP) if blob[:2] == b"\x1f\x8b" else blob
         if len(raw) > MAX_STATE_DUMP:
             raise ValueError("state larger than 64 MiB")
-        doc = json.loads(raw)
+        doc = safejson.loads(raw)
         accounts = {}
         for a, v in doc["accounts"].items():
             accounts[p.address(a, "account")] = {

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import logging
+import math
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from imochain import safejson
 from imochain.chain import (BlockNotFound, ChainError, ExecutionFailed, ExecutionReverted,
                             InvalidParams, TransactionRejected)
 
@@ -19,30 +20,6 @@ Handler = Callable[["Context", list], Any]
 METHODS: dict[str, Handler] = {}
 
 MAX_BATCH = 1000
-MAX_DEPTH = 256  # JSON nesting; py_ecc raises the recursion limit to 100 000, so a deeply
-                 # nested body would overflow the C stack inside json.loads (a segfault)
-
-
-def _too_deep(body: bytes | str) -> bool:
-    """True when brackets nest deeper than MAX_DEPTH (strings are not parsed: a conservative
-    over-count is possible only for strings full of unbalanced brackets)."""
-    if isinstance(body, str):
-        body = body.encode("utf-8", "surrogatepass")
-    if body.count(b"[") + body.count(b"{") <= MAX_DEPTH:
-        return False
-    import numpy as np
-    arr = np.frombuffer(body, dtype=np.uint8)
-    depth = 0
-    for start in range(0, len(arr), 1 << 20):
-        chunk = arr[start:start + (1 << 20)]
-        step = ((chunk == 0x5B) | (chunk == 0x7B)).astype(np.int32) - ((chunk == 0x5D) | (chunk == 0x7D))
-        running = np.cumsum(step) + depth
-        if running.max() > MAX_DEPTH:
-            return True
-        depth = int(running[-1])
-    return False
-
-
 def method(*names: str):
     """Register a handler under one or more JSON-RPC names (anvil_ and hardhat_ aliases)."""
     def register(fn: Handler) -> Handler:
@@ -68,10 +45,27 @@ def error_response(req_id: Any, code: int, message: str, data: Any = None) -> di
     return {"jsonrpc": "2.0", "id": req_id, "error": err}
 
 
+def _valid_id(req_id: Any) -> bool:
+    """JSON-RPC ids are strings, numbers or null; a non-finite float (NaN, Infinity, 1e400)
+    cannot even be written back as JSON."""
+    if isinstance(req_id, float):
+        return math.isfinite(req_id)
+    return req_id is None or (isinstance(req_id, (str, int)) and not isinstance(req_id, bool))
+
+
 def handle_one(ctx: Context, req: Any) -> dict | None:
     if not isinstance(req, dict):
         return error_response(None, -32600, "invalid request: expected a JSON object")
     req_id = req.get("id")
+    if not _valid_id(req_id):
+        return error_response(None, -32600, "invalid request: id must be a string, a finite number or null")
+    if "id" not in req and isinstance(req.get("method"), str):
+        _answer(ctx, req, None)  # a notification: run it, never answer it (JSON-RPC 2.0, 4.1)
+        return None
+    return _answer(ctx, req, req_id)
+
+
+def _answer(ctx: Context, req: dict, req_id: Any) -> dict:
     if req.get("jsonrpc") != "2.0" and "jsonrpc" in req:
         return error_response(req_id, -32600, "invalid request: jsonrpc must be \"2.0\"")
     name = req.get("method")
@@ -108,17 +102,17 @@ def handle_one(ctx: Context, req: Any) -> dict | None:
     except Exception as exc:  # the node must answer, whatever a handler hits
         log.exception("internal error in %s", name)
         return error_response(req_id, -32603, f"internal error: {exc.__class__.__name__}: {exc}")
-    if "id" not in req:
-        return None  # a notification gets no answer
     return {"jsonrpc": "2.0", "id": req_id, "result": result}
+
+
+def _not_json(name: str):
+    raise ValueError(f"{name} is not JSON")
 
 
 def handle_payload(ctx: Context, body: bytes | str) -> Any:
     """Raw request body → response object (dict, list, or None when nothing to answer)."""
-    if _too_deep(body):
-        return error_response(None, -32700, f"parse error: JSON nested deeper than {MAX_DEPTH} levels")
     try:
-        payload = json.loads(body)
+        payload = safejson.loads(body, parse_constant=_not_json)
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         return error_response(None, -32700, f"parse error: {exc}")
     if isinstance(payload, list):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from eth_account.messages import encode_defunct, encode_typed_data
 from eth_utils import keccak, to_checksum_address
 
-from imochain import __version__
+from imochain import __version__, safejson
 from imochain.chain.fees import DEFAULT_PRIORITY_FEE, effective_gas_price, next_base_fee, suggested_gas_price
 
 from . import format as fmt
@@ -263,12 +263,11 @@ def personal_sign(ctx: Context, params: list):
 
 @method("eth_signTypedData_v4", "eth_signTypedData")
 def sign_typed_data(ctx: Context, params: list):
-    import json
     address = p.address(p.arg(params, 0, "address"))
     typed = p.arg(params, 1, "typedData")
     if isinstance(typed, str):
         try:
-            typed = json.loads(typed)
+            typed = safejson.loads(typed)
         except ValueError:
             raise invalid("invalid typedData: not JSON") from None
     if not isinstance(typed, dict):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +11,8 @@ from eth_abi import decode as abi_decode
 from eth_abi import encode as abi_encode
 from eth_utils import keccak, to_checksum_address
 from eth_utils.abi import collapse_if_tuple
+
+from imochain import safejson
 
 log = logging.getLogger("imochain.ui")
 
@@ -93,7 +94,7 @@ class AbiRegistry:
             try:
                 if path.stat().st_size > MAX_ARTIFACT_BYTES or path.name.endswith(".dbg.json"):
                     continue
-                art = json.loads(path.read_text(encoding="utf-8"))
+                art = safejson.loads(path.read_text(encoding="utf-8"))
             except (OSError, ValueError):
                 continue
             if not isinstance(art, dict) or not isinstance(art.get("abi"), list):

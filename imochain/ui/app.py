@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from pathlib import Path
 
 from fastapi import Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
+
+from imochain import safejson
 
 from . import chain_pages, imo_pages
 from .abis import AbiRegistry
@@ -129,7 +130,7 @@ def mount(app, ctx, abi_dir: str | None = None, bench_dir: Path | None = None) -
         if len(body) > MAX_ABI_UPLOAD:
             return JSONResponse({"error": "ABI larger than 2 MiB"}, status_code=413)
         try:
-            obj = json.loads(body)
+            obj = safejson.loads(body)  # nesting bounded: 2 MiB of '[' would overflow the C stack
             target = chain_pages._hex_arg(str(obj["address"]), 20, "address")
             abi = obj["abi"]
             if isinstance(abi, dict):  # a whole Foundry/Hardhat artifact

@@ -57,6 +57,12 @@ def test_json_has_every_section(bench):
                 "http_eth_call_p50_us", "in_process_call_p50_us", "eth_call_ratio_http_vs_in_process"):
         assert node[key] > 0, key
     assert "skipped" in data["zkml"] or "verify_gas" in data["zkml"]
+    gas = data["contract_gas"]
+    for key in ("erc7641 transfer between holders", "oracle request (no callback)", "challenge (won, corrected)",
+                "invokeCallback, later (opML game opened)", "erc7007 tokenURI (eth_estimateGas)"):
+        assert gas[key] > 21_000, key
+    if "erc20 transfer between holders" in gas:  # one checkpoint per account per snapshot, not per block
+        assert gas["erc7641 transfer between holders"] < 2 * gas["erc20 transfer between holders"]
 
 
 def test_markdown_has_a_main_table_row_per_model(bench):
@@ -66,6 +72,9 @@ def test_markdown_has_a_main_table_row_per_model(bench):
     rows = [line for line in main.splitlines() if line.startswith("| ") and not line.startswith("| model")]
     assert sorted(r.split("|")[1].strip() for r in rows) == sorted(MODELS)
     assert "## Pure EVM" in md and "## Node throughput" in md and "## zkML" in md
+    assert "| erc7641 transfer between holders |" in md.split("## IMO contracts: gas", 1)[1]
+
+
     assert "## Does gas cover the time?" in md and "time/gas" in rep.gas_cover_text(result)
     # the printed table has the same rows
     text = rep.main_table_text(result)

@@ -160,7 +160,7 @@ contract MockOpML {
     mapping(uint256 => bool) public isFinalized;
     mapping(uint256 => uint256) public resultVersion;
 
-    function submitResult(uint256 requestId, bytes32, bytes32 outputHash, address) external {
+    function submitResult(uint256 requestId, bytes32, bytes32 outputHash, address, uint256) external {
         getOutputHash[requestId] = outputHash;
         resultVersion[requestId] = 1;
     }

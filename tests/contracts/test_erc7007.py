@@ -98,9 +98,11 @@ def fulfil(w3, e, rid, output):
 
 def metadata(e, token_id) -> dict:
     uri = e.coll.functions.tokenURI(token_id).call()
-    prefix = "data:application/json;base64,"
+    prefix = "data:application/json;utf8,"
     assert uri.startswith(prefix)
-    return json.loads(base64.b64decode(uri[len(prefix):]))
+    body = uri[len(prefix):]
+    assert "#" not in body and "%" not in body  # no fragment, nothing a URI parser would decode
+    return json.loads(body)
 
 
 @pytest.fixture
@@ -234,6 +236,10 @@ def test_error_callback_lets_the_prompt_be_minted_again(w3, accounts, env):
     (ev,) = events(e.coll, r, "MintFailed")
     assert (ev["tokenId"], ev["requestId"], ev["code"], ev["message"]) == (token_id, rid, 0, b"bad input")
     assert e.coll.functions.requestOf(token_id).call()[0] is False
+    # the oracle refunded its model fee, and the collection passed it on to the minter
+    (refund,) = events(e.coll, r, "MintRefunded")
+    assert (refund["minter"], refund["amount"], refund["pushed"]) == (e.minter, MODEL_FEE, True)
+    assert e.oracle.functions.refundCredit(e.coll.address).call() == 0
     rid2, _ = mint(w3, e, prompt)
     assert rid2 == rid + 1
     fulfil(w3, e, rid2, infer(w3, e.model_hash, prompt))
@@ -323,7 +329,7 @@ def test_failed_redelivery_then_update_or_add(w3, accounts):
 
 def test_mint_fees_go_to_the_revenue_token(w3, accounts, env):
     e = env
-    tok = deploy(w3, "ERC7641", "Gen", "GEN", 1000 * E, 80, 10, e.dev, sender=e.dev)
+    tok = deploy(w3, "ERC7641", "Gen", "GEN", 1000 * E, 80, 600, e.dev, sender=e.dev)
     m = e.oracle.functions.getModel(e.mid).call()
     send(w3, e.oracle.functions.updateModel(e.mid, m[0], m[1], m[2], tok.address, m[4], tok.address, m[7]), e.dev)
     assert e.coll.functions.revenueRecipient().call() == tok.address
@@ -373,3 +379,44 @@ def test_constructor_reverts(w3, accounts):
         f.constructor("n", "s", zero, 1, 0, 1, False, "", "").transact({"from": accounts[0]})
     with pytest.raises(Exception, match="zero callback gas limit"):
         f.constructor("n", "s", accounts[1], 1, 0, 0, False, "", "").transact({"from": accounts[0]})
+
+
+def test_unanswered_prompt_is_freed_after_the_oracle_timeout(w3, accounts, env):
+    """Finding 5: a prompt whose request is never answered stayed `requested` forever."""
+    from imo_support import increase_time
+
+    e = env
+    c = e.coll.functions
+    prompt = prompt_for(4)
+    token_id = int.from_bytes(keccak(prompt), "big")
+    rid, _ = mint(w3, e, prompt)
+    reverts(c.reclaim(prompt), "request not timed out", sender=e.user)
+    reverts(c.reclaim(prompt_for(5)), "nothing to reclaim", sender=e.user)
+    increase_time(w3, e.oracle.functions.REQUEST_TIMEOUT().call())
+    before = w3.eth.get_balance(e.minter)
+    r = send(w3, c.reclaim(prompt), e.user)  # anyone may free it; the minter gets the fee back
+    (ev,) = events(e.coll, r, "MintRefunded")
+    assert (ev["minter"], ev["amount"], ev["pushed"]) == (e.minter, MODEL_FEE, True)
+    assert w3.eth.get_balance(e.minter) == before + MODEL_FEE
+    assert c.requestOf(token_id).call()[0] is False
+    assert e.oracle.functions.getRequestStatus(rid).call() == 4  # Reclaimed
+    reverts(e.oracle.functions.invokeCallback(rid, b"late"), "request already processed", sender=e.operator)
+    rid2, _ = mint(w3, e, prompt)  # the prompt can be minted again
+    fulfil(w3, e, rid2, infer(w3, e.model_hash, prompt))
+    assert c.ownerOf(token_id).call() == e.minter
+    reverts(c.reclaim(prompt), "nothing to reclaim", sender=e.user)
+    from web3.exceptions import ContractLogicError
+
+    with pytest.raises(ContractLogicError, match="only the oracle pays in"):
+        w3.eth.call({"from": e.user, "to": e.coll.address, "value": 1})
+
+
+def test_token_uri_is_plain_json_and_cheaper(w3, accounts, env):
+    """Gas: base64 of the whole JSON on top of the base64 picture cost 0.37-0.95 M gas."""
+    e = env
+    prompt = prompt_for(6)
+    rid, _ = mint(w3, e, prompt)
+    fulfil(w3, e, rid, infer(w3, e.model_hash, prompt))
+    token_id = int.from_bytes(keccak(prompt), "big")
+    assert e.coll.functions.tokenURI(token_id).estimate_gas() < 500_000
+    assert metadata(e, token_id)["aigc_data"]

@@ -77,7 +77,8 @@ def test_constructor_reverts(w3, accounts):
     from imo_support import artifact
 
     f = w3.eth.contract(abi=artifact("ERC7641")["abi"], bytecode=artifact("ERC7641")["bytecode"])
-    for args, reason in (((1, 101, 1), "percentClaimable over 100"), ((2**208, 50, 1), "supply too large")):
+    for args, reason in (((1, 101, 600), "percentClaimable over 100"), ((2**208, 50, 600), "supply too large"),
+                         ((1, 50, 0), "snapshot interval too short"), ((1, 50, 599), "snapshot interval too short")):
         supply, pct, interval = args
         with pytest.raises(Exception, match=reason):
             f.constructor("a", "b", supply, pct, interval, accounts[0]).transact({"from": accounts[0]})
@@ -409,3 +410,40 @@ def test_percent_bounds(w3, accounts, pct):
         assert tok.functions.claimableRevenue(a, 1).call() == 999
     else:
         reverts(tok.functions.claim(1), "no claimable ETH", sender=a)
+
+
+def test_zero_interval_cannot_expire_unclaimed_revenue(w3, accounts):
+    """Finding 7: with interval 0 anyone could snapshot twice in a row and roll holders' unclaimed
+    revenue over to whoever held tokens then. Holders now get two MIN_SNAPSHOT_INTERVALs."""
+    from imo_support import artifact
+
+    token = deploy(w3, "ERC7641", "R", "R", 1000 * E, 80, 600, accounts[0], sender=accounts[0])
+    assert token.functions.MIN_SNAPSHOT_INTERVAL().call() == 600
+    send_eth(w3, accounts[1], token.address, E)
+    increase_time(w3, 601)
+    send(w3, token.functions.snapshot(), accounts[1])
+    increase_time(w3, 30)
+    reverts(token.functions.snapshot(), "snapshot interval is too short", sender=accounts[1])
+    f = w3.eth.contract(abi=artifact("ERC7641")["abi"], bytecode=artifact("ERC7641")["bytecode"])
+    with pytest.raises(Exception, match="snapshot interval too short"):
+        f.constructor("a", "b", 1, 50, 0, accounts[0]).transact({"from": accounts[0]})
+
+
+def test_transfers_write_one_checkpoint_per_snapshot(w3, accounts, token):
+    """Gas: a transfer used to push fresh checkpoints in every block (95-127 k gas under automine).
+    Now an account's first change after a snapshot writes its checkpoint; later transfers only
+    rewrite its block-start slot, and snapshots still read the value at their block's start."""
+    a, b = accounts[0], accounts[1]
+    send(w3, token.functions.transfer(b, 10 * E), a)
+    gas = [send(w3, token.functions.transfer(b, E), a).gasUsed for _ in range(3)]
+    assert max(gas) < 60_000, gas  # an OpenZeppelin ERC-20 transfer between holders: ~35-52 k
+    ev, _ = snapshot_now(w3, token, a)
+    first = send(w3, token.functions.transfer(b, E), a).gasUsed  # writes the snapshot's checkpoints
+    later = send(w3, token.functions.transfer(b, E), a).gasUsed
+    assert later < first and later < 60_000
+    sid = ev["snapshotId"]
+    assert token.functions.balanceOfAt(b, sid).call() == 13 * E
+    assert token.functions.balanceOfAt(a, sid).call() == 1000 * E - 13 * E
+    ev2, _ = snapshot_now(w3, token, a)
+    assert token.functions.balanceOfAt(b, ev2["snapshotId"]).call() == 15 * E
+    assert token.functions.balanceOfAt(b, sid).call() == 13 * E

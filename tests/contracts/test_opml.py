@@ -174,13 +174,20 @@ def test_challenge_reverts(w3, oracle, opml, prompt, accounts, owner, operator, 
     rid = prompt_request(prompt, oracle, accounts[1], digit_input)
     reverts(f.challenge(rid), "no result to challenge", accounts[3], value=BOND)
     reverts(f.challenge(9999), "no result to challenge", accounts[3], value=BOND)
-    reverts(f.submitResult(rid, classifier_hash, keccak(b"x"), operator), "only oracle", operator)
-    # a model the precompile does not know cannot be re-executed: the challenge reverts
-    send(oracle.functions.uploadModel(60, keccak(b"not in the store"), bytes(32), 0, owner, 0, ZERO, False), owner)
+    reverts(f.submitResult(rid, classifier_hash, keccak(b"x"), operator, 0), "only oracle", operator)
+    # a model the precompile does not know could never be re-executed, so it cannot be
+    # verifiable: its answers would be unchallengeable (registered unverifiable, they skip the game)
+    unknown = keccak(b"not in the store")
+    reverts(oracle.functions.uploadModel(60, unknown, bytes(32), 0, owner, 0, ZERO, False), "model not re-executable",
+            owner)
+    reverts(oracle.functions.updateModel(CLASSIFIER, unknown, bytes(32), 0, owner, 0, ZERO, False),
+            "model not re-executable", owner)
+    send(oracle.functions.uploadModel(60, unknown, bytes(32), 0, owner, 0, ZERO, True), owner)
     r = send(oracle.functions.requestCallback(60, digit_input, ZERO, 0, b""), accounts[1])
     bad = events(oracle, "AICallbackRequest", r)[0].args.requestId
-    send(oracle.functions.invokeCallback(bad, b"made up"), operator)
-    reverts(f.challenge(bad), "re-execution failed", accounts[3], value=BOND)
+    r = send(oracle.functions.invokeCallback(bad, b"made up"), operator)
+    assert not events(opml, "ResultSubmitted", r)
+    reverts(f.challenge(bad), "no result to challenge", accounts[3], value=BOND)
     # nor can a malformed input for a known model
     r = send(oracle.functions.requestCallback(CLASSIFIER, b"\x01\x02", ZERO, 0, b""), accounts[1],
              value=G.MODEL_FEE)
@@ -288,7 +295,8 @@ def test_eth_conservation_across_the_flow(w3, oracle, opml, prompt, consumer, ac
             for i in range(oracle.functions.numberOfModels().call()))
         + oracle.functions.protocolBalance().call()
         + sum(oracle.functions.refundCredit(a).call() for a in parties)
-    ) == 99
+        + sum(oracle.functions.getRequestEscrow(i).call() for i in range(1, oracle.functions.nextRequestId().call()))
+    ) == 99 + G.MODEL_FEE  # the refund credit, and the unanswered consumer request's fee in escrow
     assert w3.eth.get_balance(opml.address) == sum(opml.functions.bondOf(a).call() for a in parties) == 0
 
 

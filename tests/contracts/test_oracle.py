@@ -27,12 +27,21 @@ def _request(oracle, sender, input_, callback=ZERO, gas_limit=0, value=None, dat
     return ev.args.requestId, r
 
 
+def _answered(oracle, operator, sender, model_id, input_, value):
+    """A request with no callback, answered at once (its model fee becomes revenue only then)."""
+    r = send(oracle.functions.requestCallback(model_id, input_, ZERO, 0, b""), sender, value=value)
+    rid = events(oracle, "AICallbackRequest", r)[0].args.requestId
+    send(oracle.functions.invokeCallback(rid, b"an answer"), operator)
+    return rid
+
+
 def _oracle_books(oracle, accounts, extra=()):
     """ETH the oracle must hold per its bookkeeping."""
     n = oracle.functions.numberOfModels().call()
     revenue = sum(oracle.functions.getModel(oracle.functions.modelIDs(i).call()).call()[5] for i in range(n))
     credits = sum(oracle.functions.refundCredit(a).call() for a in list(accounts) + list(extra))
-    return revenue + oracle.functions.protocolBalance().call() + credits
+    escrow = sum(oracle.functions.getRequestEscrow(i).call() for i in range(1, oracle.functions.nextRequestId().call()))
+    return revenue + oracle.functions.protocolBalance().call() + credits + escrow
 
 
 # ------------------------------------------------------------------ genesis
@@ -237,7 +246,13 @@ def test_fee_rules_and_revenue(w3, oracle, accounts, operator, owner, digit_inpu
     assert r.logs[0].topics[0].hex().removeprefix("0x") == \
         "559924afbacb3c57c52632c869b00ba6f87a7da06ecd3820325ae923e38b0c61"
     assert (ev.args.batchSize, ev.args.inputDA, ev.args.outputDA) == (4, 0, 1)
+    # the model fee waits in escrow until the request is answered; the callback gas is paid at once
+    assert oracle.functions.getRequestEscrow(ev.args.requestId).call() == 4 * G.MODEL_FEE
+    assert oracle.functions.getModel(CLASSIFIER).call()[5] == rev0
+    assert oracle.functions.protocolBalance().call() == proto0 + fee - 4 * G.MODEL_FEE
+    send(oracle.functions.invokeCallback(ev.args.requestId, b"four answers"), operator)
     share = 4 * G.MODEL_FEE * G.MODEL_RECEIVER_PERCENTAGE // 100
+    assert oracle.functions.getRequestEscrow(ev.args.requestId).call() == 0
     assert oracle.functions.getModel(CLASSIFIER).call()[5] == rev0 + share
     assert oracle.functions.protocolBalance().call() == proto0 + fee - share
     assert oracle.functions.getRequestBatchSize(ev.args.requestId).call() == 4
@@ -261,7 +276,8 @@ def test_fee_rules_and_revenue(w3, oracle, accounts, operator, owner, digit_inpu
     before = w3.eth.get_balance(owner)
     r = send(oracle.functions.withdraw(), owner)
     assert w3.eth.get_balance(owner) == before + proto - r.gasUsed * r.effectiveGasPrice
-    assert w3.eth.get_balance(oracle.address) == _oracle_books(oracle, accounts) == 0
+    # what stays: the unanswered DA request's model fee, in escrow
+    assert w3.eth.get_balance(oracle.address) == _oracle_books(oracle, accounts) == G.MODEL_FEE
     reverts_custom(oracle.functions.withdraw(), "OwnableUnauthorizedAccount(address)", user)
 
 
@@ -344,7 +360,7 @@ def test_revert_paths_of_results(oracle, accounts, operator, owner, digit_input,
 # ------------------------------------------------------------------ models
 
 
-def test_model_admin_by_owner(oracle, accounts, owner):
+def test_model_admin_by_owner(oracle, accounts, owner, operator):
     f = oracle.functions
     h = keccak(b"model")
     n = f.numberOfModels().call()
@@ -356,8 +372,8 @@ def test_model_admin_by_owner(oracle, accounts, owner):
     assert events(oracle, "ModelUploaded", r)[0].args.modelId == 77
     assert f.getModel(77).call() == [h, b"\x01" * 32, 5, accounts[2], 50, 0, accounts[3], True]
     assert f.numberOfModels().call() == n + 1 and f.modelIDs(n).call() == 77
-    send(f.updateModel(77, keccak(b"v2"), bytes(32), 6, accounts[4], 40, ZERO, False), owner)
-    assert f.getModel(77).call() == [keccak(b"v2"), bytes(32), 6, accounts[4], 40, 0, ZERO, False]
+    send(f.updateModel(77, keccak(b"v2"), bytes(32), 6, accounts[4], 40, ZERO, True), owner)
+    assert f.getModel(77).call() == [keccak(b"v2"), bytes(32), 6, accounts[4], 40, 0, ZERO, True]
     reverts(f.updateModel(77, bytes(32), bytes(32), 6, owner, 40, ZERO, False), "invalid model hash", owner)
     reverts(f.updateModel(77, h, bytes(32), 6, owner, 140, ZERO, False), "invalid receiverPercentage", owner)
     reverts(f.updateModel(78, h, bytes(32), 6, owner, 40, ZERO, False), "model does not exist", owner)
@@ -367,7 +383,7 @@ def test_model_admin_by_owner(oracle, accounts, owner):
     reverts(f.setModelReceiverPercentage(77, 101), "invalid receiverPercentage", owner)
     assert f.getModel(77).call()[2:5] == [9, accounts[5], 100]
     # unclaimed revenue blocks removal
-    send(f.requestCallback(77, b"x", ZERO, 0, b""), accounts[1], value=9)
+    _answered(oracle, operator, accounts[1], 77, b"x", 9)
     reverts(f.removeModel(77), "unclaimed revenue", owner)
     send(f.claimModelRevenue(77), accounts[1])
     reverts_custom(f.removeModel(77), "OwnableUnauthorizedAccount(address)", accounts[1])
@@ -380,18 +396,22 @@ def test_model_admin_by_owner(oracle, accounts, owner):
     assert 77 not in ids and first not in ids and len(set(ids)) == len(ids) == n - 1
 
 
-def test_register_model_permissionless(oracle, accounts, owner, digit_input):
+def test_register_model_permissionless(oracle, accounts, owner, operator, digit_input):
     f = oracle.functions
     dev, stranger = accounts[5], accounts[6]
     h = keccak(b"dev model")
-    send(f.uploadModel(1000, keccak(b"taken"), bytes(32), 1, owner, 0, ZERO, False), owner)  # owner took 1000
+    send(f.uploadModel(1000, keccak(b"taken"), bytes(32), 1, owner, 0, ZERO, True), owner)  # owner took 1000
     r = send(f.registerModel(h, bytes(32), 10**14, dev, 100), dev)
     mid = events(oracle, "ModelUploaded", r)[0].args.modelId
     assert mid == 1001  # ids from 1000 up, skipping taken ones
     assert f.modelOwner(mid).call() == dev
-    assert f.getModel(mid).call() == [h, bytes(32), 10**14, dev, 100, 0, ZERO, False]
+    # a hash the precompile cannot re-execute is registered unverifiable (no opML game)
+    assert f.getModel(mid).call() == [h, bytes(32), 10**14, dev, 100, 0, ZERO, True]
+    runnable = f.getModel(CLASSIFIER).call()[0]
+    r = send(f.registerModel(runnable, bytes(32), 10**14, dev, 100), dev)
+    assert f.getModel(events(oracle, "ModelUploaded", r)[0].args.modelId).call()[7] is False
     r = send(f.registerModel(h, bytes(32), 1, stranger, 0), stranger)  # same hash, another id
-    assert events(oracle, "ModelUploaded", r)[0].args.modelId == 1002
+    assert events(oracle, "ModelUploaded", r)[0].args.modelId == 1003
     reverts(f.registerModel(bytes(32), bytes(32), 1, dev, 0), "invalid model hash", dev)
     reverts(f.registerModel(h, bytes(32), 1, dev, 101), "invalid receiverPercentage", dev)
     # the model owner (and the oracle owner) administer it; strangers cannot
@@ -405,7 +425,7 @@ def test_register_model_permissionless(oracle, accounts, owner, digit_input):
     reverts(f.transferModelOwnership(mid, stranger), "not model owner", stranger)
     reverts(f.setModelFee(5555, 1), "model does not exist", dev)
     # it serves requests; its revenue follows its settings
-    send(f.requestCallback(mid, digit_input, ZERO, 0, b""), accounts[1], value=2 * 10**14)
+    _answered(oracle, operator, accounts[1], mid, digit_input, 2 * 10**14)
     assert f.getModel(mid).call()[5] == 2 * 10**14 * 90 // 100
 
 
@@ -428,11 +448,11 @@ def test_model_ownership_two_step(oracle, accounts, owner):
     assert f.getModel(mid).call()[3] == other
 
 
-def test_claim_revenue_failures(w3, oracle, consumer, accounts, owner, digit_input):
+def test_claim_revenue_failures(w3, oracle, consumer, accounts, owner, operator, digit_input):
     f = oracle.functions
     share = G.MODEL_FEE * G.MODEL_RECEIVER_PERCENTAGE // 100
     send(f.setModelReceiver(CLASSIFIER, consumer.address), owner)  # rejects ETH
-    send(f.requestCallback(CLASSIFIER, digit_input, ZERO, 0, b""), accounts[1], value=G.MODEL_FEE)
+    _answered(oracle, operator, accounts[1], CLASSIFIER, digit_input, G.MODEL_FEE)
     reverts(f.claimModelRevenue(CLASSIFIER), "revenue transfer failed", accounts[1])
     # changing the receiver tries to pay the old one first; it rejects, so the revenue stays
     r = send(f.setModelReceiver(CLASSIFIER, ZERO), owner)
@@ -445,16 +465,16 @@ def test_claim_revenue_failures(w3, oracle, consumer, accounts, owner, digit_inp
     assert w3.eth.get_balance(accounts[8]) == before + share
 
 
-def test_receiver_change_pays_the_old_receiver(w3, oracle, accounts, owner, digit_input):
+def test_receiver_change_pays_the_old_receiver(w3, oracle, accounts, owner, operator, digit_input):
     f = oracle.functions
     share = G.MODEL_FEE * G.MODEL_RECEIVER_PERCENTAGE // 100
-    send(f.requestCallback(CLASSIFIER, digit_input, ZERO, 0, b""), accounts[1], value=G.MODEL_FEE)
+    _answered(oracle, operator, accounts[1], CLASSIFIER, digit_input, G.MODEL_FEE)
     before = w3.eth.get_balance(owner)
     r = send(f.setModelReceiver(CLASSIFIER, accounts[8]), owner)
     assert events(oracle, "ModelRevenueClaimed", r)[0].args.amount == share
     assert w3.eth.get_balance(owner) == before + share - r.gasUsed * r.effectiveGasPrice
     assert f.getModel(CLASSIFIER).call()[5] == 0
-    send(f.requestCallback(CLASSIFIER, digit_input, ZERO, 0, b""), accounts[1], value=G.MODEL_FEE)
+    _answered(oracle, operator, accounts[1], CLASSIFIER, digit_input, G.MODEL_FEE)
     m = f.getModel(CLASSIFIER).call()
     before = w3.eth.get_balance(accounts[8])
     send(f.updateModel(CLASSIFIER, m[0], m[1], m[2], accounts[7], m[4], m[6], m[7]), owner)

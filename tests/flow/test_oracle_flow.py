@@ -90,6 +90,9 @@ def test_a_reverting_consumer_does_not_stop_the_worker(chain):
         {"from": w3.eth.accounts[2], "value": fee})
     stuck = oracle.functions.nextRequestId().call() - 1
     assert oracle.functions.getOutput(stuck).call() == b""
+    # the worker saw its fulfilment revert and closed the request, refunding the model fee
+    assert oracle.functions.getRequestStatus(stuck).call() == 3  # Errored
+    assert oracle.functions.getRequestEscrow(stuck).call() == 0
     data = digit_input(5)
     fee = prompt.functions.estimateFee(CLASSIFIER).call()
     prompt.functions.calculateAIResult(CLASSIFIER, data).transact({"from": w3.eth.accounts[1], "value": fee})

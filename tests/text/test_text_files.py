@@ -132,3 +132,25 @@ def test_import_is_light():
         "assert not bad, bad"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_long_prompts_prefill_in_chunks(tmp_path, monkeypatch):
+    """Issue 11 part 6: attention memory is bounded by the chunk, not the prompt; the answer
+    is the same (greedy tokens) as a prefill in one pass."""
+    from imochain.models.text import model as text_model
+    w = make_weights(np.random.default_rng(3))
+    path = tmp_path / "tiny.gguf"
+    write_tiny_llama(path, w)
+    m = TextModel.load(str(path), cache_dir=False)
+    prompt = "the cat in the hat at the inn"
+    whole = m.generate(prompt, max_new_tokens=6)
+    tokens = m.last_stats["token_ids"]
+    n_prompt = m.last_stats["prompt_tokens"]
+    assert n_prompt > 8
+    calls = []
+    forward = m.net.forward
+    monkeypatch.setattr(m.net, "forward", lambda ids, cache: calls.append(len(ids)) or forward(ids, cache))
+    monkeypatch.setattr(text_model, "PREFILL_CHUNK", 4)
+    assert m.generate(prompt, max_new_tokens=6) == whole and m.last_stats["token_ids"] == tokens
+    prefill = [4] * (n_prompt // 4) + ([n_prompt % 4] if n_prompt % 4 else [])
+    assert calls[:len(prefill)] == prefill and all(n == 1 for n in calls[len(prefill):])

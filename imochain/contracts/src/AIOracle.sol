@@ -2,7 +2,7 @@
 pragma solidity ^0.8.24;
 
 import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
-import {IAIOracle, IAIOracleExtended} from "./interfaces/IAIOracle.sol";
+import {AIOracleModels} from "./AIOracleModels.sol";
 import {IOpML} from "./interfaces/IOpML.sol";
 import {IAICallbackReceiver, IAICallbackErrorReceiver} from "./interfaces/IAICallbackReceiver.sol";
 
@@ -14,24 +14,20 @@ import {IAICallbackReceiver, IAICallbackErrorReceiver} from "./interfaces/IAICal
 ///
 ///         Fixes over ORA that keep its ABI: overpayment is refunded; the output and its hash are
 ///         stored per request; `updateResult` delivers each result version at most once; model
-///         developers register their own models (`registerModel`) and own fee and receiver;
-///         model ownership can be handed to a contract (the IMO launchpad); the owner's
+///         developers register their own models (`registerModel`, in AIOracleModels) and own fee
+///         and receiver; model ownership can be handed to a contract (the IMO launchpad); the owner's
 ///         `withdraw` takes only the protocol's share, never models' accrued revenue.
 ///
-///         ETH held = sum(accumulateRevenue) + protocolBalance + sum(refundCredit).
-contract AIOracle is IAIOracleExtended, Ownable {
-    /// ORA's model record; `getModel` returns exactly these fields in this order.
-    struct ModelData {
-        bytes32 modelHash;
-        bytes32 programHash;
-        uint256 fee;
-        address receiver;
-        uint256 receiverPercentage;
-        uint256 accumulateRevenue;
-        address token;
-        bool unverifiable;
-    }
-
+///         Economic safety (README, "Trust and economics"): a request's model fee is held in
+///         escrow until it is answered: `invokeCallback` books it as revenue, `feedbackError`
+///         refunds it, and after REQUEST_TIMEOUT the requester may `reclaim` it. A fee or gas
+///         price raised within a block applies from the next block, so nobody can be sandwiched
+///         into paying more than the price at the block's start. A verifiable model must be
+///         re-executable by the 0xA1 precompile (checked through 0xA2 at registration), and the
+///         operator's bond at stake per result is scaled to the model fee the request paid.
+///
+///         ETH held = sum(accumulateRevenue) + protocolBalance + sum(refundCredit) + sum(escrow).
+contract AIOracle is AIOracleModels {
     /// ORA's request record (the public `requests(id)` getter).
     struct AICallbackRequestData {
         address account;
@@ -52,29 +48,24 @@ contract AIOracle is IAIOracleExtended, Ownable {
         bool verifiable; // model was verifiable at request time
         uint32 deliveredVersion;
         uint64 fulfilledBlock;
+        uint64 requestedAt; // timestamp: `reclaim` opens REQUEST_TIMEOUT later
         address invoker;
+        uint96 escrow; // the model fee paid, until the request is answered, errored or reclaimed
         address game; // the opML game the result went to (0: final at once)
         uint256 batchSize;
         bytes32 outputHash;
         bytes output;
     }
 
-    /// Ids handed out by registerModel start here, clear of ORA-style small hosted ids.
-    uint256 public constant FIRST_REGISTERED_MODEL_ID = 1000;
     /// A callback cannot ask for more than this (a request no block could fulfil would hang).
     uint64 public constant MAX_CALLBACK_GAS_LIMIT = 15_000_000;
     /// Gas kept back around the callback for the CALL itself and the bookkeeping after it.
     uint256 private constant CALLBACK_GAS_RESERVE = 40_000;
-    /// Gas for paying an outgoing receiver when a model's receiver changes.
-    uint256 private constant SETTLE_GAS = 100_000;
-
-    mapping(uint256 => ModelData) public models;
-    mapping(uint256 => address) public modelOwner;
-    mapping(uint256 => address) public pendingModelOwner;
-    uint256[] public modelIDs;
-    mapping(uint256 => uint256) private _modelIndexPlusOne;
-    uint256 private _nextRegisteredId = FIRST_REGISTERED_MODEL_ID;
-
+    /// A request still Pending this long after it was made may be reclaimed by its requester.
+    uint256 public constant REQUEST_TIMEOUT = 1 hours;
+    /// The operator bond at stake for a verifiable result: this many times the model fee the
+    /// request paid (the game caps it at its resultBond). Free requests put no stake at risk.
+    uint256 public constant BOND_PER_FEE = 100;
     mapping(uint256 => AICallbackRequestData) public requests;
     mapping(uint256 => RequestMeta) private _meta;
     /// Ids start at 1 so that 0 never names a request.
@@ -89,14 +80,10 @@ contract AIOracle is IAIOracleExtended, Ownable {
     uint256 public protocolBalance;
     mapping(address => uint256) public refundCredit;
 
+    PriceAtBlockStart private _gasPriceAtBlockStart;
+
     modifier onlyWhitelisted() {
         require(whitelist[msg.sender], "Not in whitelist");
-        _;
-    }
-
-    modifier onlyModelAdmin(uint256 modelId) {
-        require(models[modelId].modelHash != bytes32(0), "model does not exist");
-        require(msg.sender == owner() || msg.sender == modelOwner[modelId], "not model owner");
         _;
     }
 
@@ -150,9 +137,20 @@ contract AIOracle is IAIOracleExtended, Ownable {
     }
 
     function _fee(uint256 modelId, uint256 gasLimit, uint256 batchSize) internal view returns (uint256) {
-        ModelData storage m = models[modelId];
-        require(m.modelHash != bytes32(0), "model does not exist");
-        return batchSize * m.fee + gasPrice * gasLimit;
+        require(models[modelId].modelHash != bytes32(0), "model does not exist");
+        return batchSize * _modelFee(modelId) + _gasPrice() * gasLimit;
+    }
+
+    /// `gasPrice`, or its value at the block's start if a fulfilment in this block raised it.
+    function _gasPrice() internal view returns (uint256 price) {
+        price = gasPrice;
+        PriceAtBlockStart storage start = _gasPriceAtBlockStart;
+        if (start.blockNumber == block.number && start.value < price) price = start.value;
+    }
+
+    function _setGasPrice() internal {
+        if (_gasPriceAtBlockStart.blockNumber != block.number) _remember(_gasPriceAtBlockStart, gasPrice);
+        gasPrice = tx.gasprice;
     }
 
     /// The scalar arguments of a request, bundled to stay within the EVM stack without via-IR.
@@ -188,7 +186,8 @@ contract AIOracle is IAIOracleExtended, Ownable {
         internal
         returns (uint256 requestId)
     {
-        uint256 excess = _charge(a.batchSize, a.modelId, input.length, a.callbackContract, a.gasLimit, a.inputDA);
+        (uint256 modelFee, uint256 excess) =
+            _charge(a.batchSize, a.modelId, input.length, a.callbackContract, a.gasLimit, a.inputDA);
         requestId = nextRequestId++;
         AICallbackRequestData storage r = requests[requestId];
         r.account = msg.sender;
@@ -198,7 +197,7 @@ contract AIOracle is IAIOracleExtended, Ownable {
         r.callbackContract = a.callbackContract;
         r.gasLimit = a.gasLimit;
         r.callbackData = callbackData;
-        _recordMeta(requestId, a.modelId, a.batchSize, a.inputDA, a.outputDA);
+        _recordMeta(requestId, a.modelId, a.batchSize, a.inputDA, a.outputDA, modelFee);
         _emitRequest(r, a.legacyEvent);
         // Refund last (checks-effects-interactions). A payer that rejects ETH gets a credit.
         if (excess > 0) {
@@ -208,7 +207,8 @@ contract AIOracle is IAIOracleExtended, Ownable {
         }
     }
 
-    /// Validates a request and books its fee; returns the overpayment to refund.
+    /// Validates a request and books its callback-gas fee; returns the model fee (held in escrow
+    /// until the request is answered) and the overpayment to refund.
     function _charge(
         uint256 batchSize,
         uint256 modelId,
@@ -216,26 +216,32 @@ contract AIOracle is IAIOracleExtended, Ownable {
         address callbackContract,
         uint64 gasLimit,
         DA inputDA
-    ) internal returns (uint256 excess) {
-        ModelData storage m = models[modelId];
-        require(m.modelHash != bytes32(0), "model does not exist");
+    ) internal returns (uint256 modelFee, uint256 excess) {
+        require(models[modelId].modelHash != bytes32(0), "model does not exist");
         require(!blacklist[msg.sender], "In blacklist");
         require(batchSize > 0, "Invalid batchSize");
-        uint256 required = batchSize * m.fee + gasPrice * gasLimit;
+        modelFee = batchSize * _modelFee(modelId);
+        require(modelFee <= type(uint96).max, "fee too large");
+        uint256 required = modelFee + _gasPrice() * gasLimit;
         require(msg.value >= required, "insufficient fee");
         require(inputLength > 0, "input not uploaded");
         require((callbackContract == address(0)) == (gasLimit == 0), "Invalid gasLimit");
         require(gasLimit <= MAX_CALLBACK_GAS_LIMIT, "Invalid gasLimit");
         require(inputDA != DA.IPFS, "inputDA should not be IPFS");
-        // The model's share of the fee accrues to its receiver; the rest (callback gas and the
-        // protocol's cut) is the protocol's.
-        uint256 modelShare = (batchSize * m.fee * m.receiverPercentage) / 100;
-        m.accumulateRevenue += modelShare;
-        protocolBalance += required - modelShare;
+        // The callback gas is the protocol's (it pays the operator's transactions); the model
+        // fee waits in escrow for the answer.
+        protocolBalance += required - modelFee;
         excess = msg.value - required;
     }
 
-    function _recordMeta(uint256 requestId, uint256 modelId, uint256 batchSize, DA inputDA, DA outputDA) internal {
+    function _recordMeta(
+        uint256 requestId,
+        uint256 modelId,
+        uint256 batchSize,
+        DA inputDA,
+        DA outputDA,
+        uint256 modelFee
+    ) internal {
         ModelData storage m = models[modelId];
         RequestMeta storage meta = _meta[requestId];
         meta.modelHash = m.modelHash;
@@ -243,7 +249,33 @@ contract AIOracle is IAIOracleExtended, Ownable {
         meta.inputDA = inputDA;
         meta.outputDA = outputDA;
         meta.verifiable = !m.unverifiable;
+        meta.requestedAt = uint64(block.timestamp);
+        meta.escrow = uint96(modelFee);
         meta.batchSize = batchSize;
+    }
+
+    /// The answered request's model fee becomes revenue: the receiver's share accrues to the
+    /// model, the rest is the protocol's.
+    function _bookEscrow(uint256 modelId, RequestMeta storage meta) internal returns (uint256 fee) {
+        fee = meta.escrow;
+        if (fee == 0) return 0;
+        meta.escrow = 0;
+        ModelData storage m = models[modelId];
+        uint256 modelShare = (fee * m.receiverPercentage) / 100;
+        m.accumulateRevenue += modelShare;
+        protocolBalance += fee - modelShare;
+    }
+
+    /// Returns the unanswered request's model fee to its requester: pushed when `push` (the
+    /// requester is the caller), else (or if the push fails) credited for `claimRefund`.
+    function _refundEscrow(address account, RequestMeta storage meta, bool push) internal returns (uint256 fee) {
+        fee = meta.escrow;
+        if (fee == 0) return 0;
+        meta.escrow = 0;
+        bool ok;
+        if (push) (ok,) = payable(account).call{value: fee}("");
+        if (!ok) refundCredit[account] += fee;
+        emit Refund(account, fee, !ok);
     }
 
     function _emitRequest(AICallbackRequestData storage r, bool legacyEvent) internal {
@@ -283,13 +315,14 @@ contract AIOracle is IAIOracleExtended, Ownable {
         meta.invoker = msg.sender;
         meta.fulfilledBlock = uint64(block.number);
         meta.deliveredVersion = 1;
-        gasPrice = tx.gasprice;
+        _setGasPrice();
+        uint256 feePaid = _bookEscrow(r.modelId, meta);
 
         address game = opml;
         if (game != address(0) && meta.verifiable) {
             meta.game = game;
-            // Opens the challenge window and checks the operator's bond.
-            IOpML(game).submitResult(requestId, meta.modelHash, outputHash, msg.sender);
+            // Opens the challenge window and checks the operator's stake for this result.
+            IOpML(game).submitResult(requestId, meta.modelHash, outputHash, msg.sender, feePaid * BOND_PER_FEE);
         }
 
         if (r.callbackContract != address(0)) {
@@ -307,7 +340,9 @@ contract AIOracle is IAIOracleExtended, Ownable {
         meta.status = RequestStatus.Errored;
         meta.invoker = msg.sender;
         meta.fulfilledBlock = uint64(block.number);
-        gasPrice = tx.gasprice;
+        _setGasPrice();
+        // No answer, no model fee: it goes back to the requester (the callback gas stays paid).
+        _refundEscrow(r.account, meta, false);
 
         bool delivered;
         if (r.callbackContract != address(0)) {
@@ -318,6 +353,20 @@ contract AIOracle is IAIOracleExtended, Ownable {
             delivered = _tryCall(r.callbackContract, r.gasLimit, payload);
         }
         emit AICallbackError(requestId, uint8(code), message, delivered);
+    }
+
+    /// A request nobody answered within REQUEST_TIMEOUT (operator down, or a callback that always
+    /// reverts) can be closed: its model fee goes back to the requester, pushed when the requester
+    /// calls, credited otherwise; a late answer is then refused.
+    function reclaim(uint256 requestId) external {
+        AICallbackRequestData storage r = requests[requestId];
+        RequestMeta storage meta = _meta[requestId];
+        require(r.account != address(0), "request not exists");
+        require(meta.status == RequestStatus.Pending, "request already processed");
+        require(block.timestamp >= uint256(meta.requestedAt) + REQUEST_TIMEOUT, "request not timed out");
+        meta.status = RequestStatus.Reclaimed;
+        uint256 amount = _refundEscrow(r.account, meta, msg.sender == r.account);
+        emit RequestReclaimed(requestId, r.account, amount);
     }
 
     /// Anyone may deliver the current result version to the consumer, once per version: after
@@ -417,21 +466,6 @@ contract AIOracle is IAIOracleExtended, Ownable {
 
     // ------------------------------------------------------------------ revenue
 
-    /// Anyone may push a model's accrued revenue to its receiver (an ERC-7641 token's receive()
-    /// books it as revenue).
-    function claimModelRevenue(uint256 modelId) external {
-        ModelData storage m = models[modelId];
-        require(m.modelHash != bytes32(0), "model does not exist");
-        uint256 amount = m.accumulateRevenue;
-        if (amount == 0) return;
-        address receiver = m.receiver;
-        require(receiver != address(0), "no receiver");
-        m.accumulateRevenue = 0;
-        (bool ok,) = payable(receiver).call{value: amount}("");
-        require(ok, "revenue transfer failed");
-        emit ModelRevenueClaimed(modelId, receiver, amount);
-    }
-
     function claimRefund() external {
         uint256 amount = refundCredit[msg.sender];
         require(amount > 0, "no refund");
@@ -447,174 +481,6 @@ contract AIOracle is IAIOracleExtended, Ownable {
         protocolBalance = 0;
         (bool ok,) = payable(msg.sender).call{value: amount}("");
         require(ok, "withdraw failed");
-    }
-
-    // ------------------------------------------------------------------ models
-
-    function getModel(uint256 modelId)
-        external
-        view
-        returns (
-            bytes32 modelHash,
-            bytes32 programHash,
-            uint256 fee,
-            address receiver,
-            uint256 receiverPercentage,
-            uint256 accumulateRevenue,
-            address token,
-            bool unverifiable
-        )
-    {
-        ModelData storage m = models[modelId];
-        require(m.modelHash != bytes32(0), "model does not exist");
-        return (
-            m.modelHash, m.programHash, m.fee, m.receiver, m.receiverPercentage, m.accumulateRevenue, m.token, m.unverifiable
-        );
-    }
-
-    function numberOfModels() external view returns (uint256) {
-        return modelIDs.length;
-    }
-
-    function uploadModel(
-        uint256 modelId,
-        bytes32 modelHash,
-        bytes32 programHash,
-        uint256 fee,
-        address receiver,
-        uint256 receiverPercentage,
-        address token,
-        bool unverifiable
-    ) external onlyOwner {
-        _addModel(modelId, msg.sender, modelHash, programHash, fee, receiver, receiverPercentage, token, unverifiable);
-    }
-
-    /// Permissionless: a model developer registers a model of the node's store by its content
-    /// hash and becomes its model owner (fee, receiver, receiverPercentage are theirs to set).
-    function registerModel(
-        bytes32 modelHash,
-        bytes32 programHash,
-        uint256 fee,
-        address receiver,
-        uint256 receiverPercentage
-    ) external returns (uint256 modelId) {
-        modelId = _nextRegisteredId;
-        while (models[modelId].modelHash != bytes32(0)) modelId++; // skip ids the owner took
-        _nextRegisteredId = modelId + 1;
-        _addModel(modelId, msg.sender, modelHash, programHash, fee, receiver, receiverPercentage, address(0), false);
-    }
-
-    function _addModel(
-        uint256 modelId,
-        address owner_,
-        bytes32 modelHash,
-        bytes32 programHash,
-        uint256 fee,
-        address receiver,
-        uint256 receiverPercentage,
-        address token,
-        bool unverifiable
-    ) internal {
-        require(modelHash != bytes32(0), "invalid model hash");
-        require(models[modelId].modelHash == bytes32(0), "model already exists");
-        require(receiverPercentage <= 100, "invalid receiverPercentage");
-        models[modelId] = ModelData(modelHash, programHash, fee, receiver, receiverPercentage, 0, token, unverifiable);
-        modelOwner[modelId] = owner_;
-        modelIDs.push(modelId);
-        _modelIndexPlusOne[modelId] = modelIDs.length;
-        emit ModelUploaded(modelId, modelHash, owner_);
-    }
-
-    /// Replaces a model's record (e.g. a new version of the weights); accrued revenue is kept.
-    function updateModel(
-        uint256 modelId,
-        bytes32 modelHash,
-        bytes32 programHash,
-        uint256 fee,
-        address receiver,
-        uint256 receiverPercentage,
-        address token,
-        bool unverifiable
-    ) external onlyModelAdmin(modelId) {
-        require(modelHash != bytes32(0), "invalid model hash");
-        require(receiverPercentage <= 100, "invalid receiverPercentage");
-        ModelData storage m = models[modelId];
-        if (receiver != m.receiver) _settleRevenue(modelId);
-        m.modelHash = modelHash;
-        m.programHash = programHash;
-        m.fee = fee;
-        m.receiver = receiver;
-        m.receiverPercentage = receiverPercentage;
-        m.token = token;
-        m.unverifiable = unverifiable;
-        emit ModelUpdated(modelId);
-    }
-
-    function removeModel(uint256 modelId) external onlyOwner {
-        require(models[modelId].modelHash != bytes32(0), "model does not exist");
-        require(models[modelId].accumulateRevenue == 0, "unclaimed revenue");
-        delete models[modelId];
-        delete modelOwner[modelId];
-        delete pendingModelOwner[modelId];
-        // swap-and-pop keeps modelIDs dense
-        uint256 idx = _modelIndexPlusOne[modelId] - 1;
-        uint256 last = modelIDs[modelIDs.length - 1];
-        modelIDs[idx] = last;
-        _modelIndexPlusOne[last] = idx + 1;
-        modelIDs.pop();
-        delete _modelIndexPlusOne[modelId];
-        emit ModelRemoved(modelId);
-    }
-
-    function setModelFee(uint256 modelId, uint256 fee) external onlyModelAdmin(modelId) {
-        models[modelId].fee = fee;
-        emit ModelUpdated(modelId);
-    }
-
-    function setModelReceiver(uint256 modelId, address receiver) external onlyModelAdmin(modelId) {
-        if (receiver != models[modelId].receiver) _settleRevenue(modelId);
-        models[modelId].receiver = receiver;
-        emit ModelUpdated(modelId);
-    }
-
-    /// Before the receiver changes (e.g. to an IMO's ERC-7641 token), pay the old receiver what
-    /// accrued under it. Best effort with a gas cap, so an old receiver that rejects ETH or burns
-    /// gas cannot block the change; its unpaid revenue then goes to the new receiver.
-    function _settleRevenue(uint256 modelId) internal {
-        ModelData storage m = models[modelId];
-        uint256 amount = m.accumulateRevenue;
-        address receiver = m.receiver;
-        if (amount == 0 || receiver == address(0)) return;
-        m.accumulateRevenue = 0;
-        (bool ok,) = payable(receiver).call{value: amount, gas: SETTLE_GAS}("");
-        if (ok) {
-            emit ModelRevenueClaimed(modelId, receiver, amount);
-        } else {
-            m.accumulateRevenue = amount;
-        }
-    }
-
-    function setModelReceiverPercentage(uint256 modelId, uint256 receiverPercentage)
-        external
-        onlyModelAdmin(modelId)
-    {
-        require(receiverPercentage <= 100, "invalid receiverPercentage");
-        models[modelId].receiverPercentage = receiverPercentage;
-        emit ModelUpdated(modelId);
-    }
-
-    function transferModelOwnership(uint256 modelId, address newOwner) external onlyModelAdmin(modelId) {
-        pendingModelOwner[modelId] = newOwner;
-        emit ModelOwnershipTransferStarted(modelId, modelOwner[modelId], newOwner);
-    }
-
-    function acceptModelOwnership(uint256 modelId) external {
-        require(models[modelId].modelHash != bytes32(0), "model does not exist");
-        require(msg.sender == pendingModelOwner[modelId], "not pending model owner");
-        address previous = modelOwner[modelId];
-        modelOwner[modelId] = msg.sender;
-        delete pendingModelOwner[modelId];
-        emit ModelOwnershipTransferred(modelId, previous, msg.sender);
     }
 
     // ------------------------------------------------------------------ admin
@@ -694,5 +560,15 @@ contract AIOracle is IAIOracleExtended, Ownable {
 
     function getRequestFulfilledBlock(uint256 requestId) external view returns (uint256) {
         return _meta[requestId].fulfilledBlock;
+    }
+
+    function getRequestEscrow(uint256 requestId) external view returns (uint256) {
+        return _meta[requestId].escrow;
+    }
+
+    /// When `reclaim` opens for a request (0 for no request).
+    function getRequestDeadline(uint256 requestId) external view returns (uint256) {
+        uint256 at = _meta[requestId].requestedAt;
+        return at == 0 ? 0 : at + REQUEST_TIMEOUT;
     }
 }

@@ -49,12 +49,15 @@ contract ERC7007Collection is ERC721, IERC7007, IERC7007Enumerable, IERC7007Upda
     mapping(uint256 => bool) private _isOurRequest;
     /// @notice Mint fees whose push to the revenue recipient failed; `flushMintFees` retries.
     uint256 public unpaidMintFees;
+    /// @notice Oracle fees refunded for failed mints whose push to the minter failed (`withdrawRefund`).
+    mapping(address => uint256) public refundOf;
 
     error UnauthorizedCallbackSource(address expected, address found);
 
     event MintRequested(uint256 indexed tokenId, uint256 indexed requestId, address indexed minter, bytes prompt);
     event MintFailed(uint256 indexed tokenId, uint256 indexed requestId, uint8 code, bytes message);
     event MintFeePaid(address indexed recipient, uint256 amount, bool pushed);
+    event MintRefunded(uint256 indexed tokenId, address indexed minter, uint256 amount, bool pushed);
 
     constructor(
         string memory name_,
@@ -139,7 +142,54 @@ contract ERC7007Collection is ERC721, IERC7007, IERC7007Enumerable, IERC7007Upda
         if (item.requestId == requestId && _ownerOf(id) == address(0)) {
             item.requested = false;
             emit MintFailed(id, requestId, code, message);
+            // the oracle credited the model fee back to this collection: pass it on to the minter
+            if (aiOracle.refundCredit(address(this)) != 0) {
+                uint256 before = address(this).balance;
+                aiOracle.claimRefund();
+                _refundMinter(id, item.minter, address(this).balance - before);
+            }
         }
+    }
+
+    /// @notice Frees a prompt whose oracle request was never answered: once the oracle lets it be
+    /// reclaimed (REQUEST_TIMEOUT) anyone may call this; the refunded model fee goes to the minter
+    /// and the prompt can be minted again. Also frees a prompt whose request errored or was
+    /// reclaimed on the oracle directly.
+    function reclaim(bytes calldata prompt_) external {
+        uint256 id = uint256(keccak256(prompt_));
+        Item storage item = _items[id];
+        require(item.requested && _ownerOf(id) == address(0), "nothing to reclaim");
+        uint256 requestId = item.requestId;
+        IAIOracleExtended.RequestStatus status = aiOracle.getRequestStatus(requestId);
+        item.requested = false;
+        emit MintFailed(id, requestId, 0, "reclaimed");
+        if (status == IAIOracleExtended.RequestStatus.Pending) {
+            uint256 before = address(this).balance;
+            aiOracle.reclaim(requestId); // reverts until the timeout; the fee is pushed to us
+            _refundMinter(id, item.minter, address(this).balance - before);
+        } else {
+            require(status != IAIOracleExtended.RequestStatus.Fulfilled, "request answered");
+        }
+    }
+
+    function withdrawRefund() external {
+        uint256 amount = refundOf[msg.sender];
+        require(amount != 0, "no refund");
+        refundOf[msg.sender] = 0;
+        (bool ok,) = msg.sender.call{value: amount}("");
+        require(ok, "refund failed");
+    }
+
+    /// Refunds from the oracle (reclaim, claimRefund) only.
+    receive() external payable {
+        require(msg.sender == address(aiOracle), "only the oracle pays in");
+    }
+
+    function _refundMinter(uint256 id, address minter, uint256 amount) private {
+        if (amount == 0) return;
+        (bool ok,) = minter.call{value: amount, gas: 50_000}("");
+        if (!ok) refundOf[minter] += amount;
+        emit MintRefunded(id, minter, amount, ok);
     }
 
     /// @notice Retries paying mint fees that could not be pushed.
@@ -254,7 +304,9 @@ contract ERC7007Collection is ERC721, IERC7007, IERC7007Enumerable, IERC7007Upda
 
     // ------------------------------------------------------------------ metadata
 
-    /// @notice `data:application/json;base64,` metadata; every string is JSON-escaped and bytes are hex.
+    /// @notice `data:application/json;utf8,` metadata: every string is JSON-escaped (with `#` and
+    /// `%` as \u escapes, so the URI has no fragment or percent sign), bytes are hex, the picture
+    /// is a base64 SVG. Plain JSON saves base64-encoding the whole document a second time.
     function tokenURI(uint256 tokenId_) public view override returns (string memory) {
         _requireOwned(tokenId_);
         Item storage item = _items[tokenId_];
@@ -275,7 +327,7 @@ contract ERC7007Collection is ERC721, IERC7007, IERC7007Enumerable, IERC7007Upda
             validityProofs ? "validity" : "fraud",
             '"}'
         );
-        return string.concat("data:application/json;base64,", _base64(bytes(json)));
+        return string.concat("data:application/json;utf8,", json);
     }
 
     /// @notice Decodes a tensor; external so `_svg` can try it without reverting on bad data.
@@ -412,7 +464,7 @@ contract ERC7007Collection is ERC721, IERC7007, IERC7007Enumerable, IERC7007Upda
             if (c == '"' || c == "\\") {
                 out[n++] = "\\";
                 out[n++] = c;
-            } else if (uint8(c) < 0x20 || c == 0x7f) {
+            } else if (uint8(c) < 0x20 || c == 0x7f || c == "#" || c == "%") {
                 out[n++] = "\\";
                 out[n++] = "u";
                 out[n++] = "0";

@@ -5,11 +5,13 @@ pragma solidity ^0.8.24;
 //   ERC7641(string name, string symbol, uint256 supply, uint256 percentClaimable,
 //           uint256 snapshotInterval, address initHolder)
 //   supply is in base units (18 decimals); percentClaimable in whole percent (0..100);
-//   snapshotInterval in seconds; the whole supply is minted to initHolder.
+//   snapshotInterval in seconds, at least MIN_SNAPSHOT_INTERVAL; the whole supply is minted to
+//   initHolder.
 
 import {ERC20} from "@openzeppelin/contracts/token/ERC20/ERC20.sol";
 import {Checkpoints} from "@openzeppelin/contracts/utils/structs/Checkpoints.sol";
 import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
+import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
 import {IERC165} from "@openzeppelin/contracts/utils/introspection/IERC165.sol";
 import {IERC7641} from "./interfaces/IERC7641.sol";
@@ -20,13 +22,18 @@ import {IERC7641} from "./interfaces/IERC7641.sol";
 /// snapshot, the rest joins the redeem pool paid out on burn. Only the newest
 /// SNAPSHOT_CLAIMABLE_NUMBER snapshots are claimable; what an expiring snapshot leaves unclaimed
 /// rolls into the new snapshot's claimable amount.
-/// @dev OZ v5 has no ERC20Snapshot, so balances and supply are checkpointed per block in the
-/// `_update` hook. A snapshot taken in block N reads the values at the end of block N-1: tokens
-/// borrowed and returned within block N (a flash loan) are invisible to it.
+/// @dev OZ v5 has no ERC20Snapshot. A snapshot taken in block N reads balances and supply as
+/// they stood when block N began: tokens borrowed and returned within block N (a flash loan) are
+/// invisible to it. To know that value, an account's first change in a block remembers its
+/// balance at the block's start (`_touch`, one slot rewritten), and a checkpoint keyed by snapshot
+/// id is written only when a snapshot was taken since the account's previous change: at most one
+/// per account per snapshot, however many blocks and transfers lie between.
 contract ERC7641 is ERC20, ReentrancyGuard, IERC7641, IERC165 {
     using Checkpoints for Checkpoints.Trace208;
 
     uint256 public constant SNAPSHOT_CLAIMABLE_NUMBER = 2;
+    /// Holders get at least this long to claim a snapshot before it can expire (two intervals).
+    uint256 public constant MIN_SNAPSHOT_INTERVAL = 10 minutes;
 
     uint256 public immutable percentClaimable;
     uint256 public immutable snapshotInterval;
@@ -45,10 +52,21 @@ contract ERC7641 is ERC20, ReentrancyGuard, IERC7641, IERC165 {
         uint256 claimed; // ETH already claimed from it
     }
 
+    /// The block of a value's last change and the value when that block began.
+    struct Touch {
+        uint48 blockNumber;
+        uint208 valueAtBlockStart;
+    }
+
     mapping(uint256 => SnapshotData) private _snapshots;
+    /// Snapshot id taken in a block (at most one per block: the interval is at least a second).
+    mapping(uint256 => uint256) private _snapshotInBlock;
     mapping(uint256 => mapping(address => bool)) private _hasClaimed;
+    /// Value for snapshot id k = the first checkpoint with key >= k (see _valueAt).
     mapping(address => Checkpoints.Trace208) private _balanceCheckpoints;
     Checkpoints.Trace208 private _supplyCheckpoints;
+    mapping(address => Touch) private _balanceTouch;
+    Touch private _supplyTouch;
 
     event RevenueReceived(address indexed from, uint256 amount);
     event Snapshot(
@@ -68,6 +86,7 @@ contract ERC7641 is ERC20, ReentrancyGuard, IERC7641, IERC165 {
     ) ERC20(name_, symbol_) {
         require(percentClaimable_ <= 100, "percentClaimable over 100");
         require(supply <= type(uint208).max, "supply too large");
+        require(snapshotInterval_ >= MIN_SNAPSHOT_INTERVAL, "snapshot interval too short");
         percentClaimable = percentClaimable_;
         snapshotInterval = snapshotInterval_;
         lastSnapshotTimestamp = block.timestamp;
@@ -101,17 +120,18 @@ contract ERC7641 is ERC20, ReentrancyGuard, IERC7641, IERC165 {
         redeemPool += toRedeem;
         uint48 timepoint = SafeCast.toUint48(block.number - 1);
         _snapshots[snapshotId] = SnapshotData(timepoint, toClaim + rolledOver, 0);
+        _snapshotInBlock[block.number] = snapshotId;
         emit Snapshot(snapshotId, timepoint, revenue, toClaim + rolledOver, rolledOver, toRedeem);
     }
 
     /// @notice Balance of `account` as read by snapshot `snapshotId`.
     function balanceOfAt(address account, uint256 snapshotId) public view returns (uint256) {
-        return _balanceCheckpoints[account].upperLookupRecent(_timepoint(snapshotId));
+        return _valueAt(_balanceCheckpoints[account], _balanceTouch[account], balanceOf(account), snapshotId);
     }
 
     /// @notice Total supply as read by snapshot `snapshotId`.
     function totalSupplyAt(uint256 snapshotId) public view returns (uint256) {
-        return _supplyCheckpoints.upperLookupRecent(_timepoint(snapshotId));
+        return _valueAt(_supplyCheckpoints, _supplyTouch, totalSupply(), snapshotId);
     }
 
     /// @notice Block number whose end-state snapshot `snapshotId` reads.
@@ -143,7 +163,7 @@ contract ERC7641 is ERC20, ReentrancyGuard, IERC7641, IERC165 {
         uint256 supply = totalSupplyAt(snapshotId);
         if (supply == 0) return 0;
         // Rounds down: the holders' claims never sum to more than the snapshot's amount.
-        return (balanceOfAt(account, snapshotId) * _snapshots[snapshotId].claimable) / supply;
+        return Math.mulDiv(balanceOfAt(account, snapshotId), _snapshots[snapshotId].claimable, supply);
     }
 
     /// @inheritdoc IERC7641
@@ -176,7 +196,7 @@ contract ERC7641 is ERC20, ReentrancyGuard, IERC7641, IERC165 {
     function redeemableOnBurn(uint256 amount) public view returns (uint256) {
         uint256 supply = totalSupply();
         if (supply == 0) return 0;
-        return (amount * redeemPool) / supply;
+        return Math.mulDiv(amount, redeemPool, supply);
     }
 
     /// @inheritdoc IERC7641
@@ -195,13 +215,42 @@ contract ERC7641 is ERC20, ReentrancyGuard, IERC7641, IERC165 {
     }
 
     function _update(address from, address to, uint256 value) internal override {
+        // Before the change: what the snapshots taken since each value's last change must read.
+        if (from != address(0)) _record(_balanceCheckpoints[from], _balanceTouch[from], balanceOf(from));
+        if (to != address(0) && to != from) _record(_balanceCheckpoints[to], _balanceTouch[to], balanceOf(to));
+        if (from == address(0) || to == address(0)) _record(_supplyCheckpoints, _supplyTouch, totalSupply());
         super._update(from, to, value);
+    }
+
+    /// Called before a value changes; `current` is its value now. Snapshots taken since its last
+    /// change read either the value at the start of that change's block (a snapshot in that very
+    /// block) or `current` (any later one); both are written once, then the block is remembered.
+    function _record(Checkpoints.Trace208 storage checkpoints, Touch storage touch, uint256 current) private {
         uint48 blockNumber = SafeCast.toUint48(block.number);
-        // A checkpoint keyed by block keeps only the block's last value: exactly what a later
-        // snapshot must read.
-        if (from != address(0)) _balanceCheckpoints[from].push(blockNumber, uint208(balanceOf(from)));
-        if (to != address(0)) _balanceCheckpoints[to].push(blockNumber, uint208(balanceOf(to)));
-        if (from == address(0) || to == address(0)) _supplyCheckpoints.push(blockNumber, uint208(totalSupply()));
+        if (touch.blockNumber == blockNumber) return; // this block's start value is already kept
+        (, uint48 recorded,) = checkpoints.latestCheckpoint();
+        uint256 inLastBlock = _snapshotInBlock[touch.blockNumber];
+        if (inLastBlock > recorded) {
+            checkpoints.push(uint48(inLastBlock), touch.valueAtBlockStart);
+            recorded = uint48(inLastBlock);
+        }
+        uint256 latest = currentSnapshotId;
+        if (latest > recorded) checkpoints.push(uint48(latest), uint208(current));
+        touch.blockNumber = blockNumber;
+        touch.valueAtBlockStart = uint208(current);
+    }
+
+    function _valueAt(Checkpoints.Trace208 storage checkpoints, Touch storage touch, uint256 current, uint256 snapshotId)
+        private
+        view
+        returns (uint256)
+    {
+        uint48 timepoint = _timepoint(snapshotId);
+        (bool exists, uint48 recorded,) = checkpoints.latestCheckpoint();
+        if (exists && recorded >= snapshotId) return checkpoints.lowerLookup(uint48(snapshotId));
+        // Unchanged since the snapshot, unless it changed within the snapshot's own block.
+        if (touch.blockNumber == uint256(timepoint) + 1) return touch.valueAtBlockStart;
+        return current;
     }
 
     function _timepoint(uint256 snapshotId) private view returns (uint48) {

@@ -4,6 +4,7 @@ pragma solidity ^0.8.24;
 // Constructor (for genesis plans): IMOLaunchpad(address aiOracle)
 
 import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
+import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 import {IAIOracleExtended} from "./interfaces/IAIOracle.sol";
 import {ERC7641} from "./ERC7641.sol";
 
@@ -198,8 +199,8 @@ contract IMOLaunchpad is ReentrancyGuard {
         require(!settled[offeringId][msg.sender], "already claimed");
         settled[offeringId][msg.sender] = true;
 
-        uint256 tokens = (o.saleAmount * amount) / o.raised;
-        uint256 effective = _ceilDiv(amount * o.target, o.raised);
+        uint256 tokens = Math.mulDiv(o.saleAmount, amount, o.raised);
+        uint256 effective = Math.mulDiv(amount, o.target, o.raised, Math.Rounding.Ceil);
         uint256 unused = amount - effective;
         o.unsettled -= amount;
         o.effectiveSum += effective;
@@ -262,8 +263,8 @@ contract IMOLaunchpad is ReentrancyGuard {
         Offering storage o = _offerings[offeringId];
         uint256 amount = depositOf[offeringId][account];
         if (o.status != Status.Succeeded || settled[offeringId][account] || amount == 0) return (0, 0);
-        tokens = (o.saleAmount * amount) / o.raised;
-        unused = amount - _ceilDiv(amount * o.target, o.raised);
+        tokens = Math.mulDiv(o.saleAmount, amount, o.raised);
+        unused = amount - Math.mulDiv(amount, o.target, o.raised, Math.Rounding.Ceil);
     }
 
     // ------------------------------------------------------------------ internals
@@ -294,9 +295,5 @@ contract IMOLaunchpad is ReentrancyGuard {
             owed[to] += amount;
             emit PaymentOwed(to, amount);
         }
-    }
-
-    function _ceilDiv(uint256 a, uint256 b) private pure returns (uint256) {
-        return a == 0 ? 0 : (a - 1) / b + 1;
     }
 }

@@ -11,9 +11,11 @@ import {IAIOracleExtended} from "./interfaces/IAIOracle.sol";
 ///         challenge is settled in the transaction that raises it.
 ///
 ///         Bond scheme:
-///         - operators stake with `depositBond`; every posted result needs stake >= resultBond;
-///         - challenger pays exactly `challengeBond` with `challenge(requestId)`;
-///         - challenger right: min(resultBond, operator stake) is slashed and credited to the
+///         - operators stake with `depositBond`; each posted result carries a bond the oracle
+///           sets from what the request paid (at most `resultBond`) and needs a stake that large;
+///         - challenger pays exactly `challengeBond` per result with `challenge(requestId)` or
+///           `challengeMany(requestIds)`;
+///         - challenger right: min(result's bond, operator stake) is slashed and credited to the
 ///           challenger together with its own bond; the re-executed output becomes the result
 ///           (version + 1) and the oracle delivers it to the consumer once;
 ///         - challenger wrong: its bond is credited to the operator; the result becomes final.
@@ -33,6 +35,7 @@ contract OpML is IOpML, ReentrancyGuard {
         uint64 submittedBlock;
         uint32 version;
         GameStatus status;
+        uint96 bond; // what a winning challenger may slash (capped by the operator's stake)
     }
 
     address public immutable oracle;
@@ -50,6 +53,7 @@ contract OpML is IOpML, ReentrancyGuard {
         require(oracle_ != address(0), "zero oracle");
         require(challengeWindow_ > 0, "zero challenge window");
         require(challengeBond_ > 0, "zero challenge bond"); // free challenges would be spam
+        require(resultBond_ <= type(uint96).max, "result bond too large");
         oracle = oracle_;
         challengeWindow = challengeWindow_;
         resultBond = resultBond_;
@@ -58,17 +62,21 @@ contract OpML is IOpML, ReentrancyGuard {
 
     // ------------------------------------------------------------------ oracle side
 
-    function submitResult(uint256 requestId, bytes32 modelHash, bytes32 outputHash, address submitter) external {
+    function submitResult(uint256 requestId, bytes32 modelHash, bytes32 outputHash, address submitter, uint256 bond)
+        external
+    {
         require(msg.sender == oracle, "only oracle");
         Game storage g = _games[requestId];
         require(g.status == GameStatus.None, "result already submitted");
-        require(bondOf[submitter] >= resultBond, "operator bond too low");
+        if (bond > resultBond) bond = resultBond;
+        require(bondOf[submitter] >= bond, "operator bond too low");
         g.modelHash = modelHash;
         g.outputHash = outputHash;
         g.submitter = submitter;
         g.submittedBlock = uint64(block.number);
         g.version = 1;
         g.status = GameStatus.Optimistic;
+        g.bond = uint96(bond);
         uint256 until = block.number + challengeWindow;
         if (until > lockedUntil[submitter]) lockedUntil[submitter] = until;
         emit ResultSubmitted(requestId, submitter, modelHash, outputHash);
@@ -77,20 +85,43 @@ contract OpML is IOpML, ReentrancyGuard {
     // ------------------------------------------------------------------ challenge
 
     function challenge(uint256 requestId) external payable nonReentrant {
+        require(msg.value == challengeBond, "wrong challenge bond");
         Game storage g = _games[requestId];
         require(g.status != GameStatus.None, "no result to challenge");
         require(g.status == GameStatus.Optimistic, "already settled");
         require(block.number <= uint256(g.submittedBlock) + challengeWindow, "challenge window over");
-        require(msg.value == challengeBond, "wrong challenge bond");
+        _settle(requestId, g, _reexecute(g.modelHash, IAIOracleExtended(oracle).getInput(requestId)));
+    }
 
-        bytes memory output = _reexecute(g.modelHash, IAIOracleExtended(oracle).getInput(requestId));
+    /// Challenges many results in one transaction, `challengeBond` each. A result someone else
+    /// settled first, or whose window is over, is skipped and its bond credited back (`bondOf`),
+    /// so a watcher's batch never fails because of a race.
+    function challengeMany(uint256[] calldata requestIds) external payable nonReentrant {
+        require(requestIds.length > 0, "no requests");
+        require(msg.value == challengeBond * requestIds.length, "wrong challenge bond");
+        uint256 unused;
+        for (uint256 i = 0; i < requestIds.length; ++i) {
+            uint256 requestId = requestIds[i];
+            Game storage g = _games[requestId];
+            if (g.status != GameStatus.Optimistic || block.number > uint256(g.submittedBlock) + challengeWindow) {
+                unused += challengeBond;
+                emit ChallengeSkipped(requestId, msg.sender);
+                continue;
+            }
+            _settle(requestId, g, _reexecute(g.modelHash, IAIOracleExtended(oracle).getInput(requestId)));
+        }
+        if (unused > 0) bondOf[msg.sender] += unused;
+    }
+
+    /// Compares the re-executed output with the posted one and pays out one challenge bond.
+    function _settle(uint256 requestId, Game storage g, bytes memory output) internal {
         bytes32 correct = keccak256(output);
         bytes32 posted = g.outputHash;
 
         if (correct == posted) {
             g.status = GameStatus.Upheld;
-            bondOf[g.submitter] += msg.value;
-            emit ChallengeSettled(requestId, msg.sender, false, posted, correct, msg.value);
+            bondOf[g.submitter] += challengeBond;
+            emit ChallengeSettled(requestId, msg.sender, false, posted, correct, challengeBond);
             return;
         }
 
@@ -98,9 +129,9 @@ contract OpML is IOpML, ReentrancyGuard {
         g.outputHash = correct;
         g.version += 1;
         uint256 stake = bondOf[g.submitter];
-        uint256 slash = stake < resultBond ? stake : resultBond;
+        uint256 slash = stake < g.bond ? stake : g.bond;
         bondOf[g.submitter] = stake - slash;
-        uint256 payout = msg.value + slash;
+        uint256 payout = challengeBond + slash;
         bondOf[msg.sender] += payout;
         emit ChallengeSettled(requestId, msg.sender, true, posted, correct, payout);
         // Last: the oracle stores the corrected output and calls the consumer (which may fail

@@ -13,6 +13,8 @@ import os
 import tempfile
 from dataclasses import asdict, dataclass, field
 
+from imochain import safejson
+
 from .errors import (
     CORRUPT_FILE,
     NOT_FOUND,
@@ -82,7 +84,7 @@ def file_hash(path: str, cache_dir: str | None) -> bytes:
     if memo_path and os.path.exists(memo_path):
         try:
             with open(memo_path) as f:
-                memo = json.load(f)
+                memo = safejson.loads(f.read())
             if key in memo:
                 return bytes.fromhex(memo[key])
         except (OSError, ValueError):
@@ -369,7 +371,7 @@ def read_cache(cache_dir: str, model_hash: bytes):
         return None
     try:
         with open(meta_path) as f:
-            meta = json.load(f)
+            meta = safejson.loads(f.read())
         if meta.get("version") != CACHE_VERSION or meta.get("hash") != model_hash.hex():
             return None
         cfg = LlamaConfig(**meta["config"])

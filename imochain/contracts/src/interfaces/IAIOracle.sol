@@ -112,7 +112,8 @@ interface IAIOracleExtended is IAIOracle {
         None,
         Pending,
         Fulfilled,
-        Errored
+        Errored,
+        Reclaimed // unanswered past REQUEST_TIMEOUT; the model fee went back to the requester
     }
 
     event ModelUploaded(uint256 indexed modelId, bytes32 modelHash, address indexed modelOwner);
@@ -124,6 +125,7 @@ interface IAIOracleExtended is IAIOracle {
     event Refund(address indexed account, uint256 amount, bool credited);
     event AICallbackError(uint256 indexed requestId, uint8 code, bytes message, bool delivered);
     event CallbackDeliveryFailed(uint256 indexed requestId, uint256 version);
+    event RequestReclaimed(uint256 indexed requestId, address indexed account, uint256 amount);
     event OpmlUpdated(address indexed opml);
     event WhitelistUpdated(address indexed account, bool allowed);
     event BlacklistUpdated(address indexed account, bool blocked);
@@ -168,7 +170,8 @@ interface IAIOracleExtended is IAIOracle {
     // ---- imochain additions ----
 
     /// Permissionless: anyone registers a model by its content hash (keccak256 of the model file
-    /// in the node's store) and becomes its model owner. Ids are assigned from 1000 upwards.
+    /// in the node's store) and becomes its model owner. Ids are assigned from 1000 upwards. A
+    /// model the 0xA1 precompile cannot re-execute is registered unverifiable.
     function registerModel(
         bytes32 modelHash,
         bytes32 programHash,
@@ -185,6 +188,12 @@ interface IAIOracleExtended is IAIOracle {
     /// (e.g. the IMO launchpad contract) accepts.
     function transferModelOwnership(uint256 modelId, address newOwner) external;
     function acceptModelOwnership(uint256 modelId) external;
+
+    /// Closes a request still Pending REQUEST_TIMEOUT after it was made; its model fee goes back
+    /// to the requester (pushed if the requester calls, else credited for claimRefund).
+    function reclaim(uint256 requestId) external;
+    function getRequestEscrow(uint256 requestId) external view returns (uint256);
+    function getRequestDeadline(uint256 requestId) external view returns (uint256);
 
     /// Pull a refund that could not be pushed (the payer rejected ETH).
     function claimRefund() external;

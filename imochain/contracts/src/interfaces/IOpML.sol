@@ -8,9 +8,11 @@ pragma solidity ^0.8.20;
 ///         inference precompile (0x..00A1) on the stored input and comparing keccak256 of the
 ///         outputs (int8 models are bit-exact).
 ///
-///         Bonds: an operator keeps a stake (`depositBond`); each result it posts needs a stake of
-///         at least `resultBond`. Challenger wins -> `min(resultBond, stake)` is slashed from the
-///         operator and credited, with the challenger's own bond, to the challenger. Challenger
+///         Bonds: an operator keeps a stake (`depositBond`); each result it posts carries a bond
+///         the oracle derives from what the request paid (at most `resultBond`; 0 for a free
+///         request) and needs a stake at least that large. Challenger wins -> `min(bond, stake)`
+///         is slashed from the operator and credited, with the challenger's own bond, to the
+///         challenger. `challengeMany` settles many results in one transaction. Challenger
 ///         loses -> its bond is credited to the operator. Credits are withdrawn with
 ///         `withdrawBond` (an operator's stake stays locked until its last result's window ends).
 ///
@@ -33,14 +35,19 @@ interface IOpML {
         bytes32 correctOutputHash,
         uint256 payout
     );
+    /// challengeMany met a result that was already settled or past its window: bond credited back.
+    event ChallengeSkipped(uint256 indexed requestId, address indexed challenger);
     event BondDeposited(address indexed account, uint256 amount);
     event BondWithdrawn(address indexed account, uint256 amount);
 
     // ---- called by the oracle ----
-    function submitResult(uint256 requestId, bytes32 modelHash, bytes32 outputHash, address submitter) external;
+    /// `bond`: what a winning challenger may slash from `submitter` (capped at `resultBond`).
+    function submitResult(uint256 requestId, bytes32 modelHash, bytes32 outputHash, address submitter, uint256 bond)
+        external;
 
     // ---- anyone ----
     function challenge(uint256 requestId) external payable;
+    function challengeMany(uint256[] calldata requestIds) external payable;
     function depositBond() external payable;
     function withdrawBond(uint256 amount) external;
 
