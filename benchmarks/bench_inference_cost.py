@@ -1,7 +1,8 @@
-"""What inference on-chain costs, as pytest-benchmark figures (the same regimes as `imochain bench`).
+"""What inference on-chain costs, as pytest-benchmark figures: the regimes of `imochain bench`.
 
-Each test times one regime with pytest-benchmark and puts the figures measured beside it in the
-same test (gas, raw torch µs, ratios) into ``extra_info``, so a saved benchmark JSON carries them.
+Each test runs one regime of ``imochain.bench.regimes`` (the very functions the report uses) and
+puts its figures (gas, µs, ratios measured in the same run) into ``extra_info``, so a saved
+benchmark JSON carries them, and asserts the regime's output checks.
 Run: make bench, or
   .venv/bin/python -m pytest benchmarks/bench_inference_cost.py -o python_files='bench_*.py' \
       -p no:xdist --benchmark-enable -s
@@ -10,16 +11,12 @@ The full report with plots: `imochain bench` (this file is the CI-friendly subse
 
 from __future__ import annotations
 
-import time
-
-import numpy as np
 import pytest
 
-from imochain.bench import evm
-from imochain.bench.runner import BATCH_SIZES, SCALAR_MAX_MACS, sample_input
+from imochain.bench import evm, regimes
+from imochain.bench.regimes import Settings
+from imochain.builder import build_node
 from imochain.chain import NodeConfig
-from imochain.precompiles import INFERENCE_ADDRESS, InferencePrecompile
-from imochain.precompiles.tensor import encode_array, encode_call
 from imochain.testing import in_process_web3
 
 ZOO = ["digits-classifier", "digits-generator", "mlp-784-32-10", "mlp-784-256-256-10", "mlp-784-256-256-10-fp32",
@@ -29,8 +26,8 @@ PURE_EVM = ["digits-classifier", "digits-generator", "mlp-784-32-10", "mlp-784-2
 
 @pytest.fixture(scope="module")
 def chain():
-    w3, node = in_process_web3(NodeConfig(genesis_contracts=False, default_text_model=False, device="cpu"))
-    return w3, node, InferencePrecompile(node.models, "cpu")
+    return in_process_web3(node=build_node(NodeConfig(genesis_contracts=False, default_text_model=False,
+                                                      device="cpu")))
 
 
 def _model(node, name):
@@ -40,74 +37,41 @@ def _model(node, name):
     return node.models.get(h)
 
 
+def _once(benchmark, fn):
+    return benchmark.pedantic(fn, rounds=1, iterations=1)
+
+
 @pytest.mark.parametrize("name", ZOO)
 def test_precompile_eth_call(benchmark, chain, name):
-    w3, node, pc = chain
-    model = _model(node, name)
-    x = sample_input(model, 1)
-    calldata = encode_call(model.hash, encode_array(x))
-    params = [{"to": "0x" + INFERENCE_ADDRESS.hex(), "data": "0x" + calldata.hex()}, "latest"]
-    out = pc.execute(calldata)
-    rt = model.runtimes["cpu"]
-    t = rt.torch.from_numpy(x[None].copy())
-
-    def eth_call():
-        return w3.provider.make_request("eth_call", params)["result"]
-
-    assert bytes.fromhex(eth_call()[2:]) == out
-    raw = []
-    for _ in range(20):
-        t0 = time.perf_counter()
-        rt.forward_torch(t)
-        raw.append(time.perf_counter() - t0)
-    benchmark.pedantic(eth_call, rounds=20, iterations=1, warmup_rounds=2)
-    call_us = benchmark.stats.stats.median * 1e6
-    torch_us = float(np.median(raw)) * 1e6
-    benchmark.extra_info.update(gas=pc.gas_cost(calldata), macs=model.graph.macs_per_sample,
-                                torch_us=torch_us, eth_call_us=call_us, overhead=call_us / torch_us)
-    print(f"\n{name}: gas {pc.gas_cost(calldata)}, eth_call {call_us:.0f} µs, torch {torch_us:.0f} µs, "
-          f"overhead {call_us / torch_us:.1f}×")
+    w3, node = chain
+    res = _once(benchmark, lambda: regimes.bench_precompile(w3, node, _model(node, name), "cpu", Settings(repeats=20)))
+    assert res["eth_call_equals_execute"] and res["torch_equals_execute"]
+    benchmark.extra_info.update({k: v for k, v in res.items() if k != "output_hex"})
+    print(f"\n{name}: gas {res['gas']}, eth_call {res['eth_call_us']:.0f} µs, torch {res['torch_us']:.0f} µs, "
+          f"overhead {res['overhead_eth_call']:.1f}×")
 
 
-@pytest.mark.parametrize("batch", BATCH_SIZES)
 @pytest.mark.parametrize("name", ["digits-classifier", "mlp-784-32-10", "mlp-784-256-256-10"])
-def test_batched_oracle(benchmark, chain, name, batch):
-    _, node, pc = chain
-    model = _model(node, name)
-    tensors = [encode_array(sample_input(model, 1 + i)) for i in range(batch)]
-    outs = pc.execute_batch(model.hash, tensors)
-    assert outs == [pc.execute(encode_call(model.hash, t)) for t in tensors]   # int8: exact
-    benchmark.pedantic(pc.execute_batch, args=(model.hash, tensors), rounds=10, iterations=1, warmup_rounds=1)
-    per_request = benchmark.stats.stats.median * 1e6 / batch
-    benchmark.extra_info.update(batch=batch, per_request_us=per_request)
-    print(f"\n{name} batch {batch}: {per_request:.1f} µs per request")
-
-
-@pytest.fixture(scope="module")
-def evm_host(chain):
-    why = evm.toolchain_missing()
-    if why:
-        pytest.skip(f"pure-EVM regime: {why}")
-    _, node, _ = chain
-    return evm.EvmHost(node, evm.compile_contract())
+def test_batched_oracle(benchmark, chain, name):
+    _, node = chain
+    res = _once(benchmark, lambda: regimes.bench_batch(node, _model(node, name), "cpu", Settings(batch_repeats=10)))
+    assert all(res["equals_one_by_one"].values())   # int8: exact at every batch size
+    benchmark.extra_info.update(per_request_us=res["per_request_us"], speedup_64_vs_1=res["speedup_64_vs_1"])
+    print(f"\n{name}: µs per request " + ", ".join(f"batch {b} {us:.1f}" for b, us in res["per_request_us"].items())
+          + f" ({res['speedup_64_vs_1']:.1f}× at 64)")
 
 
 @pytest.mark.parametrize("name", PURE_EVM)
-def test_pure_evm(benchmark, chain, evm_host, name):
-    _, node, pc = chain
+def test_pure_evm(benchmark, chain, name):
+    why = evm.toolchain_missing()
+    if why:
+        pytest.skip(f"pure-EVM regime: {why}")
+    _, node = chain
     model = _model(node, name)
-    root, deploy_gas, contracts = evm_host.deploy_model(evm.pack_model(model))
-    tensor = encode_array(sample_input(model, 1))
-    ref = pc.execute(encode_call(model.hash, tensor))
-    gas, out = evm_host.measure_infer(root, tensor)
-    pgas, pout = evm_host.measure(INFERENCE_ADDRESS, encode_call(model.hash, tensor))
-    assert out == ref == pout
-    info = dict(gas=gas, precompile_gas_in_evm=pgas, ratio=gas / pgas, deploy_gas=deploy_gas, contracts=contracts)
-    if model.graph.macs_per_sample <= SCALAR_MAX_MACS:
-        sgas, sout = evm_host.measure_infer(root, tensor, scalar=True)
-        assert sout == ref
-        info["one_mac_loop_gas"] = sgas
-    benchmark.pedantic(evm_host.infer, args=(root, tensor), rounds=3, iterations=1)
-    benchmark.extra_info.update(info)
-    print(f"\n{name}: pure EVM {gas} gas vs precompile {pgas} gas in the EVM ({gas / pgas:.0f}×), "
-          f"deploy {deploy_gas} gas in {contracts} contracts")
+    res = _once(benchmark, lambda: regimes.bench_pure_evm(node, [model], Settings(evm_inputs=1), print))
+    row = res["models"][name]
+    assert "skipped" not in row, row
+    assert row["outputs_equal"] and row["scalar"].get("equal", True)
+    benchmark.extra_info.update({k: v for k, v in row.items() if k != "first_output_hex"})
+    print(f"\n{name}: pure EVM {row['gas']} gas vs precompile {row['precompile_gas_in_evm']} gas in the EVM "
+          f"({row['ratio_vs_precompile']:.0f}×), deploy {row['deploy_gas']} gas in {row['contracts']} contracts")

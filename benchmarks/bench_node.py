@@ -16,6 +16,7 @@ from eth_abi import encode
 from eth_account import Account
 from eth_utils import function_signature_to_4byte_selector as selector
 
+from imochain.builder import build_node
 from imochain.chain import Node, NodeConfig
 from imochain.contracts import load_artifact
 from imochain.testing import node_process
@@ -100,7 +101,7 @@ def _deploy_token(client: Client) -> str:
 
 
 def test_transfer_throughput(benchmark):
-    base = _in_process(_signed(N_TX, SINK), Node(NodeConfig(genesis_contracts=False)))
+    base = _in_process(_signed(N_TX, SINK), build_node(NodeConfig(genesis_contracts=False)))
     with node_process() as url:
         client = _steady(Client(url))
         rate = benchmark.pedantic(_send_and_wait, args=(client, _signed(N_TX, SINK)), rounds=1, iterations=1)

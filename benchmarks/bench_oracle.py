@@ -14,7 +14,7 @@ import numpy as np
 from eth_abi import encode
 
 from imochain.chain import NodeConfig
-from imochain.chain.services import start_services
+from imochain.oracle import start_services
 from imochain.contracts import GENESIS_ADDRESSES, abi
 from imochain.contracts.genesis import model_ids
 from imochain.testing import in_process_web3

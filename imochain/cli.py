@@ -60,6 +60,16 @@ def _chain_id(text: str) -> int:
     return value
 
 
+def _block_number(text: str) -> int:
+    try:
+        value = int(text, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a block number") from None
+    if not 0 <= value < 2**63:
+        raise argparse.ArgumentTypeError("must be between 0 and 2^63")
+    return value
+
+
 def _ether(text: str) -> int:
     from decimal import Decimal, InvalidOperation
     try:
@@ -139,7 +149,18 @@ def add_node_parser(sub) -> None:
     p.add_argument("--text-model", action="append", default=[], metavar="GGUF",
                    help="also serve this Llama-family GGUF file as a text model; repeatable")
     p.add_argument("--hardfork", type=_hardfork, default=None, metavar="NAME",
-                   help="EVM rules: cancun, prague, osaka, bpo1 or bpo2 (default: the latest, bpo2)")
+                   help="EVM rules: cancun, prague, osaka, bpo1 or bpo2 (default: the latest, bpo2; "
+                        "on a fork, the remote's)")
+    p.add_argument("--init", metavar="GENESIS.json",
+                   help="start from a geth-format genesis file (its chain id and fork schedule); "
+                        "dev accounts and IMO contracts only with --dev-accounts / --imo")
+    p.add_argument("--import", dest="import_chain", metavar="CHAIN.rlp",
+                   help="with --init: validate and apply these RLP blocks first (ethash seals of "
+                        "pre-merge blocks are not checked; everything else is)")
+    p.add_argument("--dev-accounts", action="store_true", help="with --init: fund the dev accounts too")
+    p.add_argument("--rpc-shapes", choices=("anvil", "geth"), default=None,
+                   help="JSON answers as anvil gives them (checksummed addresses, totalDifficulty, "
+                        "blockTimestamp in receipts) or as geth does (default: geth with --init, else anvil)")
     p.add_argument("--gas-limit", type=int, default=30_000_000, help="block gas limit (default 30000000)")
     p.add_argument("--challenge-window", type=_count, default=5, metavar="BLOCKS",
                    help="opML challenge window in blocks (default 5)")
@@ -154,6 +175,20 @@ def add_node_parser(sub) -> None:
     p.add_argument("--no-ui", action="store_true", help="do not serve the web explorer at GET /")
     p.add_argument("--abi-dir", metavar="DIR", help="decode contracts whose Foundry out/ or Hardhat "
                    "artifacts/ JSON is under DIR (matched by runtime code) in the explorer")
+    fork = p.add_argument_group("forking", "start on top of a block of a live network; its state is "
+                                "fetched on first touch and cached, every write stays local")
+    fork.add_argument("--fork-url", "-f", metavar="URL", help="JSON-RPC endpoint (http:// or https://) to fork")
+    fork.add_argument("--fork-block-number", type=_block_number, metavar="N",
+                      help="the remote block to fork at (default: its latest, pinned at start)")
+    fork.add_argument("--fork-chain-id", type=_chain_id, metavar="ID",
+                      help="the remote's chain id (default: asked from the remote)")
+    fork.add_argument("--fork-retries", type=_count, default=3, metavar="N",
+                      help="retries of a failed remote request, with backoff (default 3)")
+    fork.add_argument("--fork-cache", metavar="PATH", help="keep fetched remote state in this folder "
+                      "so a restart does not fetch it again")
+    p.add_argument("--imo", action=argparse.BooleanOptionalAction, default=None,
+                   help="deploy the ORA/IMO contracts at genesis (default: yes, but not on a fork or "
+                        "with --init; with --init it adds the dev accounts and the 0xA1/0xA2 precompiles too)")
     p.set_defaults(func=run_node)
 
 
@@ -165,13 +200,23 @@ def node_config(args):
     store = args.models or os.path.expanduser(os.environ.get("IMOCHAIN_MODEL_STORE", "~/.imochain/models"))
     if args.models == "none":
         store = None  # in memory: nothing read from or written to a shared folder
+    if args.import_chain and not args.init:
+        raise ValueError("--import needs --init GENESIS.json (the chain it continues)")
+    if args.init and args.fork_url:
+        raise ValueError("--init and --fork-url both choose the chain to start from: pick one")
+    dev = not args.init or args.dev_accounts or bool(args.imo)
     return NodeConfig(
-        chain_id=args.chain_id, accounts=args.accounts, balance=args.balance,
+        chain_id=args.chain_id, accounts=args.accounts if dev else 0, balance=args.balance,
+        init_genesis=args.init, import_chain=args.import_chain,
+        rpc_shapes=args.rpc_shapes or ("geth" if args.init else "anvil"),
         mnemonic=args.mnemonic or DEFAULT_MNEMONIC, db_path=args.db,
         automine=not args.no_mining, block_time=args.block_time,
         device=args.device, model_store=store, challenge_window=args.challenge_window,
         model_aliases=dict(args.model_alias), text_models=args.text_model, gas_limit=args.gas_limit,
         client_version=args.client_version,
+        genesis_contracts=args.imo if args.imo is not None else not (args.fork_url or args.init),
+        fork_url=args.fork_url, fork_block_number=args.fork_block_number, fork_chain_id=args.fork_chain_id,
+        fork_retries=args.fork_retries, fork_cache=args.fork_cache, fork_rules=args.hardfork is None,
         **({"hardfork": args.hardfork} if args.hardfork else {}))
 
 
@@ -190,6 +235,8 @@ def print_banner(node, host: str, port: int, max_tokens: int | None = None, ui: 
     mode = ("interval " + str(node.config.block_time) + " s" if node.config.block_time
             else "automine" if node.automine else "manual (evm_mine)")
     out.append(f"Mining: {mode}")
+    if node.fork is not None:
+        out.append(f"Fork: {node.fork.client.url} at block #{node.fork.number} (chain id {node.config.chain_id})")
     if node.models is not None:
         out.append(f"Models: {len(node.models.list())} in the store; inference precompile at 0x…00A1")
         out += [f"  note: {line}" for line in node.models.name_clashes]
@@ -238,23 +285,25 @@ def run_node(args) -> int:
         print(f"WARNING: listening on {args.host}, not loopback: anyone who can reach this port can spend "
               "from the unlocked dev accounts and reset the chain. Bind 127.0.0.1 unless you mean it.",
               file=sys.stderr, flush=True)
-    from imochain.chain import ChainError, Node
+    from imochain.builder import build_node
+    from imochain.chain import ChainError
+    fork_only = [flag for flag, value in (("--fork-block-number", args.fork_block_number),
+                                          ("--fork-chain-id", args.fork_chain_id),
+                                          ("--fork-cache", args.fork_cache)) if value is not None]
+    if fork_only and not args.fork_url:
+        print(f"error: {fork_only[0]} needs --fork-url", file=sys.stderr)
+        return 2
     if args.abi_dir and not os.path.isdir(args.abi_dir):
         print(f"error: --abi-dir {args.abi_dir}: not a directory", file=sys.stderr)
         return 2
     try:
-        node = Node(node_config(args))
+        node = build_node(node_config(args), services=True, oracle=not args.no_oracle,
+                          challenger=not args.no_challenger, fault_rate=args.oracle_faults,
+                          max_tokens=args.oracle_max_tokens)
     except (ChainError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    services = []
-    try:
-        from imochain.chain.services import start_services
-    except ImportError:
-        start_services = None
-    if start_services is not None:
-        services = start_services(node, oracle=not args.no_oracle, challenger=not args.no_challenger,
-                                  fault_rate=args.oracle_faults, max_tokens=args.oracle_max_tokens)
+    services = node.services
     print_banner(node, args.host, args.port, args.oracle_max_tokens, ui=not args.no_ui)
     from imochain.rpc.server import serve
     try:
@@ -275,8 +324,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     add_node_parser(sub)
     for module, fn in (("imochain.chain.importcli", "register"),
-                       ("imochain.precompiles.modelcli", "register"),
-                       ("imochain.precompiles.text.cli", "register_chat"),
+                       ("imochain.models.modelcli", "register"),
+                       ("imochain.models.text.cli", "register_chat"),
                        ("imochain.demo", "register"),
                        ("imochain.bench", "register")):
         try:

@@ -205,7 +205,7 @@ class Demo:
 
     # -- the story ----------------------------------------------------------------------------
     def run(self) -> dict:
-        from imochain.precompiles.build_models import generator_input
+        from imochain.models.build_models import generator_input
 
         w3, c = self.w3, self.c
         oracle, launchpad, prompt, opml = c["AIOracle"], c["IMOLaunchpad"], c["Prompt"], c["OpML"]
@@ -448,11 +448,9 @@ def main(args) -> int:
             print(f"error: no node answers at {args.rpc}", file=sys.stderr)
             return 2
     else:
-        from imochain.chain import NodeConfig
-        from imochain.chain.services import start_services
+        from imochain.builder import build_node
         from imochain.testing import in_process_web3
-        w3, node = in_process_web3(NodeConfig())
-        start_services(node)
+        w3, node = in_process_web3(node=build_node(services=True))
     demo = Demo(w3, quiet=args.json)
     try:
         record = demo.run()

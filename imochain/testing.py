@@ -16,6 +16,7 @@ import threading
 import time
 from typing import Any, Iterator
 
+from imochain.builder import build_node
 from imochain.chain import Node, NodeConfig
 
 
@@ -52,9 +53,9 @@ class InProcessProvider:
 
 
 def in_process_web3(config: NodeConfig | None = None, node: Node | None = None):
-    """(Web3, Node): a fresh chain (or the given node) behind web3.py, no server."""
+    """(Web3, Node): a fresh full node (or the given node) behind web3.py, no server."""
     from web3 import Web3
-    node = node or Node(config or NodeConfig())
+    node = node or build_node(config)
     return Web3(InProcessProvider(node)), node
 
 
@@ -74,9 +75,10 @@ class _ServerThread(threading.Thread):
 
 @contextlib.contextmanager
 def running_node(config: NodeConfig | None = None, node: Node | None = None, **app_options) -> Iterator[str]:
-    """Serve a node on a free loopback port for the duration of the block; yields its URL.
-    `app_options` go to `create_app` (policy=BrowserPolicy(...), ws_limits=WsLimits(...))."""
-    node = node or Node(config or NodeConfig())
+    """Serve a node (a fresh full one unless given) on a free loopback port for the duration of
+    the block; yields its URL. `app_options` go to `create_app` (policy=BrowserPolicy(...),
+    ws_limits=WsLimits(...))."""
+    node = node or build_node(config)
     port = free_port()
     thread = _ServerThread(node, port, app_options)
     thread.start()

@@ -24,7 +24,7 @@ import time
 import numpy as np
 
 from imochain.precompiles import gas as schedule
-from imochain.precompiles.graph import ITEMSIZE
+from imochain.models.graph import ITEMSIZE
 
 BATCH_SIZES = (1, 8, 64)
 GAS_PER_US = 100.0                 # the anchor: 1 gas = 10 ns
@@ -42,7 +42,7 @@ def _inputs(model, batch: int, seed: int = 1) -> np.ndarray:
 
 def measure(precompile, models, repeats: int = 15, batch_sizes=BATCH_SIZES, log=None) -> list[dict]:
     """Median wall µs of gas_cost + execute per (model, batch); inputs are seeded."""
-    from imochain.precompiles.tensor import encode_array, encode_call
+    from imochain.models.tensor import encode_array, encode_call
 
     rows = []
     for model in models:
@@ -130,7 +130,8 @@ def calibrate_cli(repeats: int, margin: float, threads: int | None, log) -> int:
     """`imochain bench --calibrate`: measure, print the table and the constants this machine needs."""
     import os
 
-    from imochain.precompiles import InferencePrecompile, ModelStore, runtime
+    from imochain.models import ModelStore, runtime
+    from imochain.precompiles import InferencePrecompile
 
     torch = runtime.torch_module()
     if threads:

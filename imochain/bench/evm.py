@@ -10,17 +10,16 @@ contract. ``pack_model`` turns a validated int8 graph into the byte stream the c
 from __future__ import annotations
 
 import functools
-import json
-import shutil
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from imochain.contracts import solc
+from imochain.contracts.solc import toolchain_missing  # noqa: F401  (the regime's skip reason)
+
 HERE = Path(__file__).resolve().parent
 SOURCE = HERE / "PureEvmMlp.sol"
-REPO = HERE.parent.parent
 PAYLOAD = 24544            # stream bytes per data contract; must equal PAYLOAD in the .sol file
 MAGIC = int.from_bytes(b"imochain-pure-evm-mlp/1", "big")
 SUPPORTED_OPS = {"Linear", "Requantize", "ReLU", "Flatten", "Reshape"}
@@ -32,41 +31,22 @@ SOLC_SETTINGS = {
     "metadata": {"bytecodeHash": "none"},
     "outputSelection": {"*": {"*": ["abi", "evm.bytecode.object"]}},
 }
-_JS = ("const solc=require('solc');let s='';process.stdin.on('data',c=>s+=c)"
-       ".on('end',()=>process.stdout.write(solc.compile(s)));")
 
 
 class Unsupported(Exception):
     """This model cannot run in the pure-EVM regime (the message says why)."""
 
 
-def toolchain_missing() -> str | None:
-    if shutil.which("node") is None:
-        return "node is not installed (needed for the npm solc compiler)"
-    if not (REPO / "node_modules" / "solc").is_dir():
-        return "node_modules/solc is missing (run `npm ci`)"
-    return None
-
-
 @functools.lru_cache(maxsize=4)
 def compile_source(filename: str, text: str, contract: str) -> dict:
     """{'abi', 'bytecode', 'solc'} of one contract of a Solidity source, compiled now."""
-    why = toolchain_missing()
-    if why:
-        raise RuntimeError(why)
     std = {"language": "Solidity", "sources": {filename: {"content": text}}, "settings": SOLC_SETTINGS}
-    proc = subprocess.run(["node", "-e", _JS], input=json.dumps(std).encode(), capture_output=True,
-                          cwd=REPO, check=False, timeout=300)
-    if proc.returncode != 0:
-        raise RuntimeError(f"solc failed: {proc.stderr.decode(errors='replace')[:2000]}")
-    out = json.loads(proc.stdout)
+    out = solc.compile_standard_json(std)
     errors = [e["formattedMessage"] for e in out.get("errors", []) if e.get("severity") == "error"]
     if errors:
         raise RuntimeError("solc: " + "\n".join(errors)[:2000])
     c = out["contracts"][filename][contract]
-    version = subprocess.run(["node", "-e", "process.stdout.write(require('solc').version())"],
-                             capture_output=True, cwd=REPO, check=False).stdout.decode()
-    return {"abi": c["abi"], "bytecode": bytes.fromhex(c["evm"]["bytecode"]["object"]), "solc": version}
+    return {"abi": c["abi"], "bytecode": bytes.fromhex(c["evm"]["bytecode"]["object"]), "solc": solc.solc_version()}
 
 
 def compile_contract() -> dict:

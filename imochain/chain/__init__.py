@@ -1,9 +1,10 @@
-"""The chain: py-evm, genesis, accounts, mempool, mining, persistence, snapshots."""
+"""The chain: a py-evm backend of small services (storage, state, pool, miner, calls, ...) behind `Node`."""
 
 from .errors import (BlockNotFound, ChainError, ExecutionFailed, ExecutionReverted,
                      InvalidParams, TransactionRejected)
-from .node import BlockInfo, LogInfo, Node, NodeConfig, ReceiptInfo, TxInfo
+from .node import Node
+from .types import BlockInfo, CallResult, LogInfo, NodeConfig, ReceiptInfo, TxInfo
 
-__all__ = ["Node", "NodeConfig", "BlockInfo", "LogInfo", "ReceiptInfo", "TxInfo", "ChainError",
+__all__ = ["Node", "NodeConfig", "BlockInfo", "CallResult", "LogInfo", "ReceiptInfo", "TxInfo", "ChainError",
            "ExecutionReverted", "ExecutionFailed", "InvalidParams", "TransactionRejected",
            "BlockNotFound"]

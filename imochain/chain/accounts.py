@@ -1,4 +1,4 @@
-"""Dev accounts from a BIP-39 mnemonic (the same keys anvil and Hardhat hand out)."""
+"""Dev accounts from a BIP-39 mnemonic (the keys anvil and Hardhat hand out), CREATE addresses."""
 
 from __future__ import annotations
 
@@ -35,3 +35,10 @@ def derive_accounts(mnemonic: str, count: int) -> list[DevAccount]:
         key = key_from_seed(seed, f"m/44'/60'/0'/0/{i}")
         out.append(DevAccount(keys.PrivateKey(key).public_key.to_canonical_address(), key))
     return out
+
+
+def create_address(sender: bytes, nonce: int) -> bytes:
+    """The address a CREATE from `sender` at `nonce` deploys to (keccak(rlp([sender, nonce])))."""
+    import rlp
+    from eth_utils import keccak
+    return keccak(rlp.encode([sender, nonce]))[12:]

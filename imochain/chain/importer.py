@@ -58,9 +58,10 @@ def _number_and_time(block: bytes) -> tuple[int, int]:
     return int.from_bytes(header[8], "big"), int.from_bytes(header[11], "big")
 
 
-def chain_class(genesis: GethGenesis, blocks: list[bytes]) -> type[Chain]:
-    """A py-evm Chain whose forks start at block numbers: time-activated forks are placed at
-    the first block (genesis included) whose timestamp reaches their time."""
+def fork_schedule(genesis: GethGenesis, blocks: list[bytes]) -> list[tuple[int, type]]:
+    """(first block number, VM) for each fork the chain passes: time-activated forks are placed
+    at the first block (genesis included) whose timestamp reaches their time; forks whose time
+    no block reaches start at the next block. Ethash seals are not checked (NoProofConsensus)."""
     points = [(0, genesis.header["timestamp"])] + [_number_and_time(b) for b in blocks]
     configuration: list[tuple[int, type]] = []
     current = None
@@ -73,7 +74,16 @@ def chain_class(genesis: GethGenesis, blocks: list[bytes]) -> type[Chain]:
                                   _dao_fork_block_number=genesis.dao_fork_block or 0)
             configuration.append((number, vm))
             current = fork
-    return Chain.configure(__name__="ImportedChain", vm_configuration=tuple(configuration),
+    last = genesis.schedule[-1].fork
+    if current != last:  # forks scheduled after the last block: from the next block on
+        vm = genesis.vm_for(last).configure(consensus_class=NoProofConsensus)
+        configuration.append((points[-1][0] + 1, vm))
+    return configuration
+
+
+def chain_class(genesis: GethGenesis, blocks: list[bytes]) -> type[Chain]:
+    """A py-evm Chain over the genesis file's fork schedule."""
+    return Chain.configure(__name__="ImportedChain", vm_configuration=tuple(fork_schedule(genesis, blocks)),
                            chain_id=genesis.chain_id)
 
 
@@ -91,24 +101,30 @@ def _reason(exc: Exception) -> str:
     return text.splitlines()[0]
 
 
+def import_one(chain: Chain, raw: bytes, expected_number: int):
+    """Validate and apply one block; ImportFailed says why it is refused."""
+    try:
+        number, _ = _number_and_time(raw)
+    except (rlp.DecodingError, IndexError, TypeError):
+        raise ImportFailed(expected_number, "not a block header") from None
+    if number != expected_number:
+        raise ImportFailed(number, f"expected block {expected_number}")
+    block_class = chain.get_vm_class_for_block_number(number).get_block_class()
+    try:
+        block = rlp.decode(raw, sedes=block_class)
+        chain.import_block(block, perform_validation=True)
+    except Exception as exc:  # py-evm raises many types; the reason is in the message
+        raise ImportFailed(number, _reason(exc)) from None
+    return block
+
+
 def import_blocks(chain: Chain, blocks: list[bytes],
                   progress: Callable[[int, int], None] | None = None) -> ImportResult:
     """Validate and apply each block in order; ImportFailed names the first bad one."""
     started, gas = time.perf_counter(), 0
     head = chain.get_canonical_head()
     for i, raw in enumerate(blocks):
-        try:
-            number, timestamp = _number_and_time(raw)
-        except (rlp.DecodingError, IndexError, TypeError):
-            raise ImportFailed(head.block_number + 1, "not a block header") from None
-        if number != head.block_number + 1:
-            raise ImportFailed(number, f"expected block {head.block_number + 1}")
-        block_class = chain.get_vm_class_for_block_number(number).get_block_class()
-        try:
-            block = rlp.decode(raw, sedes=block_class)
-            chain.import_block(block, perform_validation=True)
-        except Exception as exc:  # py-evm raises many types; the reason is in the message
-            raise ImportFailed(number, _reason(exc)) from None
+        block = import_one(chain, raw, head.block_number + 1)
         head, gas = block.header, gas + block.header.gas_used
         if progress:
             progress(i + 1, len(blocks))

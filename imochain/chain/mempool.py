@@ -56,6 +56,13 @@ class Mempool:
                 del self._by_sender[ptx.sender]
         return ptx
 
+    def next_nonce(self, sender: bytes, account_nonce: int) -> int:
+        """The nonce after the run of pooled transactions that follows the account's nonce."""
+        slot = self._by_sender.get(sender, {})
+        while account_nonce in slot:
+            account_nonce += 1
+        return account_nonce
+
     def clear(self) -> None:
         self._by_sender.clear()
         self._by_hash.clear()

@@ -1,19 +1,14 @@
-"""py-evm configuration: a fork's VM with imochain's precompiles, and genesis building."""
+"""py-evm configuration: a fork's VM with the precompiles the node builder hands the chain."""
 
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
-from typing import Callable, Iterable, Sequence
+from typing import Callable
 
-from eth import constants
-from eth.abc import ComputationAPI, StateAPI
+from eth.abc import ComputationAPI
 from eth.chains.base import Chain
-from eth.constants import CREATE_CONTRACT_ADDRESS
 from eth.exceptions import VMError
-from eth.vm.message import Message
 
-from .errors import GenesisError
 from .forks import LATEST, vm_class
 
 Precompile = Callable[[ComputationAPI], ComputationAPI]
@@ -46,71 +41,29 @@ def wrap_precompile(gas_cost: Callable[[bytes], int], execute: Callable[[bytes],
     return run
 
 
-def make_chain_class(chain_id: int, extra_precompiles: dict[bytes, Precompile],
-                     hardfork: str = LATEST) -> type[Chain]:
-    """A Chain class bound to one node's precompiles (they close over its model store)."""
-    fork_vm = vm_class(hardfork)
+def with_precompiles(fork_vm, extra_precompiles: dict[bytes, Precompile], account_db_class=None):
+    """The fork's VM with the node's own precompiles added (they close over its model store)
+    and, on a fork of a remote chain, its lazy account database."""
+    if not extra_precompiles and account_db_class is None:
+        return fork_vm
     fork_state = fork_vm._state_class
     fork_computation = fork_state.computation_class
     computation = fork_computation.configure(
         __name__="ImochainComputation",
         _precompiles={**fork_computation._precompiles, **extra_precompiles},
     )
-    state = fork_state.configure(__name__="ImochainState", computation_class=computation)
-    vm = fork_vm.configure(__name__="ImochainVM", _state_class=state)
-    return Chain.configure(__name__="ImochainChain", vm_configuration=((0, vm),), chain_id=chain_id)
+    state = fork_state.configure(__name__="ImochainState", computation_class=computation,
+                                 account_db_class=account_db_class or fork_state.account_db_class)
+    return fork_vm.configure(__name__="ImochainVM", _state_class=state)
 
 
-@dataclass(frozen=True)
-class GenesisAccount:
-    address: bytes
-    balance: int = 0
-    nonce: int = 0
-    code: bytes = b""
-    storage: dict[int, int] | None = None
-
-
-def build_genesis_state(state: StateAPI, accounts: Iterable[GenesisAccount],
-                        predeploys: Sequence = (), calls: Sequence = (),
-                        deployer: bytes | None = None) -> None:
-    """Write accounts, then run predeploy constructors at their fixed addresses, then calls.
-
-    Constructors run for real (so their storage effects are exact), but their results land
-    at the address the plan names instead of a CREATE-derived one.
-    """
-    for acct in accounts:
-        state.set_balance(acct.address, acct.balance)
-        state.set_nonce(acct.address, acct.nonce)
-        if acct.code:
-            state.set_code(acct.address, acct.code)
-        for slot, value in (acct.storage or {}).items():
-            state.set_storage(acct.address, slot, value)
-    ctx_class = state.get_transaction_context_class()
-    for p in predeploys:
-        sender = deployer or constants.ZERO_ADDRESS
-        msg = Message(gas=constants.UINT_256_MAX >> 192, to=CREATE_CONTRACT_ADDRESS, sender=sender,
-                      value=0, data=b"", code=p.initcode, create_address=p.address)
-        comp = state.computation_class.apply_create_message(
-            state, msg, ctx_class(gas_price=0, origin=sender))
-        if comp.is_error:
-            raise GenesisError(f"constructor of {p.name} failed: {_reason(comp)}")
-        state.set_nonce(p.address, 1)
-    for c in calls:
-        code = state.get_code(c.to)
-        if c.value:
-            state.delta_balance(c.sender, c.value)  # genesis mints what a setup call sends
-        msg = Message(gas=constants.UINT_256_MAX >> 192, to=c.to, sender=c.sender,
-                      value=c.value, data=c.data, code=code)
-        comp = state.computation_class.apply_message(
-            state, msg, ctx_class(gas_price=0, origin=c.sender))
-        if comp.is_error:
-            raise GenesisError(f"genesis call to 0x{c.to.hex()} failed: {_reason(comp)}")
-
-
-def _reason(comp: ComputationAPI) -> str:
-    from .errors import decode_revert_reason
-    if comp.output:
-        reason = decode_revert_reason(comp.output)
-        if reason:
-            return reason
-    return str(comp.error)
+def make_chain_class(chain_id: int, extra_precompiles: dict[bytes, Precompile],
+                     hardfork: str = LATEST, schedule: list[tuple[int, type]] | None = None,
+                     account_db_class=None) -> type[Chain]:
+    """A Chain class bound to one node's precompiles: one fork from genesis, or a `schedule`
+    of (first block number, VM) pairs (a chain started from a geth genesis file); on a fork of
+    a remote chain, with its lazy account database."""
+    schedule = schedule or [(0, vm_class(hardfork))]
+    configuration = tuple((number, with_precompiles(vm, extra_precompiles, account_db_class))
+                          for number, vm in schedule)
+    return Chain.configure(__name__="ImochainChain", vm_configuration=configuration, chain_id=chain_id)

@@ -16,18 +16,17 @@ from __future__ import annotations
 import argparse
 import fnmatch
 import json
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 from eth_utils import keccak
 
+from . import solc
+from .solc import SolcError
+
 HERE = Path(__file__).resolve().parent
 SRC = HERE / "src"
 ARTIFACTS = HERE / "artifacts"
-REPO = HERE.parent.parent
-DRIVER = HERE / "solc_driver.js"
 
 SOLC_VERSION = "0.8.30"
 EVM_VERSION = "prague"
@@ -58,14 +57,8 @@ class BuildError(RuntimeError):
 
 
 def toolchain_missing() -> str | None:
-    """Why the compiler can't run here, or None when it can."""
-    if shutil.which("node") is None:
-        return "node is not installed"
-    if not (REPO / "node_modules" / "solc").is_dir():
-        return "node_modules/solc is missing (run `npm ci`)"
-    if not (REPO / "node_modules" / "@openzeppelin" / "contracts").is_dir():
-        return "node_modules/@openzeppelin/contracts is missing (run `npm ci`)"
-    return None
+    """Why the genesis contracts can't be compiled here (solc or OpenZeppelin missing), or None."""
+    return solc.toolchain_missing(openzeppelin=True)
 
 
 def source_files(only: list[str] | None = None) -> dict[str, str]:
@@ -86,16 +79,10 @@ def _run_solc(standard_input: dict) -> dict:
     why = toolchain_missing()
     if why:
         raise BuildError(why)
-    proc = subprocess.run(
-        ["node", str(DRIVER)],
-        input=json.dumps(standard_input).encode(),
-        capture_output=True,
-        cwd=REPO,
-        check=False,
-    )
-    if proc.returncode != 0:
-        raise BuildError(f"solc driver failed: {proc.stderr.decode(errors='replace')}")
-    return json.loads(proc.stdout)
+    try:
+        return solc.compile_standard_json(standard_input)
+    except SolcError as exc:
+        raise BuildError(str(exc)) from None
 
 
 def _source_hash(metadata: dict) -> str:

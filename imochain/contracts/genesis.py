@@ -147,31 +147,40 @@ def genesis_plan(
         GenesisCall(owner, oracle, _calldata("setOpml(address)", ["address"], [_addr("OpML")])),
         GenesisCall(owner, oracle, _calldata("addToWhitelist(address)", ["address"], [operator])),
     ]
-    upload_sig = "uploadModel(uint256,bytes32,bytes32,uint256,address,uint256,address,bool)"
-    upload_types = ["uint256", "bytes32", "bytes32", "uint256", "address", "uint256", "address", "bool"]
     for name, model_hash in sorted(models, key=lambda m: ids[m[0]]):
-        calls.append(
-            GenesisCall(
-                owner,
-                oracle,
-                _calldata(
-                    upload_sig,
-                    upload_types,
-                    [
-                        ids[name],
-                        model_hash,
-                        bytes(32),
-                        MODEL_FEE,
-                        owner,
-                        MODEL_RECEIVER_PERCENTAGE,
-                        bytes(20),
-                        name in unverifiable,
-                    ],
-                ),
-            )
-        )
+        calls.append(GenesisCall(owner, oracle, _model_calldata("uploadModel", ids[name], model_hash, owner,
+                                                                name in unverifiable)))
     calls.append(GenesisCall(operator, _addr("OpML"), _calldata("depositBond()", [], []), OPERATOR_BOND))
     return predeploys, calls
+
+
+_MODEL_TYPES = ["uint256", "bytes32", "bytes32", "uint256", "address", "uint256", "address", "bool"]
+
+
+def _model_calldata(fn: str, model_id: int, model_hash: bytes, owner: bytes, unverifiable: bool) -> bytes:
+    """uploadModel / updateModel(id, hash, no input hash, fee, receiver, share, no owner, unverifiable)."""
+    return _calldata(f"{fn}({','.join(_MODEL_TYPES)})", _MODEL_TYPES,
+                     [model_id, model_hash, bytes(32), MODEL_FEE, owner, MODEL_RECEIVER_PERCENTAGE, bytes(20),
+                      unverifiable])
+
+
+def alias_calls(aliases: dict[int, str], owner: bytes, models: list[tuple[str, bytes]],
+                find, is_text) -> list[GenesisCall]:
+    """`--model-alias ID=NAME`: ORA's hosted model ids answered by a local model.
+
+    ``find(name)`` gives a model's hash (None when unknown); ``is_text(hash)`` marks fp32 text
+    models, exact on one machine only, so registered without an opML dispute."""
+    owner = to_canonical_address(owner)
+    taken = set(model_ids(models).values())
+    calls = []
+    for model_id, name in sorted(aliases.items()):
+        model_hash = find(name)
+        if model_hash is None:
+            raise ValueError(f"--model-alias {model_id}={name}: no model named {name!r} in the store")
+        fn = "updateModel" if model_id in taken else "uploadModel"
+        calls.append(GenesisCall(owner, _addr("AIOracle"),
+                                 _model_calldata(fn, model_id, model_hash, owner, is_text(model_hash))))
+    return calls
 
 
 def describe(models: list[tuple[str, bytes]]) -> dict:

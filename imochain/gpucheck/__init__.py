@@ -56,7 +56,7 @@ class Context:
     def sync(self) -> None:
         """Wait for queued accelerator work, so a wall-clock interval covers it."""
         if self.target == "cuda":
-            from imochain.precompiles import runtime
+            from imochain.models import runtime
             runtime.torch_module().cuda.synchronize()
 
 
@@ -69,7 +69,7 @@ class PartResult:
 
 def environment(target: str) -> dict:
     """Versions and hardware, including where TF32 stands (see runtime.torch_module)."""
-    from imochain.precompiles import runtime
+    from imochain.models import runtime
     torch = runtime.torch_module()      # switches TF32 off before any CUDA work
     env = {"python": platform.python_version(), "platform": platform.platform(), "torch": torch.__version__,
            "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
@@ -124,7 +124,7 @@ class Report:
 
 def run(ctx: Context, parts=PARTS) -> int:
     """Run the chosen parts; returns the exit status (see the module docstring)."""
-    from imochain.precompiles import runtime
+    from imochain.models import runtime
     if not ctx.dry_run and not runtime.cuda_available():
         reason = "no CUDA device (torch sees none): every part skipped"
         report = Report(ctx, None, reason)

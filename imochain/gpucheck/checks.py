@@ -36,7 +36,7 @@ def _check_exact_settings() -> dict:
     docstring has the argument). TF32 would round the inputs to 10 mantissa bits: harmless for
     int8 values, but we do not rely on it, so runtime.torch_module() switches it off (matmul
     precision "highest", cuda.matmul.allow_tf32 = False) before any CUDA work; we check it here."""
-    from imochain.precompiles import runtime
+    from imochain.models import runtime
     torch = runtime.torch_module()
     flags = {"float32_matmul_precision": torch.get_float32_matmul_precision(),
              "cuda_matmul_allow_tf32": torch.backends.cuda.matmul.allow_tf32,
@@ -56,7 +56,7 @@ def cuda_latency(repeats: int = 200) -> dict:
 
     import numpy as np
 
-    from imochain.precompiles import runtime
+    from imochain.models import runtime
     torch = runtime.torch_module()
     x = torch.zeros(16, device="cuda")
     host = np.zeros(16, dtype=np.float32)
@@ -83,7 +83,7 @@ def cuda_latency(repeats: int = 200) -> dict:
 # ------------------------------------------------------------------------------------ a. golden
 def golden(ctx: Context) -> PartResult:
     from imochain.precompiles import InferencePrecompile
-    from imochain.precompiles.tensor import encode_array
+    from imochain.models.tensor import encode_array
     mod = _golden_module()
     committed = json.loads((ctx.golden_path or mod.GOLDEN).read_text())
     flags = _check_exact_settings()

@@ -44,8 +44,8 @@ def synthetic_smollm2(seed: int = 0, layers: int | None = None):
     symbols, then unused filler up to 49 152)."""
     import torch
 
-    from imochain.precompiles.text import gguf_file as gf
-    from imochain.precompiles.text.tokenizer import _byte_alphabet
+    from imochain.models.text import gguf_file as gf
+    from imochain.models.text.tokenizer import _byte_alphabet
 
     sh = dict(SMOLLM2_SHAPE, layers=layers or SMOLLM2_SHAPE["layers"])
     controls = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
@@ -76,7 +76,7 @@ def gguf_weights(path: str):
     """(LlamaConfig, fused torch weights) of a GGUF, through the text package's own reader."""
     import torch
 
-    from imochain.precompiles.text import gguf_file as gf
+    from imochain.models.text import gguf_file as gf
     cfg, raw = gf.read_gguf(path)
     return cfg, {k: torch.from_numpy(v) for k, v in gf.fuse(cfg, raw).items()}
 
@@ -88,7 +88,7 @@ def _on(device: str):
 
 def build(cfg, weights: dict, device: str):
     """A TextModel whose network lives on ``device`` (weights moved once)."""
-    from imochain.precompiles.text.model import TextModel, default_threads
+    from imochain.models.text.model import TextModel, default_threads
     with _on(device):
         moved = {k: v.to(device) for k, v in weights.items()}
         return TextModel(f"{cfg.general_name}.gguf", bytes(32), cfg, moved, default_threads())
@@ -143,7 +143,7 @@ def compare(label: str, cfg, weights, ctx: Context) -> dict:
 
 
 def run(ctx: Context) -> PartResult:
-    from imochain.precompiles.text import locate_default_gguf
+    from imochain.models.text import locate_default_gguf
 
     results = []
     cfg, weights = synthetic_smollm2(layers=ctx.text_layers)

@@ -1,4 +1,4 @@
-"""The inference precompile: content-addressed models, a bit-exact int8 mode, gas from the graph.
+"""What the EVM calls: 0xA1 inference and 0xA2 quote over the model store, and their gas schedule.
 
 Addresses
 ---------
@@ -17,19 +17,16 @@ Tensor = ``abi.encode(uint8 dtype, uint32[] shape, bytes data)``, little-endian 
 1 = int8, 2 = int32, 3 = float32. A tensor of shape ``[B, *input]`` is a batch of B samples;
 a tensor of exactly the model's input shape is one sample and its output has no batch dim.
 
-Failures raise ``PrecompileError`` (``.reason``); bad model files raise ``ModelError``.
+Failures raise ``PrecompileError`` (``.reason``). Models, their store and runtimes live in
+``imochain.models``.
 Importing this package does not import torch; the first inference does.
 """
 
-from .errors import ModelError, PrecompileError
-from .modelfile import Model
+from imochain.models.errors import PrecompileError
+
 from .precompile import InferencePrecompile
-from .store import ModelStore
 
 INFERENCE_ADDRESS = bytes.fromhex("00000000000000000000000000000000000000a1")
 QUOTE_ADDRESS = bytes.fromhex("00000000000000000000000000000000000000a2")
 
-__all__ = [
-    "INFERENCE_ADDRESS", "QUOTE_ADDRESS", "PrecompileError", "ModelError", "Model", "ModelStore",
-    "InferencePrecompile",
-]
+__all__ = ["INFERENCE_ADDRESS", "QUOTE_ADDRESS", "PrecompileError", "InferencePrecompile"]

@@ -44,8 +44,8 @@ from __future__ import annotations
 
 import math
 
-from .errors import PrecompileError
-from .graph import ITEMSIZE, Graph
+from imochain.models.errors import PrecompileError
+from imochain.models.graph import ITEMSIZE, Graph
 
 # milli-gas
 G_CALL_MILLI = 5_050_000          # 5 050 gas   = 50.5 µs per call

@@ -9,12 +9,12 @@ import time
 
 import numpy as np
 
-from . import runtime
-from .errors import PrecompileError
+from imochain.models import runtime
+from imochain.models.errors import PrecompileError
 from .gas import batch1_gas, check_budget, inference_gas, quote_gas
-from .modelfile import Model
-from .store import ModelStore
-from .tensor import (DTYPE_CODES, DTYPE_NAMES, NUMPY_DTYPES, TensorView, _padded, decode_call, decode_tensor,
+from imochain.models.modelfile import Model
+from imochain.models.store import ModelStore
+from imochain.models.tensor import (DTYPE_CODES, DTYPE_NAMES, NUMPY_DTYPES, TensorView, _padded, decode_call, decode_tensor,
                      encode_tensor)
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -83,6 +83,10 @@ class InferencePrecompile:
         if rt is None:
             rt = model.runtimes[device] = runtime.TorchRuntime(model.graph, model.weights, device)
         return rt
+
+    def warm_up(self, model_hash: bytes) -> None:
+        """Build a model's runtime now (imports torch): its first real call is then cheap."""
+        self._runtime(self.store.get(model_hash))
 
     def _run(self, model: Model, x: np.ndarray) -> np.ndarray:
         try:

@@ -1,22 +1,28 @@
-"""The 0xA1 precompile over every model kind: tensor models and text (LLM) models.
+"""The model service behind 0xA1: every model kind (tensor and text), one owner for inference.
 
 Both call-data layouts start with the 32-byte model hash, so the router looks the model up by
 that word and hands the call to the tensor precompile or to the text runtime. Text models are
 known by their file's hash at start-up and loaded (seconds) only when first used.
+
+Inference is not re-entrant across threads (torch, the runtimes' caches), so every run and
+every store change takes this service's lock: the EVM (under the node's lock), RPC dry runs and
+the oracle worker all come through here.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 
-from .errors import PrecompileError
+from imochain.models.errors import PrecompileError
 from .precompile import InferencePrecompile
-from .store import ModelStore
+from imochain.models.store import ModelStore
 
 
 class ModelRouter:
     def __init__(self, store: ModelStore, device: str = "auto", text_files: list[str] | None = None):
         self.store = store
+        self.lock = threading.RLock()
         self.tensor = InferencePrecompile(store, device)
         self.text_files: dict[bytes, tuple[str, str]] = {}  # hash → (name, path)
         for path in text_files or []:
@@ -24,7 +30,7 @@ class ModelRouter:
 
     # -- text models ---------------------------------------------------------------------------
     def add_text_file(self, path: str, name: str | None = None) -> bytes:
-        from .text import gguf_file
+        from imochain.models.text import gguf_file
         gguf_file.check_magic(path)
         model_hash = gguf_file.file_hash(path, gguf_file.default_cache_dir())
         if name is None:
@@ -34,11 +40,27 @@ class ModelRouter:
         self.text_files[model_hash] = (name, path)
         return model_hash
 
+    def add_model(self, data: bytes) -> bytes:
+        """Validate a model file and add it to the store; returns its hash."""
+        with self.lock:
+            return self.store.add(data)
+
+    def model(self, model_hash: bytes):
+        """The tensor model with this hash (PrecompileError when unknown)."""
+        return self.store.get(model_hash)
+
+    def warm_up(self) -> None:
+        """Import torch and build every tensor model's runtime now, not on the first request;
+        one model at a time, so a call waiting for the lock waits for one model at most."""
+        for row in self.store.list():
+            with self.lock:
+                self.tensor.warm_up(bytes.fromhex(row["hash"][2:]))
+
     def is_text(self, model_hash: bytes) -> bool:
         return bytes(model_hash) in self.text_files
 
     def text_model(self, model_hash: bytes):
-        from .text import get_model
+        from imochain.models.text import get_model
         name, path = self.text_files[bytes(model_hash)]
         return get_model(path)
 
@@ -72,7 +94,7 @@ class ModelRouter:
         return self.tensor.device
 
     def _text_call(self, data: bytes):
-        from .text import parse_text_call
+        from imochain.models.text import parse_text_call
         model_hash, prompt, cap, seed = parse_text_call(data)
         return self.text_model(model_hash), prompt, cap, seed
 
@@ -83,23 +105,38 @@ class ModelRouter:
         return self.tensor.gas_cost(data)
 
     def execute(self, data: bytes) -> bytes:
-        if self.is_text(bytes(data[:32])):
-            model, prompt, cap, seed = self._text_call(data)
-            return model.generate(prompt, cap, seed).encode("utf-8")
-        return self.tensor.execute(data)
+        with self.lock:
+            if self.is_text(bytes(data[:32])):
+                model, prompt, cap, seed = self._text_call(data)
+                return model.generate(prompt, cap, seed).encode("utf-8")
+            return self.tensor.execute(data)
 
     def execute_batch(self, model_hash: bytes, tensors: list[bytes]) -> list[bytes]:
         if self.is_text(model_hash):
             raise PrecompileError("text models answer one prompt at a time")
-        return self.tensor.execute_batch(model_hash, tensors)
+        with self.lock:
+            return self.tensor.execute_batch(model_hash, tensors)
 
     def generate(self, model_hash: bytes, prompt: bytes, max_new_tokens: int, seed: int | None = None) -> bytes:
         """An oracle request's answer: the prompt's UTF-8 text in, UTF-8 text out."""
-        return self.text_model(model_hash).generate(prompt, max_new_tokens, seed).encode("utf-8")
+        with self.lock:
+            return self.text_model(model_hash).generate(prompt, max_new_tokens, seed).encode("utf-8")
+
+    def answer(self, model_hash: bytes, prompt: bytes, max_new_tokens: int) -> bytes:
+        """An oracle text answer: greedy, ended at its first full sentence (or the cap)."""
+        from imochain.models.text.sentences import generate_sentence
+        with self.lock:
+            return generate_sentence(self.text_model(model_hash), prompt, max_new_tokens)
+
+    def name_of(self, model_hash: bytes) -> str:
+        """A model's name (text or tensor); PrecompileError when unknown."""
+        entry = self.text_files.get(bytes(model_hash))
+        return entry[0] if entry else self.store.get(model_hash).name
 
     def dry_run(self, data: bytes) -> dict:
         if not self.is_text(bytes(data[:32])):
-            return self.tensor.dry_run(data)
+            with self.lock:
+                return self.tensor.dry_run(data)
         gas = self.gas_cost(data)
         start = time.perf_counter()
         output = self.execute(data)

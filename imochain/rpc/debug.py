@@ -21,8 +21,8 @@ import time
 from eth_utils import ValidationError
 
 from imochain.chain import ChainError, InvalidParams
-from imochain.chain.tracing import (MAX_TRACE_BYTES, CallTracer, FourByteTracer, NoopTracer, StructLogger,
-                                    TraceTimeout, TraceTooLarge, Tracer)
+from imochain.chain.tracers import CallTracer, FourByteTracer, NoopTracer, StructLogger
+from imochain.chain.tracing import MAX_TRACE_BYTES, TraceTimeout, TraceTooLarge, Tracer
 
 from . import params as p
 from .dispatch import Context, method
@@ -120,7 +120,7 @@ def _top_error(comp):
 
 def _trace_mined(node, tx_hash: bytes, config: dict, tracer: Tracer | None = None):
     tracer = tracer or make_tracer(config)
-    with node.lock:  # the receipt and the replay must see the same chain
+    with node.atomic():  # the receipt and the replay must see the same chain
         receipt = node.get_receipt(tx_hash)
         if receipt is None:
             raise RpcError(-32000, "transaction not found")
@@ -164,8 +164,10 @@ def trace_call(ctx: Context, params: list):
 
 
 def _trace_block(node, block_id, config: dict) -> list:
-    with node.lock:
+    with node.atomic():
         info = node.get_block(block_id)
+        if info.number == 0:
+            raise p.RpcError(-32000, "genesis is not traceable")  # no transactions ran to make it
         out = []
         stop_at, budget = deadline(config), MAX_TRACE_BYTES
         # each replay re-executes the block's earlier transactions: fine for dev-chain blocks

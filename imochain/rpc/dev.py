@@ -10,6 +10,7 @@ import zlib
 from eth_utils import to_checksum_address
 
 from imochain import safejson
+from imochain.chain.fees import suggested_gas_price
 
 from . import format as fmt
 from . import params as p
@@ -139,32 +140,26 @@ def set_block_gas_limit(ctx: Context, params: list):
     limit = _int_or_quantity(p.arg(params, 0, "gasLimit"), "gasLimit", 2**63 - 1)
     if limit < 21_000:
         raise invalid(f"invalid gasLimit: {limit} is below a transfer's 21000")
-    with ctx.node.lock:
-        ctx.node.block_gas_limit = limit
+    ctx.node.set_block_gas_limit(limit)
     return True
 
 
 @method("anvil_setBlockTimestampInterval")
 def set_block_timestamp_interval(ctx: Context, params: list):
     interval = _int_or_quantity(p.arg(params, 0, "interval"), "interval", 2**40)
-    with ctx.node.lock:
-        ctx.node.timestamp_interval = interval
+    ctx.node.set_block_timestamp_interval(interval)
     return None
 
 
 @method("anvil_removeBlockTimestampInterval")
 def remove_block_timestamp_interval(ctx: Context, params: list):
-    with ctx.node.lock:
-        had = ctx.node.timestamp_interval is not None
-        ctx.node.timestamp_interval = None
-    return had
+    return ctx.node.set_block_timestamp_interval(None)
 
 
 @method("anvil_setNextBlockBaseFeePerGas", "hardhat_setNextBlockBaseFeePerGas")
 def set_next_block_base_fee(ctx: Context, params: list):
     fee = p.quantity(p.arg(params, 0, "baseFee"), "baseFee", 2**64 - 1)
-    with ctx.node.lock:
-        ctx.node.next_base_fee_override = fee
+    ctx.node.set_next_block_base_fee(fee)
     return None
 
 
@@ -178,16 +173,14 @@ def set_min_gas_price(ctx: Context, params: list):
 @method("anvil_setCoinbase", "hardhat_setCoinbase")
 def set_coinbase(ctx: Context, params: list):
     address = p.address(p.arg(params, 0, "address"))
-    with ctx.node.lock:
-        ctx.node.config.coinbase = address
+    ctx.node.set_coinbase(address)
     return None
 
 
 @method("anvil_autoImpersonateAccount", "hardhat_autoImpersonateAccount")
 def auto_impersonate(ctx: Context, params: list):
     enabled = p.boolean(p.arg(params, 0, "enabled"), "enabled")
-    with ctx.node.lock:
-        ctx.node.auto_impersonate = enabled
+    ctx.node.set_auto_impersonate(enabled)
     return None
 
 
@@ -209,12 +202,15 @@ def enable_traces(ctx: Context, params: list):
 def metadata(ctx: Context, params: list):
     node = ctx.node
     from .eth import client_version
-    with node.lock:
+    with node.atomic():
         snapshots = {str(sid): [number, hexb(node.resolve_block(number).hash)]
                      for sid, number in node.snapshot_heads().items() if number <= node.block_number}
         return {"clientVersion": client_version(ctx, []), "chainId": node.config.chain_id,
                 "instanceId": hexb(node.instance_id), "latestBlockNumber": node.block_number,
-                "latestBlockHash": hexb(node.head.hash), "forkedNetwork": None, "snapshots": snapshots}
+                "latestBlockHash": hexb(node.head.hash), "snapshots": snapshots,
+                "forkedNetwork": None if node.fork is None else {
+                    "chainId": node.fork.chain_id, "forkBlockNumber": node.fork.number,
+                    "forkBlockHash": hexb(node.fork.hash)}}
 
 
 @method("anvil_setBalance", "hardhat_setBalance")
@@ -278,9 +274,15 @@ def drop_all(ctx: Context, params: list):
 @method("anvil_reset", "hardhat_reset")
 def reset(ctx: Context, params: list):
     opts = p.arg(params, 0, "options", False)
-    if isinstance(opts, dict) and opts.get("forking"):
-        raise RpcError(-32602, "forking is not supported: imochain has no network access")
-    ctx.node.reset()
+    forking = opts.get("forking") if isinstance(opts, dict) else None
+    if forking:
+        if not isinstance(forking, dict) or not isinstance(forking.get("jsonRpcUrl"), str):
+            raise RpcError(-32602, "invalid params: forking needs a jsonRpcUrl string")
+        number = forking.get("blockNumber")
+        number = None if number is None else p.quantity(number, "forking.blockNumber")
+        ctx.node.reset(forking["jsonRpcUrl"], number)
+    else:
+        ctx.node.reset()
     # Old filters refer to the old chain: drop them. The manager stays registered with the
     # node (re-running __init__ would add its listeners twice and cut off WebSocket subscribers).
     with ctx.filters._lock:
@@ -343,21 +345,20 @@ def load_state(ctx: Context, params: list):
 @method("anvil_nodeInfo")
 def node_info(ctx: Context, params: list):
     node = ctx.node
-    with node.lock:
+    with node.atomic():
         return {"currentBlockNumber": hexq(node.block_number), "currentBlockTimestamp": node.head.timestamp,
                 "currentBlockHash": hexb(node.head.hash), "hardFork": node.config.hardfork, "transactionOrder": "fees",
                 "environment": {"baseFee": node.next_base_fee(), "chainId": node.config.chain_id,
                                 "gasLimit": node.block_gas_limit or node.head.gas_limit,
-                                "gasPrice": node.next_base_fee() + 10**9},
-                "forkConfig": {"forkUrl": None, "forkBlockNumber": None, "forkRetryBackoff": None},
+                                "gasPrice": suggested_gas_price(node.next_base_fee())},
+                "forkConfig": {"forkUrl": node.fork and node.fork.client.url,
+                               "forkBlockNumber": node.fork and node.fork.number,
+                               "forkRetryBackoff": node.fork and node.fork.client.backoff},
                 "miningMode": "automine" if node.automine else ("interval" if node.interval else "manual")}
 
 
 def _pool_entries(ctx: Context):
-    node = ctx.node
-    with node.lock:
-        state = node.state_at("latest")
-        return node.pool.split(lambda a: state.get_nonce(a))
+    return ctx.node.pool_content()
 
 
 @method("txpool_status")
@@ -377,6 +378,14 @@ def txpool_content(ctx: Context, params: list):
     pending, queued = _pool_entries(ctx)
     return {name: {to_checksum_address(s): {str(n): _tx_json(t) for n, t in txs.items()}
                    for s, txs in group.items()}
+            for name, group in (("pending", pending), ("queued", queued))}
+
+
+@method("txpool_contentFrom")
+def txpool_content_from(ctx: Context, params: list):
+    sender = p.address(p.arg(params, 0, "address"), "address")
+    pending, queued = _pool_entries(ctx)
+    return {name: {str(n): _tx_json(t) for n, t in group.get(sender, {}).items()}
             for name, group in (("pending", pending), ("queued", queued))}
 
 

@@ -11,6 +11,7 @@ from imochain import safejson
 from imochain.chain import (BlockNotFound, ChainError, ExecutionFailed, ExecutionReverted,
                             InvalidParams, TransactionRejected)
 
+from .format import shapes
 from .params import RpcError, hexb
 
 log = logging.getLogger("imochain.rpc")
@@ -81,6 +82,7 @@ def _answer(ctx: Context, req: dict, req_id: Any) -> dict:
     handler = METHODS.get(name)
     if handler is None:
         return error_response(req_id, -32601, f"the method {name} does not exist/is not available")
+    shapes.set(getattr(ctx.node.config, "rpc_shapes", "anvil"))
     try:
         result = handler(ctx, params)
     except RpcError as exc:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from eth_account import Account
 from eth_account.messages import encode_defunct, encode_typed_data
 from eth_utils import keccak, to_checksum_address
 
 from imochain import __version__, safejson
+from imochain.chain.fees import DEFAULT_PRIORITY_FEE, effective_gas_price, next_base_fee, suggested_gas_price
 
 from . import format as fmt
 from . import params as p
@@ -78,17 +78,14 @@ def hashrate(ctx: Context, params: list):
     return "0x0"
 
 
-PRIORITY_FEE = 1_000_000_000
-
-
 @method("eth_gasPrice")
 def gas_price(ctx: Context, params: list):
-    return hexq(ctx.node.next_base_fee() + PRIORITY_FEE)
+    return hexq(suggested_gas_price(ctx.node.next_base_fee()))
 
 
 @method("eth_maxPriorityFeePerGas")
 def max_priority_fee(ctx: Context, params: list):
-    return hexq(PRIORITY_FEE)
+    return hexq(DEFAULT_PRIORITY_FEE)
 
 
 @method("eth_blobBaseFee")
@@ -110,7 +107,7 @@ def fee_history(ctx: Context, params: list):
             raise invalid("invalid rewardPercentiles: must be monotonically increasing")
     if count == 0:  # nothing asked, nothing given (anvil)
         return {"oldestBlock": "0x0", "baseFeePerGas": [], "gasUsedRatio": []}
-    with node.lock:
+    with node.atomic():
         last = newest.block_number
         first = max(0, last - count + 1)
         base_fees, ratios, rewards = [], [], []
@@ -121,8 +118,7 @@ def fee_history(ctx: Context, params: list):
             ratios.append(h.gas_used / h.gas_limit if h.gas_limit else 0.0)
             if percentiles is not None:
                 rewards.append(_rewards(node, info, percentiles))
-        from eth.vm.forks.london.headers import calculate_expected_base_fee_per_gas
-        base_fees.append(hexq(calculate_expected_base_fee_per_gas(newest)))
+        base_fees.append(hexq(next_base_fee(newest)))
     out = {"oldestBlock": hexq(first), "baseFeePerGas": base_fees, "gasUsedRatio": ratios}
     if percentiles is not None:
         out["reward"] = rewards
@@ -130,7 +126,6 @@ def fee_history(ctx: Context, params: list):
 
 
 def _rewards(node, info, percentiles):
-    from imochain.chain.node import effective_gas_price
     base = info.header.base_fee_per_gas
     if not info.transactions:
         return [hexq(0) for _ in percentiles]
@@ -246,27 +241,24 @@ def sign_transaction(ctx: Context, params: list):
     return hexb(ctx.node.sign_transaction(tx))
 
 
-def _key_for(ctx: Context, address: bytes) -> bytes:
-    key = ctx.node._keys.get(address)
-    if key is None:
+def _signed(ctx: Context, address: bytes, message) -> str:
+    if not ctx.node.has_key(address):
         raise p.RpcError(-32000, f"no private key for {to_checksum_address(address)}: not a dev account")
-    return key
+    return hexb(ctx.node.sign_message(address, message))
 
 
 @method("eth_sign")
 def eth_sign(ctx: Context, params: list):
     address = p.address(p.arg(params, 0, "address"))
     message = p.data(p.arg(params, 1, "message"), "message")
-    signed = Account.sign_message(encode_defunct(primitive=message), _key_for(ctx, address))
-    return hexb(signed.signature)
+    return _signed(ctx, address, encode_defunct(primitive=message))
 
 
 @method("personal_sign")
 def personal_sign(ctx: Context, params: list):
     message = p.data(p.arg(params, 0, "message"), "message")
     address = p.address(p.arg(params, 1, "address"))
-    signed = Account.sign_message(encode_defunct(primitive=message), _key_for(ctx, address))
-    return hexb(signed.signature)
+    return _signed(ctx, address, encode_defunct(primitive=message))
 
 
 @method("eth_signTypedData_v4", "eth_signTypedData")
@@ -284,7 +276,7 @@ def sign_typed_data(ctx: Context, params: list):
         message = encode_typed_data(full_message=typed)
     except Exception as exc:
         raise invalid(f"invalid typedData: {exc}") from None
-    return hexb(Account.sign_message(message, _key_for(ctx, address)).signature)
+    return _signed(ctx, address, message)
 
 
 @method("eth_getTransactionByHash")

@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from imochain.chain.node import log_matches
+from imochain.chain.logs import log_matches
 
 from . import format as fmt
 from . import params as p

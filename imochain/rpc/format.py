@@ -1,24 +1,37 @@
-"""Chain objects → the JSON shapes of the Ethereum execution API."""
+"""Chain objects → the JSON shapes of the Ethereum execution API.
+
+Two dialects, set per request (`shapes`): anvil's (the default: EIP-55 addresses,
+`totalDifficulty`, `blockTimestamp` in receipts) and geth's (lowercase addresses, neither
+field), which a chain started from a geth genesis file answers in.
+"""
 
 from __future__ import annotations
+
+import contextvars
 
 from eth_utils import to_checksum_address
 
 from imochain.chain import BlockInfo, LogInfo, ReceiptInfo, TxInfo
-from imochain.chain.node import effective_gas_price, _tx_type
+from imochain.chain.fees import effective_gas_price, tx_type
 
 from .params import hexb, hexq
 
 
+GETH = "geth"
+shapes: contextvars.ContextVar[str] = contextvars.ContextVar("shapes", default="anvil")
+
+
 def addr(a: bytes | None) -> str | None:
-    return None if not a else to_checksum_address(a)
+    if not a:
+        return None
+    return "0x" + a.hex() if shapes.get() == GETH else to_checksum_address(a)
 
 
 def bloom(value: int) -> str:
     return "0x" + value.to_bytes(256, "big").hex()
 
 
-def block(info: BlockInfo, full: bool) -> dict:
+def block(info: BlockInfo, full: bool, total_difficulty: int = 0) -> dict:
     h = info.header
     out = {
         "hash": hexb(h.hash),
@@ -29,8 +42,8 @@ def block(info: BlockInfo, full: bool) -> dict:
         "transactionsRoot": hexb(h.transaction_root),
         "receiptsRoot": hexb(h.receipt_root),
         "logsBloom": bloom(h.bloom),
-        "difficulty": "0x0",
-        "totalDifficulty": "0x0",
+        "difficulty": hexq(h.difficulty),
+        "totalDifficulty": hexq(total_difficulty),
         "number": hexq(h.block_number),
         "gasLimit": hexq(h.gas_limit),
         "gasUsed": hexq(h.gas_used),
@@ -38,27 +51,32 @@ def block(info: BlockInfo, full: bool) -> dict:
         "extraData": hexb(h.extra_data),
         "mixHash": hexb(h.mix_hash),
         "nonce": hexb(h.nonce),
-        "baseFeePerGas": hexq(h.base_fee_per_gas),
         "size": hexq(info.size),
         "uncles": [],
         "transactions": [transaction(t) for t in info.transactions] if full
         else [hexb(t.hash) for t in info.transactions],
     }
-    for field, key in (("withdrawals_root", "withdrawalsRoot"), ("blob_gas_used", "blobGasUsed"),
+    for field, key in (("base_fee_per_gas", "baseFeePerGas"), ("withdrawals_root", "withdrawalsRoot"), ("blob_gas_used", "blobGasUsed"),
                        ("excess_blob_gas", "excessBlobGas"),
                        ("parent_beacon_block_root", "parentBeaconBlockRoot"),
                        ("requests_hash", "requestsHash")):
-        value = getattr(h, field, None)
+        try:
+            value = getattr(h, field, None)
+        except AttributeError:  # py-evm raises for a base fee before London
+            value = None
         if value is not None:
             out[key] = hexb(value) if isinstance(value, bytes) else hexq(value)
+    if shapes.get() == GETH:
+        del out["totalDifficulty"]
     if "withdrawalsRoot" in out:
-        out["withdrawals"] = []
+        out["withdrawals"] = [{"index": hexq(w.index), "validatorIndex": hexq(w.validator_index),
+                               "address": addr(w.address), "amount": hexq(w.amount)} for w in info.withdrawals]
     return out
 
 
 def transaction(info: TxInfo) -> dict:
     tx = info.tx
-    t = _tx_type(tx)
+    t = tx_type(tx)
     out = {
         "hash": hexb(info.hash),
         "type": hexq(t),
@@ -66,6 +84,7 @@ def transaction(info: TxInfo) -> dict:
         "blockHash": hexb(info.block_hash) if info.block_hash else None,
         "blockNumber": hexq(info.block_number) if info.block_number is not None else None,
         "transactionIndex": hexq(info.index) if info.index is not None else None,
+        "blockTimestamp": hexq(info.block_timestamp) if info.block_timestamp is not None else None,
         "from": addr(info.sender),
         "to": addr(tx.to),
         "value": hexq(tx.value),
@@ -90,6 +109,9 @@ def transaction(info: TxInfo) -> dict:
         chain_id = getattr(tx, "chain_id", None)
         if chain_id is not None:
             out["chainId"] = hexq(chain_id)
+    if t == 3:  # EIP-4844 blob transactions
+        out["maxFeePerBlobGas"] = hexq(tx.max_fee_per_blob_gas)
+        out["blobVersionedHashes"] = [hexb(h) for h in tx.blob_versioned_hashes]
     if t == 4:  # EIP-7702 set-code transactions carry their delegations
         out["authorizationList"] = [
             {"chainId": hexq(a.chain_id), "address": addr(a.address), "nonce": hexq(a.nonce),
@@ -134,6 +156,12 @@ def receipt(r: ReceiptInfo) -> dict:
         "status": hexq(r.status),
         "type": hexq(r.type),
     }
-    if r.block_timestamp is not None:
+    if r.root is not None:  # before Byzantium: the post-state root instead of a status
+        del out["status"]
+        out["root"] = hexb(r.root)
+    if r.blob_gas_used is not None:
+        out["blobGasUsed"] = hexq(r.blob_gas_used)
+        out["blobGasPrice"] = hexq(r.blob_gas_price)
+    if r.block_timestamp is not None and shapes.get() != GETH:
         out["blockTimestamp"] = hexq(r.block_timestamp)
     return out

@@ -21,9 +21,8 @@ def _call_data(ctx: Context, params: list) -> bytes:
     """The 0xA1 call data for (modelHash, tensor) or, for a text model, (modelHash, prompt,
     maxNewTokens=32, seed=0) where the prompt is hex bytes or plain text."""
     model_hash = p.hash32(p.arg(params, 0, "modelHash"), "modelHash")
-    router = ctx.node.inference
-    if hasattr(router, "is_text") and router.is_text(model_hash):
-        from imochain.precompiles.text import encode_text_call
+    if ctx.node.inference.is_text(model_hash):
+        from imochain.models.text import encode_text_call
         raw = p.arg(params, 1, "prompt")
         if not isinstance(raw, str):
             raise p.invalid("invalid prompt: expected a string")
@@ -55,8 +54,7 @@ def upload_model(ctx: Context, params: list):
         raise p.invalid(f"invalid model: larger than {MAX_MODEL_BYTES // 2**20} MiB")
     data = p.data(blob, "model")
     try:
-        with ctx.node.lock, ctx.node.inference_lock:
-            return hexb(ctx.node.models.add(data))
+        return hexb(ctx.node.inference.add_model(data))
     except PrecompileError as exc:
         raise p.invalid(f"invalid model: {getattr(exc, 'reason', exc)}") from None
 
@@ -76,8 +74,7 @@ def dry_run(ctx: Context, params: list):
     from imochain.precompiles import PrecompileError
     pc = _precompile(ctx)
     try:
-        with ctx.node.inference_lock:  # inference is not re-entrant across threads
-            return pc.dry_run(_call_data(ctx, params))
+        return pc.dry_run(_call_data(ctx, params))  # the model service is inference's one owner
     except PrecompileError as exc:
         raise _precompile_error(exc) from None
 
@@ -96,11 +93,11 @@ def contracts(ctx: Context, params: list):
 
 
 def _worker(ctx: Context):
-    from imochain.chain.services import OracleWorker
-    for s in getattr(ctx.node, "services", []):
-        if isinstance(s, OracleWorker):
-            return s
-    raise RpcError(-32601, "this node runs without the oracle worker")
+    from imochain.oracle import oracle_worker
+    worker = oracle_worker(ctx.node)
+    if worker is None:
+        raise RpcError(-32601, "this node runs without the oracle worker")
+    return worker
 
 
 @method("imo_setOracleFaults")
@@ -117,7 +114,7 @@ def set_oracle_faults(ctx: Context, params: list):
 def oracle_status(ctx: Context, params: list):
     """What the worker did: one entry per forward pass (block, model, batch size, µs)."""
     worker = _worker(ctx)
-    with ctx.node.lock:
+    with ctx.node.atomic():
         failed = [r.to_json() for r in worker.book.failed()[-1000:]]
         rejected = [r.to_json() for r in list(worker.book.records.values())[-1000:] if r.state == "rejected"]
         return {"faultRate": worker.fault_rate, "maxTextTokens": worker.text_tokens,
@@ -134,7 +131,7 @@ def get_request(ctx: Context, params: list):
     and the transactions involved; null for an id this node's worker never saw."""
     request_id = p.quantity(p.arg(params, 0, "requestId"), "requestId")
     worker = _worker(ctx)
-    with ctx.node.lock:
+    with ctx.node.atomic():
         record = worker.book.get(request_id)
         if record is None:
             return None

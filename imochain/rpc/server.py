@@ -12,7 +12,7 @@ from typing import Any
 
 from fastapi import FastAPI, WebSocket, WebSocketDisconnect
 
-from . import config, dev, eth, filters, proof, raw  # noqa: F401  (registers methods)
+from . import config, dev, eth, filters, proof, raw, simulate, spec_extras, testing_ns  # noqa: F401  (registers methods)
 from .browser import BrowserGuard, BrowserPolicy
 from .dispatch import METHODS, Context, error_response, handle_payload
 from .filters import FilterManager
@@ -26,6 +26,7 @@ try:
     from . import imo  # noqa: F401
 except ImportError:
     pass
+from . import forked  # noqa: F401,E402  (wraps the methods above: last)
 
 log = logging.getLogger("imochain.rpc")
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 from eth_utils import to_checksum_address
 
 from imochain.chain import ChainError, InvalidParams
-from imochain.chain.tracing import CallTracer
+from imochain.chain.tracers import CallTracer
 
 from . import params as p
 from .dispatch import Context, method
@@ -74,7 +74,7 @@ def flatten(root, where: dict) -> list[dict]:
 
 def transaction_traces(node, tx_hash: bytes) -> list[dict]:
     tracer = CallTracer()
-    with node.lock:
+    with node.atomic():
         receipt = node.get_receipt(tx_hash)
         if receipt is None:
             raise RpcError(-32000, "transaction not found")
@@ -91,7 +91,7 @@ def transaction_traces(node, tx_hash: bytes) -> list[dict]:
 
 
 def _bare_frame(info, receipt):
-    from imochain.chain.tracing import _Frame
+    from imochain.chain.tracers import _Frame
     tx = info.tx
     frame = _Frame("CREATE" if not tx.to else "CALL", info.sender, tx.to or None, tx.value, tx.gas, tx.data)
     frame.gas_used = receipt.gas_used
@@ -110,7 +110,7 @@ def trace_block(ctx: Context, params: list):
     if isinstance(block, str) and block.startswith("0x") and len(block) == 66:
         raise invalid("invalid block: expected a block number or tag, got a hash")
     node = ctx.node
-    with node.lock:
+    with node.atomic():
         info = node.get_block(p.block_id(block))
         out: list[dict] = []
         for t in info.transactions:
@@ -151,7 +151,7 @@ def trace_filter(ctx: Context, params: list):
     receivers = _addresses(spec.get("toAddress"), "toAddress")
     after = p.quantity(spec["after"], "after") if spec.get("after") is not None else 0
     count = p.quantity(spec["count"], "count") if spec.get("count") is not None else None
-    with node.lock:
+    with node.atomic():
         lo = node.resolve_block(p.block_id(spec.get("fromBlock", "latest"))).block_number
         hi = node.resolve_block(p.block_id(spec.get("toBlock", "latest"))).block_number
         if lo > hi:

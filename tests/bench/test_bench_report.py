@@ -13,7 +13,7 @@ from imochain.bench import evm, report as rep
 from imochain.bench.runner import Settings, run
 from imochain.cli import build_parser
 from imochain.precompiles import InferencePrecompile
-from imochain.precompiles.tensor import encode_array, encode_call
+from imochain.models.tensor import encode_array, encode_call
 
 MODELS = ("digits-classifier", "digits-generator", "mlp-784-32-10", "mlp-784-256-256-10-fp32", "cnn-28-residual")
 NEEDS_SOLC = pytest.mark.skipif(evm.toolchain_missing() is not None,
@@ -113,8 +113,9 @@ def test_pure_evm_equals_precompile_equals_batch(bench):
 
 @pytest.fixture(scope="module")
 def evm_host():
-    from imochain.chain import Node, NodeConfig
-    node = Node(NodeConfig(genesis_contracts=False, default_text_model=False, device="cpu"))
+    from imochain.builder import build_node
+    from imochain.chain import NodeConfig
+    node = build_node(NodeConfig(genesis_contracts=False, default_text_model=False, device="cpu"))
     return node, evm.EvmHost(node, evm.compile_contract())
 
 

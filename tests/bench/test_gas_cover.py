@@ -8,7 +8,8 @@ import pytest
 from imochain.bench import calibrate
 from imochain.bench import report as rep
 from imochain.cli import main as cli_main
-from imochain.precompiles import InferencePrecompile, ModelStore
+from imochain.models import ModelStore
+from imochain.precompiles import InferencePrecompile
 
 
 def _rows(call_us=40.0, ns_int8=0.4, ns_fp32=0.2, ns_byte=3.0):

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from imochain.bench.runner import ZKML_MODELS, _int8_spec
-from imochain.precompiles import InferencePrecompile, ModelStore
+from imochain.models import ModelStore
+from imochain.precompiles import InferencePrecompile
 
 sys.path.insert(0, str(Path(__file__).parents[2] / "imochain" / "bench"))
 import zkml_ezkl  # noqa: E402  (standalone script: ezkl's Python imports it without imochain)

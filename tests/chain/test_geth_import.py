@@ -102,3 +102,39 @@ def test_import_command(tmp_path):
                            "cannot read")):
         proc = run(*args) if "--genesis" in args else run(*args, "--genesis", str(FIXTURES / "genesis.json"))
         assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_node_serves_an_imported_chain_and_answers_as_geth():
+    from imochain.builder import build_node
+    from imochain.chain import NodeConfig
+    from imochain.testing import in_process_web3
+    node = build_node(NodeConfig(init_genesis=str(FIXTURES / "genesis.json"), import_chain=str(FIXTURES / "chain.rlp"),
+                                 accounts=0, genesis_contracts=False, automine=False, rpc_shapes="geth"))
+    w3, _ = in_process_web3(node=node)
+    assert w3.eth.chain_id == 3503995874084926 and w3.eth.block_number == 54
+    assert w3.eth.get_block(0).hash.hex().endswith(GENESIS_HASH)
+    block = w3.provider.make_request("eth_getBlockByNumber", ["0x2a", False])["result"]
+    assert "totalDifficulty" not in block and block["miner"] == "0x" + "00" * 20
+    assert w3.eth.accounts == [] and node.models is not None  # no dev accounts, no 0xA1 without --imo
+    assert w3.eth.get_code("0x00000000000000000000000000000000000000A1") == b""
+
+
+def test_init_and_import_flags_refuse_bad_files(tmp_path):
+    import subprocess
+    import sys
+    bad_rlp = tmp_path / "bad.rlp"
+    blocks = _blocks()
+    fields = rlp.decode(blocks[4])
+    header = list(fields[0])
+    header[3] = bytes(32)  # block 5 with a wrong state root
+    bad_rlp.write_bytes(b"".join(blocks[:4]) + rlp.encode([header] + list(fields[1:])))
+    (tmp_path / "g.json").write_text('{"config": {"chainId": 1, "londonBlock": 9, "berlinBlock": 12}}')
+    for args, message in (
+            (["--init", str(tmp_path / "g.json")], "out of order"),
+            (["--init", str(FIXTURES / "genesis.json"), "--import", str(bad_rlp)], "block 5:"),
+            (["--import", str(FIXTURES / "chain.rlp")], "--import needs --init"),
+            (["--init", str(tmp_path / "missing.json")], "cannot read")):
+        proc = subprocess.run([sys.executable, "-m", "imochain.cli", "node", "--port", "1", *args],
+                              capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 2, (args, proc.stderr)
+        assert message in proc.stderr and "Traceback" not in proc.stderr, (args, proc.stderr)

@@ -8,7 +8,7 @@ import logging
 import subprocess
 import sys
 
-from imochain.chain.sentences import first_sentence_end, generate_sentence
+from imochain.models.text.sentences import first_sentence_end, generate_sentence
 
 CLI = [sys.executable, "-m", "imochain.cli"]
 
@@ -38,7 +38,7 @@ def test_model_list_shows_oracle_ids_and_text_models(tmp_path):
     assert any(r.split()[0] == "1" and "digits-classifier" in r for r in rows)
     listed = json.loads(run("model", "list", "--json", "--store", str(tmp_path)).stdout)
     assert {r["name"]: r["oracle_id"] for r in listed}["digits-generator"] == 2
-    from imochain.precompiles.text import locate_default_gguf
+    from imochain.models.text import locate_default_gguf
     if locate_default_gguf():  # imo_listModels serves it, so the listing shows it
         assert any(r["name"] == "smollm2" and r["kind"] == "text" for r in listed)
 
@@ -83,9 +83,10 @@ def test_generation_stops_after_the_first_sentence_or_the_cap():
 def test_log_line_for_a_transaction_that_called_0xa1(caplog):
     from eth_abi import encode
 
-    from imochain.chain import Node, NodeConfig
+    from imochain.builder import build_node
+    from imochain.chain import NodeConfig
     from imochain.precompiles import INFERENCE_ADDRESS
-    node = Node(NodeConfig(genesis_contracts=False))
+    node = build_node(NodeConfig(genesis_contracts=False))
     model_hash = node.models.find("digits-classifier")
     data = encode(["bytes32", "bytes"], [model_hash, encode(["uint8", "uint32[]", "bytes"], [1, [64], bytes(64)])])
     # a contract whose code CALLs 0xA1 with its own call data would do; a direct call is enough
@@ -100,10 +101,11 @@ def test_log_line_for_a_transaction_that_called_0xa1(caplog):
 
 
 def test_banner_shows_oracle_model_ids_and_aliases(capsys):
-    from imochain.chain import Node, NodeConfig
-    from imochain.chain.services import start_services
+    from imochain.builder import build_node
+    from imochain.chain import NodeConfig
+    from imochain.oracle import start_services
     from imochain.cli import print_banner
-    node = Node(NodeConfig(model_aliases={7: "digits-classifier"}, default_text_model=False))
+    node = build_node(NodeConfig(model_aliases={7: "digits-classifier"}, default_text_model=False))
     services = start_services(node, max_tokens=48)
     try:
         print_banner(node, "127.0.0.1", 8545, 48)

@@ -102,7 +102,7 @@ def digit_input():
 def infer(_chain):
     """Run a model the way the 0xA1 precompile does: infer(model_hash, tensor) -> output bytes."""
     node = _chain[1]
-    from imochain.precompiles.tensor import encode_call
+    from imochain.models.tensor import encode_call
 
     def run(model_hash: bytes, input_tensor: bytes) -> bytes:
         return node.inference.execute(encode_call(model_hash, input_tensor))

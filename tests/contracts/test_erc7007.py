@@ -37,7 +37,7 @@ NONEXISTENT = "ERC721NonexistentToken(uint256)"
 
 
 def generator_hash() -> bytes:
-    from imochain.precompiles import ModelStore
+    from imochain.models import ModelStore
 
     store = ModelStore(None)
     store.load_shipped()

@@ -62,7 +62,7 @@ def test_genesis_wiring(w3, genesis):
     assert coll.functions.aiOracle().call() == ORA_ORACLE
     mid = coll.functions.modelId().call()
     model = oracle.functions.getModel(mid).call()
-    from imochain.precompiles import ModelStore
+    from imochain.models import ModelStore
 
     store = ModelStore(None)
     store.load_shipped()

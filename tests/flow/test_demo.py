@@ -4,11 +4,11 @@ import json
 import subprocess
 import sys
 
-from imochain.chain import Node, NodeConfig
-from imochain.chain.services import start_services
+from imochain.builder import build_node
+from imochain.chain import NodeConfig
 from imochain.testing import running_node
 
-from imochain.precompiles.text import locate_default_gguf
+from imochain.models.text import locate_default_gguf
 
 TEXT = locate_default_gguf() is not None  # the language-model step runs when SmolLM2 is installed
 TITLES = [
@@ -57,8 +57,7 @@ def test_demo_in_process():
 
 
 def test_demo_against_a_running_node():
-    node = Node(NodeConfig())
-    start_services(node)
+    node = build_node(NodeConfig(), services=True)
     with running_node(node=node) as url:
         check_record(run_demo("--rpc", url))
         check_record(run_demo("--rpc", url))  # a teacher runs it again on the same node

@@ -10,7 +10,7 @@ from eth_abi import encode
 from eth_utils import keccak
 
 from imochain.chain import NodeConfig
-from imochain.chain.services import start_services
+from imochain.oracle import start_services
 from imochain.contracts import GENESIS_ADDRESSES, abi
 from imochain.contracts.genesis import MODEL_FEE, MODEL_IDS, OPERATOR_ADDRESS, RESULT_BOND
 from imochain.testing import in_process_web3

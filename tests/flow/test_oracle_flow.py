@@ -6,7 +6,7 @@ from eth_abi import encode
 from eth_utils import keccak
 
 from imochain.chain import Node, NodeConfig
-from imochain.chain.services import start_services
+from imochain.oracle import start_services
 from imochain.contracts import GENESIS_ADDRESSES, abi
 from imochain.contracts.genesis import CHALLENGE_BOND, MODEL_IDS
 from imochain.testing import in_process_web3

@@ -4,9 +4,9 @@ import pytest
 from eth_abi import encode
 
 from imochain.chain import NodeConfig
-from imochain.chain.services import start_services
+from imochain.oracle import start_services
 from imochain.contracts import GENESIS_ADDRESSES, abi
-from imochain.precompiles.text import encode_text_call, locate_default_gguf
+from imochain.models.text import encode_text_call, locate_default_gguf
 from imochain.testing import in_process_web3
 
 pytestmark = pytest.mark.skipif(locate_default_gguf() is None,

@@ -6,7 +6,7 @@ from web3 import Web3
 
 from imochain.chain import NodeConfig
 from imochain.precompiles import INFERENCE_ADDRESS
-from imochain.precompiles.tensor import encode_array, encode_call
+from imochain.models.tensor import encode_array, encode_call
 from imochain.testing import in_process_web3
 
 ORA_ORACLE = "0x0A0f4321214BB6C7811dD8a71cF587bdaF03f0A0"

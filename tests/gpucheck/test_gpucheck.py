@@ -16,7 +16,7 @@ ONE_MODEL = "mlp-784-32-10"
 
 
 def _cuda_available() -> bool:
-    from imochain.precompiles import runtime
+    from imochain.models import runtime
     return runtime.cuda_available()
 
 

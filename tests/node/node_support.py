@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
-from pathlib import Path
 
 import pytest
 from eth_account import Account
@@ -14,8 +11,6 @@ from web3 import Web3
 from imochain.chain import NodeConfig
 from imochain.testing import rpc
 
-REPO = Path(__file__).resolve().parents[2]
-DRIVER = REPO / "imochain" / "contracts" / "solc_driver.js"
 
 # Keys of the standard test mnemonic (anvil / Hardhat): accounts 0..2.
 KEYS = [
@@ -59,17 +54,16 @@ contract Store {
 
 
 def compile_sources(sources: dict[str, str]) -> dict:
-    if shutil.which("node") is None or not (REPO / "node_modules" / "solc").is_dir():
-        pytest.skip("node + node_modules/solc needed to compile test contracts (run `npm ci`)")
+    from imochain.contracts import solc
+    why = solc.toolchain_missing()
+    if why:
+        pytest.skip(f"the pinned solc is needed to compile test contracts: {why}")
     std = {"language": "Solidity",
            "sources": {name: {"content": src} for name, src in sources.items()},
            "settings": {"optimizer": {"enabled": True, "runs": 200}, "evmVersion": "cancun",
                         "outputSelection": {"*": {"*": ["abi", "evm.bytecode.object",
                                                         "evm.deployedBytecode.object"]}}}}
-    proc = subprocess.run(["node", str(DRIVER)], input=json.dumps(std).encode(), cwd=REPO,
-                          capture_output=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr.decode()
-    out = json.loads(proc.stdout)
+    out = solc.compile_standard_json(std, timeout=120)
     errors = [e for e in out.get("errors", []) if e["severity"] == "error"]
     assert not errors, errors
     contracts = {}

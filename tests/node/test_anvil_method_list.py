@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from imochain.chain import Node, NodeConfig
+from imochain.builder import build_node
+from imochain.chain import NodeConfig
 from imochain.rpc import server  # noqa: F401  (registers every namespace)
 from imochain.rpc.dispatch import Context, handle_one
 from imochain.rpc.filters import FilterManager
@@ -76,7 +77,7 @@ def unanswered_table() -> str:
 def answered() -> set[str]:
     """anvil's methods this node answers: called with no parameters, anything but -32601
     (a registered stub that answers "does not exist" counts as unanswered)."""
-    node = Node(NodeConfig(genesis_contracts=False, default_text_model=False))
+    node = build_node(NodeConfig(genesis_contracts=False, default_text_model=False))
     ctx = Context(node, FilterManager(node))
     out = set()
     for name in ANVIL:

@@ -386,11 +386,12 @@ def test_bad_input(node_url, setup):
 # ---------------------------------------------------------------------------- the machinery
 
 def test_traced_restores_the_state_and_bounds_the_trace():
-    from imochain.chain import Node
-    from imochain.chain.tracing import StructLogger, TraceTooLarge, traced
+    from imochain.builder import build_node
+    from imochain.chain.tracers import StructLogger
+    from imochain.chain.tracing import TraceTooLarge, traced
     from node_support import node_config
 
-    node = Node(node_config())
+    node = build_node(node_config())
     state = node.state_at("latest")
     base = state.computation_class
     with traced(state, StructLogger()):

@@ -10,7 +10,7 @@ import pytest
 from eth_abi import encode
 
 from imochain.chain import NodeConfig
-from imochain.chain.services import start_services
+from imochain.oracle import start_services
 from imochain.contracts import GENESIS_ADDRESSES, abi
 from imochain.contracts.genesis import MODEL_IDS
 from imochain.testing import in_process_web3

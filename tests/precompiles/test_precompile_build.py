@@ -16,10 +16,10 @@ import pytest
 from eth_utils import keccak
 from kernel_sets import kernel_sets
 
-from imochain.precompiles import build_models, modelcli
-from imochain.precompiles.export import export_sequential, multiplier_shift, quantize_input, run_model_file
-from imochain.precompiles.modelfile import parse_model
-from imochain.precompiles.store import SHIPPED_DIR
+from imochain.models import build_models, modelcli
+from imochain.models.export import export_sequential, multiplier_shift, quantize_input, run_model_file
+from imochain.models.modelfile import parse_model
+from imochain.models.store import SHIPPED_DIR
 
 PINNED = {
     "cnn-28-residual": "0xfe01470d9784d9c696bc5323b3a256d3487de9788220d6bca7ba2fc49cd0cb26",

@@ -8,10 +8,10 @@ import pytest
 from eth_abi import decode
 from precompile_helpers import ZOO, call, precompile, random_inputs, shipped_store
 
-from imochain.precompiles import (
-    INFERENCE_ADDRESS, QUOTE_ADDRESS, InferencePrecompile, ModelStore, PrecompileError)
+from imochain.models import ModelStore
+from imochain.precompiles import INFERENCE_ADDRESS, QUOTE_ADDRESS, InferencePrecompile, PrecompileError
 from imochain.precompiles.gas import batch1_gas
-from imochain.precompiles.tensor import decode_array, encode_array, encode_call, encode_tensor
+from imochain.models.tensor import decode_array, encode_array, encode_call, encode_tensor
 
 
 def _hash(name):
@@ -155,8 +155,9 @@ def test_devices():
 def test_import_and_gas_do_not_import_torch():
     code = (
         "import sys, numpy as np\n"
-        "from imochain.precompiles import ModelStore, InferencePrecompile\n"
-        "from imochain.precompiles.tensor import encode_array, encode_call\n"
+        "from imochain.models import ModelStore\n"
+        "from imochain.precompiles import InferencePrecompile\n"
+        "from imochain.models.tensor import encode_array, encode_call\n"
         "s = ModelStore(); s.load_shipped(); p = InferencePrecompile(s)\n"
         "h = s.find('mlp-784-32-10'); d = encode_call(h, encode_array(np.zeros(784, np.int8)))\n"
         "p.gas_cost(d); p.quote(d); s.list()\n"
@@ -166,8 +167,8 @@ def test_import_and_gas_do_not_import_torch():
 
 
 def test_digits_classifier_on_held_out_images():
-    from imochain.precompiles.build_models import DIGITS_INPUT_SCALE, digits_split
-    from imochain.precompiles.export import quantize_input
+    from imochain.models.build_models import DIGITS_INPUT_SCALE, digits_split
+    from imochain.models.export import quantize_input
 
     _, _, x_test, y_test = digits_split()
     q = quantize_input(x_test / 16, DIGITS_INPUT_SCALE)
@@ -179,7 +180,7 @@ def test_digits_classifier_on_held_out_images():
 def test_digits_generator_draws_recognisable_digits():
     from eth_utils import keccak
 
-    from imochain.precompiles.build_models import generator_input
+    from imochain.models.build_models import generator_input
 
     p = precompile()
     inputs, wanted = [], []

@@ -6,8 +6,8 @@ from precompile_helpers import ZOO, graph_file, random_inputs, shipped_store
 from precompile_reference import forward as reference_forward
 from precompile_reference import requantize as reference_requantize
 
-from imochain.precompiles.modelfile import parse_model
-from imochain.precompiles.runtime import NUMPY_MAX_BATCH, TorchRuntime
+from imochain.models.modelfile import parse_model
+from imochain.models.runtime import NUMPY_MAX_BATCH, TorchRuntime
 
 
 def _run(model, x):

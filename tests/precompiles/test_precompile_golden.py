@@ -22,7 +22,7 @@ from kernel_sets import finish, kernel_sets, start
 from precompile_helpers import ZOO, random_inputs, shipped_store
 
 from imochain.precompiles import InferencePrecompile
-from imochain.precompiles.tensor import encode_array
+from imochain.models.tensor import encode_array
 
 GOLDEN = Path(__file__).with_name("golden_outputs.json")
 COUNT = 1000

@@ -82,8 +82,8 @@ def test_contract_calls_0xa1_through_tensor_sol_and_classifies_held_out_digits()
     import numpy as np
     from eth_abi import decode, encode
 
-    from imochain.precompiles.build_models import DIGITS_INPUT_SCALE, digits_split
-    from imochain.precompiles.export import quantize_input
+    from imochain.models.build_models import DIGITS_INPUT_SCALE, digits_split
+    from imochain.models.export import quantize_input
     from imochain.testing import in_process_web3
 
     art = _compile_onchain()

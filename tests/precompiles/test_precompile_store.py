@@ -10,9 +10,9 @@ from precompile_helpers import graph_file, shipped_store
 from safetensors.numpy import load as safetensors_load
 from safetensors.numpy import save as safetensors_save
 
-from imochain.precompiles import ModelError, ModelStore
-from imochain.precompiles.graph import GRAPH_FORMAT
-from imochain.precompiles.modelfile import GRAPH_METADATA_KEY, parse_model
+from imochain.models import ModelError, ModelStore
+from imochain.models.graph import GRAPH_FORMAT
+from imochain.models.modelfile import GRAPH_METADATA_KEY, parse_model
 
 W = {"w": np.ones((4, 8), np.int8), "b": np.zeros(4, np.int32)}
 OPS = [{"op": "Linear", "weight": "w", "bias": "b"}]

@@ -5,7 +5,7 @@ import pytest
 from eth_abi import decode, encode
 
 from imochain.precompiles import PrecompileError
-from imochain.precompiles.tensor import (
+from imochain.models.tensor import (
     DTYPE_FLOAT32, DTYPE_INT8, DTYPE_INT32, MAX_ELEMENTS, decode_call, decode_tensor, encode_array,
     encode_call, encode_tensor)
 

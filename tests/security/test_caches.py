@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-import imochain.chain.node as node_module
+import imochain.chain.storage as storage_module
 from imochain.chain import Node, NodeConfig
 from imochain.chain.lru import LRUCache
 
@@ -28,7 +28,7 @@ def test_lru_evicts_the_least_recently_used_by_weight():
 
 
 def test_mined_blocks_keep_the_node_caches_bounded(monkeypatch):
-    monkeypatch.setattr(node_module, "CACHE_WEIGHT", 64)
+    monkeypatch.setattr(storage_module, "CACHE_WEIGHT", 64)
     node = Node(NodeConfig(automine=False))
     me, you = node.accounts[0].address, node.accounts[1].address
     for _ in range(3):  # a block with transactions weighs more than an empty one
@@ -37,7 +37,8 @@ def test_mined_blocks_keep_the_node_caches_bounded(monkeypatch):
     node.mine(200)
     for n in range(202):  # every block's receipts read once: the derived-receipt cache fills too
         node.block_receipts(n)
-    for cache in (node._block_cache, node._receipt_cache, node._receipt_info_cache):
+    storage = node.storage
+    for cache in (storage._block_cache, storage._receipt_cache, storage._receipt_info_cache):
         assert 0 < len(cache) and cache.weight <= 64
     # evicted blocks are read back from the store, unchanged
     block = node.get_block(1)

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from security_support import error_of, rpc
 
-from imochain.precompiles import ModelStore, PrecompileError
+from imochain.models import ModelStore, PrecompileError
 from imochain.precompiles.gas import MAX_CALL_ACTIVATION_BYTES, check_budget
-from imochain.precompiles.tensor import encode_array
+from imochain.models.tensor import encode_array
 
 
 def _hash_of(url: str, name: str) -> str:

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from security_support import NodeProcess, error_of, rpc
 
-from imochain.precompiles import ModelError, ModelStore
-from imochain.precompiles.graph import GRAPH_FORMAT
-from imochain.precompiles.modelfile import GRAPH_METADATA_KEY, write_model
-from imochain.precompiles.tensor import encode_array
+from imochain.models import ModelError, ModelStore
+from imochain.models.graph import GRAPH_FORMAT
+from imochain.models.modelfile import GRAPH_METADATA_KEY, write_model
+from imochain.models.tensor import encode_array
 
 
 def tiny_model(name: str, seed: int = 0) -> bytes:

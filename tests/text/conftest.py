@@ -11,7 +11,7 @@ import os
 
 import pytest
 
-from imochain.precompiles.text import TextModel, locate_default_gguf
+from imochain.models.text import TextModel, locate_default_gguf
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 GGUF = locate_default_gguf()
@@ -31,7 +31,7 @@ def text_cache(tmp_path_factory):
     """The user's text cache (~/.cache/imochain/text or $IMOCHAIN_TEXT_CACHE), as the node uses:
     the first run converts the GGUF (~10 s), later runs load in < 1 s. A private one when that
     folder is not writable. Conversion itself is covered by the tiny-GGUF tests."""
-    from imochain.precompiles.text.gguf_file import default_cache_dir
+    from imochain.models.text.gguf_file import default_cache_dir
 
     d = default_cache_dir()
     try:

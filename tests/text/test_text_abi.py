@@ -3,7 +3,7 @@
 import pytest
 from eth_abi import encode
 
-from imochain.precompiles.text import MAX_NEW_TOKENS, TextModelError, encode_text_call, parse_text_call
+from imochain.models.text import MAX_NEW_TOKENS, TextModelError, encode_text_call, parse_text_call
 
 H = bytes(range(32))
 

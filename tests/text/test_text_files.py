@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from imochain.precompiles.text import TextModel, TextModelError
+from imochain.models.text import TextModel, TextModelError
 from tiny_gguf import hf_reference_logits, make_weights, write_tiny_llama
 
 
@@ -25,7 +25,7 @@ def test_tiny_llama_matches_numpy_reference(tmp_path, tied, kv_heads, f16):
     got = m.logits(ids).double().numpy()
     assert np.abs(got - ref[-1]).max() < 1e-4
     # KV-cache path: token by token must agree with the full-sequence logits at every step.
-    from imochain.precompiles.text.llama import KVCache
+    from imochain.models.text.llama import KVCache
 
     cache = KVCache(m.cfg, len(ids))
     for t, tok in enumerate(ids):
@@ -127,7 +127,7 @@ def test_missing_tensor(tmp_path):
 
 def test_import_is_light():
     code = (
-        "import sys, imochain.precompiles.text, imochain.precompiles.text.cli;"
+        "import sys, imochain.models.text, imochain.models.text.cli;"
         "bad = [m for m in ('torch', 'gguf', 'tokenizers', 'imochain.chain', 'imochain.rpc') if m in sys.modules];"
         "assert not bad, bad"
     )
@@ -137,7 +137,7 @@ def test_import_is_light():
 def test_long_prompts_prefill_in_chunks(tmp_path, monkeypatch):
     """Issue 11 part 6: attention memory is bounded by the chunk, not the prompt; the answer
     is the same (greedy tokens) as a prefill in one pass."""
-    from imochain.precompiles.text import model as text_model
+    from imochain.models.text import model as text_model
     w = make_weights(np.random.default_rng(3))
     path = tmp_path / "tiny.gguf"
     write_tiny_llama(path, w)

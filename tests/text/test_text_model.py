@@ -5,8 +5,8 @@ import time
 import pytest
 import torch
 
-from imochain.precompiles.text import MAX_NEW_TOKENS, TextModel, TextModelError, get_model
-from imochain.precompiles.text.cli import chat, run_prompt
+from imochain.models.text import MAX_NEW_TOKENS, TextModel, TextModelError, get_model
+from imochain.models.text.cli import chat, run_prompt
 from text_cases import LOGIT_PROMPT
 
 QUESTION = "What is an Initial Model Offering?"
@@ -130,7 +130,7 @@ def test_warm_load_from_cache_is_fast_and_equal(smol, text_cache):
 
 
 def test_run_prompt_and_chat(smol, monkeypatch, capsys):
-    import imochain.precompiles.text as T
+    import imochain.models.text as T
 
     monkeypatch.setitem(T._loaded, smol.path, smol)  # reuse the session model
     monkeypatch.setattr(T.os.path, "realpath", lambda p: smol.path)

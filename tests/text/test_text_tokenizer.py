@@ -2,7 +2,7 @@
 
 import random
 
-from imochain.precompiles.text.tokenizer import _byte_alphabet
+from imochain.models.text.tokenizer import _byte_alphabet
 from text_cases import LOGIT_PROMPT, TOKENIZER_CASES
 
 

@@ -101,10 +101,11 @@ def test_revert_reasons_and_uploaded_names_are_escaped_and_abi_dir_decodes(tmp_p
     out.mkdir(parents=True)
     (out / "Evil.json").write_text(json.dumps({"abi": abi, "deployedBytecode": {"object": "0x" + runtime.hex()}}))
     (out / "junk.json").write_text("{not json")
-    from imochain.chain import Node, NodeConfig
+    from imochain.builder import build_node
+    from imochain.chain import NodeConfig
     from imochain.rpc.server import create_app
     from fastapi.testclient import TestClient
-    node = Node(NodeConfig())
+    node = build_node(NodeConfig())
     client = TestClient(create_app(node, abi_dir=str(tmp_path / "out")), base_url="http://localhost")  # an allowed Host
 
     def rpc(method, *params):
@@ -131,9 +132,10 @@ def test_revert_reasons_and_uploaded_names_are_escaped_and_abi_dir_decodes(tmp_p
 def test_json_health_and_no_ui():
     from fastapi.testclient import TestClient
 
-    from imochain.chain import Node, NodeConfig
+    from imochain.builder import build_node
+    from imochain.chain import NodeConfig
     from imochain.rpc.server import create_app
-    node = Node(NodeConfig())
+    node = build_node(NodeConfig())
     with_ui = TestClient(create_app(node), base_url="http://localhost")
     assert with_ui.get("/", headers={"accept": "application/json"}).json()["chainId"] == 31337
     assert "<html" in with_ui.get("/", headers=HTML).text

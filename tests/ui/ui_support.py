@@ -8,7 +8,8 @@ import time
 from eth_abi import encode as abi_encode
 from eth_utils import keccak
 
-from imochain.chain import Node, NodeConfig
+from imochain.builder import build_node
+from imochain.chain import NodeConfig
 from imochain.testing import rpc, running_node
 
 HTML = {"accept": "text/html"}
@@ -16,9 +17,8 @@ HTML = {"accept": "text/html"}
 
 @contextlib.contextmanager
 def served_node(**config):
-    from imochain.chain.services import start_services
-    node = Node(NodeConfig(**config))
-    services = start_services(node)
+    node = build_node(NodeConfig(**config), services=True)
+    services = node.services
     try:
         with running_node(node=node) as url:
             yield url, node

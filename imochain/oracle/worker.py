@@ -1,14 +1,13 @@
-"""Node-side services that act on blocks: the AI-oracle worker and the opML challenger.
+"""The AI-oracle worker: serves each block's AICallbackRequest events with batched inference.
 
 The worker reads each new block's `AICallbackRequest` events, runs every model's requests of
 that block in ONE batched forward pass (int8 outputs are byte-identical to one-by-one runs),
 and answers with `invokeCallback` transactions from the operator account. It serves exactly the
 model hash the oracle recorded for the request (the one the opML game re-executes), never what
 `getModel` says now, and reports a fulfilment that reverted (e.g. a failing callback) with
-`feedbackError`, which refunds the model fee. The challenger re-executes every posted result
-inside its challenge window and disputes all the wrong ones of a block at once (`challengeMany`).
+`feedbackError`, which refunds the model fee.
 
-Both run after a block's listeners have all seen it (`Node.defer`), so subscribers see blocks
+It runs after a block's listeners have all seen it (`Node.defer`), so subscribers see blocks
 in order; with automine their transactions go into one block rather than one block each.
 """
 
@@ -21,22 +20,18 @@ from dataclasses import dataclass, field
 
 from eth_abi import decode as abi_decode
 from eth_abi import encode as abi_encode
-from eth_account import Account
-from eth_utils import function_signature_to_4byte_selector, keccak, to_checksum_address
+from eth_utils import function_signature_to_4byte_selector, keccak
 
-from .oracle_requests import RequestBook
-from .sentences import generate_sentence
+from .requests import RequestBook
+from .sender import BlockService, Sender
 
 log = logging.getLogger("imochain.oracle")
 
 REQUEST_V1 = keccak(text="AICallbackRequest(address,uint256,uint256,bytes,address,uint64,bytes)")
 REQUEST_V2 = keccak(text="AICallbackRequest(address,uint256,uint256,bytes,address,uint64,bytes,uint8,uint8,uint256)")
-RESULT_SUBMITTED = keccak(text="ResultSubmitted(uint256,address,bytes32,bytes32)")
 CALLBACK_ERROR = keccak(text="AICallbackError(uint256,uint8,bytes,bool)")
 INVALID_INPUT, INVALID_BATCH_SIZE = 0, 1
 PENDING = 1  # IAIOracleExtended.RequestStatus.Pending
-TX_GAS_CAP = 2**24 - 1  # EIP-7825 (Osaka on): the most gas one transaction may ask for
-CHALLENGE_GAS = 400_000  # one challenge without its callback: re-execution, bookkeeping, events
 TEXT_ANSWER_TOKENS = 64  # cap on an oracle text answer (ORA requests carry none): a sentence or two
 
 
@@ -70,51 +65,11 @@ class BatchRecord:
     errors: dict = field(default_factory=dict)
 
 
-class _Sender:
-    """Signs and submits a service's transactions from one account."""
-
-    def __init__(self, node, key: bytes):
-        self.node = node
-        self.key = key
-        self.address = Account.from_key(key).address
-        self.raw_address = bytes.fromhex(self.address[2:])
-
-    def send(self, to: bytes, data: bytes, gas: int, value: int = 0) -> bytes:
-        node = self.node
-        tip = 10**9
-        fields = dict(type=2, chainId=node.config.chain_id, nonce=node._pending_nonce(self.raw_address),
-                      maxPriorityFeePerGas=tip, maxFeePerGas=2 * node.next_base_fee() + tip,
-                      gas=min(gas, node.head.gas_limit), to=to_checksum_address(to), value=value, data=data)
-        raw = bytes(Account.sign_transaction(fields, self.key).raw_transaction)
-        return node.send_raw_transaction(raw)
-
-
-class BlockService:
-    """A node-side service: sees every new block until stopped."""
-
-    def __init__(self, node):
-        self.node = node
-        self._running = True
-        node.block_listeners.append(self._seen)
-
-    def _seen(self, info) -> None:
-        if self._running:
-            self.on_block(info)
-
-    def on_block(self, info) -> None:
-        raise NotImplementedError
-
-    def stop(self) -> None:
-        self._running = False
-        if self._seen in self.node.block_listeners:
-            self.node.block_listeners.remove(self._seen)
-
-
 class OracleWorker(BlockService):
     def __init__(self, node, operator_key: bytes, oracle: bytes, fault_rate: float = 0.0, seed: int = 7):
         super().__init__(node)
         self.oracle = oracle
-        self.sender = _Sender(node, operator_key)
+        self.sender = Sender(node, operator_key)
         self.fault_rate = fault_rate
         self.rng = random.Random(seed)
         self.text_tokens = TEXT_ANSWER_TOKENS
@@ -234,13 +189,13 @@ class OracleWorker(BlockService):
                     log.warning("oracle: could not answer request #%d: %s", r.request_id, exc)
 
     def _run_group(self, model_hash: bytes, group: list[Request]):
-        from imochain.precompiles import PrecompileError
+        from imochain.models import PrecompileError
         pc = self.node.inference
         if pc.is_text(model_hash):
             return self._run_text(model_hash, group)
         name = "?"
         try:
-            model = self.node.models.get(model_hash)
+            model = pc.model(model_hash)
             name = model.name
         except Exception as exc:
             return [(r, None, (INVALID_INPUT, f"model unavailable: {getattr(exc, 'reason', exc)}"), 0, name, 0.0)
@@ -256,8 +211,7 @@ class OracleWorker(BlockService):
             return answers
         start = time.perf_counter()
         try:
-            with self.node.inference_lock:
-                outputs = pc.execute_batch(model_hash, [r.input for r in good])
+            outputs = pc.execute_batch(model_hash, [r.input for r in good])
         except PrecompileError as exc:
             # a bad tensor spoils the whole pass: run one by one to isolate it
             outputs = []
@@ -285,15 +239,14 @@ class OracleWorker(BlockService):
 
     def _run_text(self, model_hash: bytes, group: list[Request]):
         """Prompts one at a time: fp32 generation is exact only at batch 1 on one machine."""
-        from imochain.precompiles import PrecompileError
+        from imochain.models import PrecompileError
         pc = self.node.inference
-        name = pc.text_files[model_hash][0]
+        name = pc.name_of(model_hash)
         answers = []
         for r in group:
             start = time.perf_counter()
             try:
-                with self.node.inference_lock:
-                    out = generate_sentence(pc.text_model(model_hash), r.input, self.text_tokens)
+                out = pc.answer(model_hash, r.input, self.text_tokens)
             except PrecompileError as exc:
                 answers.append((r, None, (INVALID_INPUT, exc.reason), 1, name, 0.0))
                 continue
@@ -309,8 +262,8 @@ class OracleWorker(BlockService):
     @staticmethod
     def _check(model, r: Request):
         """(code, message) when the request cannot be served, else None."""
-        from imochain.precompiles.tensor import decode_tensor
-        from imochain.precompiles import PrecompileError
+        from imochain.models.tensor import decode_tensor
+        from imochain.models import PrecompileError
         try:
             view = decode_tensor(r.input)
         except PrecompileError as exc:
@@ -342,84 +295,9 @@ def corrupt(tensor: bytes) -> bytes:
 
 def _padding(tensor: bytes) -> int:
     # abi-encoded `bytes data` ends with zero padding to 32; change a real data byte instead
-    from imochain.precompiles.tensor import decode_tensor
+    from imochain.models.tensor import decode_tensor
     n = decode_tensor(tensor).data_len
     return (-n) % 32
-
-
-class Challenger(BlockService):
-    """Re-executes every posted result during its window and disputes the wrong ones."""
-
-    def __init__(self, node, key: bytes, oracle: bytes, opml: bytes, bond: int, book: RequestBook | None = None):
-        super().__init__(node)
-        self.book = book or RequestBook()
-        self.oracle = oracle
-        self.opml = opml
-        self.bond = bond
-        self.sender = _Sender(node, key)
-        self.checked: dict[int, bool] = {}  # request id → result was right
-        self.challenged: dict[int, bytes] = {}  # request id → challenge tx
-
-    def on_block(self, info) -> None:
-        posted = []
-        for receipt in self.node.block_receipts(info.number):
-            for entry in receipt.logs:
-                if entry.address == self.opml and entry.topics and entry.topics[0] == RESULT_SUBMITTED:
-                    model_hash, output_hash = abi_decode(["bytes32", "bytes32"], entry.data)
-                    posted.append((int.from_bytes(entry.topics[1], "big"), model_hash, output_hash))
-        if posted:
-            self.node.defer(lambda: self._check(posted))
-
-    def _check(self, posted) -> None:
-        from imochain.precompiles import PrecompileError
-        wrong = []
-        for request_id, model_hash, output_hash in posted:
-            if self.node.inference.is_text(model_hash):
-                continue  # text answers are fp32: exact on this machine only, not disputed
-            data = _selector("getInput(uint256)") + abi_encode(["uint256"], [request_id])
-            try:
-                (inp,) = abi_decode(["bytes"], self.node.call({"to": self.oracle, "data": data}))
-                with self.node.inference_lock:
-                    output = self.node.inference.execute(abi_encode(["bytes32", "bytes"], [model_hash, inp]))
-            except (PrecompileError, Exception) as exc:  # nothing to compare against: leave it
-                log.info("challenger: cannot re-execute request #%d: %s", request_id, exc)
-                continue
-            right = keccak(output) == output_hash
-            self.checked[request_id] = right
-            if not right:
-                gas = CHALLENGE_GAS + _request_gas_limit(self.node, self.oracle, request_id) * 64 // 63 \
-                    + 25_000 * ((len(output) + 31) // 32 + 2)
-                wrong.append((request_id, gas))
-        if wrong:
-            self._challenge_all(wrong)
-
-    def _challenge_all(self, wrong: list[tuple[int, int]]) -> None:
-        """All of a block's wrong results at once: `challengeMany` transactions as large as half a
-        block (and EIP-7825's cap) allow, submitted together so they land in the next block(s), well
-        inside the window."""
-        budget = min(self.node.head.gas_limit // 2, TX_GAS_CAP)
-        chunks, chunk, used = [], [], 0
-        for request_id, gas in wrong:
-            if chunk and used + gas > budget:
-                chunks.append(chunk)
-                chunk, used = [], 0
-            chunk.append((request_id, gas))
-            used += gas
-        chunks.append(chunk)
-        with self.node.batched():
-            for chunk in chunks:
-                ids = [request_id for request_id, _ in chunk]
-                data = _selector("challengeMany(uint256[])") + abi_encode(["uint256[]"], [ids])
-                try:
-                    tx = self.sender.send(self.opml, data, 100_000 + sum(g for _, g in chunk) + 16 * len(data),
-                                          value=self.bond * len(ids))
-                except Exception as exc:
-                    log.warning("challenger: could not challenge requests %s: %s", ids, exc)
-                    continue
-                for request_id in ids:
-                    self.challenged[request_id] = tx
-                    self.book.challenged(request_id, tx)
-                log.info("challenger: %d wrong result(s) %s challenged in tx 0x%s", len(ids), ids, tx.hex())
 
 
 def _request_gas_limit(node, oracle: bytes, request_id: int) -> int:
@@ -431,47 +309,3 @@ def _request_gas_limit(node, oracle: bytes, request_id: int) -> int:
         return abi_decode(["address", "uint256", "uint256", "bytes", "address", "uint64", "bytes"], out)[5]
     except Exception:
         return 1_000_000
-
-
-def start_services(node, oracle: bool = True, challenger: bool = True, fault_rate: float = 0.0,
-                   seed: int = 7, max_tokens: int = TEXT_ANSWER_TOKENS) -> list:
-    """Start the worker and challenger on a node whose genesis has the IMO contracts."""
-    if node.inference is None:
-        return []
-    try:
-        from imochain.contracts import GENESIS_ADDRESSES
-        from imochain.contracts.genesis import CHALLENGE_BOND, OPERATOR_PRIVATE_KEY
-    except ImportError:
-        return []
-    oracle_addr = bytes.fromhex(GENESIS_ADDRESSES["AIOracle"][2:])
-    if not node.get_code(oracle_addr):
-        return []
-    services = []
-    _warm_up_inference(node)
-    book = RequestBook()
-    if oracle:
-        services.append(OracleWorker(node, bytes.fromhex(OPERATOR_PRIVATE_KEY[2:]), oracle_addr, fault_rate, seed))
-        services[-1].book = book
-        services[-1].text_tokens = max_tokens
-    if challenger:
-        # dev account 8 plays the independent watcher; its bond comes from its own balance
-        key = node.accounts[8].key if len(node.accounts) > 8 else node.accounts[-1].key
-        services.append(Challenger(node, key, oracle_addr, bytes.fromhex(GENESIS_ADDRESSES["OpML"][2:]),
-                                   CHALLENGE_BOND, book))
-    node.services = services
-    return services
-
-
-def _warm_up_inference(node, delay: float = 2.0) -> None:
-    """Import torch and build the shipped models' runtimes in the background, after start-up,
-    so the first oracle request does not pay for them (seconds on a small CPU)."""
-    import threading
-
-    def warm():
-        time.sleep(delay)  # let the server come up and answer first
-        try:
-            import torch  # noqa: F401
-        except Exception:  # warming is an optimisation only
-            log.debug("warm-up failed", exc_info=True)
-
-    threading.Thread(target=warm, name="imochain-warmup", daemon=True).start()

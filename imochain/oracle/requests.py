@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from eth.exceptions import OutOfGas
 from eth_utils import to_checksum_address
 
-from .errors import decode_revert_reason
+from imochain.chain.errors import decode_revert_reason
 
 log = logging.getLogger("imochain.oracle")
 
@@ -127,7 +127,7 @@ class RequestBook:
 
 def failure_reason(node, tx_hash: bytes, record: RequestRecord | None) -> str:
     """Why a worker transaction reverted: the consumer's revert reason, or out of gas."""
-    from .tracing import NoopTracer
+    from imochain.chain.tracers import NoopTracer
     try:
         _, comp = node.replay_transaction(tx_hash, NoopTracer())
     except Exception as exc:  # a replay that fails says nothing more than the receipt

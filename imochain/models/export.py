@@ -12,7 +12,7 @@ quantisation (zero point 0):
 * the last Linear/Conv2d stays int32 (logits: argmax needs no requantisation) unless an
   ``output_scale`` is given, in which case its output is requantised to int8 at that scale.
 
-Used by ``python -m imochain.precompiles.build_models`` and ``imochain model export``.
+Used by ``python -m imochain.models.build_models`` and ``imochain model export``.
 """
 
 from __future__ import annotations

@@ -116,7 +116,7 @@ def register(subparsers):
 
 
 def main(argv=None) -> int:
-    """`python -m imochain.precompiles.text.cli chat ...` / `... run NAME PROMPT` without the node CLI."""
+    """`python -m imochain.models.text.cli chat ...` / `... run NAME PROMPT` without the node CLI."""
     import argparse
 
     from . import TextModelError

@@ -113,7 +113,7 @@ def _describe(name: str, output: np.ndarray) -> dict:
 def run(ref: str, source: str, device: str = "auto", store_path: str | None = None, max_new_tokens: int = 64,
         seed: int | None = None, stdin=None) -> dict:
     """Run one inference; returns the result as a JSON-ready dict."""
-    from .router import ModelRouter
+    from imochain.precompiles.router import ModelRouter
     from .store import ModelStore
     from .tensor import decode_array, encode_array, encode_call
 

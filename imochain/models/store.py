@@ -20,10 +20,9 @@ import threading
 from pathlib import Path
 
 from .errors import ModelError, PrecompileError
-from .gas import batch1_gas
 from .modelfile import Model, parse_model
 
-SHIPPED_DIR = Path(__file__).parent / "models"
+SHIPPED_DIR = Path(__file__).parent / "shipped"
 MODEL_SUFFIX = ".imo"
 MAX_STORED_MODELS = 256
 MAX_STORED_BYTES = 2 * 1024 * 1024 * 1024
@@ -134,6 +133,8 @@ class ModelStore:
         return self._by_label.get(name)
 
     def list(self) -> list[dict]:
+        # the price at 0xA1 for one sample: the gas schedule belongs to the precompile
+        from imochain.precompiles.gas import batch1_gas
         rows = []
         labels = self._labels
         for model in list(self._models.values()):

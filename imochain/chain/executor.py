@@ -1,0 +1,111 @@
+"""Building one block: apply ready pool transactions to the head state, finalise, hand it back.
+
+Blocks are built directly from py-evm parts (apply each transaction, finalise the state root)
+rather than through `MiningChain.apply_transaction`, which rebuilds the pending block on every
+call and is quadratic in the block's size.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from eth_utils import to_checksum_address
+
+from .accounts import create_address
+from .calls import walk_computations
+from .errors import decode_revert_reason
+from .forking.remote import RemoteUnavailable
+
+log = logging.getLogger("imochain.node")
+
+
+@dataclass
+class BuiltBlock:
+    block: Any
+    included: list  # PendingTx, in block order
+    receipts: list
+    computations: list
+    witness: Any
+    state: Any  # the post-state, for the pool's nonce checks
+
+
+def build_block(chain, vm_class, parent, pre_root: bytes, timestamp: int, coinbase: bytes,
+                pool, executable: Callable, gas_limit: int | None = None, base_fee: int | None = None) -> BuiltBlock:
+    """`gas_limit` and `base_fee` override the parent's limit and EIP-1559's fee (dev cheats)."""
+    header = vm_class.create_header_from_parent(
+        parent, timestamp=timestamp, coinbase=coinbase, gas_limit=gas_limit or parent.gas_limit)
+    header = header.copy(state_root=pre_root)
+    if base_fee is not None:
+        header = header.copy(base_fee_per_gas=base_fee)
+    vm = chain.get_vm(header)
+    state = vm.state
+    included, receipts, results = [], [], []
+    gas_left = header.gas_limit
+    for ptx in pool.ready(lambda a: state.get_nonce(a)):
+        if ptx.tx.gas > gas_left:
+            continue
+        if state.get_nonce(ptx.sender) != ptx.nonce:
+            continue
+        # VM.apply_transaction, unrolled: it calls state.lock_changes() first, which
+        # discards any checkpoint taken before it, so a failed transaction could not be
+        # rolled back ("No checkpoint N was found") and every later block failed too.
+        state.lock_changes()
+        snapshot = state.snapshot()
+        try:
+            tx = executable(ptx.tx, ptx.sender)
+            vm.validate_transaction_against_header(header, tx)
+            computation = state.apply_transaction(tx)
+            receipt = vm.make_receipt(header, tx, computation, state)
+            vm.validate_receipt(receipt)
+        except RemoteUnavailable:  # the fork's remote failed: the request that sent it hears so
+            state.revert(snapshot)
+            pool.remove(ptx.hash)
+            raise
+        except Exception as exc:  # ValidationError, or a VMError raised outside a frame
+            # (EIP-3860 initcode size): drop it, or it would stop every later block
+            state.revert(snapshot)
+            pool.remove(ptx.hash)
+            log.warning("dropped 0x%s: %s", ptx.hash.hex(), exc)
+            continue
+        header = vm.add_receipt_to_header(header, receipt)
+        gas_left = header.gas_limit - header.gas_used
+        included.append(ptx)
+        receipts.append(receipt)
+        results.append(computation)
+    txs = [p.tx for p in included]
+    block = vm.set_block_transactions_and_withdrawals(vm.get_block(), header, txs, receipts, withdrawals=[])
+    witness = state.persist()
+    block = block.copy(header=block.header.copy(state_root=state.state_root))
+    return BuiltBlock(block, included, receipts, results, witness, state)
+
+
+def log_block(info, built: BuiltBlock, custom_precompiles: set) -> None:
+    """The node's log lines for a mined block (anvil's style), one per transaction."""
+    if not log.isEnabledFor(logging.INFO):
+        return
+    prev = 0
+    for ptx, receipt, comp in zip(built.included, built.receipts, built.computations):
+        used = receipt.gas_used - prev
+        prev = receipt.gas_used
+        if comp.is_error:
+            reason = None
+            if comp.output:
+                reason = decode_revert_reason(comp.output)
+            status = f"reverted: {reason or comp.error}"
+        else:
+            status = "ok"
+        created = ""
+        if not ptx.tx.to:
+            created = f" created {to_checksum_address(create_address(ptx.sender, ptx.nonce))}"
+        log.info("    tx 0x%s from %s gas %d %s%s", ptx.hash.hex(), to_checksum_address(ptx.sender),
+                 used, status, created)
+        called = sorted({c.msg.code_address for c in walk_computations(comp)} & custom_precompiles)
+        if called:
+            log.info("      called %s, which only imochain runs: `cast run` and `forge --fork-url` replay "
+                     "it with an empty output; debug_traceTransaction / trace_transaction show the real one",
+                     ", ".join("0x" + a.hex()[-4:].upper() for a in called))
+    h = info.header
+    log.info("Block #%d 0x%s  %d tx  gas %d  time %d", h.block_number, h.hash.hex(),
+             len(info.transactions), h.gas_used, h.timestamp)

@@ -1,0 +1,76 @@
+"""When blocks are mined: automine, interval mining on a thread, manual, and batched submission."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from typing import Callable
+
+log = logging.getLogger("imochain.node")
+
+
+class Miner:
+    """`mine_one()` builds and commits one block; `ready()` counts executable pool entries.
+    Both are called with the node's lock held, which this miner takes for its thread."""
+
+    def __init__(self, lock, mine_one: Callable[[], object], ready: Callable[[], int],
+                 pool_size: Callable[[], int], automine: bool):
+        self.lock = lock
+        self._mine_one = mine_one
+        self._ready = ready
+        self._pool_size = pool_size
+        self.automine = automine
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self.interval: float | None = None
+
+    def set_automine(self, enabled: bool) -> None:
+        self.automine = bool(enabled)
+        if self.automine:
+            self.stop_interval()
+            if self._ready():
+                self._mine_one()
+
+    def set_interval(self, seconds: float | None) -> None:
+        self.stop_interval()
+        if not seconds:
+            return
+        self.interval = float(seconds)
+        self.automine = False
+        self._stop = threading.Event()
+
+        def loop(stop=self._stop, period=self.interval):
+            while not stop.wait(period):
+                try:
+                    with self.lock:
+                        self._mine_one()
+                except Exception:  # a miner thread must not die on one bad block
+                    log.exception("interval mining failed")
+
+        self._thread = threading.Thread(target=loop, name="imochain-miner", daemon=True)
+        self._thread.start()
+
+    def stop_interval(self) -> None:
+        self._stop.set()
+        t = self._thread
+        if t is not None and t is not threading.current_thread():
+            t.join(timeout=5)
+        self._thread = None
+        self.interval = None
+
+    @contextlib.contextmanager
+    def batched(self):
+        """Submit several transactions into one block: automine waits until the block ends."""
+        was = self.automine
+        self.automine = False
+        try:
+            yield
+        finally:
+            self.automine = was
+            if was:  # keep mining while ready transactions remain (a block may not hold all)
+                while self._ready():
+                    before = self._pool_size()
+                    self._mine_one()
+                    if self._pool_size() >= before:
+                        break

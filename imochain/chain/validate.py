@@ -1,0 +1,104 @@
+"""Admission of transactions: decoding, signature and chain-id checks, and the pool's rules."""
+
+from __future__ import annotations
+
+import re
+
+import rlp
+from eth import constants
+
+from . import forks
+from .errors import TransactionRejected
+from .fees import fee_caps
+from .signing import mark_signature_checked
+
+MAX_INITCODE_SIZE = 2 * 0x6000  # EIP-3860
+MAX_CALL_DATA = 128 * 1024
+
+
+def decode_raw(tx_builder, raw: bytes):
+    try:
+        return tx_builder.decode(_without_blob_sidecar(raw))
+    except Exception as exc:
+        raise TransactionRejected(f"failed to decode transaction: {exc}") from None
+
+
+def _without_blob_sidecar(raw: bytes) -> bytes:
+    """A blob transaction as sent (EIP-4844's network form: the transaction with its blobs,
+    commitments and proofs; EIP-7594 adds a version) → the transaction alone. The blobs are
+    dropped unchecked: this chain keeps no blob data and verifies no KZG proofs."""
+    if raw[:1] != b"\x03":
+        return raw
+    try:
+        body = rlp.decode(raw[1:])
+    except rlp.DecodingError:
+        return raw
+    if body and isinstance(body[0], list) and len(body) in (4, 5):
+        return b"\x03" + rlp.encode(body[0])
+    return raw
+
+
+def check_signed(tx, chain_id: int) -> bytes:
+    """The sender of a signed transaction, or TransactionRejected."""
+    try:
+        sender = tx.sender  # recovering the key is the signature check (below: EIP-2's low s)
+    except Exception:
+        raise TransactionRejected("invalid signature") from None
+    if not 0 < tx.s <= constants.SECPK1_N // 2:  # EIP-2: high-s signatures are invalid
+        raise TransactionRejected("invalid signature: s value too high (EIP-2)")
+    mark_signature_checked(tx)
+    tx_chain_id = getattr(tx, "chain_id", None)
+    if tx_chain_id is not None and tx_chain_id != chain_id:
+        raise TransactionRejected(f"invalid chain id for signer: have {tx_chain_id} want {chain_id}")
+    return sender
+
+
+def tx_gas_cap(chain_class, header) -> int:
+    """The most gas one transaction may ask for in the block after `header` (EIP-7825 from Osaka)."""
+    return forks.tx_gas_cap(chain_class.get_vm_class_for_block_number(header.block_number), header.gas_limit)
+
+
+def check_for_pool(tx, sender: bytes, state, head, base_fee: int, gas_cap: int) -> None:
+    """What a transaction must satisfy to enter the pool, against the head state."""
+    nonce = state.get_nonce(sender)
+    if tx.nonce < nonce:
+        raise TransactionRejected(f"nonce too low: next nonce {nonce}, tx nonce {tx.nonce}")
+    if tx.gas > head.gas_limit:
+        raise TransactionRejected(
+            f"intrinsic gas too high: tx gas {tx.gas} exceeds block gas limit {head.gas_limit}")
+    if tx.gas > gas_cap:
+        raise TransactionRejected(f"transaction gas limit {tx.gas} exceeds the cap of {gas_cap} (EIP-7825)")
+    intrinsic = tx.intrinsic_gas if hasattr(tx, "intrinsic_gas") else 21000
+    if tx.gas < intrinsic:
+        raise TransactionRejected(f"intrinsic gas too low: have {tx.gas}, want {intrinsic}")
+    max_fee, tip = fee_caps(tx)
+    if tip > max_fee:
+        raise TransactionRejected("max priority fee per gas higher than max fee per gas")
+    if max_fee < base_fee:
+        raise TransactionRejected(
+            f"max fee per gas less than block base fee: maxFeePerGas: {max_fee}, baseFee: {base_fee}")
+    cost = tx.gas * max_fee + tx.value
+    balance = state.get_balance(sender)
+    if balance < cost:
+        raise TransactionRejected(
+            f"insufficient funds for gas * price + value: have {balance} want {cost}")
+    if len(tx.data) > MAX_CALL_DATA and tx.to:
+        raise TransactionRejected("oversized data: transaction data exceeds 128 KiB")
+    if not tx.to and len(tx.data) > MAX_INITCODE_SIZE:
+        raise TransactionRejected(
+            f"max initcode size exceeded: code size {len(tx.data)} limit {MAX_INITCODE_SIZE}")
+
+
+def validation_message(message: str) -> str:
+    """py-evm's wording of a failed validation → geth's and anvil's."""
+    lower = message.lower()
+    if "gas cannot be negative" in lower or "intrinsic gas" in lower:
+        return "intrinsic gas too low"  # py-evm's Message check when gas < the call data's cost (anvil's words)
+    if "insufficient" in lower or "balance" in lower:
+        return "insufficient funds for gas * price + value"
+    if "nonce" in lower:
+        m = re.search(r"expected (\d+), but got (\d+)", lower)
+        if m:
+            return "nonce too low" if int(m.group(2)) < int(m.group(1)) else "nonce too high"
+        return "nonce too low" if "low" in lower else message
+    return message

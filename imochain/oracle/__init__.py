@@ -1,0 +1,69 @@
+"""Node-side services that act on blocks: the AI-oracle worker, the opML challenger, their sender.
+
+Both services run after a block's listeners have all seen it (`Node.defer`), so subscribers see
+blocks in order; with automine their transactions go into one block rather than one block each.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from .challenger import Challenger
+from .sender import BlockService, Sender
+from .requests import RequestBook
+from .worker import TEXT_ANSWER_TOKENS, BatchRecord, OracleWorker, corrupt
+
+log = logging.getLogger("imochain.oracle")
+
+__all__ = ["BatchRecord", "BlockService", "Challenger", "OracleWorker", "Sender", "corrupt", "start_services",
+           "oracle_worker"]
+
+
+def start_services(node, oracle: bool = True, challenger: bool = True, fault_rate: float = 0.0,
+                   seed: int = 7, max_tokens: int = TEXT_ANSWER_TOKENS) -> list:
+    """Start the worker and challenger on a node whose genesis has the IMO contracts."""
+    if node.inference is None:
+        return []
+    try:
+        from imochain.contracts import GENESIS_ADDRESSES
+        from imochain.contracts.genesis import CHALLENGE_BOND, OPERATOR_PRIVATE_KEY
+    except ImportError:
+        return []
+    oracle_addr = bytes.fromhex(GENESIS_ADDRESSES["AIOracle"][2:])
+    if not node.get_code(oracle_addr):
+        return []
+    services = []
+    _warm_up_inference(node)
+    book = RequestBook()  # each request's state, shared by both services (imo_getRequest)
+    if oracle:
+        services.append(OracleWorker(node, bytes.fromhex(OPERATOR_PRIVATE_KEY[2:]), oracle_addr, fault_rate, seed))
+        services[-1].book = book
+        services[-1].text_tokens = max_tokens
+    if challenger:
+        # dev account 8 plays the independent watcher; its bond comes from its own balance
+        key = node.accounts[8].key if len(node.accounts) > 8 else node.accounts[-1].key
+        services.append(Challenger(node, key, oracle_addr, bytes.fromhex(GENESIS_ADDRESSES["OpML"][2:]),
+                                   CHALLENGE_BOND, book))
+    node.services = services
+    return services
+
+
+def _warm_up_inference(node, delay: float = 2.0) -> None:
+    """Import torch and build the models' runtimes in the background, after start-up, so the
+    first oracle request does not pay for them (seconds on a small CPU)."""
+
+    def warm():
+        time.sleep(delay)  # let the server come up and answer first
+        try:
+            node.inference.warm_up()
+        except Exception:  # warming is an optimisation only
+            log.debug("warm-up failed", exc_info=True)
+
+    threading.Thread(target=warm, name="imochain-warmup", daemon=True).start()
+
+
+def oracle_worker(node) -> OracleWorker | None:
+    """The node's running oracle worker, if any."""
+    return next((s for s in node.services if isinstance(s, OracleWorker)), None)

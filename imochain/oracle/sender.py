@@ -1,0 +1,48 @@
+"""The operator's sender: signs a service's transactions with its own key and submits them."""
+
+from __future__ import annotations
+
+from eth_account import Account
+from eth_utils import to_checksum_address
+
+from imochain.chain.fees import DEFAULT_PRIORITY_FEE, default_max_fee
+
+
+class Sender:
+    """Signs and submits a service's transactions from one account."""
+
+    def __init__(self, node, key: bytes):
+        self.node = node
+        self.key = key
+        self.address = Account.from_key(key).address
+        self.raw_address = bytes.fromhex(self.address[2:])
+
+    def send(self, to: bytes, data: bytes, gas: int, value: int = 0) -> bytes:
+        node = self.node
+        tip = DEFAULT_PRIORITY_FEE
+        fields = dict(type=2, chainId=node.config.chain_id, nonce=node.get_nonce(self.raw_address, "pending"),
+                      maxPriorityFeePerGas=tip, maxFeePerGas=default_max_fee(node.next_base_fee(), tip),
+                      gas=min(gas, node.head.gas_limit), to=to_checksum_address(to), value=value, data=data)
+        raw = bytes(Account.sign_transaction(fields, self.key).raw_transaction)
+        return node.send_raw_transaction(raw)
+
+
+class BlockService:
+    """A node-side service: sees every new block until stopped."""
+
+    def __init__(self, node):
+        self.node = node
+        self._running = True
+        node.block_listeners.append(self._seen)
+
+    def _seen(self, info) -> None:
+        if self._running:
+            self.on_block(info)
+
+    def on_block(self, info) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        self._running = False
+        if self._seen in self.node.block_listeners:
+            self.node.block_listeners.remove(self._seen)
