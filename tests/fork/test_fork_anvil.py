@@ -42,20 +42,29 @@ def anvil(token_artifact):
                             stderr=subprocess.DEVNULL)
     remote = Http(f"http://127.0.0.1:{port}")
     try:
-        for _ in range(200):
+        deadline = time.time() + 120  # anvil starts in well under a second, unless the box is loaded
+        while True:
             try:
                 remote.call("eth_blockNumber")
                 break
             except OSError:
-                time.sleep(0.05)
+                if time.time() > deadline or proc.poll() is not None:
+                    raise RuntimeError("anvil did not start") from None
+                time.sleep(0.1)
         dev = remote.call("eth_accounts")[0]
 
         def send(to, data="0x", value=0):
             tx = {"from": dev, "data": data, "value": hex(value), "gas": hex(3_000_000)}
             if to:
                 tx["to"] = to
-            receipt = remote.call("eth_getTransactionReceipt", [remote.call("eth_sendTransaction", [tx])])
-            assert receipt["status"] == "0x1"
+            tx_hash = remote.call("eth_sendTransaction", [tx])
+            receipt = None
+            for _ in range(300):  # automined; the receipt can trail the answer by a moment
+                receipt = remote.call("eth_getTransactionReceipt", [tx_hash])
+                if receipt is not None:
+                    break
+                time.sleep(0.1)
+            assert receipt is not None and receipt["status"] == "0x1", receipt
             return receipt
 
         token = send(None, token_artifact["bytecode"] + encode(["uint256"], [10**24]).hex())["contractAddress"]
