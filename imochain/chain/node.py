@@ -16,6 +16,7 @@ import contextlib
 import logging
 import os
 import threading
+import time
 from typing import Any, Callable, Sequence
 
 import rlp
@@ -382,6 +383,8 @@ class Node(DevControls):
                 elif interval and i > 0:
                     ts = self.head.timestamp + interval
                 out.append(self._mine_one(ts))
+            if i + 1 < blocks:
+                time.sleep(0)  # let a thread waiting on the lock take it (locks are not fair)
         return out
 
     def mine_spaced(self, blocks: int, interval: int) -> list[BlockInfo]:
