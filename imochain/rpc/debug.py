@@ -119,8 +119,8 @@ def _top_error(comp):
     return comp.error if comp is not None and comp.is_error else None
 
 
-def _trace_mined(node, tx_hash: bytes, config: dict, tracer: Tracer | None = None):
-    tracer = tracer or make_tracer(config)
+def replay_mined(node, tx_hash: bytes, tracer: Tracer):
+    """(receipt, tx info, computation) of a mined transaction re-run under `tracer`."""
     with node.atomic():  # the receipt and the replay must see the same chain
         receipt = node.get_receipt(tx_hash)
         if receipt is None:
@@ -131,6 +131,12 @@ def _trace_mined(node, tx_hash: bytes, config: dict, tracer: Tracer | None = Non
             raise RpcError(-32000, "transaction not found") from None
         except ValidationError as exc:  # the recorded block no longer replays: say so plainly
             raise RpcError(-32000, f"cannot replay transaction: {exc}") from None
+    return receipt, info, comp
+
+
+def _trace_mined(node, tx_hash: bytes, config: dict, tracer: Tracer | None = None):
+    tracer = tracer or make_tracer(config)
+    receipt, info, comp = replay_mined(node, tx_hash, tracer)
     tx = info.tx
     top = {"from": info.sender, "to": tx.to or None, "value": tx.value, "input": tx.data}
     first_log = receipt.logs[0].log_index if receipt.logs else 0

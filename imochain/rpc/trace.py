@@ -14,10 +14,11 @@ from __future__ import annotations
 
 from eth_utils import to_checksum_address
 
-from imochain.chain import ChainError, InvalidParams
+from imochain.chain import ChainError
 from imochain.chain.tracers import CallTracer
 
 from . import params as p
+from .debug import replay_mined
 from .dispatch import Context, method
 from .params import RpcError, hexb, hexq, invalid
 
@@ -74,14 +75,7 @@ def flatten(root, where: dict) -> list[dict]:
 
 def transaction_traces(node, tx_hash: bytes) -> list[dict]:
     tracer = CallTracer()
-    with node.atomic():
-        receipt = node.get_receipt(tx_hash)
-        if receipt is None:
-            raise RpcError(-32000, "transaction not found")
-        try:
-            info, comp = node.replay_transaction(tx_hash, tracer)
-        except InvalidParams:
-            raise RpcError(-32000, "transaction not found") from None
+    receipt, info, _ = replay_mined(node, tx_hash, tracer)
     root = tracer.root
     if root is None:  # no frame ran (an address collision): describe the transaction alone
         root = _bare_frame(info, receipt)
