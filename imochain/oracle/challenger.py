@@ -10,7 +10,7 @@ from eth_utils import keccak
 
 from .requests import RequestBook
 from .sender import BlockService, Sender
-from .worker import _request_gas_limit, _selector
+from .worker import REQUEST_V1, REQUEST_V2, _request_gas_limit, _selector
 
 log = logging.getLogger("imochain.oracle")
 
@@ -47,9 +47,8 @@ class Challenger(BlockService):
         for request_id, model_hash, output_hash in posted:
             if self.node.inference.is_text(model_hash):
                 continue  # text answers are fp32: exact on this machine only, not disputed
-            data = _selector("getInput(uint256)") + abi_encode(["uint256"], [request_id])
             try:
-                (inp,) = abi_decode(["bytes"], self.node.call({"to": self.oracle, "data": data}))
+                inp = request_input(self.node, self.oracle, request_id)
                 output = self.node.inference.execute(abi_encode(["bytes32", "bytes"], [model_hash, inp]))
             except Exception as exc:  # no input, unknown model, bad tensor: nothing to compare against
                 log.info("challenger: cannot re-execute request #%d: %s", request_id, exc)
@@ -59,29 +58,31 @@ class Challenger(BlockService):
             if not right:
                 gas = CHALLENGE_GAS + _request_gas_limit(self.node, self.oracle, request_id) * 64 // 63 \
                     + 25_000 * ((len(output) + 31) // 32 + 2)
-                wrong.append((request_id, gas))
+                wrong.append((request_id, gas, inp))
         if wrong:
             self._challenge_all(wrong)
 
-    def _challenge_all(self, wrong: list[tuple[int, int]]) -> None:
+    def _challenge_all(self, wrong: list[tuple[int, int, bytes]]) -> None:
         """All of a block's wrong results at once: `challengeMany` transactions as large as half a
         block (and EIP-7825's cap) allow, submitted together so they land in the next block(s), well
         inside the window."""
         budget = min(self.node.head.gas_limit // 2, TX_GAS_CAP)
         chunks, chunk, used = [], [], 0
-        for request_id, gas in wrong:
+        for request_id, gas, inp in wrong:
+            gas += 16 * len(inp)  # the input travels in the challenge's calldata
             if chunk and used + gas > budget:
                 chunks.append(chunk)
                 chunk, used = [], 0
-            chunk.append((request_id, gas))
+            chunk.append((request_id, gas, inp))
             used += gas
         chunks.append(chunk)
         with self.node.batched():
             for chunk in chunks:
-                ids = [request_id for request_id, _ in chunk]
-                data = _selector("challengeMany(uint256[])") + abi_encode(["uint256[]"], [ids])
+                ids = [request_id for request_id, _, _ in chunk]
+                data = _selector("challengeMany(uint256[],bytes[])") + abi_encode(
+                    ["uint256[]", "bytes[]"], [ids, [inp for _, _, inp in chunk]])
                 try:
-                    tx = self.sender.send(self.opml, data, 100_000 + sum(g for _, g in chunk) + 16 * len(data),
+                    tx = self.sender.send(self.opml, data, 100_000 + sum(g for _, g, _ in chunk) + 16 * len(data),
                                           value=self.bond * len(ids))
                 except Exception as exc:
                     log.warning("challenger: could not challenge requests %s: %s", ids, exc)
@@ -90,3 +91,21 @@ class Challenger(BlockService):
                     self.challenged[request_id] = tx
                     self.book.challenged(request_id, tx)
                 log.info("challenger: %d wrong result(s) %s challenged in tx 0x%s", len(ids), ids, tx.hex())
+
+
+def request_input(node, oracle: bytes, request_id: int) -> bytes:
+    """A request's original input, from its AICallbackRequest log (the oracle keeps only its
+    hash, `getInputHash`; the log's block is `getRequestBlock`). Raises LookupError if absent."""
+    data = _selector("getRequestBlock(uint256)") + abi_encode(["uint256"], [request_id])
+    block = int.from_bytes(node.call({"to": oracle, "data": data})[:32], "big")
+    topic = request_id.to_bytes(32, "big")
+    for receipt in node.block_receipts(block) if block else ():
+        for entry in receipt.logs:
+            if entry.address != oracle or len(entry.topics) < 3 or entry.topics[2] != topic:
+                continue
+            if entry.topics[0] == REQUEST_V1:
+                return abi_decode(["uint256", "bytes", "address", "uint64", "bytes"], entry.data)[1]
+            if entry.topics[0] == REQUEST_V2:
+                return abi_decode(["uint256", "bytes", "address", "uint64", "bytes", "uint8", "uint8", "uint256"],
+                                  entry.data)[1]
+    raise LookupError(f"no AICallbackRequest log for request #{request_id}")

@@ -56,7 +56,7 @@ class RequestBook:
 
     def __init__(self) -> None:
         self.records: OrderedDict[int, RequestRecord] = OrderedDict()
-        self._by_tx: dict[bytes, tuple[int, str]] = {}  # worker tx → (request id, "answer"|"error")
+        self._by_tx: dict[bytes, list[tuple[int, str]]] = {}  # worker tx → [(request id, "answer"|"error")]
 
     def get(self, request_id: int) -> RequestRecord | None:
         return self.records.get(request_id)
@@ -86,7 +86,7 @@ class RequestBook:
         record = self.records.get(request_id)
         if record is not None:
             record.transactions["answer" if answer else "error"] = tx_hash
-        self._by_tx[tx_hash] = (request_id, "answer" if answer else "error")
+        self._by_tx.setdefault(tx_hash, []).append((request_id, "answer" if answer else "error"))
 
     def challenged(self, request_id: int, tx_hash: bytes) -> None:
         record = self.records.get(request_id)
@@ -98,31 +98,31 @@ class RequestBook:
     def failed(self) -> list[RequestRecord]:
         return [r for r in self.records.values() if r.state == "callback failed"]
 
-    def mined(self, node, tx_hash: bytes, receipt, delivered: bool = False) -> str | None:
-        """Settle the request a mined worker transaction belongs to; returns the log line's
-        outcome (None for a transaction that is not the worker's)."""
-        entry = self._by_tx.pop(tx_hash, None)
-        if entry is None:
-            return None
-        request_id, role = entry
-        record = self.records.get(request_id)
-        ok = receipt is not None and receipt.status == 1
-        if role == "answer":
-            if ok:
-                state, reason = "answered", None
+    def mined(self, node, tx_hash: bytes, receipt, delivered: bool = False,
+              failed: set[int] = frozenset()) -> dict[int, str]:
+        """Settle the requests a mined worker transaction answered (`failed`: those whose part of
+        a batch reverted); returns each one's log-line outcome (empty for another's transaction)."""
+        outcomes = {}
+        for request_id, role in self._by_tx.pop(tx_hash, ()):
+            record = self.records.get(request_id)
+            ok = receipt is not None and receipt.status == 1 and request_id not in failed
+            if role == "answer":
+                if ok:
+                    state, reason = "answered", None
+                else:
+                    state, reason = "callback failed", failure_reason(node, tx_hash, record)
             else:
-                state, reason = "callback failed", failure_reason(node, tx_hash, record)
-        else:
-            state = "rejected"
-            reason = record.reason if record is not None else None
-            if not ok:
-                reason = f"{reason}; the error report itself reverted: {failure_reason(node, tx_hash, record)}"
-            elif not delivered and record is not None and any(record.callback):
-                reason = (f"{reason}; the consumer was not told: its aiOracleCallbackError is missing or "
-                          "reverted (ORA's published consumer ABI has no such function)")
-        if record is not None:
-            record.state, record.reason = state, reason
-        return state if reason is None else f"{state}: {reason}"
+                state = "rejected"
+                reason = record.reason if record is not None else None
+                if not ok:
+                    reason = f"{reason}; the error report itself reverted: {failure_reason(node, tx_hash, record)}"
+                elif not delivered and record is not None and any(record.callback):
+                    reason = (f"{reason}; the consumer was not told: its aiOracleCallbackError is missing or "
+                              "reverted (ORA's published consumer ABI has no such function)")
+            if record is not None:
+                record.state, record.reason = state, reason
+            outcomes[request_id] = state if reason is None else f"{state}: {reason}"
+        return outcomes
 
 
 def failure_reason(node, tx_hash: bytes, record: RequestRecord | None) -> str:
@@ -141,6 +141,8 @@ def failure_reason(node, tx_hash: bytes, record: RequestRecord | None) -> str:
             return f"the consumer's aiOracleCallback reverted: {why or child.error}"
     if isinstance(comp.error, OutOfGas):
         return "the callback transaction ran out of gas"
+    if not comp.is_error:  # a batch whose part for this request reverted (FulfilmentFailed)
+        return "its fulfilment reverted inside invokeCallbacks (too little operator stake or gas?)"
     why = decode_revert_reason(bytes(comp.output)) if comp.output else None
     return f"reverted: {why or comp.error}"
 

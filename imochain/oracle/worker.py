@@ -2,7 +2,8 @@
 
 The worker reads each new block's `AICallbackRequest` events, runs every model's requests of
 that block in ONE batched forward pass (int8 outputs are byte-identical to one-by-one runs),
-and answers with `invokeCallback` transactions from the operator account. It serves exactly the
+and answers from the operator account, a block's results together in `invokeCallbacks`
+transactions (delivery.py; `invokeCallback` for a lone one). It serves exactly the
 model hash the oracle recorded for the request (the one the opML game re-executes), never what
 `getModel` says now, and reports a fulfilment that reverted (e.g. a failing callback) with
 `feedbackError`, which refunds the model fee.
@@ -22,6 +23,7 @@ from eth_abi import decode as abi_decode
 from eth_abi import encode as abi_encode
 from eth_utils import function_signature_to_4byte_selector, keccak
 
+from . import delivery
 from .requests import RequestBook
 from .sender import BlockService, Sender
 
@@ -30,6 +32,7 @@ log = logging.getLogger("imochain.oracle")
 REQUEST_V1 = keccak(text="AICallbackRequest(address,uint256,uint256,bytes,address,uint64,bytes)")
 REQUEST_V2 = keccak(text="AICallbackRequest(address,uint256,uint256,bytes,address,uint64,bytes,uint8,uint8,uint256)")
 CALLBACK_ERROR = keccak(text="AICallbackError(uint256,uint8,bytes,bool)")
+FULFILMENT_FAILED = keccak(text="FulfilmentFailed(uint256)")
 INVALID_INPUT, INVALID_BATCH_SIZE = 0, 1
 PENDING = 1  # IAIOracleExtended.RequestStatus.Pending
 TEXT_ANSWER_TOKENS = 64  # cap on an oracle text answer (ORA requests carry none): a sentence or two
@@ -75,9 +78,10 @@ class OracleWorker(BlockService):
         self.text_tokens = TEXT_ANSWER_TOKENS
         self.book = RequestBook()  # each request's state, for imo_getRequest
         self.records: list[BatchRecord] = []
-        self.sent: dict[bytes, tuple[int, str, int, float]] = {}  # tx → (request, model, batch, µs)
+        self.sent: dict[bytes, list[tuple[int, str, int, float]]] = {}  # tx → [(request, model, batch, µs)]
         self.delivered: dict[int, bytes] = {}  # request id → output the worker posted
-        self.invoked: dict[bytes, int] = {}  # invokeCallback tx → request id, until mined
+        self.invoked: dict[bytes, list[int]] = {}  # invokeCallback(s) tx → request ids, until mined
+        self.results_per_tx = 256  # 1: one invokeCallback per result (ORA's way; an oracle without invokeCallbacks)
 
     # -- reading the chain ------------------------------------------------------------------
     def _requests(self, info) -> list[Request]:
@@ -101,10 +105,16 @@ class OracleWorker(BlockService):
                                    entry.topics[1][12:], entry.tx_hash))
         return out
 
-    def _model_hash(self, request_id: int) -> bytes:
-        """The model hash recorded at request time: what the opML game re-executes."""
-        data = _selector("getRequestModelHash(uint256)") + abi_encode(["uint256"], [request_id])
-        return self.node.call({"to": self.oracle, "data": data})[:32]
+    def _model_hashes(self, request_ids: list[int]) -> list[bytes]:
+        """The model hashes recorded at request time (what the opML game re-executes), in one call
+        (one per request to an oracle without getRequestModelHashes)."""
+        data = _selector("getRequestModelHashes(uint256[])") + abi_encode(["uint256[]"], [request_ids])
+        try:
+            return list(abi_decode(["bytes32[]"], self.node.call({"to": self.oracle, "data": data}))[0])
+        except Exception:
+            one = _selector("getRequestModelHash(uint256)")
+            return [self.node.call({"to": self.oracle, "data": one + abi_encode(["uint256"], [i])})[:32]
+                    for i in request_ids]
 
     def _pending(self, request_id: int) -> bool:
         data = _selector("getRequestStatus(uint256)") + abi_encode(["uint256"], [request_id])
@@ -122,16 +132,20 @@ class OracleWorker(BlockService):
 
     def _log_mined(self, info) -> None:
         for tx in info.transactions:
-            entry = self.sent.pop(tx.hash, None)
-            if entry is None:
+            entries = self.sent.pop(tx.hash, None)
+            if entries is None:
                 continue
-            request_id, model, batch, micros = entry
             receipt = self.node.get_receipt(tx.hash)
-            outcome = self.book.mined(self.node, tx.hash, receipt, _error_delivered(receipt, self.oracle))
-            if self.invoked.pop(tx.hash, None) is not None and not (receipt and receipt.status == 1):
-                self.node.defer(lambda rid=request_id: self._report_failed(rid))
-            log.info("oracle: request #%d model %s batch %d %.0f µs gas %d %s", request_id, model, batch,
-                     micros, receipt.gas_used if receipt else 0, outcome or "mined")
+            failed = _failed_in_batch(receipt, self.oracle)
+            outcomes = self.book.mined(self.node, tx.hash, receipt, _error_delivered(receipt, self.oracle), failed)
+            ok = receipt is not None and receipt.status == 1
+            for request_id in self.invoked.pop(tx.hash, ()):
+                if not ok or request_id in failed:
+                    self.node.defer(lambda rid=request_id: self._report_failed(rid))
+            gas = receipt.gas_used // len(entries) if receipt else 0
+            for request_id, model, batch, micros in entries:
+                log.info("oracle: request #%d model %s batch %d %.0f µs gas %d %s", request_id, model, batch,
+                         micros, gas, outcomes.get(request_id) or "mined")
 
     def _report_failed(self, request_id: int) -> None:
         """A fulfilment reverted (the consumer's callback failed, or too little stake): close the
@@ -145,7 +159,7 @@ class OracleWorker(BlockService):
         try:
             with self.node.batched():  # mined once it is on the books, so the log line sees it
                 tx_hash = self.sender.send(self.oracle, data, gas)
-                self.sent[tx_hash] = (request_id, "feedbackError", 0, 0.0)
+                self.sent[tx_hash] = [(request_id, "feedbackError", 0, 0.0)]
         except Exception as exc:
             log.warning("oracle: could not report request #%d: %s", request_id, exc)
             return
@@ -159,34 +173,44 @@ class OracleWorker(BlockService):
 
     def _serve(self, requests: list[Request]) -> None:
         by_model: dict[bytes, list[Request]] = {}
-        for r in requests:
-            by_model.setdefault(self._model_hash(r.request_id), []).append(r)
+        for r, model_hash in zip(requests, self._model_hashes([r.request_id for r in requests])):
+            by_model.setdefault(model_hash, []).append(r)
         answers: list[tuple[Request, bytes | None, str | None, int, str, float]] = []
         for model_hash, group in by_model.items():
             answers += self._run_group(model_hash, group)
+        results = []
         with self.node.batched():
             for r, output, error, batch, name, micros in answers:
                 self.book.ran(r.request_id, name, batch, micros, output, None if error is None else error[1])
                 if output is not None:
-                    data = _selector("invokeCallback(uint256,bytes)") + abi_encode(["uint256", "bytes"], [r.request_id, output])
-                    # the oracle stores the output, opens the opML game and insists the consumer
-                    # gets its full gasLimit; unused gas is refunded, so err on the generous side
-                    gas = 450_000 + r.gas_limit * 64 // 63 + 25_000 * ((len(output) + 31) // 32 + 2) \
-                        + 16 * len(data)
                     self.delivered[r.request_id] = output
-                else:
-                    code, message = error
-                    data = _selector("feedbackError(uint256,uint8,bytes)") + abi_encode(
-                        ["uint256", "uint8", "bytes"], [r.request_id, code, message.encode()[:1024]])
-                    gas = 200_000 + r.gas_limit + r.gas_limit // 63 + 16 * len(data)
-                try:
-                    tx_hash = self.sender.send(self.oracle, data, gas)
-                    self.sent[tx_hash] = (r.request_id, name, batch, micros)
-                    self.book.sent(r.request_id, tx_hash, answer=output is not None)
-                    if output is not None:
-                        self.invoked[tx_hash] = r.request_id
-                except Exception as exc:  # one failed submission must not stop the others
-                    log.warning("oracle: could not answer request #%d: %s", r.request_id, exc)
+                    results.append((r, output, name, batch, micros))
+                    continue
+                code, message = error
+                data = _selector("feedbackError(uint256,uint8,bytes)") + abi_encode(
+                    ["uint256", "uint8", "bytes"], [r.request_id, code, message.encode()[:1024]])
+                gas = 200_000 + r.gas_limit + r.gas_limit // 63 + 16 * len(data)
+                self._submit(data, gas, [(r, name, batch, micros)], answer=False)
+            budget = min(self.node.head.gas_limit // 2, delivery.TX_GAS_CAP)
+            for chunk in delivery.chunks(results, lambda x: delivery.result_gas(x[1], x[0].gas_limit), budget,
+                                         self.results_per_tx):
+                data = delivery.invoke_data([r.request_id for r, *_ in chunk], [out for _, out, *_ in chunk])
+                gas = delivery.BATCH_GAS + sum(delivery.result_gas(out, r.gas_limit) for r, out, *_ in chunk) \
+                    + 16 * len(data)
+                self._submit(data, gas, [(r, name, batch, micros) for r, _, name, batch, micros in chunk], answer=True)
+
+    def _submit(self, data: bytes, gas: int, served: list, answer: bool) -> None:
+        """One transaction answering `served` [(request, model name, batch, µs)]."""
+        try:
+            tx_hash = self.sender.send(self.oracle, data, gas)
+        except Exception as exc:  # one failed submission must not stop the others
+            log.warning("oracle: could not answer requests %s: %s", [r.request_id for r, *_ in served], exc)
+            return
+        self.sent[tx_hash] = [(r.request_id, name, batch, micros) for r, name, batch, micros in served]
+        for r, *_ in served:
+            self.book.sent(r.request_id, tx_hash, answer=answer)
+        if answer:
+            self.invoked[tx_hash] = [r.request_id for r, *_ in served]
 
     def _run_group(self, model_hash: bytes, group: list[Request]):
         from imochain.models import PrecompileError
@@ -276,6 +300,12 @@ class OracleWorker(BlockService):
         if (r.batch_size > 1 and not batched) or (batched and shape[0] != r.batch_size):
             return INVALID_BATCH_SIZE, f"batch of {r.batch_size} needs shape [{r.batch_size}, ...], got {list(shape)}"
         return None
+
+
+def _failed_in_batch(receipt, oracle: bytes) -> set[int]:
+    """Request ids whose fulfilment reverted inside a mined `invokeCallbacks` (FulfilmentFailed)."""
+    return {int.from_bytes(entry.topics[1], "big") for entry in (receipt.logs if receipt else ())
+            if entry.address == oracle and len(entry.topics) > 1 and entry.topics[0] == FULFILMENT_FAILED}
 
 
 def _error_delivered(receipt, oracle: bytes) -> bool:

@@ -12,8 +12,8 @@ import {IAICallbackReceiver, IAICallbackErrorReceiver} from "./interfaces/IAICal
 ///         `aiOracleCallback` with exactly the requested gas. Results are optimistic: the opML
 ///         game (`opml`) keeps them challengeable for a window and may correct them.
 ///
-///         Fixes over ORA that keep its ABI: overpayment is refunded; the output and its hash are
-///         stored per request; `updateResult` delivers each result version at most once; model
+///         Fixes over ORA that keep its ABI: overpayment is refunded; each request's input and
+///         output hashes are stored (the bytes stay in calldata and logs: see Request); a block's results can be posted in one `invokeCallbacks`; `updateResult` delivers each result version at most once; model
 ///         developers register their own models (`registerModel`, in AIOracleModels) and own fee
 ///         and receiver; model ownership can be handed to a contract (the IMO launchpad); the owner's
 ///         `withdraw` takes only the protocol's share, never models' accrued revenue.
@@ -28,33 +28,36 @@ import {IAICallbackReceiver, IAICallbackErrorReceiver} from "./interfaces/IAICal
 ///
 ///         ETH held = sum(accumulateRevenue) + protocolBalance + sum(refundCredit) + sum(escrow).
 contract AIOracle is AIOracleModels {
-    /// ORA's request record (the public `requests(id)` getter).
-    struct AICallbackRequestData {
-        address account;
-        uint256 requestId;
-        uint256 modelId;
-        bytes input;
-        address callbackContract;
-        uint64 gasLimit;
-        bytes callbackData;
-    }
-
-    /// imochain's per-request additions, kept apart so `requests(id)` stays ORA-shaped.
-    struct RequestMeta {
-        bytes32 modelHash; // the model hash at request time: what the game re-executes
-        RequestStatus status;
+    /// One request: four packed slots and three hashes, plus any callback data. What is
+    /// rewritten at fulfilment shares the slots written at request time (slots 0 and 1), since
+    /// each storage slot a block touches costs the node a trie update. The input itself is not
+    /// stored: it stays in the request's calldata and its AICallbackRequest log (ORA's
+    /// DA.Calldata) and only its keccak256 is kept, which a challenge checks the input it is
+    /// given against (`publishInput` stores the bytes for whoever needs them in state). Likewise
+    /// the output: its hash is kept, the bytes are in the AICallbackResult log, and whoever
+    /// re-delivers it (`updateResult`) passes them in. Storing each 784-byte input took ~25
+    /// slots a request and dominated block time; an output took ~9 more.
+    struct Request {
+        RequestStatus status; // slot 0
+        bool verifiable; // model was verifiable at request time
+        bool gamed; // the result went to the opML game `agent`
         DA inputDA;
         DA outputDA;
-        bool verifiable; // model was verifiable at request time
-        uint32 deliveredVersion;
-        uint64 fulfilledBlock;
+        uint24 deliveredVersion;
         uint64 requestedAt; // timestamp: `reclaim` opens REQUEST_TIMEOUT later
-        address invoker;
+        uint64 requestedBlock; // where the request's AICallbackRequest log (with the input) is
+        uint64 fulfilledBlock;
+        address agent; // slot 1: at fulfilment, the opML game if `gamed`, else the invoker
         uint96 escrow; // the model fee paid, until the request is answered, errored or reclaimed
-        address game; // the opML game the result went to (0: final at once)
-        uint256 batchSize;
+        address account; // slot 2
+        uint64 gasLimit;
+        uint32 batchSize;
+        address callbackContract; // slot 3
+        uint256 modelId;
+        bytes32 modelHash; // the model hash at request time: what the game re-executes
+        bytes32 inputHash;
         bytes32 outputHash;
-        bytes output;
+        bytes callbackData;
     }
 
     /// A callback cannot ask for more than this (a request no block could fulfil would hang).
@@ -66,8 +69,9 @@ contract AIOracle is AIOracleModels {
     /// The operator bond at stake for a verifiable result: this many times the model fee the
     /// request paid (the game caps it at its resultBond). Free requests put no stake at risk.
     uint256 public constant BOND_PER_FEE = 100;
-    mapping(uint256 => AICallbackRequestData) public requests;
-    mapping(uint256 => RequestMeta) private _meta;
+    mapping(uint256 => Request) private _requests;
+    /// Inputs stored on request by `publishInput` (most are never stored: see Request).
+    mapping(uint256 => bytes) private _publishedInputs;
     /// Ids start at 1 so that 0 never names a request.
     uint256 public nextRequestId = 1;
 
@@ -189,16 +193,25 @@ contract AIOracle is AIOracleModels {
         (uint256 modelFee, uint256 excess) =
             _charge(a.batchSize, a.modelId, input.length, a.callbackContract, a.gasLimit, a.inputDA);
         requestId = nextRequestId++;
-        AICallbackRequestData storage r = requests[requestId];
+        ModelData storage m = models[a.modelId];
+        Request storage r = _requests[requestId];
+        r.status = RequestStatus.Pending;
+        r.verifiable = !m.unverifiable;
+        r.inputDA = a.inputDA;
+        r.outputDA = a.outputDA;
+        r.requestedAt = uint64(block.timestamp);
+        r.requestedBlock = uint64(block.number);
+        if (modelFee > 0) r.escrow = uint96(modelFee);
         r.account = msg.sender;
-        r.requestId = requestId;
-        r.modelId = a.modelId;
-        r.input = input;
-        r.callbackContract = a.callbackContract;
         r.gasLimit = a.gasLimit;
-        r.callbackData = callbackData;
-        _recordMeta(requestId, a.modelId, a.batchSize, a.inputDA, a.outputDA, modelFee);
-        _emitRequest(r, a.legacyEvent);
+        r.batchSize = uint32(a.batchSize);
+        // zero fields are left unwritten: an untouched slot costs nothing
+        if (a.callbackContract != address(0)) r.callbackContract = a.callbackContract;
+        if (a.modelId != 0) r.modelId = a.modelId;
+        r.modelHash = m.modelHash;
+        r.inputHash = keccak256(input);
+        if (callbackData.length > 0) r.callbackData = callbackData;
+        _emitRequest(requestId, a, input, callbackData);
         // Refund last (checks-effects-interactions). A payer that rejects ETH gets a credit.
         if (excess > 0) {
             (bool ok,) = payable(msg.sender).call{value: excess}("");
@@ -219,7 +232,7 @@ contract AIOracle is AIOracleModels {
     ) internal returns (uint256 modelFee, uint256 excess) {
         require(models[modelId].modelHash != bytes32(0), "model does not exist");
         require(!blacklist[msg.sender], "In blacklist");
-        require(batchSize > 0, "Invalid batchSize");
+        require(batchSize > 0 && batchSize <= type(uint32).max, "Invalid batchSize");
         modelFee = batchSize * _modelFee(modelId);
         require(modelFee <= type(uint96).max, "fee too large");
         uint256 required = modelFee + _gasPrice() * gasLimit;
@@ -230,33 +243,13 @@ contract AIOracle is AIOracleModels {
         require(inputDA != DA.IPFS, "inputDA should not be IPFS");
         // The callback gas is the protocol's (it pays the operator's transactions); the model
         // fee waits in escrow for the answer.
-        protocolBalance += required - modelFee;
+        if (required > modelFee) protocolBalance += required - modelFee;
         excess = msg.value - required;
-    }
-
-    function _recordMeta(
-        uint256 requestId,
-        uint256 modelId,
-        uint256 batchSize,
-        DA inputDA,
-        DA outputDA,
-        uint256 modelFee
-    ) internal {
-        ModelData storage m = models[modelId];
-        RequestMeta storage meta = _meta[requestId];
-        meta.modelHash = m.modelHash;
-        meta.status = RequestStatus.Pending;
-        meta.inputDA = inputDA;
-        meta.outputDA = outputDA;
-        meta.verifiable = !m.unverifiable;
-        meta.requestedAt = uint64(block.timestamp);
-        meta.escrow = uint96(modelFee);
-        meta.batchSize = batchSize;
     }
 
     /// The answered request's model fee becomes revenue: the receiver's share accrues to the
     /// model, the rest is the protocol's.
-    function _bookEscrow(uint256 modelId, RequestMeta storage meta) internal returns (uint256 fee) {
+    function _bookEscrow(uint256 modelId, Request storage meta) internal returns (uint256 fee) {
         fee = meta.escrow;
         if (fee == 0) return 0;
         meta.escrow = 0;
@@ -268,7 +261,7 @@ contract AIOracle is AIOracleModels {
 
     /// Returns the unanswered request's model fee to its requester: pushed when `push` (the
     /// requester is the caller), else (or if the push fails) credited for `claimRefund`.
-    function _refundEscrow(address account, RequestMeta storage meta, bool push) internal returns (uint256 fee) {
+    function _refundEscrow(address account, Request storage meta, bool push) internal returns (uint256 fee) {
         fee = meta.escrow;
         if (fee == 0) return 0;
         meta.escrow = 0;
@@ -278,24 +271,24 @@ contract AIOracle is AIOracleModels {
         emit Refund(account, fee, !ok);
     }
 
-    function _emitRequest(AICallbackRequestData storage r, bool legacyEvent) internal {
-        if (legacyEvent) {
-            emit AICallbackRequest(
-                r.account, r.requestId, r.modelId, r.input, r.callbackContract, r.gasLimit, r.callbackData
-            );
+    /// Memory arguments: the ten-field event from calldata would not fit the EVM stack.
+    function _emitRequest(uint256 requestId, RequestArgs memory a, bytes memory input, bytes memory callbackData)
+        internal
+    {
+        if (a.legacyEvent) {
+            emit AICallbackRequest(msg.sender, requestId, a.modelId, input, a.callbackContract, a.gasLimit, callbackData);
         } else {
-            RequestMeta storage meta = _meta[r.requestId];
             emit AICallbackRequest(
-                r.account,
-                r.requestId,
-                r.modelId,
-                r.input,
-                r.callbackContract,
-                r.gasLimit,
-                r.callbackData,
-                meta.inputDA,
-                meta.outputDA,
-                meta.batchSize
+                msg.sender,
+                requestId,
+                a.modelId,
+                input,
+                a.callbackContract,
+                a.gasLimit,
+                callbackData,
+                a.inputDA,
+                a.outputDA,
+                a.batchSize
             );
         }
     }
@@ -303,46 +296,70 @@ contract AIOracle is AIOracleModels {
     // ------------------------------------------------------------------ results
 
     function invokeCallback(uint256 requestId, bytes calldata output) external onlyWhitelisted {
-        AICallbackRequestData storage r = requests[requestId];
-        RequestMeta storage meta = _meta[requestId];
+        _fulfil(msg.sender, requestId, output);
+    }
+
+    /// imochain's addition: many results in one transaction (the node's worker answers a block's
+    /// requests this way: one transaction's overhead instead of one per request). Each result is
+    /// fulfilled exactly as by `invokeCallback`, in its own call frame, so one whose fulfilment
+    /// reverts (a failing consumer, too little operator stake, already answered) is undone alone,
+    /// reported by `FulfilmentFailed` and left Pending, while the others stand.
+    function invokeCallbacks(uint256[] calldata requestIds, bytes[] calldata outputs) external onlyWhitelisted {
+        require(requestIds.length == outputs.length, "length mismatch");
+        for (uint256 i = 0; i < requestIds.length; ++i) {
+            // no returndata is copied: a consumer cannot grief the batch with a huge revert reason
+            try this.fulfilFor(msg.sender, requestIds[i], outputs[i]) {}
+            catch {
+                emit FulfilmentFailed(requestIds[i]);
+            }
+        }
+    }
+
+    /// One result of `invokeCallbacks`, callable by the oracle itself only.
+    function fulfilFor(address operator, uint256 requestId, bytes calldata output) external {
+        require(msg.sender == address(this), "only the oracle");
+        _fulfil(operator, requestId, output);
+    }
+
+    function _fulfil(address operator, uint256 requestId, bytes calldata output) internal {
+        Request storage r = _requests[requestId];
         require(r.account != address(0), "request not exists");
-        require(meta.status == RequestStatus.Pending, "request already processed");
+        require(r.status == RequestStatus.Pending, "request already processed");
 
         bytes32 outputHash = keccak256(output);
-        meta.status = RequestStatus.Fulfilled;
-        meta.output = output;
-        meta.outputHash = outputHash;
-        meta.invoker = msg.sender;
-        meta.fulfilledBlock = uint64(block.number);
-        meta.deliveredVersion = 1;
+        r.status = RequestStatus.Fulfilled;
+        r.outputHash = outputHash;
+        r.fulfilledBlock = uint64(block.number);
+        r.deliveredVersion = 1;
         _setGasPrice();
-        uint256 feePaid = _bookEscrow(r.modelId, meta);
+        uint256 feePaid = _bookEscrow(r.modelId, r);
 
         address game = opml;
-        if (game != address(0) && meta.verifiable) {
-            meta.game = game;
+        r.agent = operator;
+        if (game != address(0) && r.verifiable) {
+            r.gamed = true;
+            r.agent = game; // the game records the operator as the result's submitter
             // Opens the challenge window and checks the operator's stake for this result.
-            IOpML(game).submitResult(requestId, meta.modelHash, outputHash, msg.sender, feePaid * BOND_PER_FEE);
+            IOpML(game).submitResult(requestId, r.modelHash, outputHash, operator, feePaid * BOND_PER_FEE);
         }
 
         if (r.callbackContract != address(0)) {
-            _deliverOrRevert(r, output);
+            _deliverOrRevert(requestId, r, output);
         }
-        emit AICallbackResult(r.account, requestId, msg.sender, output);
-        emit Confirm(msg.sender, requestId, outputHash);
+        emit AICallbackResult(r.account, requestId, operator, output);
+        emit Confirm(operator, requestId, outputHash);
     }
 
     function feedbackError(uint256 requestId, AIOracleError code, bytes calldata message) external onlyWhitelisted {
-        AICallbackRequestData storage r = requests[requestId];
-        RequestMeta storage meta = _meta[requestId];
+        Request storage r = _requests[requestId];
         require(r.account != address(0), "request not exists");
-        require(meta.status == RequestStatus.Pending, "request already processed");
-        meta.status = RequestStatus.Errored;
-        meta.invoker = msg.sender;
-        meta.fulfilledBlock = uint64(block.number);
+        require(r.status == RequestStatus.Pending, "request already processed");
+        r.status = RequestStatus.Errored;
+        r.agent = msg.sender;
+        r.fulfilledBlock = uint64(block.number);
         _setGasPrice();
         // No answer, no model fee: it goes back to the requester (the callback gas stays paid).
-        _refundEscrow(r.account, meta, false);
+        _refundEscrow(r.account, r, false);
 
         bool delivered;
         if (r.callbackContract != address(0)) {
@@ -359,80 +376,88 @@ contract AIOracle is AIOracleModels {
     /// reverts) can be closed: its model fee goes back to the requester, pushed when the requester
     /// calls, credited otherwise; a late answer is then refused.
     function reclaim(uint256 requestId) external {
-        AICallbackRequestData storage r = requests[requestId];
-        RequestMeta storage meta = _meta[requestId];
+        Request storage r = _requests[requestId];
         require(r.account != address(0), "request not exists");
-        require(meta.status == RequestStatus.Pending, "request already processed");
-        require(block.timestamp >= uint256(meta.requestedAt) + REQUEST_TIMEOUT, "request not timed out");
-        meta.status = RequestStatus.Reclaimed;
-        uint256 amount = _refundEscrow(r.account, meta, msg.sender == r.account);
+        require(r.status == RequestStatus.Pending, "request already processed");
+        require(block.timestamp >= uint256(r.requestedAt) + REQUEST_TIMEOUT, "request not timed out");
+        r.status = RequestStatus.Reclaimed;
+        uint256 amount = _refundEscrow(r.account, r, msg.sender == r.account);
         emit RequestReclaimed(requestId, r.account, amount);
     }
 
     /// Anyone may deliver the current result version to the consumer, once per version: after
     /// a correction whose delivery failed, or never if it already went through.
     function updateResult(uint256 requestId, bytes calldata output) external {
-        AICallbackRequestData storage r = requests[requestId];
-        RequestMeta storage meta = _meta[requestId];
+        Request storage r = _requests[requestId];
         require(r.account != address(0), "request not exists");
-        require(meta.status == RequestStatus.Fulfilled, "request not fulfilled");
+        require(r.status == RequestStatus.Fulfilled, "request not fulfilled");
         bytes32 outputHash = keccak256(output);
-        require(outputHash == meta.outputHash, "output hash mismatch");
-        uint256 version = _version(meta, requestId);
-        require(meta.deliveredVersion < version, "result already delivered");
-        meta.deliveredVersion = uint32(version);
+        require(outputHash == r.outputHash, "output hash mismatch");
+        uint256 version = _version(r, requestId);
+        require(r.deliveredVersion < version, "result already delivered");
+        r.deliveredVersion = uint24(version);
 
         if (r.callbackContract != address(0)) {
-            _deliverOrRevert(r, output);
+            _deliverOrRevert(requestId, r, output);
         }
         emit AICallbackResult(r.account, requestId, msg.sender, output);
+    }
+
+    /// Stores a request's input in state, for contracts that must read it (`getInput`,
+    /// `requests(id).input`). Anyone may, once; the bytes must hash to the request's inputHash.
+    /// Not needed by the oracle or the opML game: both work from the hash.
+    function publishInput(uint256 requestId, bytes calldata input) external {
+        Request storage r = _requests[requestId];
+        require(r.account != address(0), "request not exists");
+        require(keccak256(input) == r.inputHash, "input hash mismatch");
+        require(_publishedInputs[requestId].length == 0, "input already published");
+        _publishedInputs[requestId] = input;
+        emit InputPublished(requestId);
     }
 
     /// The game replaced the result with the re-executed output: record it and deliver it once.
     /// A reverting consumer must not undo the verdict, so its failure is tolerated here and the
     /// delivery is left to `updateResult`; the challenger must send enough gas for the callback.
     function onResultCorrected(uint256 requestId, bytes calldata output, address challenger) external {
-        RequestMeta storage meta = _meta[requestId];
-        require(meta.game != address(0) && msg.sender == meta.game, "only opml");
-        AICallbackRequestData storage r = requests[requestId];
+        Request storage r = _requests[requestId];
+        require(r.gamed && msg.sender == r.agent, "only opml");
         bytes32 outputHash = keccak256(output);
-        require(outputHash == IOpML(meta.game).getOutputHash(requestId), "output hash mismatch");
-        meta.output = output;
-        meta.outputHash = outputHash;
-        uint256 version = _version(meta, requestId);
+        require(outputHash == IOpML(r.agent).getOutputHash(requestId), "output hash mismatch");
+        r.outputHash = outputHash;
+        uint256 version = _version(r, requestId);
 
         emit AICallbackResult(r.account, requestId, challenger, output);
         emit Confirm(challenger, requestId, outputHash);
 
         if (r.callbackContract == address(0)) {
-            meta.deliveredVersion = uint32(version);
+            r.deliveredVersion = uint24(version);
             return;
         }
-        uint32 previous = meta.deliveredVersion;
-        meta.deliveredVersion = uint32(version); // set first: a re-entering updateResult sees it done
+        uint24 previous = r.deliveredVersion;
+        r.deliveredVersion = uint24(version); // set first: a re-entering updateResult sees it done
         bytes memory payload =
             abi.encodeCall(IAICallbackReceiver.aiOracleCallback, (requestId, output, r.callbackData));
         if (!_tryCall(r.callbackContract, r.gasLimit, payload)) {
-            meta.deliveredVersion = previous;
+            r.deliveredVersion = previous;
             emit CallbackDeliveryFailed(requestId, version);
         }
     }
 
     function isFinalized(uint256 requestId) external view returns (bool) {
-        RequestMeta storage meta = _meta[requestId];
+        Request storage meta = _requests[requestId];
         if (meta.status != RequestStatus.Fulfilled) return false;
-        if (meta.game == address(0)) return true;
-        return IOpML(meta.game).isFinalized(requestId);
+        if (!meta.gamed) return true;
+        return IOpML(meta.agent).isFinalized(requestId);
     }
 
-    function _version(RequestMeta storage meta, uint256 requestId) internal view returns (uint256) {
-        return meta.game == address(0) ? 1 : IOpML(meta.game).resultVersion(requestId);
+    function _version(Request storage meta, uint256 requestId) internal view returns (uint256) {
+        return meta.gamed ? IOpML(meta.agent).resultVersion(requestId) : 1;
     }
 
     /// Calls the consumer with exactly `gasLimit` gas; reverts (bubbling its reason) if it fails.
-    function _deliverOrRevert(AICallbackRequestData storage r, bytes calldata output) internal {
+    function _deliverOrRevert(uint256 requestId, Request storage r, bytes calldata output) internal {
         bytes memory payload =
-            abi.encodeCall(IAICallbackReceiver.aiOracleCallback, (r.requestId, output, r.callbackData));
+            abi.encodeCall(IAICallbackReceiver.aiOracleCallback, (requestId, output, r.callbackData));
         uint256 gasLimit = r.gasLimit;
         // EIP-150 forwards at most 63/64 of the gas left; insist the consumer gets all of it.
         require(gasleft() >= gasLimit + gasLimit / 63 + CALLBACK_GAS_RESERVE, "insufficient gas for callback");
@@ -512,63 +537,102 @@ contract AIOracle is AIOracleModels {
 
     // ------------------------------------------------------------------ request getters
 
+    /// ORA's `requests(id)` getter, same shape; `input` is empty unless `publishInput` stored it
+    /// (the input is in the request's calldata and log; `getInputHash` checks it).
+    function requests(uint256 requestId)
+        external
+        view
+        returns (
+            address account,
+            uint256 id,
+            uint256 modelId,
+            bytes memory input,
+            address callbackContract,
+            uint64 gasLimit,
+            bytes memory callbackData
+        )
+    {
+        Request storage r = _requests[requestId];
+        if (r.account == address(0)) return (address(0), 0, 0, "", address(0), 0, "");
+        return (r.account, requestId, r.modelId, _publishedInputs[requestId], r.callbackContract, r.gasLimit,
+            r.callbackData);
+    }
+
     function getRequestStatus(uint256 requestId) external view returns (RequestStatus) {
-        return _meta[requestId].status;
+        return _requests[requestId].status;
     }
 
     function getRequestAccount(uint256 requestId) external view returns (address) {
-        return requests[requestId].account;
+        return _requests[requestId].account;
     }
 
     function getRequestModelId(uint256 requestId) external view returns (uint256) {
-        return requests[requestId].modelId;
+        return _requests[requestId].modelId;
     }
 
     function getRequestModelHash(uint256 requestId) external view returns (bytes32) {
-        return _meta[requestId].modelHash;
+        return _requests[requestId].modelHash;
     }
 
-    function getInput(uint256 requestId) external view returns (bytes memory) {
-        return requests[requestId].input;
+    /// `getRequestModelHash` of many requests in one call (the worker reads a block's at once).
+    function getRequestModelHashes(uint256[] calldata requestIds) external view returns (bytes32[] memory hashes) {
+        hashes = new bytes32[](requestIds.length);
+        for (uint256 i = 0; i < requestIds.length; ++i) {
+            hashes[i] = _requests[requestIds[i]].modelHash;
+        }
     }
 
-    function getOutput(uint256 requestId) external view returns (bytes memory) {
-        return _meta[requestId].output;
+    /// keccak256 of the request's input (0 for no request): what a challenge checks its input by.
+    function getInputHash(uint256 requestId) external view returns (bytes32) {
+        return _requests[requestId].inputHash;
+    }
+
+    /// The block whose AICallbackRequest log carries the input (0 for no request).
+    function getRequestBlock(uint256 requestId) external view returns (uint256) {
+        return _requests[requestId].requestedBlock;
+    }
+
+    /// The input, once `publishInput` stored it; reverts before (it is in the request's log).
+    function getInput(uint256 requestId) external view returns (bytes memory input) {
+        input = _publishedInputs[requestId];
+        require(input.length > 0, "input not published: read it from the AICallbackRequest log");
     }
 
     function getOutputHash(uint256 requestId) external view returns (bytes32) {
-        return _meta[requestId].outputHash;
+        return _requests[requestId].outputHash;
     }
 
     function getResultVersion(uint256 requestId) external view returns (uint256) {
-        RequestMeta storage meta = _meta[requestId];
-        if (meta.status != RequestStatus.Fulfilled) return 0;
-        return _version(meta, requestId);
+        Request storage r = _requests[requestId];
+        if (r.status != RequestStatus.Fulfilled) return 0;
+        return _version(r, requestId);
     }
 
     function getDeliveredVersion(uint256 requestId) external view returns (uint256) {
-        return _meta[requestId].deliveredVersion;
+        return _requests[requestId].deliveredVersion;
     }
 
     function getResultInvoker(uint256 requestId) external view returns (address) {
-        return _meta[requestId].invoker;
+        Request storage r = _requests[requestId];
+        return r.gamed ? IOpML(r.agent).resultSubmitter(requestId) : r.agent;
     }
 
     function getRequestBatchSize(uint256 requestId) external view returns (uint256) {
-        return _meta[requestId].batchSize;
+        return _requests[requestId].batchSize;
     }
 
     function getRequestFulfilledBlock(uint256 requestId) external view returns (uint256) {
-        return _meta[requestId].fulfilledBlock;
+        return _requests[requestId].fulfilledBlock;
     }
 
     function getRequestEscrow(uint256 requestId) external view returns (uint256) {
-        return _meta[requestId].escrow;
+        Request storage r = _requests[requestId];
+        return r.status == RequestStatus.Pending ? r.escrow : 0;
     }
 
     /// When `reclaim` opens for a request (0 for no request).
     function getRequestDeadline(uint256 requestId) external view returns (uint256) {
-        uint256 at = _meta[requestId].requestedAt;
+        uint256 at = _requests[requestId].requestedAt;
         return at == 0 ? 0 : at + REQUEST_TIMEOUT;
     }
 }

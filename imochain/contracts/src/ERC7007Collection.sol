@@ -242,7 +242,7 @@ contract ERC7007Collection is ERC721, IERC7007, IERC7007Enumerable, IERC7007Upda
         } catch {
             return false;
         }
-        if (keccak256(aiOracle.getInput(requestId)) != keccak256(prompt_)) return false;
+        if (aiOracle.getInputHash(requestId) != keccak256(prompt_)) return false;
         if (kind == PROOF_FRAUD) {
             return aiOracle.isFinalized(requestId) && aiOracle.getOutputHash(requestId) == keccak256(aigcData);
         }

@@ -28,8 +28,9 @@ contract OpML is IOpML, ReentrancyGuard {
     /// returns the output tensor bytes.
     address public constant INFERENCE_PRECOMPILE = address(0xA1);
 
+    /// A result's game (the model hash is not repeated here: the oracle's record is read when
+    /// challenged).
     struct Game {
-        bytes32 modelHash;
         bytes32 outputHash;
         address submitter;
         uint64 submittedBlock;
@@ -70,7 +71,6 @@ contract OpML is IOpML, ReentrancyGuard {
         require(g.status == GameStatus.None, "result already submitted");
         if (bond > resultBond) bond = resultBond;
         require(bondOf[submitter] >= bond, "operator bond too low");
-        g.modelHash = modelHash;
         g.outputHash = outputHash;
         g.submitter = submitter;
         g.submittedBlock = uint64(block.number);
@@ -84,20 +84,24 @@ contract OpML is IOpML, ReentrancyGuard {
 
     // ------------------------------------------------------------------ challenge
 
-    function challenge(uint256 requestId) external payable nonReentrant {
+    /// `input`: the request's original input (from its AICallbackRequest log); the oracle keeps
+    /// only its hash, and an input that does not match it is refused.
+    function challenge(uint256 requestId, bytes calldata input) external payable nonReentrant {
         require(msg.value == challengeBond, "wrong challenge bond");
         Game storage g = _games[requestId];
         require(g.status != GameStatus.None, "no result to challenge");
         require(g.status == GameStatus.Optimistic, "already settled");
         require(block.number <= uint256(g.submittedBlock) + challengeWindow, "challenge window over");
-        _settle(requestId, g, _reexecute(g.modelHash, IAIOracleExtended(oracle).getInput(requestId)));
+        _requireOriginal(requestId, input);
+        _settle(requestId, g, _reexecute(_modelHash(requestId), input));
     }
 
     /// Challenges many results in one transaction, `challengeBond` each. A result someone else
     /// settled first, or whose window is over, is skipped and its bond credited back (`bondOf`),
     /// so a watcher's batch never fails because of a race.
-    function challengeMany(uint256[] calldata requestIds) external payable nonReentrant {
+    function challengeMany(uint256[] calldata requestIds, bytes[] calldata inputs) external payable nonReentrant {
         require(requestIds.length > 0, "no requests");
+        require(inputs.length == requestIds.length, "one input per request");
         require(msg.value == challengeBond * requestIds.length, "wrong challenge bond");
         uint256 unused;
         for (uint256 i = 0; i < requestIds.length; ++i) {
@@ -108,9 +112,20 @@ contract OpML is IOpML, ReentrancyGuard {
                 emit ChallengeSkipped(requestId, msg.sender);
                 continue;
             }
-            _settle(requestId, g, _reexecute(g.modelHash, IAIOracleExtended(oracle).getInput(requestId)));
+            _requireOriginal(requestId, inputs[i]);
+            _settle(requestId, g, _reexecute(_modelHash(requestId), inputs[i]));
         }
         if (unused > 0) bondOf[msg.sender] += unused;
+    }
+
+    /// The re-execution must run on the request's original input: its hash is the oracle's record.
+    function _requireOriginal(uint256 requestId, bytes calldata input) internal view {
+        require(keccak256(input) == IAIOracleExtended(oracle).getInputHash(requestId), "not the request's input");
+    }
+
+    /// The model hash the request was made against (the oracle fixed it at request time).
+    function _modelHash(uint256 requestId) internal view returns (bytes32) {
+        return IAIOracleExtended(oracle).getRequestModelHash(requestId);
     }
 
     /// Compares the re-executed output with the posted one and pays out one challenge bond.
@@ -139,7 +154,7 @@ contract OpML is IOpML, ReentrancyGuard {
         IAIOracleExtended(oracle).onResultCorrected(requestId, output, msg.sender);
     }
 
-    /// Runs the model on the stored input. Reverts when the precompile fails or returns nothing
+    /// Runs the model on the request's input. Reverts when the precompile fails or returns nothing
     /// (an empty answer would otherwise look like a different output, e.g. on a chain without
     /// the precompile), so a challenge can never win by starving the re-execution of gas.
     function _reexecute(bytes32 modelHash, bytes memory input) internal view returns (bytes memory output) {
@@ -176,6 +191,10 @@ contract OpML is IOpML, ReentrancyGuard {
 
     function getOutputHash(uint256 requestId) external view returns (bytes32) {
         return _games[requestId].outputHash;
+    }
+
+    function resultSubmitter(uint256 requestId) external view returns (address) {
+        return _games[requestId].submitter;
     }
 
     function resultVersion(uint256 requestId) external view returns (uint256) {

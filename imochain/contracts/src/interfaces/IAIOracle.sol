@@ -125,6 +125,9 @@ interface IAIOracleExtended is IAIOracle {
     event Refund(address indexed account, uint256 amount, bool credited);
     event AICallbackError(uint256 indexed requestId, uint8 code, bytes message, bool delivered);
     event CallbackDeliveryFailed(uint256 indexed requestId, uint256 version);
+    /// A result of `invokeCallbacks` whose fulfilment reverted; the request stays Pending.
+    event FulfilmentFailed(uint256 indexed requestId);
+    event InputPublished(uint256 indexed requestId);
     event RequestReclaimed(uint256 indexed requestId, address indexed account, uint256 amount);
     event OpmlUpdated(address indexed opml);
     event WhitelistUpdated(address indexed account, bool allowed);
@@ -132,6 +135,8 @@ interface IAIOracleExtended is IAIOracle {
 
     // ---- ORA's operator / owner functions ----
     function invokeCallback(uint256 requestId, bytes calldata output) external;
+    /// imochain: many `invokeCallback`s in one transaction; a failing one is skipped alone.
+    function invokeCallbacks(uint256[] calldata requestIds, bytes[] calldata outputs) external;
     function feedbackError(uint256 requestId, AIOracleError code, bytes calldata message) external;
     function updateResult(uint256 requestId, bytes calldata output) external;
     function claimModelRevenue(uint256 modelId) external;
@@ -210,8 +215,17 @@ interface IAIOracleExtended is IAIOracle {
     function getRequestModelId(uint256 requestId) external view returns (uint256);
     /// The model hash the request was made against (fixed at request time).
     function getRequestModelHash(uint256 requestId) external view returns (bytes32);
+    function getRequestModelHashes(uint256[] calldata requestIds) external view returns (bytes32[] memory);
+    /// keccak256 of the request's input. The input itself is in the request's calldata and its
+    /// AICallbackRequest log (block `getRequestBlock`); it is in state only once published.
+    function getInputHash(uint256 requestId) external view returns (bytes32);
+    function getRequestBlock(uint256 requestId) external view returns (uint256);
+    /// Stores the input (hash-checked) so that contracts can read it with `getInput`.
+    function publishInput(uint256 requestId, bytes calldata input) external;
+    /// Reverts until `publishInput` stored the input.
     function getInput(uint256 requestId) external view returns (bytes memory);
-    function getOutput(uint256 requestId) external view returns (bytes memory);
+    /// keccak256 of the current result; the output itself is in the request's latest
+    /// AICallbackResult log (it is not stored).
     function getOutputHash(uint256 requestId) external view returns (bytes32);
     /// 1 after the first fulfilment, +1 per correction by the opML game; 0 before.
     function getResultVersion(uint256 requestId) external view returns (uint256);

@@ -5,7 +5,8 @@ pragma solidity ^0.8.20;
 /// @notice imochain's optimistic-ML challenge game. A result posted through the oracle is
 ///         optimistic for `challengeWindow` blocks; anyone may challenge it with `challengeBond`
 ///         wei. The dispute is settled in the same call by re-running the model through the
-///         inference precompile (0x..00A1) on the stored input and comparing keccak256 of the
+///         inference precompile (0x..00A1) on the request's original input (checked against the
+///         oracle's input hash) and comparing keccak256 of the
 ///         outputs (int8 models are bit-exact).
 ///
 ///         Bonds: an operator keeps a stake (`depositBond`); each result it posts carries a bond
@@ -46,8 +47,10 @@ interface IOpML {
         external;
 
     // ---- anyone ----
-    function challenge(uint256 requestId) external payable;
-    function challengeMany(uint256[] calldata requestIds) external payable;
+    /// `input`: the request's original input (its AICallbackRequest log has it); it must hash to
+    /// the oracle's `getInputHash(requestId)`.
+    function challenge(uint256 requestId, bytes calldata input) external payable;
+    function challengeMany(uint256[] calldata requestIds, bytes[] calldata inputs) external payable;
     function depositBond() external payable;
     function withdrawBond(uint256 amount) external;
 
@@ -55,6 +58,8 @@ interface IOpML {
     function isFinalized(uint256 requestId) external view returns (bool);
     function getOutputHash(uint256 requestId) external view returns (bytes32);
     function resultVersion(uint256 requestId) external view returns (uint256);
+    /// The operator that posted the result (0 when none).
+    function resultSubmitter(uint256 requestId) external view returns (address);
     function gameStatus(uint256 requestId) external view returns (GameStatus);
     function challengeDeadline(uint256 requestId) external view returns (uint256);
     function bondOf(address account) external view returns (uint256);
