@@ -11,7 +11,7 @@ import json
 from functools import lru_cache
 from pathlib import Path
 
-from eth_utils import to_checksum_address
+from eth_utils import keccak, to_checksum_address
 
 ARTIFACTS_DIR = Path(__file__).resolve().parent / "artifacts"
 
@@ -65,6 +65,21 @@ def contract(w3, name: str, address: str | None = None):
     return w3.eth.contract(address=address or GENESIS_ADDRESSES[name], abi=abi(name))
 
 
+def oracle_output(oracle, request_id: int) -> bytes:
+    """The current output of an AIOracle request (web3.py contract `oracle`), b"" before one.
+
+    The oracle stores only the output's hash (`getOutputHash`); the bytes are in the request's
+    AICallbackResult logs: the newest one whose hash matches is the current result."""
+    want = oracle.functions.getOutputHash(request_id).call()
+    if not any(want):
+        return b""
+    logs = oracle.events.AICallbackResult.get_logs(from_block=0, argument_filters={"requestId": request_id})
+    for entry in reversed(logs):
+        if keccak(bytes(entry.args.output)) == want:
+            return bytes(entry.args.output)
+    return b""
+
+
 __all__ = [
     "ARTIFACTS_DIR",
     "GENESIS_ADDRESSES",
@@ -74,4 +89,5 @@ __all__ = [
     "contract",
     "deployed_bytecode",
     "load_artifact",
+    "oracle_output",
 ]

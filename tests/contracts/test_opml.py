@@ -8,6 +8,7 @@ import pytest
 from eth_utils import keccak
 
 from imochain.contracts import genesis as G
+from imochain.contracts import oracle_output
 from oracle_support import events, mine, reverts, send, tensor
 
 ZERO = "0x" + "00" * 20
@@ -65,7 +66,7 @@ def test_honest_result_finalizes_after_window(w3, oracle, opml, prompt, accounts
     mine(w3)
     # now every new transaction lands past the deadline
     assert opml.functions.isFinalized(rid).call() and oracle.functions.isFinalized(rid).call()
-    reverts(opml.functions.challenge(rid), "challenge window over", accounts[3], value=BOND)
+    reverts(opml.functions.challenge(rid, digit_input), "challenge window over", accounts[3], value=BOND)
     assert opml.functions.bondOf(operator).call() == G.OPERATOR_BOND
     before = w3.eth.get_balance(operator)
     r = send(opml.functions.withdrawBond(G.RESULT_BOND), operator)
@@ -85,7 +86,7 @@ def test_wrong_result_is_challenged_corrected_and_redelivered(w3, oracle, opml, 
 
     before = w3.eth.get_balance(challenger)
     # gas=None: eth_estimateGas must find enough gas for the re-delivery too
-    r = send(opml.functions.challenge(rid), challenger, value=BOND, gas=None)
+    r = send(opml.functions.challenge(rid, digit_input), challenger, value=BOND, gas=None)
     (ev,) = events(opml, "ChallengeSettled", r)
     assert ev.args.challengerWon and ev.args.challenger == challenger
     assert ev.args.postedOutputHash == keccak(lie) and ev.args.correctOutputHash == keccak(honest)
@@ -97,7 +98,7 @@ def test_wrong_result_is_challenged_corrected_and_redelivered(w3, oracle, opml, 
     assert not events(oracle, "CallbackDeliveryFailed", r)
     assert prompt.functions.getAIResult(CLASSIFIER, digit_input).call() == honest
     assert prompt.functions.deliveries(rid).call() == 2
-    assert oracle.functions.getOutput(rid).call() == honest
+    assert oracle_output(oracle, rid) == honest
     assert oracle.functions.getOutputHash(rid).call() == keccak(honest)
     assert oracle.functions.getResultVersion(rid).call() == 2
     assert oracle.functions.getDeliveredVersion(rid).call() == 2
@@ -110,7 +111,7 @@ def test_wrong_result_is_challenged_corrected_and_redelivered(w3, oracle, opml, 
     # no replays, no second challenge
     reverts(oracle.functions.updateResult(rid, honest), "result already delivered", accounts[4])
     reverts(oracle.functions.updateResult(rid, lie), "output hash mismatch", accounts[4])
-    reverts(opml.functions.challenge(rid), "already settled", accounts[4], value=BOND)
+    reverts(opml.functions.challenge(rid, digit_input), "already settled", accounts[4], value=BOND)
     # the challenger takes its winnings
     before = w3.eth.get_balance(challenger)
     r = send(opml.functions.withdrawBond(BOND + G.RESULT_BOND), challenger)
@@ -124,10 +125,10 @@ def test_wrong_challenge_loses_its_bond(w3, oracle, opml, prompt, accounts, oper
     rid = prompt_request(prompt, oracle, accounts[1], digit_input)
     honest = infer(classifier_hash, digit_input)
     send(oracle.functions.invokeCallback(rid, honest), operator)
-    reverts(opml.functions.challenge(rid), "wrong challenge bond", challenger, value=BOND - 1)
-    reverts(opml.functions.challenge(rid), "wrong challenge bond", challenger, value=0)
+    reverts(opml.functions.challenge(rid, digit_input), "wrong challenge bond", challenger, value=BOND - 1)
+    reverts(opml.functions.challenge(rid, digit_input), "wrong challenge bond", challenger, value=0)
     before = w3.eth.get_balance(challenger)
-    r = send(opml.functions.challenge(rid), challenger, value=BOND)
+    r = send(opml.functions.challenge(rid, digit_input), challenger, value=BOND)
     (ev,) = events(opml, "ChallengeSettled", r)
     assert not ev.args.challengerWon and ev.args.payout == BOND
     assert ev.args.postedOutputHash == ev.args.correctOutputHash == keccak(honest)
@@ -138,7 +139,7 @@ def test_wrong_challenge_loses_its_bond(w3, oracle, opml, prompt, accounts, oper
     assert oracle.functions.isFinalized(rid).call()
     assert prompt.functions.deliveries(rid).call() == 1  # no re-delivery
     assert not events(oracle, "AICallbackResult", r)
-    reverts(opml.functions.challenge(rid), "already settled", challenger, value=BOND)
+    reverts(opml.functions.challenge(rid, digit_input), "already settled", challenger, value=BOND)
     reverts(opml.functions.withdrawBond(1), "insufficient bond", challenger)
 
 
@@ -152,13 +153,13 @@ def test_failed_redelivery_is_left_to_update_result(oracle, opml, consumer, acco
     send(oracle.functions.invokeCallback(rid, wrong(honest)), operator)
     send(consumer.functions.configure(True, False), accounts[1])  # the consumer now reverts
     # the challenge must carry enough gas for the callback
-    reverts(opml.functions.challenge(rid), "insufficient gas for callback", accounts[3], value=BOND, gas=400_000)
-    r = send(opml.functions.challenge(rid), accounts[3], value=BOND)
+    reverts(opml.functions.challenge(rid, digit_input), "insufficient gas for callback", accounts[3], value=BOND, gas=400_000)
+    r = send(opml.functions.challenge(rid, digit_input), accounts[3], value=BOND)
     assert events(opml, "ChallengeSettled", r)[0].args.challengerWon  # verdict stands
     (failed,) = events(oracle, "CallbackDeliveryFailed", r)
     assert failed.args.version == 2
     assert oracle.functions.getDeliveredVersion(rid).call() == 1
-    assert oracle.functions.getOutput(rid).call() == honest
+    assert oracle_output(oracle, rid) == honest
     reverts(oracle.functions.updateResult(rid, honest), "consumer says no", accounts[4])
     send(consumer.functions.configure(False, False), accounts[1])
     r = send(oracle.functions.updateResult(rid, honest), accounts[4])  # anyone delivers it, once
@@ -172,8 +173,8 @@ def test_failed_redelivery_is_left_to_update_result(oracle, opml, consumer, acco
 def test_challenge_reverts(w3, oracle, opml, prompt, accounts, owner, operator, digit_input, infer, classifier_hash):
     f = opml.functions
     rid = prompt_request(prompt, oracle, accounts[1], digit_input)
-    reverts(f.challenge(rid), "no result to challenge", accounts[3], value=BOND)
-    reverts(f.challenge(9999), "no result to challenge", accounts[3], value=BOND)
+    reverts(f.challenge(rid, digit_input), "no result to challenge", accounts[3], value=BOND)
+    reverts(f.challenge(9999, digit_input), "no result to challenge", accounts[3], value=BOND)
     reverts(f.submitResult(rid, classifier_hash, keccak(b"x"), operator, 0), "only oracle", operator)
     # a model the precompile does not know could never be re-executed, so it cannot be
     # verifiable: its answers would be unchallengeable (registered unverifiable, they skip the game)
@@ -187,13 +188,13 @@ def test_challenge_reverts(w3, oracle, opml, prompt, accounts, owner, operator, 
     bad = events(oracle, "AICallbackRequest", r)[0].args.requestId
     r = send(oracle.functions.invokeCallback(bad, b"made up"), operator)
     assert not events(opml, "ResultSubmitted", r)
-    reverts(f.challenge(bad), "no result to challenge", accounts[3], value=BOND)
+    reverts(f.challenge(bad, digit_input), "no result to challenge", accounts[3], value=BOND)
     # nor can a malformed input for a known model
     r = send(oracle.functions.requestCallback(CLASSIFIER, b"\x01\x02", ZERO, 0, b""), accounts[1],
              value=G.MODEL_FEE)
     bad = events(oracle, "AICallbackRequest", r)[0].args.requestId
     send(oracle.functions.invokeCallback(bad, b"made up"), operator)
-    reverts(f.challenge(bad), "re-execution failed", accounts[3], value=BOND)
+    reverts(f.challenge(bad, b"\x01\x02"), "re-execution failed", accounts[3], value=BOND)
 
 
 def test_operator_bond_rules(w3, oracle, opml, accounts, owner, digit_input, infer, classifier_hash):
@@ -229,9 +230,9 @@ def test_slash_is_limited_to_the_stake(oracle, opml, accounts, owner, digit_inpu
         rid = events(oracle, "AICallbackRequest", r)[0].args.requestId
         send(oracle.functions.invokeCallback(rid, wrong(honest)), op2)
         rids.append(rid)
-    r1 = send(opml.functions.challenge(rids[0]), challenger, value=BOND)
+    r1 = send(opml.functions.challenge(rids[0], digit_input), challenger, value=BOND)
     assert events(opml, "ChallengeSettled", r1)[0].args.payout == BOND + G.RESULT_BOND
-    r2 = send(opml.functions.challenge(rids[1]), challenger, value=BOND)
+    r2 = send(opml.functions.challenge(rids[1], digit_input), challenger, value=BOND)
     assert events(opml, "ChallengeSettled", r2)[0].args.payout == BOND  # nothing left to slash
     assert opml.functions.bondOf(op2).call() == 0
     assert opml.functions.bondOf(challenger).call() == 2 * BOND + G.RESULT_BOND
@@ -247,7 +248,7 @@ def test_generator_result_can_be_challenged(oracle, opml, prompt, accounts, oper
     rid = prompt_request(prompt, oracle, accounts[1], inp, model=GENERATOR)
     honest = infer(gen_hash, inp)
     send(oracle.functions.invokeCallback(rid, wrong(honest)), operator)
-    r = send(opml.functions.challenge(rid), accounts[3], value=BOND)
+    r = send(opml.functions.challenge(rid, inp), accounts[3], value=BOND)
     assert events(opml, "ChallengeSettled", r)[0].args.challengerWon
     assert prompt.functions.getAIResult(GENERATOR, inp).call() == honest
 
@@ -273,12 +274,12 @@ def test_eth_conservation_across_the_flow(w3, oracle, opml, prompt, consumer, ac
     r = tx(prompt.functions.calculateAIResult(CLASSIFIER, digit_input), accounts[1], fee + 5)
     rid1 = events(oracle, "AICallbackRequest", r)[0].args.requestId
     tx(oracle.functions.invokeCallback(rid1, wrong(honest)), operator)
-    tx(opml.functions.challenge(rid1), accounts[3], BOND)  # wins
+    tx(opml.functions.challenge(rid1, digit_input), accounts[3], BOND)  # wins
     fee = oracle.functions.estimateFee(CLASSIFIER, 0).call()
     r = tx(oracle.functions.requestCallback(CLASSIFIER, digit_input, ZERO, 0, b""), accounts[2], fee + 10**16)
     rid2 = events(oracle, "AICallbackRequest", r)[0].args.requestId
     tx(oracle.functions.invokeCallback(rid2, honest), operator)
-    tx(opml.functions.challenge(rid2), accounts[4], BOND)  # loses
+    tx(opml.functions.challenge(rid2, digit_input), accounts[4], BOND)  # loses
     fee = oracle.functions.estimateFee(CLASSIFIER, 600_000).call()
     tx(consumer.functions.request(CLASSIFIER, digit_input, 600_000, b""), accounts[5], fee + 99)  # refund credited
     tx(oracle.functions.claimModelRevenue(CLASSIFIER), accounts[6])

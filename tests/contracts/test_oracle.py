@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from eth_utils import keccak, to_checksum_address
 
-from imochain.contracts import GENESIS_ADDRESSES, load_artifact
+from imochain.contracts import GENESIS_ADDRESSES, load_artifact, oracle_output
 from imochain.contracts import genesis as G
 from oracle_support import events, mine, reverts, reverts_custom, send
 
@@ -116,11 +116,17 @@ def test_prompt_flow_end_to_end(w3, oracle, opml, prompt, accounts, operator, di
     assert req.args.input == digit_input and req.args.callbackContract == prompt.address
     assert req.args.gasLimit == prompt.functions.DEFAULT_CALLBACK_GAS_LIMIT().call()
     assert oracle.functions.getRequestStatus(rid).call() == 1  # Pending
-    assert oracle.functions.getInput(rid).call() == digit_input
+    # the input is in the log and calldata only; state keeps its hash and where the log is
+    assert oracle.functions.getInputHash(rid).call() == keccak(digit_input)
+    assert oracle.functions.getRequestBlock(rid).call() == r.blockNumber
+    reverts(oracle.functions.getInput(rid), "input not published", user)
     assert oracle.functions.getRequestModelHash(rid).call() == classifier_hash
+    assert oracle.functions.getRequestModelHashes([rid, 10**6]).call() == [classifier_hash, bytes(32)]
     assert not oracle.functions.isFinalized(rid).call()
-    stored = oracle.functions.requests(rid).call()
-    assert stored[:4] == [prompt.address, rid, CLASSIFIER, digit_input]
+    stored = oracle.functions.requests(rid).call()  # ORA's getter, its shape; input empty until published
+    gas_limit = prompt.functions.DEFAULT_CALLBACK_GAS_LIMIT().call()
+    assert stored == [prompt.address, rid, CLASSIFIER, b"", prompt.address, gas_limit, b""]
+    assert oracle.functions.requests(10**6).call() == [ZERO, 0, 0, b"", ZERO, 0, b""]
 
     out = infer(classifier_hash, digit_input)
     r = send(oracle.functions.invokeCallback(rid, out), operator)
@@ -130,7 +136,7 @@ def test_prompt_flow_end_to_end(w3, oracle, opml, prompt, accounts, operator, di
     assert conf.args.responseHash == keccak(out) and conf.args.user == operator
     assert prompt.functions.getAIResult(CLASSIFIER, digit_input).call() == out
     assert prompt.functions.deliveries(rid).call() == 1
-    assert oracle.functions.getOutput(rid).call() == out
+    assert oracle_output(oracle, rid) == out  # from the log, checked against the stored hash
     assert oracle.functions.getOutputHash(rid).call() == keccak(out)
     assert oracle.functions.getResultVersion(rid).call() == 1
     assert oracle.functions.getDeliveredVersion(rid).call() == 1
@@ -152,7 +158,7 @@ def test_request_without_callback(oracle, accounts, operator, digit_input, infer
     out = infer(classifier_hash, digit_input)
     r = send(oracle.functions.invokeCallback(rid, out), operator)
     assert events(oracle, "AICallbackResult", r)[0].args.output == out
-    assert oracle.functions.getOutput(rid).call() == out
+    assert oracle_output(oracle, rid) == out
 
 
 def test_callback_gets_exactly_gas_limit(oracle, consumer, accounts, operator, digit_input, infer, classifier_hash):

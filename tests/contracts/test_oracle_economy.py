@@ -9,6 +9,7 @@ import pytest
 from eth_utils import keccak
 
 from imochain.contracts import genesis as G
+from imochain.contracts import oracle_output
 from oracle_support import events, reverts, send
 
 ZERO = "0x" + "00" * 20
@@ -165,16 +166,16 @@ def test_free_requests_put_no_stake_at_risk(w3, oracle, opml, accounts, owner, d
     honest = infer(classifier_hash, digit_input)
     rid = request(oracle, griefer, digit_input, 0, model=free)
     send(f.invokeCallback(rid, wrong(honest)), op2)  # no stake needed for a free result
-    assert opml.functions.getGame(rid).call()[6] == 0  # bond
-    r = send(opml.functions.challenge(rid), accounts[3], value=BOND)
+    assert opml.functions.getGame(rid).call()[5] == 0  # bond
+    r = send(opml.functions.challenge(rid, digit_input), accounts[3], value=BOND)
     assert events(opml, "ChallengeSettled", r)[0].args.payout == BOND  # corrected, nothing slashed
-    assert f.getOutput(rid).call() == honest
+    assert oracle_output(oracle, rid) == honest
     # a paid request carries BOND_PER_FEE × its model fee, capped at the game's resultBond
     rid = request(oracle, accounts[1], digit_input, G.MODEL_FEE)
     reverts(f.invokeCallback(rid, honest), "operator bond too low", op2)
     send(opml.functions.depositBond(), op2, value=G.RESULT_BOND)
     send(f.invokeCallback(rid, honest), op2)
-    assert opml.functions.getGame(rid).call()[6] == min(G.RESULT_BOND, 100 * G.MODEL_FEE)
+    assert opml.functions.getGame(rid).call()[5] == min(G.RESULT_BOND, 100 * G.MODEL_FEE)
 
 
 # ------------------------------------------------------------------ finding 2: many wrong results
@@ -186,17 +187,20 @@ def test_challenge_many_settles_a_block_of_results_in_one_transaction(w3, oracle
     rids = [request(oracle, accounts[1], digit_input, G.MODEL_FEE) for _ in range(6)]
     one_block(w3, [(oracle.functions.invokeCallback(rid, honest if i == 5 else wrong(honest)), operator, 0, GWEI)
                    for i, rid in enumerate(rids)])
-    send(opml.functions.challenge(rids[0]), accounts[4], value=BOND)  # someone else was quicker
+    send(opml.functions.challenge(rids[0], digit_input), accounts[4], value=BOND)  # someone else was quicker
     stake = opml.functions.bondOf(operator).call()
     watcher = accounts[3]
-    reverts(opml.functions.challengeMany(rids), "wrong challenge bond", watcher, value=BOND)
-    reverts(opml.functions.challengeMany([]), "no requests", watcher)
-    r = send(opml.functions.challengeMany(rids), watcher, value=BOND * len(rids))
+    inputs = [digit_input] * len(rids)  # each request's original input, from its log
+    reverts(opml.functions.challengeMany(rids, inputs), "wrong challenge bond", watcher, value=BOND)
+    reverts(opml.functions.challengeMany([], []), "no requests", watcher)
+    reverts(opml.functions.challengeMany(rids, inputs[1:]), "one input per request", watcher,
+            value=BOND * len(rids))
+    r = send(opml.functions.challengeMany(rids, inputs), watcher, value=BOND * len(rids))
     settled = events(opml, "ChallengeSettled", r)
     assert [e.args.requestId for e in settled] == rids[1:]
     assert [e.args.challengerWon for e in settled] == [True] * 4 + [False]
     assert [e.args.requestId for e in events(opml, "ChallengeSkipped", r)] == rids[:1]
-    assert all(oracle.functions.getOutput(rid).call() == honest for rid in rids)
+    assert all(oracle_output(oracle, rid) == honest for rid in rids)
     # 4 wins (bond + slash), the skipped bond back; the lost challenge's bond to the operator
     assert opml.functions.bondOf(watcher).call() == 4 * (BOND + G.RESULT_BOND) + BOND
     assert opml.functions.bondOf(operator).call() == stake - 4 * G.RESULT_BOND + BOND

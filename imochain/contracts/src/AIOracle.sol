@@ -301,21 +301,28 @@ contract AIOracle is AIOracleModels {
 
     /// imochain's addition: many results in one transaction (the node's worker answers a block's
     /// requests this way: one transaction's overhead instead of one per request). Each result is
-    /// fulfilled exactly as by `invokeCallback`, in its own call frame, so one whose fulfilment
-    /// reverts (a failing consumer, too little operator stake, already answered) is undone alone,
-    /// reported by `FulfilmentFailed` and left Pending, while the others stand.
+    /// fulfilled as by `invokeCallback`; one that cannot be (already answered, too little operator
+    /// stake, a failing consumer) is undone alone, reported by `FulfilmentFailed` and left Pending,
+    /// while the others stand.
     function invokeCallbacks(uint256[] calldata requestIds, bytes[] calldata outputs) external onlyWhitelisted {
         require(requestIds.length == outputs.length, "length mismatch");
         for (uint256 i = 0; i < requestIds.length; ++i) {
-            // no returndata is copied: a consumer cannot grief the batch with a huge revert reason
-            try this.fulfilFor(msg.sender, requestIds[i], outputs[i]) {}
-            catch {
-                emit FulfilmentFailed(requestIds[i]);
+            uint256 requestId = requestIds[i];
+            bool ok;
+            if (_requests[requestId].callbackContract == address(0)) {
+                ok = _fulfilWithoutCallback(msg.sender, requestId, outputs[i]);
+            } else {
+                // a consumer may fail after the result is recorded: its own frame undoes it alone.
+                // No returndata is copied, so a consumer cannot grief the batch with a huge reason.
+                try this.fulfilFor(msg.sender, requestId, outputs[i]) {
+                    ok = true;
+                } catch {}
             }
+            if (!ok) emit FulfilmentFailed(requestId);
         }
     }
 
-    /// One result of `invokeCallbacks`, callable by the oracle itself only.
+    /// One result of `invokeCallbacks` that has a consumer, callable by the oracle itself only.
     function fulfilFor(address operator, uint256 requestId, bytes calldata output) external {
         require(msg.sender == address(this), "only the oracle");
         _fulfil(operator, requestId, output);
@@ -325,29 +332,60 @@ contract AIOracle is AIOracleModels {
         Request storage r = _requests[requestId];
         require(r.account != address(0), "request not exists");
         require(r.status == RequestStatus.Pending, "request already processed");
-
         bytes32 outputHash = keccak256(output);
-        r.status = RequestStatus.Fulfilled;
-        r.outputHash = outputHash;
-        r.fulfilledBlock = uint64(block.number);
-        r.deliveredVersion = 1;
-        _setGasPrice();
-        uint256 feePaid = _bookEscrow(r.modelId, r);
-
-        address game = opml;
-        r.agent = operator;
-        if (game != address(0) && r.verifiable) {
-            r.gamed = true;
-            r.agent = game; // the game records the operator as the result's submitter
+        address game = _gameFor(r);
+        if (game != address(0)) {
             // Opens the challenge window and checks the operator's stake for this result.
-            IOpML(game).submitResult(requestId, r.modelHash, outputHash, operator, feePaid * BOND_PER_FEE);
+            IOpML(game).submitResult(requestId, r.modelHash, outputHash, operator, uint256(r.escrow) * BOND_PER_FEE);
         }
-
+        _record(operator, r, outputHash, game);
         if (r.callbackContract != address(0)) {
             _deliverOrRevert(requestId, r, output);
         }
         emit AICallbackResult(r.account, requestId, operator, output);
         emit Confirm(operator, requestId, outputHash);
+    }
+
+    /// `_fulfil` for a request without a consumer, inside a batch: false, with nothing changed,
+    /// where `_fulfil` would revert. Nothing can fail after the result is recorded, so it needs
+    /// no call frame of its own (the game is the owner's contract and runs first).
+    function _fulfilWithoutCallback(address operator, uint256 requestId, bytes calldata output)
+        internal
+        returns (bool)
+    {
+        Request storage r = _requests[requestId];
+        if (r.account == address(0) || r.status != RequestStatus.Pending) return false;
+        bytes32 outputHash = keccak256(output);
+        address game = _gameFor(r);
+        if (game != address(0)) {
+            try IOpML(game).submitResult(
+                requestId, r.modelHash, outputHash, operator, uint256(r.escrow) * BOND_PER_FEE
+            ) {} catch {
+                return false;
+            }
+        }
+        _record(operator, r, outputHash, game);
+        emit AICallbackResult(r.account, requestId, operator, output);
+        emit Confirm(operator, requestId, outputHash);
+        return true;
+    }
+
+    /// The opML game a new result goes to (0: it is final at once).
+    function _gameFor(Request storage r) internal view returns (address game) {
+        game = opml;
+        if (!r.verifiable) game = address(0);
+    }
+
+    /// Books a result: status, hash, block, version 1, the fee out of escrow, who answers for it.
+    function _record(address operator, Request storage r, bytes32 outputHash, address game) internal {
+        r.status = RequestStatus.Fulfilled;
+        r.outputHash = outputHash;
+        r.fulfilledBlock = uint64(block.number);
+        r.deliveredVersion = 1;
+        _setGasPrice();
+        _bookEscrow(r.modelId, r);
+        r.gamed = game != address(0);
+        r.agent = game != address(0) ? game : operator; // the game records the operator as submitter
     }
 
     function feedbackError(uint256 requestId, AIOracleError code, bytes calldata message) external onlyWhitelisted {
