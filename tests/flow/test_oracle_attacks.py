@@ -11,7 +11,8 @@ from eth_utils import keccak
 
 from imochain.chain import NodeConfig
 from imochain.oracle import start_services
-from imochain.contracts import GENESIS_ADDRESSES, abi
+from imochain.contracts import GENESIS_ADDRESSES, abi, oracle_output
+from imochain.oracle.challenger import request_input
 from imochain.contracts.genesis import MODEL_FEE, MODEL_IDS, OPERATOR_ADDRESS, RESULT_BOND
 from imochain.testing import in_process_web3
 
@@ -83,7 +84,7 @@ def test_worker_serves_the_recorded_model_not_a_swapped_one(fresh):
     rid = oracle.functions.nextRequestId().call() - 1
     assert oracle.functions.getRequestModelHash(rid).call() == classifier
     assert oracle.functions.getModel(model_id).call()[0] == generator
-    assert oracle.functions.getOutput(rid).call() == run(node, data, classifier)
+    assert oracle_output(oracle, rid) == run(node, data, classifier)
     assert challenger.checked[rid] is True and rid not in challenger.challenged
     assert opml.functions.bondOf(OPERATOR_ADDRESS).call() == stake
 
@@ -98,7 +99,7 @@ def test_a_batch_hidden_in_a_single_request_is_refused_and_refunded(fresh):
         {"from": user, "value": MODEL_FEE})
     rid = oracle.functions.nextRequestId().call() - 1
     assert oracle.functions.getRequestStatus(rid).call() == 3  # Errored
-    assert oracle.functions.getOutput(rid).call() == b""
+    assert oracle_output(oracle, rid) == b""
     assert oracle.functions.refundCredit(user).call() == MODEL_FEE
     # an honest batch of 64 pays 64 fees and is served
     fee = oracle.functions.estimateFeeBatch(CLASSIFIER, 0, 64).call()
@@ -141,8 +142,8 @@ def _assert_all_corrected(w3, node, worker, c, ids):
     inputs = {digit_input(100 + i) for i in range(len(ids))}
     for rid in ids:
         assert opml.functions.gameStatus(rid).call() == 3, f"request #{rid} was not corrected"  # Corrected
-        data = oracle.functions.getInput(rid).call()
-        assert data in inputs and oracle.functions.getOutput(rid).call() == run(node, data, classifier)
+        data = request_input(node, bytes.fromhex(oracle.address[2:]), rid)  # from its log
+        assert data in inputs and oracle_output(oracle, rid) == run(node, data, classifier)
     # each correction slashed the operator's result bond
     settled = opml.events.ChallengeSettled().get_logs(from_block=min(fulfilled))
     assert sorted(e.args.requestId for e in settled if e.args.challengerWon) == ids

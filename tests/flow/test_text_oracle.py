@@ -5,7 +5,7 @@ from eth_abi import encode
 
 from imochain.chain import NodeConfig
 from imochain.oracle import start_services
-from imochain.contracts import GENESIS_ADDRESSES, abi
+from imochain.contracts import GENESIS_ADDRESSES, abi, oracle_output
 from imochain.models.text import encode_text_call, locate_default_gguf
 from imochain.testing import in_process_web3
 
@@ -38,7 +38,7 @@ def test_ora_prompt_consumer_gets_an_answer_through_an_aliased_id(chain):
     oracle.functions.requestCallback(11, QUESTION, "0x" + "00" * 20, 0, b"").transact(
         {"from": w3.eth.accounts[2], "value": fee})
     request_id = oracle.functions.nextRequestId().call() - 1
-    assert oracle.functions.getOutput(request_id).call() == answer
+    assert oracle_output(oracle, request_id) == answer
     assert oracle.functions.isFinalized(request_id).call()  # text models are registered unverifiable
 
 
@@ -50,7 +50,7 @@ def test_invalid_utf8_prompt_gets_feedback_error(chain):
         {"from": w3.eth.accounts[2], "value": fee})
     request_id = oracle.functions.nextRequestId().call() - 1
     assert oracle.functions.getRequestStatus(request_id).call() == 3  # Errored
-    assert oracle.functions.getOutput(request_id).call() == b""
+    assert oracle_output(oracle, request_id) == b""
 
 
 def test_synchronous_precompile_call_and_dry_run_agree(chain):
