@@ -89,7 +89,7 @@ def measure() -> dict:
         operator = G.OPERATOR_ADDRESS
         out["invokeCallback, first (opML game opened)"] = _send(
             w3, oracle.functions.invokeCallback(rid, bytes(wrong)), w3.to_checksum_address(operator)).gasUsed
-        out["challenge (won, corrected)"] = _send(w3, opml.functions.challenge(rid), accounts[3],
+        out["challenge (won, corrected)"] = _send(w3, opml.functions.challenge(rid, data), accounts[3],
                                                   G.CHALLENGE_BOND).gasUsed
         _send(w3, oracle.functions.requestCallback(model_id, data, ZERO, 0, b""), accounts[1], fee * 2)
         out["invokeCallback, later (opML game opened)"] = _send(

@@ -113,6 +113,105 @@ def compare(n: int = 64, rounds: int = 3, log=print, gas_limit: int | None = Non
         out[name]["all_answered"] = all(r["answered"] == n for r in rs)
     # the same inputs got the same answers from both contracts
     out["same_outputs"] = [r["output_hashes"] for r in runs["before"]] == [r["output_hashes"] for r in runs["after"]]
+    for rs in runs.values():
+        for r in rs:
+            r.pop("output_hashes")
     for key in ("wall_ms_per_request", "cpu_ms_per_request", "gas_per_request"):
         out[f"ratio_{key}"] = out["before"][key] / out["after"][key]
     return out
+
+
+SECTION = "## Oracle path: block time per request, before and after issue 14"
+
+
+def markdown(result: dict) -> list[str]:
+    """The report section for one `compare` run."""
+    b, a = result["before"], result["after"]
+    rows = [("block time, wall ms per request", "wall_ms_per_request", 1),
+             ("block time, process CPU ms per request", "cpu_ms_per_request", 1),
+             ("gas per request (request + its share of the answers)", "gas_per_request", 0),
+             ("blocks to mine all", "blocks", 0), ("transactions", "transactions", 0)]
+    out = [SECTION, "",
+           f"Measured {result['measured']} on {result['machine']}; load average at start {result['load'][0]} "
+           f"and end {result['load'][1]}. {result['requests']} `{result['model']}` requests (784-byte inputs, no "
+           f"callback) sent unmined, then blocks mined until every request and answer is in, at the default "
+           f"block gas limit; medians of {result['rounds']} rounds after a warm-up, the two nodes' rounds "
+           "alternating in one process. **before**: the AIOracle and OpML bytecode before issue 14 (each input "
+           "stored on-chain, one `invokeCallback` per result); **after**: inputs and outputs kept by hash (the "
+           "bytes stay in calldata and logs), a packed request record, a block's results in one "
+           "`invokeCallbacks`. CPU time is this process's (all threads), which the machine's other load "
+           "disturbs less than wall time.", "",
+           "| figure | before | after | before / after |", "|---|---|---|---|"]
+    for label, key, digits in rows:
+        ratio = b[key] / a[key] if a[key] else float("nan")
+        out.append(f"| {label} | {b[key]:,.{digits}f} | {a[key]:,.{digits}f} | {ratio:.2f}× |")
+    out += ["", f"Outputs identical between the two: {'yes' if result['same_outputs'] else 'NO'}; every "
+            f"request answered: {'yes' if b['all_answered'] and a['all_answered'] else 'NO'}.", ""]
+    return out
+
+
+def update_report(folder: Path, result: dict) -> None:
+    """Puts the section into report.md (replacing an older one) and the figures into report.json."""
+    md = folder / "report.md"
+    text = md.read_text(encoding="utf-8")
+    if SECTION in text:
+        start = text.index(SECTION)
+        end = text.find("\n## ", start + len(SECTION))
+        text = text[:start] + text[end + 1:] if end >= 0 else text[:start]
+    md.write_text(text.rstrip("\n") + "\n\n" + "\n".join(markdown(result)), encoding="utf-8")
+    js = folder / "report.json"
+    report = json.loads(js.read_text(encoding="utf-8"))
+    report["oracle_before_after"] = {k: v for k, v in result.items()}
+    js.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
+
+
+def run(n: int = 64, rounds: int = 3, log=print) -> dict:
+    """`compare` with the machine and the time it ran on."""
+    import os
+    import platform
+    from datetime import datetime, timezone
+
+    start = os.getloadavg()
+    result = compare(n, rounds, log)
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() \
+        else platform.processor()
+    result.update(measured=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                  machine=f"{cpu} ({os.cpu_count()} CPUs)",
+                  load=[[round(x, 2) for x in start], [round(x, 2) for x in os.getloadavg()]])
+    return result
+
+
+def _bounded(lo: int, hi: int):
+    def parse(text: str) -> int:
+        import argparse
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+        if not lo <= value <= hi:
+            raise argparse.ArgumentTypeError(f"{value} is outside {lo}-{hi}")
+        return value
+    return parse
+
+
+def main(argv=None) -> int:
+    import argparse
+
+    p = argparse.ArgumentParser(prog="python -m imochain.bench.oracle_path",
+                                description="Oracle block time per request, before and after issue 14.")
+    p.add_argument("--requests", type=_bounded(1, 256), default=64, metavar="N", help="requests a round (1-256)")
+    p.add_argument("--rounds", type=_bounded(1, 20), default=3, metavar="R", help="timed rounds (1-20)")
+    p.add_argument("--update", type=Path, metavar="DIR", help="write the section into DIR/report.md and .json")
+    args = p.parse_args(argv)
+    if args.update and not (args.update / "report.md").is_file():
+        p.error(f"{args.update}/report.md not found")
+    result = run(args.requests, args.rounds)
+    print("\n".join(markdown(result)))
+    if args.update:
+        update_report(args.update, result)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
