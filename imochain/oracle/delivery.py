@@ -14,18 +14,22 @@ from eth_utils import function_signature_to_4byte_selector
 INVOKE_ONE = function_signature_to_4byte_selector("invokeCallback(uint256,bytes)")
 INVOKE_MANY = function_signature_to_4byte_selector("invokeCallbacks(uint256[],bytes[])")
 TX_GAS_CAP = 2**24 - 1  # EIP-7825 (Osaka on): the most gas one transaction may ask for
-BATCH_GAS = 60_000  # the batch transaction around its results: intrinsic gas, loop, calldata
-# one result: bookkeeping, the opML game's record, events, the self-call frame; plus per output
-# word its storage (unused gas is refunded, so these err on the generous side)
-RESULT_GAS = 260_000
-OUTPUT_WORD_GAS = 23_000
+BATCH_GAS = 100_000  # the batch transaction around its results: intrinsic gas, loop, first-touch slots
+# one result without a consumer: its record, the opML game's, two events (~130 000 measured for
+# an MLP answer); unused gas is refunded, so these err on the generous side
+RESULT_GAS = 170_000
+OUTPUT_BYTE_GAS = 48  # calldata (16), log data (8), memory copies and hashing
+CALLBACK_FRAME_GAS = 100_000  # a result with a consumer runs in its own call frame
 
 
 def result_gas(output: bytes, callback_gas: int) -> int:
-    """Gas one result needs inside a batch: the consumer gets exactly `callback_gas` (the
-    oracle insists on 64/63 of it being left, EIP-150) and the output is stored."""
-    return RESULT_GAS + callback_gas * 64 // 63 + OUTPUT_WORD_GAS * ((len(output) + 31) // 32 + 2) \
-        + 16 * (len(output) + 64)
+    """Gas one result needs inside a batch. A consumer gets exactly `callback_gas`, and the oracle
+    insists on 64/63 of it being left inside a frame that itself got 63/64 of what was left
+    (EIP-150), hence 66/63 of it."""
+    gas = RESULT_GAS + OUTPUT_BYTE_GAS * len(output)
+    if callback_gas:
+        gas += callback_gas * 66 // 63 + CALLBACK_FRAME_GAS
+    return gas
 
 
 def chunks(results: list, gas_of, budget: int, most: int) -> list[list]:
