@@ -32,6 +32,12 @@ def result_gas(output: bytes, callback_gas: int) -> int:
     return gas
 
 
+def single_gas(output: bytes, callback_gas: int, data: bytes) -> int:
+    """Gas for a lone `invokeCallback`, sized for any ORA-shaped oracle (one that also stores the
+    output, ~25 000 gas a word, and opens its game), as the worker always sent it."""
+    return 450_000 + callback_gas * 64 // 63 + 25_000 * ((len(output) + 31) // 32 + 2) + 16 * len(data)
+
+
 def chunks(results: list, gas_of, budget: int, most: int) -> list[list]:
     """`results` split in order into lists whose summed `gas_of` stays within `budget` (a result
     larger than that goes alone) and that hold at most `most` results each."""

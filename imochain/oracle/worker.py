@@ -195,8 +195,11 @@ class OracleWorker(BlockService):
             for chunk in delivery.chunks(results, lambda x: delivery.result_gas(x[1], x[0].gas_limit), budget,
                                          self.results_per_tx):
                 data = delivery.invoke_data([r.request_id for r, *_ in chunk], [out for _, out, *_ in chunk])
-                gas = delivery.BATCH_GAS + sum(delivery.result_gas(out, r.gas_limit) for r, out, *_ in chunk) \
-                    + 16 * len(data)
+                if len(chunk) == 1:
+                    gas = delivery.single_gas(chunk[0][1], chunk[0][0].gas_limit, data)
+                else:
+                    gas = delivery.BATCH_GAS + 16 * len(data) + sum(delivery.result_gas(out, r.gas_limit)
+                                                                    for r, out, *_ in chunk)
                 self._submit(data, gas, [(r, name, batch, micros) for r, _, name, batch, micros in chunk], answer=True)
 
     def _submit(self, data: bytes, gas: int, served: list, answer: bool) -> None:
