@@ -132,7 +132,8 @@ def markdown(result: dict) -> list[str]:
              ("gas per request (request + its share of the answers)", "gas_per_request", 0),
              ("blocks to mine all", "blocks", 0), ("transactions", "transactions", 0)]
     out = [SECTION, "",
-           f"Measured {result['measured']} on {result['machine']}; load average at start {result['load'][0]} "
+           f"Measured {result['measured']} on {result['machine']}, torch threads: "
+           f"{result.get('torch_threads', '?')}; load average at start {result['load'][0]} "
            f"and end {result['load'][1]}. {result['requests']} `{result['model']}` requests (784-byte inputs, no "
            f"callback) sent unmined, then blocks mined until every request and answer is in, at the default "
            f"block gas limit; medians of {result['rounds']} rounds after a warm-up, the two nodes' rounds "
@@ -165,20 +166,29 @@ def update_report(folder: Path, result: dict) -> None:
     js.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
 
 
-def run(n: int = 64, rounds: int = 3, log=print) -> dict:
-    """`compare` with the machine and the time it ran on."""
+def run(n: int = 64, rounds: int = 3, log=print, threads: int = 1) -> dict:
+    """`compare` with the machine and the time it ran on. `threads`: torch's, for the workers'
+    forward passes (1, as in the committed report: spinning intra-op threads on a loaded 2-core
+    machine made a 64-sample pass take up to half a second)."""
     import os
     import platform
     from datetime import datetime, timezone
 
+    import torch
+
     start = os.getloadavg()
-    result = compare(n, rounds, log)
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        result = compare(n, rounds, log)
+    finally:
+        torch.set_num_threads(before)
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() \
         else platform.processor()
     result.update(measured=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
                   machine=f"{cpu} ({os.cpu_count()} CPUs)",
-                  load=[[round(x, 2) for x in start], [round(x, 2) for x in os.getloadavg()]])
+                  load=[[round(x, 2) for x in start], [round(x, 2) for x in os.getloadavg()]], torch_threads=threads)
     return result
 
 
@@ -202,11 +212,12 @@ def main(argv=None) -> int:
                                 description="Oracle block time per request, before and after issue 14.")
     p.add_argument("--requests", type=_bounded(1, 256), default=64, metavar="N", help="requests a round (1-256)")
     p.add_argument("--rounds", type=_bounded(1, 20), default=3, metavar="R", help="timed rounds (1-20)")
+    p.add_argument("--threads", type=_bounded(1, 64), default=1, metavar="T", help="torch threads (default 1)")
     p.add_argument("--update", type=Path, metavar="DIR", help="write the section into DIR/report.md and .json")
     args = p.parse_args(argv)
     if args.update and not (args.update / "report.md").is_file():
         p.error(f"{args.update}/report.md not found")
-    result = run(args.requests, args.rounds)
+    result = run(args.requests, args.rounds, threads=args.threads)
     print("\n".join(markdown(result)))
     if args.update:
         update_report(args.update, result)

@@ -153,7 +153,8 @@ def test_failed_redelivery_is_left_to_update_result(oracle, opml, consumer, acco
     send(oracle.functions.invokeCallback(rid, wrong(honest)), operator)
     send(consumer.functions.configure(True, False), accounts[1])  # the consumer now reverts
     # the challenge must carry enough gas for the callback
-    reverts(opml.functions.challenge(rid, digit_input), "insufficient gas for callback", accounts[3], value=BOND, gas=400_000)
+    reverts(opml.functions.challenge(rid, digit_input), "insufficient gas for callback", accounts[3], value=BOND,
+            gas=400_000)
     r = send(opml.functions.challenge(rid, digit_input), accounts[3], value=BOND)
     assert events(opml, "ChallengeSettled", r)[0].args.challengerWon  # verdict stands
     (failed,) = events(oracle, "CallbackDeliveryFailed", r)

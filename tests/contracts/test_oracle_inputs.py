@@ -37,7 +37,8 @@ def _tampered(data: bytes) -> bytes:
 
 def _precompile_inputs(w3, tx_hash) -> list[str]:
     """The input of every call to the 0xA1 precompile in a mined transaction (callTracer)."""
-    trace = w3.provider.make_request("debug_traceTransaction", ["0x" + bytes(tx_hash).hex(), {"tracer": "callTracer"}])["result"]
+    params = ["0x" + bytes(tx_hash).hex(), {"tracer": "callTracer"}]
+    trace = w3.provider.make_request("debug_traceTransaction", params)["result"]
     found, todo = [], [trace]
     while todo:
         frame = todo.pop()
