@@ -12,6 +12,7 @@ Deployed at genesis (addresses in :data:`imochain.contracts.GENESIS_ADDRESSES`):
 AIOracle           0x0A0f4321214BB6C7811dD8a71cF587bdaF03f0A0  ORA's address; owner = dev account 0
 OpML               0xC0de000000000000000000000000000000000001  window 5 blocks, bonds 0.1 ETH
 Prompt             0xc0dE000000000000000000000000000000000002  example consumer
+OpMLBisection      0xC0De000000000000000000000000000000000003  text-answer disputes, 10 blocks a move
 IMOLaunchpad       0xc0De000000000000000000000000000000000010
 ERC7007Collection  0xC0dE000000000000000000000000000000000020  for "digits-generator", if shipped
 =================  ==========================================  ====================================
@@ -63,6 +64,10 @@ DEFAULT_CHALLENGE_WINDOW = 5  # blocks
 RESULT_BOND = ETHER // 10  # stake an operator needs per posted result; slashed on a lost dispute
 CHALLENGE_BOND = ETHER // 10  # exact value a challenger sends with challenge(requestId)
 OPERATOR_BOND = 10 * ETHER  # what the operator stakes at genesis
+# Bisection disputes over text answers (OpMLBisection): blocks per move, and the generated-token
+# cap of an answer in the game (the worker's text cap, imochain.oracle.worker.TEXT_ANSWER_TOKENS).
+BISECTION_MOVE_WINDOW = 10
+BISECTION_MAX_NEW_TOKENS = 64
 
 @dataclass(frozen=True)
 class Predeploy:
@@ -132,8 +137,17 @@ def genesis_plan(
             _addr("OpML"),
             bytecode("OpML")
             + encode(
-                ["address", "uint256", "uint256", "uint256"],
-                [oracle, challenge_window, RESULT_BOND, CHALLENGE_BOND],
+                ["address", "uint256", "uint256", "uint256", "address"],
+                [oracle, challenge_window, RESULT_BOND, CHALLENGE_BOND, _addr("OpMLBisection")],
+            ),
+        ),
+        Predeploy(
+            "OpMLBisection",
+            _addr("OpMLBisection"),
+            bytecode("OpMLBisection")
+            + encode(
+                ["address", "address", "uint256", "uint256", "uint256"],
+                [_addr("OpML"), oracle, BISECTION_MOVE_WINDOW, CHALLENGE_BOND, BISECTION_MAX_NEW_TOKENS],
             ),
         ),
         Predeploy("Prompt", _addr("Prompt"), bytecode("Prompt") + encode(["address"], [oracle])),

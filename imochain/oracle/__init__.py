@@ -46,8 +46,26 @@ def start_services(node, oracle: bool = True, challenger: bool = True, fault_rat
         key = node.accounts[8].key if len(node.accounts) > 8 else node.accounts[-1].key
         services.append(Challenger(node, key, oracle_addr, bytes.fromhex(GENESIS_ADDRESSES["OpML"][2:]),
                                    CHALLENGE_BOND, book))
+    services += _bisection_players(node, oracle, challenger, oracle_addr)
     node.services = services
     return services
+
+
+def _bisection_players(node, oracle: bool, challenger: bool, oracle_addr: bytes) -> list:
+    """The operator's and the challenger's sides of the bisection game over int8 text answers."""
+    from imochain.contracts import GENESIS_ADDRESSES
+    from imochain.contracts.genesis import CHALLENGE_BOND, OPERATOR_PRIVATE_KEY
+    from .bisection import BisectionChallenger, BisectionOperator
+    addrs = [bytes.fromhex(GENESIS_ADDRESSES[n][2:]) for n in ("OpML", "OpMLBisection")]
+    if not node.get_code(addrs[1]):
+        return []
+    players = []
+    if oracle:
+        players.append(BisectionOperator(node, bytes.fromhex(OPERATOR_PRIVATE_KEY[2:]), oracle_addr, *addrs))
+    if challenger:
+        key = node.accounts[8].key if len(node.accounts) > 8 else node.accounts[-1].key
+        players.append(BisectionChallenger(node, key, oracle_addr, *addrs, CHALLENGE_BOND))
+    return players
 
 
 def _warm_up_inference(node, delay: float = 2.0) -> None:

@@ -191,7 +191,7 @@ class OracleWorker(BlockService):
     def _run_group(self, model_hash: bytes, group: list[Request]):
         from imochain.models import PrecompileError
         pc = self.node.inference
-        if pc.is_text(model_hash):
+        if pc.is_text(model_hash) or pc.is_stepped(model_hash):
             return self._run_text(model_hash, group)
         name = "?"
         try:

@@ -91,3 +91,9 @@ def batch1_gas(graph: Graph) -> int:
 
 def quote_gas(data_len: int) -> int:
     return QUOTE_GAS_BASE + QUOTE_GAS_PER_WORD * ((data_len + 31) // 32)
+
+
+def layer_step_gas(macs: int, call_bytes: int) -> int:
+    """One step of the opML bisection (one layer of one token, a head step or state 0): the same
+    schedule as an int8 inference over that step's MACs and the call's bytes."""
+    return -(-(G_CALL_MILLI + G_MAC_INT8_MILLI * macs + G_BYTE_MILLI * call_bytes) // 1000)

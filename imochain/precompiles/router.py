@@ -1,7 +1,9 @@
 """The model service behind 0xA1: every model kind (tensor and text), one owner for inference.
 
 Both call-data layouts start with the 32-byte model hash, so the router looks the model up by
-that word and hands the call to the tensor precompile or to the text runtime. Text models are
+that word and hands the call to the tensor precompile or to the text runtime. A third layout, the
+layer-step entry of the opML bisection, starts with the reserved word ``trace.STEP_TAG`` (see
+imochain/models/text/trace.py): ``STEP_TAG | modelHash | preimage`` -> ``preHash | postHash``. Text models are
 known by their file's hash at start-up and loaded (seconds) only when first used.
 
 Inference is not re-entrant across threads (torch, the runtimes' caches), so every run and
@@ -15,6 +17,7 @@ import threading
 import time
 
 from imochain.models.errors import PrecompileError
+from imochain.models.text.trace import STEP_TAG
 from .precompile import InferencePrecompile
 from imochain.models.store import ModelStore
 
@@ -25,6 +28,8 @@ class ModelRouter:
         self.lock = threading.RLock()
         self.tensor = InferencePrecompile(store, device)
         self.text_files: dict[bytes, tuple[str, str]] = {}  # hash → (name, path)
+        self.steppers: dict = {}  # model hash → trace.Stepper of an int8 text model (layer steps)
+        self._traces: dict = {}  # (model hash, prompt, max new) → Trace, the last few answers
         for path in text_files or []:
             self.add_text_file(path)
 
@@ -39,6 +44,36 @@ class ModelRouter:
             name = "smollm2" if stem.startswith("SmolLM2") else stem.rsplit(".", 1)[0]
         self.text_files[model_hash] = (name, path)
         return model_hash
+
+    def add_stepped_model(self, model, tokenizer=None):
+        """Serve layer steps of an int8 text model (``Int8Llama``); returns its Stepper."""
+        from imochain.models.text.trace import ByteTokenizer, Stepper
+        stepper = Stepper(model, tokenizer or ByteTokenizer())
+        with self.lock:
+            self.steppers[stepper.model_hash] = stepper
+        return stepper
+
+    def is_stepped(self, model_hash: bytes) -> bool:
+        return bytes(model_hash) in self.steppers
+
+    def trace(self, model_hash: bytes, prompt: bytes, max_new: int):
+        """The trace of an answer (the operator's copy, cached for the last few prompts)."""
+        from imochain.models.text.trace import Trace
+        key = (bytes(model_hash), bytes(prompt), max_new)
+        with self.lock:
+            if key not in self._traces:
+                if len(self._traces) >= 16:
+                    self._traces.pop(next(iter(self._traces)))
+                self._traces[key] = Trace(self.steppers[bytes(model_hash)], prompt, max_new)
+            return self._traces[key]
+
+    def _stepper(self, data: bytes):
+        if len(data) < 64:
+            raise PrecompileError("layer-step call shorter than tag + model hash")
+        stepper = self.steppers.get(bytes(data[32:64]))
+        if stepper is None:
+            raise PrecompileError(f"no int8 text model 0x{bytes(data[32:64]).hex()} for layer steps")
+        return stepper, bytes(data[64:])
 
     def add_model(self, data: bytes) -> bytes:
         """Validate a model file and add it to the store; returns its hash."""
@@ -99,6 +134,10 @@ class ModelRouter:
         return self.text_model(model_hash), prompt, cap, seed
 
     def gas_cost(self, data: bytes) -> int:
+        if bytes(data[:32]) == STEP_TAG:
+            from .gas import layer_step_gas
+            stepper, preimage = self._stepper(data)
+            return layer_step_gas(stepper.step_macs(preimage), len(data))
         if self.is_text(bytes(data[:32])):
             model, prompt, cap, _ = self._text_call(data)
             return model.quote(prompt, cap)
@@ -106,6 +145,9 @@ class ModelRouter:
 
     def execute(self, data: bytes) -> bytes:
         with self.lock:
+            if bytes(data[:32]) == STEP_TAG:
+                stepper, preimage = self._stepper(data)
+                return stepper.replay(preimage)
             if self.is_text(bytes(data[:32])):
                 model, prompt, cap, seed = self._text_call(data)
                 return model.generate(prompt, cap, seed).encode("utf-8")
@@ -123,13 +165,18 @@ class ModelRouter:
             return self.text_model(model_hash).generate(prompt, max_new_tokens, seed).encode("utf-8")
 
     def answer(self, model_hash: bytes, prompt: bytes, max_new_tokens: int) -> bytes:
-        """An oracle text answer: greedy, ended at its first full sentence (or the cap)."""
+        """An oracle text answer: greedy, ended at its first full sentence (or the cap); an int8
+        text model's answer is its trace's (greedy to a stop token or the cap)."""
         from imochain.models.text.sentences import generate_sentence
+        if self.is_stepped(model_hash):
+            return self.trace(model_hash, prompt, max_new_tokens).answer
         with self.lock:
             return generate_sentence(self.text_model(model_hash), prompt, max_new_tokens)
 
     def name_of(self, model_hash: bytes) -> str:
         """A model's name (text or tensor); PrecompileError when unknown."""
+        if self.is_stepped(model_hash):
+            return getattr(self.steppers[bytes(model_hash)].model, "name", "int8-text")
         entry = self.text_files.get(bytes(model_hash))
         return entry[0] if entry else self.store.get(model_hash).name
 
@@ -147,4 +194,17 @@ class ModelRouter:
         return self.tensor.quote_gas_cost(data)
 
     def quote(self, data: bytes) -> bytes:
+        if len(data) == 32 and self.is_stepped(data):
+            return self._stepped_quote(bytes(data))
         return self.tensor.quote(data)
+
+    def _stepped_quote(self, model_hash: bytes) -> bytes:
+        """0xA2 metadata of an int8 text model (so the oracle registers it for the opML game):
+        name, int8 mode, UTF-8 bytes in and out (dtype uint8, no fixed shape), the MACs and gas
+        of one layer step at position 0."""
+        from eth_abi import encode
+        from .gas import layer_step_gas
+        stepper = self.steppers[model_hash]
+        macs = stepper.step_macs(bytes([1]) + bytes(19))
+        return encode(["string", "uint8", "uint8", "uint32[]", "uint8", "uint32[]", "uint256", "uint256", "uint256"],
+                      [self.name_of(model_hash), 1, 0, [], 0, [], macs, 0, layer_step_gas(macs, 64)])
