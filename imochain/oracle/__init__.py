@@ -46,8 +46,8 @@ def start_services(node, oracle: bool = True, challenger: bool = True, fault_rat
         key = node.accounts[8].key if len(node.accounts) > 8 else node.accounts[-1].key
         services.append(Challenger(node, key, oracle_addr, bytes.fromhex(GENESIS_ADDRESSES["OpML"][2:]),
                                    CHALLENGE_BOND, book))
-    services += _bisection_players(node, oracle, challenger, oracle_addr)
-    node.services = services
+    # the bisection players ride along in node.services (callers unpack the first two)
+    node.services = services + _bisection_players(node, oracle, challenger, oracle_addr)
     return services
 
 

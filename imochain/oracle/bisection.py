@@ -147,13 +147,13 @@ class _Player(BlockService):
             data = move(request_id, trace, d)
             if data is not None:
                 self._send(request_id, data, key)
-            elif self.node.head.number >= d.deadline:  # the other side missed its move
+            elif self.node.head.block_number >= d.deadline:  # the other side missed its move
                 self._send(request_id, timeout_call(request_id), ("timeout",) + key)
 
     def _window_over(self, request_id: int) -> bool:
         out = self.node.call({"to": self.opml, "data": _selector("challengeDeadline(uint256)")
                               + abi_encode(["uint256"], [request_id])})
-        return self.node.head.number >= int.from_bytes(out[:32], "big")
+        return self.node.head.block_number >= int.from_bytes(out[:32], "big")
 
     def _send(self, request_id: int, data: bytes, key, value: int = 0) -> None:
         model_hash = self.traces[request_id].stepper.model_hash
