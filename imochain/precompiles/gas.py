@@ -93,7 +93,15 @@ def quote_gas(data_len: int) -> int:
     return QUOTE_GAS_BASE + QUOTE_GAS_PER_WORD * ((data_len + 31) // 32)
 
 
+# A layer step also runs the int8 Llama's integer element-wise work (norms, RoPE, softmax, SiLU)
+# as numpy on one row: a fixed cost per layer call and row, calibrated with the int8 text runtime
+# (imochain/models/text/int8/serve.py: 60 000 per layer call + 20 000 per row, 1 gas ~ 10 ns).
+LAYER_STEP_FIXED_GAS = 80_000
+
+
 def layer_step_gas(macs: int, call_bytes: int) -> int:
-    """One step of the opML bisection (one layer of one token, a head step or state 0): the same
-    schedule as an int8 inference over that step's MACs and the call's bytes."""
-    return -(-(G_CALL_MILLI + G_MAC_INT8_MILLI * macs + G_BYTE_MILLI * call_bytes) // 1000)
+    """One step of the opML bisection (one layer of one token, a head step or state 0): the int8
+    inference schedule over that step's MACs and the call's bytes (parsing, the KV digest check),
+    plus one layer call's element-wise work."""
+    milli = G_CALL_MILLI + G_MAC_INT8_MILLI * macs + G_BYTE_MILLI * call_bytes
+    return LAYER_STEP_FIXED_GAS + -(-milli // 1000)

@@ -166,10 +166,12 @@ class ModelRouter:
 
     def answer(self, model_hash: bytes, prompt: bytes, max_new_tokens: int) -> bytes:
         """An oracle text answer: greedy, ended at its first full sentence (or the cap); an int8
-        text model's answer is its trace's (greedy to a stop token or the cap)."""
+        text model's answer is its trace's: greedy to a stop token or the game's cap (state 0
+        commits to that cap, so the worker's own cap does not apply)."""
         from imochain.models.text.sentences import generate_sentence
         if self.is_stepped(model_hash):
-            return self.trace(model_hash, prompt, max_new_tokens).answer
+            from imochain.models.text.trace import GAME_MAX_NEW_TOKENS
+            return self.trace(model_hash, prompt, GAME_MAX_NEW_TOKENS).answer
         with self.lock:
             return generate_sentence(self.text_model(model_hash), prompt, max_new_tokens)
 

@@ -109,5 +109,10 @@ def test_layer_step_entry_of_the_router(stepper, trace):
     with pytest.raises(PrecompileError, match="shorter"):
         router.execute(T.STEP_TAG + b"\1" * 8)
     assert router.is_stepped(stepper.model_hash) and not router.is_text(stepper.model_hash)
-    assert router.answer(stepper.model_hash, b"abc", 5) == trace.answer
+    assert router.answer(stepper.model_hash, b"abc", 5) == T.Trace(stepper, b"abc", T.GAME_MAX_NEW_TOKENS).answer
     assert len(router.quote(stepper.model_hash)) > 0
+
+
+def test_the_game_cap_is_the_contracts():
+    from imochain.contracts import genesis
+    assert T.GAME_MAX_NEW_TOKENS == genesis.BISECTION_MAX_NEW_TOKENS

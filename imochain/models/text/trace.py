@@ -49,6 +49,9 @@ HEADER = struct.Struct(">IIHBII")  # step, pos, layer, done, prompt_len, max_new
 ZERO = bytes(32)
 MAX_POSITIONS = 4096  # prompt + answer tokens one trace may hold
 MAX_PROMPT_BYTES = 16 * 1024
+# Generated-token cap of an oracle answer inside the game: OpMLBisection's maxNewTokens at genesis
+# (contracts.genesis.BISECTION_MAX_NEW_TOKENS); the operator answers with exactly this cap.
+GAME_MAX_NEW_TOKENS = 64
 
 
 @dataclass(frozen=True)
@@ -99,13 +102,29 @@ class ByteTokenizer:
         return bytes(i & 0xFF for i in ids)
 
 
+class ChatTokenizer:
+    """The tokenizer side of a served int8 text model (``Int8TextModel``): the prompt through its
+    chat template, answer tokens to UTF-8 (invalid bytes replaced, as its ``generate`` does)."""
+
+    def __init__(self, text_model):
+        self.text_model = text_model
+        self.stop_ids = tuple(int(t) for t in text_model.template.stop_ids)
+
+    def encode(self, prompt: bytes) -> list[int]:
+        return self.text_model.encode_prompt(bytes(prompt))
+
+    def decode(self, ids) -> bytes:
+        raw = b"".join(self.text_model.tokenizer.token_bytes[t] for t in ids)
+        return raw.decode("utf-8", errors="replace").encode("utf-8")
+
+
 class Stepper:
     """The step function of one model: state 0 from a prompt, and each next state."""
 
     def __init__(self, model, tokenizer):
         self.model = model
         self.tokenizer = tokenizer
-        self.layers = int(model.cfg.layers) if hasattr(model.cfg, "layers") else int(model.cfg.n_layers)
+        self.layers = int(model.cfg.layers)
         self.model_hash = bytes(model.model_hash)
         self.stop_ids = frozenset(getattr(tokenizer, "stop_ids", ()) or ())
 
@@ -117,8 +136,9 @@ class Stepper:
         tokens = tuple(int(t) for t in self.tokenizer.encode(bytes(prompt)))
         if not tokens:
             raise PrecompileError("empty prompt")
-        if len(tokens) + max_new > MAX_POSITIONS:
-            raise PrecompileError(f"prompt of {len(tokens)} tokens + {max_new} exceeds {MAX_POSITIONS} positions")
+        limit = min(MAX_POSITIONS, int(getattr(self.model, "max_positions", MAX_POSITIONS)))
+        if len(tokens) + max_new > limit:
+            raise PrecompileError(f"prompt of {len(tokens)} tokens + {max_new} new exceeds the model's {limit} positions")
         return State(0, 0, 0, False, len(tokens), max_new, tokens, self._embed(tokens[0]), (ZERO,) * self.layers)
 
     def _embed(self, token: int) -> np.ndarray:
@@ -181,12 +201,10 @@ class Stepper:
         width = self.width
         if layer >= self.layers:
             return width * self.vocab if pos + 1 >= prompt_len else 0
-        layer_macs = getattr(self.model, "layer_macs", None)
-        if layer_macs is not None:
-            return int(layer_macs(pos))
-        cfg = self.model.cfg
-        ffn = int(getattr(cfg, "ffn", 0) or getattr(cfg, "hidden", 0) or getattr(cfg, "intermediate", 0) or 4 * width)
-        return 2 * width * width + 2 * width * self.kv_dim + 3 * width * ffn + 2 * (pos + 1) * width
+        c = self.model.cfg
+        q_dim = c.heads * c.head_dim
+        # q, k, v and o projections, gate/up/down, attention scores and values over pos + 1 rows
+        return width * (2 * q_dim + 2 * self.kv_dim) + 3 * width * c.ffn + 2 * (pos + 1) * q_dim
 
     def pack(self, s: State, k: np.ndarray | None = None, v: np.ndarray | None = None) -> bytes:
         out = [bytes([KIND_STEP]), s.header(), len(s.tokens).to_bytes(4, "big"),
@@ -242,8 +260,7 @@ class Stepper:
 
     @property
     def vocab(self) -> int:
-        cfg = self.model.cfg
-        return int(getattr(cfg, "vocab", None) or getattr(cfg, "vocab_size", None) or getattr(cfg, "n_vocab"))
+        return int(self.model.cfg.vocab)
 
 
 class Trace:
