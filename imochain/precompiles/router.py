@@ -137,7 +137,8 @@ class ModelRouter:
         if bytes(data[:32]) == STEP_TAG:
             from .gas import layer_step_gas
             stepper, preimage = self._stepper(data)
-            return layer_step_gas(stepper.step_macs(preimage), len(data))
+            macs, kv_rows = stepper.step_work(preimage)
+            return layer_step_gas(macs, len(data), kv_rows)
         if self.is_text(bytes(data[:32])):
             model, prompt, cap, _ = self._text_call(data)
             return model.quote(prompt, cap)
@@ -207,6 +208,6 @@ class ModelRouter:
         from eth_abi import encode
         from .gas import layer_step_gas
         stepper = self.steppers[model_hash]
-        macs = stepper.step_macs(bytes([1]) + bytes(19))
+        macs, _ = stepper.step_work(bytes([1]) + bytes(19))
         return encode(["string", "uint8", "uint8", "uint32[]", "uint8", "uint32[]", "uint256", "uint256", "uint256"],
                       [self.name_of(model_hash), 1, 0, [], 0, [], macs, 0, layer_step_gas(macs, 64)])

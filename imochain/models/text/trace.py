@@ -47,7 +47,8 @@ ANSWER_TAG = keccak(b"imochain.opml.answer.v1")
 KIND_INIT, KIND_STEP = 0, 1
 HEADER = struct.Struct(">IIHBII")  # step, pos, layer, done, prompt_len, max_new
 ZERO = bytes(32)
-MAX_POSITIONS = 4096  # prompt + answer tokens one trace may hold
+MAX_POSITIONS = 768  # prompt + answer tokens one trace may hold: a settle at the last one (its KV
+# cache in calldata, ~390 bytes a position at SmolLM2's shape) must fit EIP-7825's 2^24 gas
 MAX_PROMPT_BYTES = 16 * 1024
 # Generated-token cap of an oracle answer inside the game: OpMLBisection's maxNewTokens at genesis
 # (contracts.genesis.BISECTION_MAX_NEW_TOKENS); the operator answers with exactly this cap.
@@ -187,24 +188,25 @@ class Stepper:
             post = self.layer(s, k, v)[0].hash(self.model_hash)
         return s.hash(self.model_hash) + post
 
-    def step_macs(self, preimage: bytes) -> int:
-        """Multiply-accumulates of the step a preimage describes, from its header alone (gas is
+    def step_work(self, preimage: bytes) -> tuple[int, int]:
+        """(MACs, KV rows hashed) of the step a preimage describes, from its header alone (gas is
         priced before anything runs): a layer's projections, MLP and attention over ``pos + 1``
-        cached positions; a generating head step's vocabulary projection; nothing for state 0."""
+        positions, and the digest check over its ``pos`` cached rows; a generating head step's
+        vocabulary projection; nothing for state 0."""
         if not preimage or preimage[0] == KIND_INIT:
-            return 0
+            return 0, 0
         if len(preimage) < 1 + HEADER.size:
             raise PrecompileError("layer-step preimage too short")
         _, pos, layer, done, prompt_len, _ = HEADER.unpack(preimage[1:1 + HEADER.size])
         if done:
-            return 0
+            return 0, 0
         width = self.width
         if layer >= self.layers:
-            return width * self.vocab if pos + 1 >= prompt_len else 0
+            return (width * self.vocab if pos + 1 >= prompt_len else 0), 0
         c = self.model.cfg
         q_dim = c.heads * c.head_dim
         # q, k, v and o projections, gate/up/down, attention scores and values over pos + 1 rows
-        return width * (2 * q_dim + 2 * self.kv_dim) + 3 * width * c.ffn + 2 * (pos + 1) * q_dim
+        return width * (2 * q_dim + 2 * self.kv_dim) + 3 * width * c.ffn + 2 * (pos + 1) * q_dim, pos
 
     def pack(self, s: State, k: np.ndarray | None = None, v: np.ndarray | None = None) -> bytes:
         out = [bytes([KIND_STEP]), s.header(), len(s.tokens).to_bytes(4, "big"),
