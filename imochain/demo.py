@@ -189,7 +189,8 @@ class Demo:
 
     def text_model_id(self) -> int | None:
         """The oracle id of a text model at genesis (an alias or the plan's own), if any."""
-        texts = {bytes.fromhex(m["hash"][2:]) for m in self.rpc("imo_listModels") if m.get("kind") == "text"}
+        texts = {bytes.fromhex(m["hash"][2:]) for m in self.rpc("imo_listModels")
+                 if m.get("kind") == "text" and m.get("mode") != "int8"}  # the fast fp32 one
         if not texts:
             return None
         oracle = self.c["AIOracle"]
@@ -401,6 +402,11 @@ class Demo:
             self.check(bond_before - opml.functions.bondOf(operator).call() == RESULT_BOND,
                        "the operator's result bond was slashed")
 
+        from imochain.demo_bisection import run_step, stepped_text_model
+        if stepped_text_model(self) is not None:
+            with self.step("A lying oracle's text answer is bisected down to one step and corrected"):
+                run_step(self)
+
         with self.step("A holder burns tokens for a share of the redeem pool"):
             holder = self.investors[0]
             amount = self.token.functions.balanceOf(holder).call() // 2
@@ -451,6 +457,8 @@ def main(args) -> int:
         from imochain.builder import build_node
         from imochain.testing import in_process_web3
         w3, node = in_process_web3(node=build_node(services=True))
+        from imochain.demo_bisection import add_demo_text_model
+        add_demo_text_model(node)
     demo = Demo(w3, quiet=args.json)
     try:
         record = demo.run()

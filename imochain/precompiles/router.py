@@ -45,10 +45,12 @@ class ModelRouter:
         self.text_files[model_hash] = (name, path)
         return model_hash
 
-    def add_stepped_model(self, model, tokenizer=None):
-        """Serve layer steps of an int8 text model (``Int8Llama``); returns its Stepper."""
+    def add_stepped_model(self, model, tokenizer=None, name: str = "int8-llama"):
+        """Serve an int8 text model (``Int8Llama``) inside the opML game: answers are its traces
+        and 0xA1 replays its layer steps. Returns its Stepper."""
         from imochain.models.text.trace import ByteTokenizer, Stepper
-        stepper = Stepper(model, tokenizer or ByteTokenizer())
+        stepper = Stepper(model, tokenizer or ByteTokenizer(int(model.cfg.vocab)))
+        stepper.name = name
         with self.lock:
             self.steppers[stepper.model_hash] = stepper
         return stepper
@@ -115,6 +117,9 @@ class ModelRouter:
         for h, (name, path) in self.text_files.items():
             out.append({"hash": "0x" + h.hex(), "name": name, "kind": "text", "mode": "fp32",
                         "file": path})
+        for h, stepper in self.steppers.items():
+            out.append({"hash": "0x" + h.hex(), "name": stepper.name, "kind": "text", "mode": "int8",
+                        "layerSteps": True})
         owners: dict[str, dict] = {}
         for row in sorted(out, key=lambda r: (r["kind"] != "text", r["hash"])):
             owners.setdefault(row["name"], row)
@@ -179,7 +184,7 @@ class ModelRouter:
     def name_of(self, model_hash: bytes) -> str:
         """A model's name (text or tensor); PrecompileError when unknown."""
         if self.is_stepped(model_hash):
-            return getattr(self.steppers[bytes(model_hash)].model, "name", "int8-text")
+            return self.steppers[bytes(model_hash)].name
         entry = self.text_files.get(bytes(model_hash))
         return entry[0] if entry else self.store.get(model_hash).name
 

@@ -122,6 +122,8 @@ class ChatTokenizer:
 class Stepper:
     """The step function of one model: state 0 from a prompt, and each next state."""
 
+    name = "int8-llama"
+
     def __init__(self, model, tokenizer):
         self.model = model
         self.tokenizer = tokenizer
