@@ -189,7 +189,8 @@ class Demo:
 
     def text_model_id(self) -> int | None:
         """The oracle id of a text model at genesis (an alias or the plan's own), if any."""
-        texts = {bytes.fromhex(m["hash"][2:]) for m in self.rpc("imo_listModels") if m.get("kind") == "text"}
+        texts = {bytes.fromhex(m["hash"][2:]) for m in self.rpc("imo_listModels")
+                 if m.get("kind") == "text" and m.get("mode") != "int8"}  # the fast fp32 one
         if not texts:
             return None
         oracle = self.c["AIOracle"]

@@ -25,12 +25,18 @@ class ModelRouter:
         self.lock = threading.RLock()
         self.tensor = InferencePrecompile(store, device)
         self.text_files: dict[bytes, tuple[str, str]] = {}  # hash → (name, path)
+        self.int8_text: dict[bytes, tuple[str, str, bool]] = {}  # hash → (name, path, path is a GGUF to export)
         for path in text_files or []:
             self.add_text_file(path)
 
     # -- text models ---------------------------------------------------------------------------
     def add_text_file(self, path: str, name: str | None = None) -> bytes:
         from imochain.models.text import gguf_file
+        from imochain.models.text.int8 import file as int8_file
+        if int8_file.sniff(path):
+            model_hash = gguf_file.file_hash(path, gguf_file.default_cache_dir())
+            self.int8_text[model_hash] = (name or int8_file.peek_name(path), path, False)
+            return model_hash
         gguf_file.check_magic(path)
         model_hash = gguf_file.file_hash(path, gguf_file.default_cache_dir())
         if name is None:
@@ -56,10 +62,23 @@ class ModelRouter:
             with self.lock:
                 self.tensor.warm_up(bytes.fromhex(row["hash"][2:]))
 
+    def add_int8_export(self, gguf_path: str, name: str) -> bytes | None:
+        """Serve the int8 export of a GGUF under its known hash, built on first use (None when
+        its hash is not known without building: export it with `imochain model export-text`)."""
+        from imochain.models.text.int8.export import known_hash
+        model_hash = known_hash(gguf_path)
+        if model_hash is not None:
+            self.int8_text[model_hash] = (name, gguf_path, True)
+        return model_hash
+
     def is_text(self, model_hash: bytes) -> bool:
-        return bytes(model_hash) in self.text_files
+        return bytes(model_hash) in self.text_files or bytes(model_hash) in self.int8_text
 
     def text_model(self, model_hash: bytes):
+        if bytes(model_hash) in self.int8_text:
+            from imochain.models.text.int8.serve import get_int8_model
+            _, path, from_gguf = self.int8_text[bytes(model_hash)]
+            return get_int8_model(path, from_gguf, bytes(model_hash))
         from imochain.models.text import get_model
         name, path = self.text_files[bytes(model_hash)]
         return get_model(path)
@@ -80,6 +99,9 @@ class ModelRouter:
         for h, (name, path) in self.text_files.items():
             out.append({"hash": "0x" + h.hex(), "name": name, "kind": "text", "mode": "fp32",
                         "file": path})
+        for h, (name, path, from_gguf) in self.int8_text.items():
+            out.append({"hash": "0x" + h.hex(), "name": name, "kind": "text", "mode": "int8",
+                        "file": None if from_gguf else path, **({"source": path} if from_gguf else {})})
         owners: dict[str, dict] = {}
         for row in sorted(out, key=lambda r: (r["kind"] != "text", r["hash"])):
             owners.setdefault(row["name"], row)
@@ -130,7 +152,7 @@ class ModelRouter:
 
     def name_of(self, model_hash: bytes) -> str:
         """A model's name (text or tensor); PrecompileError when unknown."""
-        entry = self.text_files.get(bytes(model_hash))
+        entry = self.text_files.get(bytes(model_hash)) or self.int8_text.get(bytes(model_hash))
         return entry[0] if entry else self.store.get(model_hash).name
 
     def dry_run(self, data: bytes) -> dict:
