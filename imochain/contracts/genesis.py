@@ -18,7 +18,8 @@ ERC7007Collection  0xC0dE000000000000000000000000000000000020  for "digits-gener
 =================  ==========================================  ====================================
 
 Models are registered with the ids of :data:`MODEL_IDS` (other names: 100, 101, ... in
-sorted-name order, leaving ORA's small hosted ids such as 11 and 50 free for aliases), fee
+sorted-name order, leaving ORA's small hosted ids such as 50 free for aliases; 11, ORA's Llama,
+is the int8 SmolLM2's), fee
 :data:`MODEL_FEE` wei, receiver = owner, receiverPercentage :data:`MODEL_RECEIVER_PERCENTAGE`,
 model owner = owner (who may hand a model to the IMO launchpad). Models registered later with
 ``registerModel`` get ids from 1000. The oracle operator (:data:`OPERATOR_ADDRESS`) is
@@ -54,7 +55,9 @@ OPERATOR_PRIVATE_KEY = "0x2a871d0798f97d79848a013d4936a73bf4cc922c825d33c1cf7073
 OPERATOR_ADDRESS = "0xa0Ee7A142d267C1f36714E4a8F75612F20a79720"
 
 # Oracle model registration.
-MODEL_IDS: dict[str, int] = {"digits-classifier": 1, "digits-generator": 2}
+# "smollm2-int8" takes ORA's hosted-Llama id 11, so ORA consumers asking model 11 get the bit-exact
+# integer SmolLM2 (`--model-alias 11=NAME` still points it elsewhere).
+MODEL_IDS: dict[str, int] = {"digits-classifier": 1, "digits-generator": 2, "smollm2-int8": 11}
 FIRST_OTHER_MODEL_ID = 100
 MODEL_FEE = 10**15  # 0.001 ETH per inference (times batch size)
 MODEL_RECEIVER_PERCENTAGE = 80  # the model's receiver gets 80 % of the model fee; the protocol 20 %

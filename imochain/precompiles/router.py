@@ -28,6 +28,7 @@ class ModelRouter:
         self.lock = threading.RLock()
         self.tensor = InferencePrecompile(store, device)
         self.text_files: dict[bytes, tuple[str, str]] = {}  # hash → (name, path)
+        self.int8_text: dict[bytes, tuple[str, str, bool]] = {}  # hash → (name, path, path is a GGUF to export)
         self.steppers: dict = {}  # model hash → trace.Stepper of an int8 text model (layer steps)
         self._traces: dict = {}  # (model hash, prompt, max new) → Trace, the last few answers
         for path in text_files or []:
@@ -36,6 +37,11 @@ class ModelRouter:
     # -- text models ---------------------------------------------------------------------------
     def add_text_file(self, path: str, name: str | None = None) -> bytes:
         from imochain.models.text import gguf_file
+        from imochain.models.text.int8 import file as int8_file
+        if int8_file.sniff(path):
+            model_hash = gguf_file.file_hash(path, gguf_file.default_cache_dir())
+            self.int8_text[model_hash] = (name or int8_file.peek_name(path), path, False)
+            return model_hash
         gguf_file.check_magic(path)
         model_hash = gguf_file.file_hash(path, gguf_file.default_cache_dir())
         if name is None:
@@ -56,7 +62,21 @@ class ModelRouter:
         return stepper
 
     def is_stepped(self, model_hash: bytes) -> bool:
-        return bytes(model_hash) in self.steppers
+        """Whether answers of this model are traces the opML bisection can dispute: every int8
+        text model (added with add_stepped_model, or a served int8 text file)."""
+        return bytes(model_hash) in self.steppers or bytes(model_hash) in self.int8_text
+
+    def stepper(self, model_hash: bytes):
+        """The Stepper of an int8 text model (a served file's is built on first use)."""
+        h = bytes(model_hash)
+        if h not in self.steppers and h in self.int8_text:
+            from imochain.models.text.trace import ChatTokenizer, Stepper
+            served = self.text_model(h)  # loads (or exports) the file: seconds
+            stepper = Stepper(served.net, ChatTokenizer(served))
+            stepper.name = self.int8_text[h][0]
+            with self.lock:
+                self.steppers[h] = stepper
+        return self.steppers[h]
 
     def trace(self, model_hash: bytes, prompt: bytes, max_new: int):
         """The trace of an answer (the operator's copy, cached for the last few prompts)."""
@@ -66,16 +86,15 @@ class ModelRouter:
             if key not in self._traces:
                 if len(self._traces) >= 16:
                     self._traces.pop(next(iter(self._traces)))
-                self._traces[key] = Trace(self.steppers[bytes(model_hash)], prompt, max_new)
+                self._traces[key] = Trace(self.stepper(model_hash), prompt, max_new)
             return self._traces[key]
 
     def _stepper(self, data: bytes):
         if len(data) < 64:
             raise PrecompileError("layer-step call shorter than tag + model hash")
-        stepper = self.steppers.get(bytes(data[32:64]))
-        if stepper is None:
+        if not self.is_stepped(bytes(data[32:64])):
             raise PrecompileError(f"no int8 text model 0x{bytes(data[32:64]).hex()} for layer steps")
-        return stepper, bytes(data[64:])
+        return self.stepper(bytes(data[32:64])), bytes(data[64:])
 
     def add_model(self, data: bytes) -> bytes:
         """Validate a model file and add it to the store; returns its hash."""
@@ -93,10 +112,23 @@ class ModelRouter:
             with self.lock:
                 self.tensor.warm_up(bytes.fromhex(row["hash"][2:]))
 
+    def add_int8_export(self, gguf_path: str, name: str) -> bytes | None:
+        """Serve the int8 export of a GGUF under its known hash, built on first use (None when
+        its hash is not known without building: export it with `imochain model export-text`)."""
+        from imochain.models.text.int8.export import known_hash
+        model_hash = known_hash(gguf_path)
+        if model_hash is not None:
+            self.int8_text[model_hash] = (name, gguf_path, True)
+        return model_hash
+
     def is_text(self, model_hash: bytes) -> bool:
-        return bytes(model_hash) in self.text_files
+        return bytes(model_hash) in self.text_files or bytes(model_hash) in self.int8_text
 
     def text_model(self, model_hash: bytes):
+        if bytes(model_hash) in self.int8_text:
+            from imochain.models.text.int8.serve import get_int8_model
+            _, path, from_gguf = self.int8_text[bytes(model_hash)]
+            return get_int8_model(path, from_gguf, bytes(model_hash))
         from imochain.models.text import get_model
         name, path = self.text_files[bytes(model_hash)]
         return get_model(path)
@@ -117,9 +149,13 @@ class ModelRouter:
         for h, (name, path) in self.text_files.items():
             out.append({"hash": "0x" + h.hex(), "name": name, "kind": "text", "mode": "fp32",
                         "file": path})
+        for h, (name, path, from_gguf) in self.int8_text.items():
+            out.append({"hash": "0x" + h.hex(), "name": name, "kind": "text", "mode": "int8", "layerSteps": True,
+                        "file": None if from_gguf else path, **({"source": path} if from_gguf else {})})
         for h, stepper in self.steppers.items():
-            out.append({"hash": "0x" + h.hex(), "name": stepper.name, "kind": "text", "mode": "int8",
-                        "layerSteps": True})
+            if h not in self.int8_text:
+                out.append({"hash": "0x" + h.hex(), "name": stepper.name, "kind": "text", "mode": "int8",
+                            "layerSteps": True})
         owners: dict[str, dict] = {}
         for row in sorted(out, key=lambda r: (r["kind"] != "text", r["hash"])):
             owners.setdefault(row["name"], row)
@@ -183,9 +219,9 @@ class ModelRouter:
 
     def name_of(self, model_hash: bytes) -> str:
         """A model's name (text or tensor); PrecompileError when unknown."""
-        if self.is_stepped(model_hash):
+        if bytes(model_hash) in self.steppers and bytes(model_hash) not in self.int8_text:
             return self.steppers[bytes(model_hash)].name
-        entry = self.text_files.get(bytes(model_hash))
+        entry = self.text_files.get(bytes(model_hash)) or self.int8_text.get(bytes(model_hash))
         return entry[0] if entry else self.store.get(model_hash).name
 
     def dry_run(self, data: bytes) -> dict:
@@ -202,7 +238,7 @@ class ModelRouter:
         return self.tensor.quote_gas_cost(data)
 
     def quote(self, data: bytes) -> bytes:
-        if len(data) == 32 and self.is_stepped(data):
+        if len(data) == 32 and bytes(data) in self.steppers:  # a served file once its stepper is built
             return self._stepped_quote(bytes(data))
         return self.tensor.quote(data)
 

@@ -71,6 +71,26 @@ def is_int8_text(data_head: bytes) -> bool:
     return len(data_head) > 8 and FORMAT.encode() in data_head[8:1 << 16]
 
 
+def sniff(path: str) -> bool:
+    """Whether ``path`` is an int8 text model file (by its header; nothing is loaded)."""
+    try:
+        with open(path, "rb") as f:
+            return is_int8_text(f.read(1 << 16))
+    except OSError:
+        return False
+
+
+def peek_name(path: str) -> str:
+    """A display name from the file's header: its model name + "-int8", else the file's stem."""
+    with open(path, "rb") as f:
+        head = f.read(8)
+        n = struct.unpack("<Q", head)[0] if len(head) == 8 else 0
+        meta = _header(head + f.read(min(n, MAX_HEADER_BYTES)))
+    name = meta.get("config", {}).get("general_name") if isinstance(meta.get("config"), dict) else None
+    stem = os.path.basename(path).split(".")[0]
+    return f"{name}-int8" if isinstance(name, str) and name else stem
+
+
 def _header(data: bytes) -> dict:
     if len(data) < 8:
         raise TextModelError(CORRUPT_FILE, "int8 text model file is truncated (no header)")

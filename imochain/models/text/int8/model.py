@@ -123,6 +123,12 @@ class Int8Llama:
     def generate(self, ids: list[int], max_new: int, stop_ids=()) -> list[int]:
         """Greedy continuation of ``ids``: up to ``max_new`` new ids, stopping before a stop id.
         The prompt runs as batched rows (bit-identical to ``embed``/``layer``/``head`` per token)."""
+        return list(self.stream(ids, max_new, stop_ids))
+
+    def stream(self, ids: list[int], max_new: int, stop_ids=(), threads: int | None = None):
+        """``generate`` as a generator: yields each new id as soon as it is chosen. ``threads``:
+        torch intra-op threads while running (None: IMOCHAIN_TEXT_THREADS or 1; the bits never
+        depend on it, the speed does: 1 is fastest on a busy small machine)."""
         ids = [self._check_token(t) for t in ids]
         if not ids:
             raise TextModelError(BAD_CALL_DATA, "generate needs at least one prompt token")
@@ -133,33 +139,43 @@ class Int8Llama:
             raise TextModelError(
                 PROMPT_TOO_LONG, f"{len(ids)} prompt + {max_new} new tokens exceed {self.max_positions} positions"
             )
-        stop = {int(s) for s in stop_ids}
-        K = [np.zeros((total, self.kv_dim), np.int8) for _ in self.layers]
-        V = [np.zeros((total, self.kv_dim), np.int8) for _ in self.layers]
-        x = None
-        for start in range(0, len(ids), PREFILL_CHUNK):
-            chunk = ids[start:start + PREFILL_CHUNK]
-            x = self._embed_rows(chunk)
-            for li in range(len(self.layers)):
-                x, kn, vn = self._layer_rows(li, start, x, K[li][:start], V[li][:start])
-                K[li][start:start + len(chunk)] = kn
-                V[li][start:start + len(chunk)] = vn
-        out: list[int] = []
-        pos = len(ids)
-        for i in range(max_new):
-            tok = self.head(x[-1])
-            if tok in stop:
-                break
-            out.append(tok)
-            if i + 1 == max_new:
-                break
-            x = self._embed_rows([tok])
+        return self._stream(ids, max_new, {int(s) for s in stop_ids}, threads)
+
+    def _stream(self, ids, max_new, stop, threads):
+        import torch
+
+        from ..model import default_threads
+
+        want = threads or default_threads()
+        prev = torch.get_num_threads()
+        K = [np.zeros((len(ids) + max_new, self.kv_dim), np.int8) for _ in self.layers]
+        V = [np.zeros((len(ids) + max_new, self.kv_dim), np.int8) for _ in self.layers]
+
+        def run(rows, pos):
+            x = self._embed_rows(rows)
             for li in range(len(self.layers)):
                 x, kn, vn = self._layer_rows(li, pos, x, K[li][:pos], V[li][:pos])
-                K[li][pos] = kn[0]
-                V[li][pos] = vn[0]
-            pos += 1
-        return out
+                K[li][pos:pos + len(rows)] = kn
+                V[li][pos:pos + len(rows)] = vn
+            return x
+
+        try:
+            torch.set_num_threads(want)
+            for start in range(0, len(ids), PREFILL_CHUNK):
+                x = run(ids[start:start + PREFILL_CHUNK], start)
+            pos = len(ids)
+            for i in range(max_new):
+                tok = self.head(x[-1])
+                if tok in stop:
+                    return
+                torch.set_num_threads(prev)
+                yield tok  # the consumer runs with the caller's thread setting
+                torch.set_num_threads(want)
+                if i + 1 < max_new:
+                    x = run([tok], pos)
+                    pos += 1
+        finally:
+            torch.set_num_threads(prev)
 
     # ------------------------------------------------------------------ rows
 

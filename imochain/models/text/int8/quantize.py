@@ -15,6 +15,7 @@ from . import fixed
 FX = 16            # fractional bits of the residual stream and every int32 activation
 LF = 16            # fractional bits of the integer logits
 KV_MARGIN = 1.2    # static K/V scales cover 1.2x the calibration maximum before clamping
+CALIB_BITS = 6     # calibration maxima are rounded up to this many significant bits
 
 
 def quant_matrix(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -48,14 +49,33 @@ def _linear(tensors: dict, name: str, w: np.ndarray) -> None:
 
 
 def calibrate(net, cfg, ids: list[int]) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """Per layer, the largest |K| (after RoPE) and |V| per kv channel over a float run of ``ids``."""
-    from ..llama import KVCache
+    """Per layer, the largest |K| (after RoPE) and |V| per kv channel over a float64 run of ``ids``,
+    rounded up to CALIB_BITS significant bits: float64 kernels differ across CPUs only in the last
+    bits, so every machine rounds to the same values and exports the same file (bytes and hash)."""
+    import torch
 
-    cache = KVCache(cfg, len(ids))
-    net.forward(list(ids), cache)
-    kmax = [cache.k[i, :, :len(ids)].abs().amax(dim=1).reshape(-1).double().numpy() for i in range(cfg.layers)]
-    vmax = [cache.v[i, :, :len(ids)].abs().amax(dim=1).reshape(-1).double().numpy() for i in range(cfg.layers)]
+    from ..llama import KVCache, Llama
+
+    with torch.inference_mode():
+        w64 = {"token_embd.weight": net.embed.double(), "output.t": net.lm_head[:, :1].double(),
+               "output_norm.weight": net.norm.double()}
+        names = ("attn_norm.weight", "attn_qkv.t", "attn_output.t", "ffn_norm.weight", "ffn_gate_up.t", "ffn_down.t")
+        for i, block in enumerate(net.blocks):
+            w64.update({f"blk.{i}.{n}": t.double() for n, t in zip(names, block)})
+        net64 = Llama(cfg, w64)
+        net64.inv_freq = net.inv_freq
+        cache = KVCache(cfg, len(ids))
+        cache.k, cache.v = cache.k.double(), cache.v.double()
+        net64.forward(list(ids), cache)
+        n = len(ids)
+        kmax = [_round_up(cache.k[i, :, :n].abs().amax(dim=1).reshape(-1).numpy()) for i in range(cfg.layers)]
+        vmax = [_round_up(cache.v[i, :, :n].abs().amax(dim=1).reshape(-1).numpy()) for i in range(cfg.layers)]
     return kmax, vmax
+
+
+def _round_up(a: np.ndarray) -> np.ndarray:
+    m, e = np.frexp(np.maximum(a, 1e-6))  # exact
+    return np.ldexp(np.ceil(np.ldexp(m, CALIB_BITS)), e - CALIB_BITS)
 
 
 def quantize(net, cfg, calib_ids: list[int], positions: int | None = None) -> tuple[dict, dict]:
@@ -86,8 +106,8 @@ def quantize(net, cfg, calib_ids: list[int], positions: int | None = None) -> tu
         t[p + "ffn_norm"], ffg = quant_gamma(fn.double().numpy())
         _rms_linear(t, p + "gu", w13.double().numpy(), ffg)
         _linear(t, p + "down", w2.double().numpy())
-        sk = np.maximum(kmax[i], 1e-6) * KV_MARGIN / 127.0   # real K per int8 step, per channel
-        sv = np.maximum(vmax[i], 1e-6) * KV_MARGIN / 127.0
+        sk = kmax[i] * KV_MARGIN / 127.0   # real K per int8 step, per channel
+        sv = vmax[i] * KV_MARGIN / 127.0
         t[p + "k.m"], t[p + "k.s"] = fixed.scales_of(1.0 / (sk * 2.0 ** FX))
         t[p + "v.m"], t[p + "v.s"] = fixed.scales_of(1.0 / (sv * 2.0 ** FX))
         skf = 15 - math.frexp(float(sk.max()))[1]
