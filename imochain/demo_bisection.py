@@ -9,15 +9,23 @@ MAX_BLOCKS = 200  # every move is a transaction: a game of ~2^12 steps takes ~30
 
 
 def add_demo_text_model(node) -> None:
-    """The in-process demo's int8 text model in the game: a tiny random int8 Llama (fast; its
-    answers are noise, which is all a dispute over them needs)."""
+    """The in-process demo's int8 text model in the game: SmolLM2-135M's int8 export when the
+    node serves it (its export already built, e.g. by `imochain model export-text`; loaded now,
+    ~10 s), else a tiny random int8 Llama (fast; its answers are noise, which is all a dispute
+    over them needs)."""
+    router = node.inference
+    if router.int8_text:
+        router.stepper(next(iter(router.int8_text)))
+        return
     from imochain.models.text.int8 import Int8Llama
-    node.inference.add_stepped_model(Int8Llama.tiny(seed=0), name="int8-llama-tiny")
+    router.add_stepped_model(Int8Llama.tiny(seed=0), name="int8-llama-tiny")
 
 
 def stepped_text_model(demo) -> bytes | None:
-    """Hash of an int8 text model the node replays layer by layer (None: it serves none)."""
+    """Hash of an int8 text model the node replays layer by layer (None: it serves none): a
+    served model file first, then one added in-process."""
     rows = [m for m in demo.rpc("imo_listModels") if m.get("kind") == "text" and m.get("layerSteps")]
+    rows.sort(key=lambda m: "source" not in m and m.get("file") is None)
     return bytes.fromhex(rows[0]["hash"][2:]) if rows else None
 
 

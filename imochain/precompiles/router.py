@@ -238,7 +238,7 @@ class ModelRouter:
         return self.tensor.quote_gas_cost(data)
 
     def quote(self, data: bytes) -> bytes:
-        if len(data) == 32 and bytes(data) in self.steppers:  # a served file once its stepper is built
+        if len(data) == 32 and self.is_stepped(bytes(data)):
             return self._stepped_quote(bytes(data))
         return self.tensor.quote(data)
 
@@ -248,7 +248,7 @@ class ModelRouter:
         of one layer step at position 0."""
         from eth_abi import encode
         from .gas import layer_step_gas
-        stepper = self.steppers[model_hash]
+        stepper = self.stepper(model_hash)  # a served file loads here on first use (seconds)
         macs, _ = stepper.step_work(bytes([1]) + bytes(19))
         return encode(["string", "uint8", "uint8", "uint32[]", "uint8", "uint32[]", "uint256", "uint256", "uint256"],
                       [self.name_of(model_hash), 1, 0, [], 0, [], macs, 0, layer_step_gas(macs, 64)])
