@@ -8,13 +8,13 @@ PROMPT = b"Name one colour of the sky."
 MAX_BLOCKS = 200  # every move is a transaction: a game of ~2^12 steps takes ~30 blocks
 
 
-def add_demo_text_model(node) -> None:
+def add_demo_text_model(node, prefer_served: bool = True) -> None:
     """The in-process demo's int8 text model in the game: SmolLM2-135M's int8 export when the
     node serves it (its export already built, e.g. by `imochain model export-text`; loaded now,
     ~10 s), else a tiny random int8 Llama (fast; its answers are noise, which is all a dispute
-    over them needs)."""
+    over them needs; ``prefer_served=False`` takes it even when SmolLM2's is served)."""
     router = node.inference
-    if router.int8_text:
+    if router.int8_text and prefer_served:
         router.stepper(next(iter(router.int8_text)))
         return
     from imochain.models.text.int8 import Int8Llama
@@ -25,7 +25,8 @@ def stepped_text_model(demo) -> bytes | None:
     """Hash of an int8 text model the node replays layer by layer (None: it serves none): a
     served model file first, then one added in-process."""
     rows = [m for m in demo.rpc("imo_listModels") if m.get("kind") == "text" and m.get("layerSteps")]
-    rows.sort(key=lambda m: "source" not in m and m.get("file") is None)
+    loaded = {m["hash"] for m in rows if m.get("loaded")}
+    rows.sort(key=lambda m: (m["hash"] not in loaded, "source" not in m and m.get("file") is None))
     return bytes.fromhex(rows[0]["hash"][2:]) if rows else None
 
 

@@ -23,7 +23,7 @@ from eth_abi import encode as abi_encode
 from eth_utils import keccak
 
 from .sender import BlockService, Sender
-from .worker import _selector
+from .worker import _request_gas_limit, _selector
 
 log = logging.getLogger("imochain.oracle")
 
@@ -89,14 +89,17 @@ def open_call(request_id: int, answer: bytes) -> bytes:
     return _selector("open(uint256,bytes)") + abi_encode(["uint256", "bytes"], [request_id, answer])
 
 
-def move_gas(node, data: bytes, model_hash: bytes) -> int:
-    """Gas to allow a move: its calldata (EIP-7623 floor), the layer step of a settle, bookkeeping
-    and a corrected answer's re-delivery; unused gas is refunded."""
+def move_gas(node, data: bytes, model_hash: bytes, callback_gas: int) -> int:
+    """Gas to allow a move: its calldata (EIP-7623 floor) and bookkeeping; a verdict (settle,
+    timeout) also pays the layer step and the corrected answer's storage and re-delivery with
+    the request's whole callback gas (the oracle insists on it). Unused gas is refunded."""
     from imochain.models.text.trace import STEP_TAG
     gas = 400_000 + 40 * len(data)
+    if data[:4] in (_selector("settle(uint256,bytes)"), _selector("timeout(uint256)")):
+        gas += 600_000 + callback_gas * 64 // 63
     if data[:4] == _selector("settle(uint256,bytes)"):
         preimage = abi_decode(["uint256", "bytes"], data[4:])[1]
-        gas += 1_500_000 + node.inference.gas_cost(STEP_TAG + model_hash + preimage) if preimage else 3_000_000
+        gas += node.inference.gas_cost(STEP_TAG + model_hash + preimage) if preimage else 3_000_000
     return min(gas, TX_GAS_CAP)
 
 
@@ -158,7 +161,8 @@ class _Player(BlockService):
     def _send(self, request_id: int, data: bytes, key, value: int = 0) -> None:
         model_hash = self.traces[request_id].stepper.model_hash
         try:
-            self.sender.send(self.bisection, data, move_gas(self.node, data, model_hash), value=value)
+            gas = move_gas(self.node, data, model_hash, _request_gas_limit(self.node, self.oracle, request_id))
+            self.sender.send(self.bisection, data, gas, value=value)
             self.sent[request_id] = key
         except Exception as exc:
             log.warning("bisection: move on request #%d failed: %s", request_id, exc)

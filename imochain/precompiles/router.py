@@ -151,11 +151,12 @@ class ModelRouter:
                         "file": path})
         for h, (name, path, from_gguf) in self.int8_text.items():
             out.append({"hash": "0x" + h.hex(), "name": name, "kind": "text", "mode": "int8", "layerSteps": True,
+                        "loaded": h in self.steppers,
                         "file": None if from_gguf else path, **({"source": path} if from_gguf else {})})
         for h, stepper in self.steppers.items():
             if h not in self.int8_text:
                 out.append({"hash": "0x" + h.hex(), "name": stepper.name, "kind": "text", "mode": "int8",
-                            "layerSteps": True})
+                            "layerSteps": True, "loaded": True})
         owners: dict[str, dict] = {}
         for row in sorted(out, key=lambda r: (r["kind"] != "text", r["hash"])):
             owners.setdefault(row["name"], row)

@@ -84,3 +84,20 @@ def test_honest_answer_is_not_disputed():
 def B_trace(stepper, prompt):
     from imochain.models.text.trace import Trace
     return Trace(stepper, prompt, G.BISECTION_MAX_NEW_TOKENS)
+
+
+def test_the_nodes_challenger_wins_by_timeout_when_the_operator_goes_silent():
+    w3, node, stepper, c = _chain(fault_rate=1.0)
+    try:
+        operator, challenger = _players(node)
+        operator.stop()  # the lying operator never commits its trace
+        rid = _ask(w3, c, b"Tell me")
+        bis = bytes.fromhex(GENESIS_ADDRESSES["OpMLBisection"][2:])
+        assert B.read_dispute(node, bis, rid).phase == B.COMMIT
+        for _ in range(G.BISECTION_MOVE_WINDOW + 3):
+            w3.provider.make_request("evm_mine", [])
+        d = B.read_dispute(node, bis, rid)
+        assert B.PHASES[d.phase] == "ChallengerWon"
+        assert c["AIOracle"].functions.getOutput(rid).call() == B_trace(stepper, b"Tell me").answer
+    finally:
+        node.close()

@@ -59,7 +59,7 @@ def test_demo_in_process():
 def test_demo_against_a_running_node():
     from imochain.demo_bisection import add_demo_text_model
     node = build_node(NodeConfig(), services=True)
-    add_demo_text_model(node)
+    add_demo_text_model(node, prefer_served=False)  # the tiny one: SmolLM2's runs in-process above
     with running_node(node=node) as url:
         check_record(run_demo("--rpc", url))
         check_record(run_demo("--rpc", url))  # a teacher runs it again on the same node
