@@ -260,3 +260,25 @@ def test_malformed_moves_are_refused(w3, node, oracle, opml, bisection, operator
     reverts(bisection.functions.settle(rid, t.preimage(n - 2)), "deadline passed", stranger)
     r = send(bisection.functions.timeout(rid), stranger)  # the challenger owed the proof
     assert not events(bisection, "DisputeSettled", r)[0].args.challengerWon
+
+
+def test_a_lie_at_state_zero_is_caught_from_the_prompt(w3, node, oracle, bisection, operator, accounts, stepper,
+                                                       honest_trace, request_id):
+    """State 0 is never agreed: the contract recomputes it from the request's own prompt."""
+    rid = request_id
+    # (the tiny random model answers the same either way: the lie claims another answer too)
+    lie = B_trace(stepper, lie_at(0, other_token_at_start(stepper))).claiming(b"made up")
+    assert lie.leaves[0] != honest_trace.leaves[0]
+    post(oracle, bisection, operator, rid, lie)
+    challenger = accounts[3]
+    send(bisection.functions.open(rid, honest_trace.answer), challenger, value=BOND)
+    d, gas = play(w3, node, rid, operator, lie, challenger, honest_trace)
+    assert d.phase == B.CHALLENGER_WON and d.disputed == 0
+
+
+def other_token_at_start(stepper):
+    """Tamper: state 0 reads a different first prompt token."""
+    def change(s):
+        token = (s.tokens[0] + 1) % stepper.vocab
+        return replace(s, tokens=(token,) + s.tokens[1:], x=stepper._embed(token))
+    return change
