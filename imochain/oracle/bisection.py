@@ -1,4 +1,7 @@
-"""The players of the opML bisection over int8 text answers: the operator's side (commits each answer's trace, reveals states) and the challenger's side (recomputes the honest trace, disputes, answers, settles).
+"""The players of the opML bisection over int8 text answers: the operator's side and the challenger's side.
+
+The operator commits each answer's trace and reveals states; the challenger recomputes the honest
+trace, disputes, answers and settles.
 
 Where the trace lives: the operator keeps every answer's :class:`~imochain.models.text.trace.Trace`
 in memory (``BisectionOperator.traces``, request id -> trace, dropped once the result is final)

@@ -1,4 +1,6 @@
-"""A text answer as a trace of steps (one layer of one token, or one head step), each step's state hash, the Merkle commitment over them, and the pre-state preimages that 0xA1's layer-step entry replays.
+"""Text answers as traces of steps: state hashes, their Merkle commitment, and the preimages 0xA1's layer-step entry replays.
+
+A step is one layer of one token, or one head step.
 
 Steps. A greedy answer of an int8 Llama (``Int8Llama``) is cut into steps over the positions
 ``t`` of prompt + generated tokens:
