@@ -11,6 +11,8 @@ import threading
 import time
 
 from .challenger import Challenger
+from .offlock import OffLockRunner
+from .recovery import recover
 from .sender import BlockService, Sender
 from .requests import RequestBook
 from .worker import TEXT_ANSWER_TOKENS, BatchRecord, OracleWorker, corrupt
@@ -22,8 +24,10 @@ __all__ = ["BatchRecord", "BlockService", "Challenger", "OracleWorker", "Sender"
 
 
 def start_services(node, oracle: bool = True, challenger: bool = True, fault_rate: float = 0.0,
-                   seed: int = 7, max_tokens: int = TEXT_ANSWER_TOKENS) -> list:
-    """Start the worker and challenger on a node whose genesis has the IMO contracts."""
+                   seed: int = 7, max_tokens: int = TEXT_ANSWER_TOKENS, offlock: bool = True) -> list:
+    """Start the worker and challenger on a node whose genesis has the IMO contracts. `offlock`:
+    slow inference (text answers, big batches) runs off the node's lock and is answered in a
+    later block (oracle.offlock); False runs it inside the block that saw the request."""
     if node.inference is None:
         return []
     try:
@@ -41,6 +45,10 @@ def start_services(node, oracle: bool = True, challenger: bool = True, fault_rat
         services.append(OracleWorker(node, bytes.fromhex(OPERATOR_PRIVATE_KEY[2:]), oracle_addr, fault_rate, seed))
         services[-1].book = book
         services[-1].text_tokens = max_tokens
+        if offlock:
+            worker = services[-1]
+            worker.offlock = OffLockRunner(worker)
+            worker.offlock.submit_recovery(lambda: recover(worker))  # a restarted node's pending requests
     if challenger:
         # dev account 8 plays the independent watcher; its bond comes from its own balance
         key = node.accounts[8].key if len(node.accounts) > 8 else node.accounts[-1].key
