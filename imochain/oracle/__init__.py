@@ -39,7 +39,6 @@ def start_services(node, oracle: bool = True, challenger: bool = True, fault_rat
     if not node.get_code(oracle_addr):
         return []
     services = []
-    _warm_up_inference(node)
     book = RequestBook()  # each request's state, shared by both services (imo_getRequest)
     if oracle:
         services.append(OracleWorker(node, bytes.fromhex(OPERATOR_PRIVATE_KEY[2:]), oracle_addr, fault_rate, seed))
@@ -48,7 +47,9 @@ def start_services(node, oracle: bool = True, challenger: bool = True, fault_rat
         if offlock:
             worker = services[-1]
             worker.offlock = OffLockRunner(worker)
-            worker.offlock.submit_recovery(lambda: recover(worker))  # a restarted node's pending requests
+            worker.offlock.submit_call(lambda: recover(worker), first=True)  # a restarted node's pending requests
+    runner = services[0].offlock if services else None
+    _warm_up_inference(node, runner=runner)
     if challenger:
         # dev account 8 plays the independent watcher; its bond comes from its own balance
         key = node.accounts[8].key if len(node.accounts) > 8 else node.accounts[-1].key
@@ -58,18 +59,29 @@ def start_services(node, oracle: bool = True, challenger: bool = True, fault_rat
     return services
 
 
-def _warm_up_inference(node, delay: float = 2.0) -> None:
+def _warm_up_inference(node, delay: float = 2.0, runner=None) -> None:
     """Import torch and build the models' runtimes in the background, after start-up, so the
-    first oracle request does not pay for them (seconds on a small CPU)."""
+    first oracle request does not pay for them (seconds on a small CPU). On the off-lock
+    runner's thread when there is one: the process's exit then waits for it rather than cut a
+    thread off inside torch (which aborts the process)."""
 
-    def warm():
-        time.sleep(delay)  # let the server come up and answer first
+    def warm(deferred: bool = False):
+        if runner is not None:
+            if not deferred and not runner.quiet_for(delay):  # let the server come up and answer first
+                if not runner.stopping.is_set():
+                    runner.submit_call(lambda: warm(True))  # requests came first: warm up after them
+                return
+        else:
+            time.sleep(delay)
         try:
             node.inference.warm_up()
         except Exception:  # warming is an optimisation only
             log.debug("warm-up failed", exc_info=True)
 
-    threading.Thread(target=warm, name="imochain-warmup", daemon=True).start()
+    if runner is not None:
+        runner.submit_call(warm)
+    else:
+        threading.Thread(target=warm, name="imochain-warmup", daemon=True).start()
 
 
 def oracle_worker(node) -> OracleWorker | None:

@@ -43,6 +43,7 @@ class OffLockRunner:
         self._cond = threading.Condition()
         self._busy = False
         self._stopped = False
+        self.stopping = threading.Event()  # set by stop(): a job may wait on it instead of sleeping
         self._sent: dict[int, tuple[bytes, bytes]] = {}  # request id → (its block hash, answer tx)
         self.dropped: list[int] = []  # requests whose answer was ready but whose request was gone
         self._thread = threading.Thread(target=self._loop, args=(weakref.ref(self), self._cond, self._jobs),
@@ -83,10 +84,14 @@ class OffLockRunner:
                 self._jobs.extend(jobs)
             self._cond.notify_all()
 
-    def submit_recovery(self, recover) -> None:
-        """Run `recover()` first on this thread (a restarted node's pending requests)."""
+    def submit_call(self, fn, first: bool = False) -> None:
+        """Run `fn()` on this thread (a restarted node's pending requests, the models' warm-up):
+        work that must not be cut off inside torch when the process exits."""
         with self._cond:
-            self._jobs.appendleft(recover)
+            if first:
+                self._jobs.appendleft(fn)
+            else:
+                self._jobs.append(fn)
             self._cond.notify_all()
 
     # -- the thread -------------------------------------------------------------------------
@@ -168,6 +173,11 @@ class OffLockRunner:
         with self._cond:
             return self._cond.wait_for(lambda: self._stopped or (not self._jobs and not self._busy), timeout)
 
+    def quiet_for(self, seconds: float) -> bool:
+        """Wait up to `seconds` on this thread; False as soon as a job is queued or on stop."""
+        with self._cond:
+            return not self._cond.wait_for(lambda: self._stopped or bool(self._jobs), seconds)
+
     def pending_jobs(self) -> int:
         with self._cond:
             return len(self._jobs) + int(self._busy)
@@ -175,6 +185,7 @@ class OffLockRunner:
     def stop(self) -> None:
         with self._cond:
             self._stopped = True
+            self.stopping.set()
             self._jobs.clear()
             self._cond.notify_all()
 

@@ -20,7 +20,7 @@ from imochain.chain import NodeConfig
 from imochain.contracts import GENESIS_ADDRESSES, abi
 from imochain.models.text import TextModel, locate_default_gguf
 from imochain.models.text.sentences import generate_sentence
-from imochain.oracle import oracle_worker
+from imochain.oracle import oracle_worker, start_services
 from imochain.oracle.worker import TEXT_ANSWER_TOKENS
 from imochain.testing import in_process_web3, running_node
 
@@ -216,3 +216,52 @@ def test_smollm2_answer_off_the_lock_over_http(monkeypatch):
     # the call the worker made under the lock before: the same bytes
     assert output == node.inference.answer(node.inference.find("smollm2"), question, TEXT_ANSWER_TOKENS)
     assert len(output.decode("utf-8").split()) >= 3
+
+
+def test_slow_answers_are_delivered_in_request_order(tiny, direct):
+    w3, node, worker, oracle = make_chain(tiny)
+    w3.provider.make_request("anvil_setAutomine", [False])
+    prompts = [COLOUR, HI, COLOUR]
+    txs = [request(w3, oracle, p, transact=False) for p in prompts]
+    w3.provider.make_request("evm_mine", [])
+    first = oracle.functions.nextRequestId().call() - len(prompts)
+    assert worker.offlock.wait_idle(120)
+    w3.provider.make_request("evm_mine", [])
+    answers = [worker.book.get(first + i).transactions["answer"] for i in range(len(prompts))]
+    receipts = [w3.eth.get_transaction_receipt(tx) for tx in answers]
+    assert [r.transactionIndex for r in receipts] == [0, 1, 2]  # one block, in request-id order
+    assert len({r.blockNumber for r in receipts}) == 1
+    assert [oracle.functions.getOutput(first + i).call() for i in range(3)] == [direct[p] for p in prompts]
+    assert all(w3.eth.get_transaction_receipt(tx).status == 1 for tx in txs)
+
+
+def test_big_tensor_batches_go_off_the_lock_with_the_same_bytes(monkeypatch):
+    from eth_abi import encode
+
+    from imochain.contracts.genesis import MODEL_IDS
+    from imochain.oracle import offlock
+    from imochain.oracle.worker import Request
+
+    w3, node = in_process_web3()
+    worker = start_services(node, challenger=False)[0]
+    pc = node.inference
+    ran_on = []
+    execute_batch = pc.execute_batch
+    monkeypatch.setattr(pc, "execute_batch", lambda *a: ran_on.append(threading.current_thread().name)
+                        or execute_batch(*a))
+    small, big = pc.find("digits-classifier"), pc.find("mlp-784-256-256-10")
+    one = [Request(1, 0, b"\0" * 900, b"\0" * 20, 0, 1, 1)]
+    assert not worker.offlock.is_slow(small, one)  # µs: answered at once, under the lock
+    assert worker.offlock.is_slow(big, [Request(1, 0, b"\0" * 900, b"\0" * 20, 0, 64, 1)])  # ~11 ms by its gas
+    monkeypatch.setattr(offlock, "OFFLOCK_GAS", 0)  # every batch off the lock
+    oracle = w3.eth.contract(address=GENESIS_ADDRESSES["AIOracle"], abi=abi("AIOracle"))
+    data = encode(["uint8", "uint32[]", "bytes"], [1, [64], bytes(range(64))])
+    fee = oracle.functions.estimateFee(MODEL_IDS["digits-classifier"], 0).call()
+    tx = oracle.functions.requestCallback(MODEL_IDS["digits-classifier"], data, ZERO, 0, b"").transact(
+        {"from": w3.eth.accounts[2], "value": fee})
+    rid = oracle.functions.nextRequestId().call() - 1
+    assert worker.offlock.wait_idle(120)
+    answer = w3.eth.get_transaction_receipt(worker.book.get(rid).transactions["answer"])
+    assert answer.blockNumber > w3.eth.get_transaction_receipt(tx).blockNumber
+    assert ran_on == ["imochain-oracle-offlock"]
+    assert oracle.functions.getOutput(rid).call() == pc.execute(encode(["bytes32", "bytes"], [small, data]))
