@@ -28,6 +28,7 @@ import weakref
 log = logging.getLogger("imochain.oracle")
 
 OFFLOCK_GAS = 500_000  # inference priced above this (≈5 ms at 10 ns/gas) runs off the lock
+MAX_REMEMBERED = 10_000  # answers sent and dropped kept for the checks (bounded memory)
 EXIT_WAIT_S = 120  # at interpreter exit, wait this long for a running job (torch must not be cut off)
 _RUNNERS: "weakref.WeakSet[OffLockRunner]" = weakref.WeakSet()
 GONE = "its request left the chain (evm_revert, anvil_reset or a reorg) before the answer was ready"
@@ -140,6 +141,8 @@ class OffLockRunner:
             by_request = {a[0].request_id: a[0] for a in live}
             for request_id, tx_hash in worker._send_answers(live).items():
                 self._sent[request_id] = (by_request[request_id].block_hash, tx_hash)
+                while len(self._sent) > MAX_REMEMBERED:
+                    del self._sent[next(iter(self._sent))]  # the oldest: long mined
 
     def _closed(self, r) -> str | None:
         """Why `r` no longer waits for an answer, or None while it does: its request transaction
@@ -156,6 +159,7 @@ class OffLockRunner:
 
     def _drop(self, r, why: str) -> None:
         self.dropped.append(r.request_id)
+        del self.dropped[:-MAX_REMEMBERED]
         record = self.worker.book.get(r.request_id)
         if why == GONE and record is not None and record.transactions.get("request") == r.tx_hash \
                 and record.state == "pending":
