@@ -168,3 +168,36 @@ def test_rpc_during_text_generation(benchmark, capsys):
                 print(f"    {name:16s} idle p50 {idle['p50_ms']:7.2f} p99 {idle['p99_ms']:7.2f} ms | generating "
                       f"p50 {gen['p50_ms']:7.2f} p99 {gen['p99_ms']:7.2f} max {gen['max_ms']:7.1f} ms (n={gen['n']}) "
                       f"| p99 ratio {gen['p99_ms'] / max(idle['p99_ms'], 1e-9):.1f}x")
+
+
+def test_gil_wait_during_generation(benchmark, capsys):
+    """How long a Python thread waits for the GIL while another thread generates text: a 1 ms
+    sleep's overshoot, idle vs during a 32-token answer, in this process."""
+    from imochain.models.text import get_model
+    from imochain.models.text.sentences import generate_sentence
+
+    model = get_model(locate_default_gguf())
+    generate_sentence(model, QUESTION, 4)  # warm
+
+    def overshoots(stop) -> list[float]:
+        out = []
+        while not stop():
+            t = time.perf_counter()
+            time.sleep(0.001)
+            out.append((time.perf_counter() - t - 0.001) * 1e3)
+        return out
+
+    deadline = time.perf_counter() + 2.0
+    idle = overshoots(lambda: time.perf_counter() > deadline)
+    worker = threading.Thread(target=generate_sentence, args=(model, QUESTION, 32))
+    worker.start()
+    during = overshoots(lambda: not worker.is_alive())
+    benchmark.pedantic(lambda: None, rounds=1)
+    info = {phase: {"n": len(v), "p50_ms": round(_pct(v, 0.5), 3), "p99_ms": round(_pct(v, 0.99), 3),
+                    "max_ms": round(max(v), 2)} for phase, v in (("idle", idle), ("generating", during))}
+    benchmark.extra_info.update(info)
+    with capsys.disabled():
+        print(f"\nGIL wait of another thread (1 ms sleep overshoot), load {os.getloadavg()[0]:.1f}: "
+              f"idle p50 {info['idle']['p50_ms']} p99 {info['idle']['p99_ms']} ms | while generating "
+              f"p50 {info['generating']['p50_ms']} p99 {info['generating']['p99_ms']} max "
+              f"{info['generating']['max_ms']} ms (n={info['generating']['n']})")
