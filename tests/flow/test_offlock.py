@@ -142,6 +142,17 @@ def test_a_reverted_request_gets_no_stale_answer(tiny, direct, monkeypatch):
     assert operator_nonce(w3, worker) == sent_before + 1
 
 
+def test_anvil_reset_during_generation_drops_the_answer(tiny, monkeypatch):
+    w3, node, worker, oracle = make_chain(tiny)
+    with Gate(monkeypatch, node, "tiny") as gate:
+        _, rid = request(w3, oracle, HI)
+        assert gate.started.wait(120)
+        assert "error" not in w3.provider.make_request("anvil_reset", [])
+    assert worker.offlock.wait_idle(120)
+    assert worker.offlock.dropped == [rid]
+    assert operator_nonce(w3, worker) == 0 and w3.eth.block_number == 0  # nothing sent, nothing mined
+
+
 def test_manual_mining_delivers_the_answer_in_the_next_mined_block(tiny, direct, monkeypatch):
     w3, node, worker, oracle = make_chain(tiny)
     assert "error" not in w3.provider.make_request("anvil_setAutomine", [False])
