@@ -9,6 +9,8 @@ model hash the oracle recorded for the request (the one the opML game re-execute
 
 It runs after a block's listeners have all seen it (`Node.defer`), so subscribers see blocks
 in order; with automine their transactions go into one block rather than one block each.
+Slow inference (text answers, big batches) is handed to `oracle.offlock`, which runs it off the
+node's lock and answers in a later block.
 """
 
 from __future__ import annotations
