@@ -56,19 +56,27 @@ def test_per_step_api_equals_the_batched_prompt(smol):
     assert (rows[-1] == x).all()
 
 
-def test_node_serves_it_at_ora_id_11(smol):
+@pytest.mark.timeout(900)
+def test_node_and_oracle_serve_it_at_ora_id_11(smol):
     from imochain.chain import NodeConfig
     from imochain.contracts import GENESIS_ADDRESSES, abi
+    from imochain.models.text import encode_text_call
+    from imochain.oracle import start_services
     from imochain.testing import in_process_web3
 
     w3, node = in_process_web3(NodeConfig())
     row = next(r for r in node.inference.list() if r["name"] == "smollm2-int8")
     assert row["mode"] == "int8" and row["hash"] == "0x" + GOLDEN_HASH
-    oracle = w3.eth.contract(address=GENESIS_ADDRESSES["AIOracle"], abi=abi("AIOracle"))
-    model = oracle.functions.getModel(11).call()
+    c = {n: w3.eth.contract(address=GENESIS_ADDRESSES[n], abi=abi(n)) for n in ("AIOracle", "Prompt")}
+    model = c["AIOracle"].functions.getModel(11).call()
     assert model[0] == bytes.fromhex(GOLDEN_HASH)
     assert model[7] is True  # unverifiable until the bisection game (issue 17 part B) settles text
-    from imochain.models.text import encode_text_call
-
     out = node.inference.execute(encode_text_call(bytes.fromhex(GOLDEN_HASH), PROMPT, 2, 0))
     assert out.decode() == smol.generate(PROMPT, 2)
+    # ORA's Prompt consumer asks model 11 and gets the int8 model's first sentence.
+    worker, _ = start_services(node)
+    fee = c["Prompt"].functions.estimateFee(11).call()
+    c["Prompt"].functions.calculateAIResult(11, PROMPT.encode()).transact({"from": w3.eth.accounts[1], "value": fee})
+    assert worker.offlock.wait_idle(600)
+    answer = c["Prompt"].functions.getAIResult(11, PROMPT.encode()).call()
+    assert answer and answer == node.inference.answer(bytes.fromhex(GOLDEN_HASH), PROMPT.encode(), worker.text_tokens)
