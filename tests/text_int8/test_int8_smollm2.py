@@ -80,3 +80,14 @@ def test_node_and_oracle_serve_it_at_ora_id_11(smol):
     assert worker.offlock.wait_idle(600)
     answer = c["Prompt"].functions.getAIResult(11, PROMPT.encode()).call()
     assert answer and answer == node.inference.answer(bytes.fromhex(GOLDEN_HASH), PROMPT.encode(), worker.text_tokens)
+
+
+def test_cli_model_run_answers_with_the_int8_model(smol, capsys):
+    from imochain import cli
+
+    assert cli.main(["model", "run", "smollm2-int8", PROMPT, "--max-new-tokens", "2", "--json"]) == 0
+    import json
+
+    out = json.loads(capsys.readouterr().out)
+    assert out["model"] == "smollm2-int8" and out["hash"] == "0x" + GOLDEN_HASH
+    assert out["output"] == smol.generate(PROMPT, 2) and out["gas"] > 0
