@@ -45,7 +45,8 @@ class _Layer:
 
 
 class Int8Llama:
-    """A Llama-family model in exact integer arithmetic. Pure: no method changes the object."""
+    """A Llama-family model in exact integer arithmetic. The forward methods are pure: they change
+    neither the model nor their arguments."""
 
     kv_dtype = np.int8
 
