@@ -141,26 +141,32 @@ def sigmoid_q15(g: np.ndarray, frac_bits: int, table: np.ndarray) -> np.ndarray:
 
 class ExactMatmul:
     """x_int8 @ W_int8 with int64 results, exact on any BLAS: W is held as float32 chunks of at most
-    CHUNK_K input rows, so every partial sum any kernel forms is an integer below 2^24."""
+    CHUNK_K input rows, so every partial sum any kernel forms (CPU or CUDA, TF32 off) is an integer
+    below 2^24. ``device``: where the weights live and the products run; results come back as numpy."""
 
-    def __init__(self, w_q: np.ndarray):
+    def __init__(self, w_q: np.ndarray, device: str = "cpu"):
         import torch
 
         if w_q.dtype != np.int8 or w_q.ndim != 2:
             raise ValueError("ExactMatmul needs an int8 (in, out) matrix")
+        self.w_q = w_q
+        self.device = device
         self.k, self.n = w_q.shape
         self.chunks = [
             (k0, min(k0 + CHUNK_K, self.k),
-             torch.from_numpy(np.ascontiguousarray(w_q[k0:k0 + CHUNK_K], dtype=np.float32)))
+             torch.from_numpy(np.ascontiguousarray(w_q[k0:k0 + CHUNK_K], dtype=np.float32)).to(device))
             for k0 in range(0, self.k, CHUNK_K)
         ]
+
+    def to(self, device: str) -> "ExactMatmul":
+        return self if device == self.device else ExactMatmul(self.w_q, device)
 
     def __call__(self, a_q: np.ndarray) -> np.ndarray:
         import torch
 
-        a = torch.from_numpy(np.ascontiguousarray(a_q, dtype=np.float32))
+        a = torch.from_numpy(np.ascontiguousarray(a_q, dtype=np.float32)).to(self.device)
         out = None
         for k0, k1, w in self.chunks:
-            part = (a[..., k0:k1] @ w).numpy().astype(np.int64)
+            part = (a[..., k0:k1] @ w).cpu().numpy().astype(np.int64)
             out = part if out is None else out + part
         return out

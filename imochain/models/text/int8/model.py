@@ -45,7 +45,8 @@ class _Layer:
 
 
 class Int8Llama:
-    """A Llama-family model in exact integer arithmetic. Pure: no method changes the object."""
+    """A Llama-family model in exact integer arithmetic. The forward methods are pure: they change
+    neither the model nor their arguments."""
 
     kv_dtype = np.int8
 
@@ -78,6 +79,14 @@ class Int8Llama:
         self.macs_per_token = sum(
             int(np.prod(t.shape)) for n, t in tensors.items() if n.endswith(".q") and n != "embed.q"
         ) + (cfg.vocab * cfg.width if "head.q" not in tensors else 0)
+
+    def to(self, device: str) -> "Int8Llama":
+        """Run the matmuls on ``device`` ("cpu", "cuda"); the integer steps stay in numpy. The bits
+        do not change (see fixed.ExactMatmul)."""
+        for L in self.layers:
+            L.qkv, L.o, L.gu, L.down = (mm.to(device) for mm in (L.qkv, L.o, L.gu, L.down))
+        self.head_mm = self.head_mm.to(device)
+        return self
 
     # ------------------------------------------------------------------ public, step by step
 

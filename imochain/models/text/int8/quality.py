@@ -40,8 +40,8 @@ def next_token_stats(fp32, int8, ids: list[int]) -> dict:
             fp_logits.append(net.forward([t], cache).double().numpy())
     x = int8.net._embed_rows(ids[:-1])
     for li in range(cfg.layers):
-        x, _, _ = int8.net._layer_rows(li, 0, x, np.zeros((0, int8.net.kv_dim), np.int8),
-                                       np.zeros((0, int8.net.kv_dim), np.int8))
+        x, _, _ = int8.net._layer_rows(li, 0, x, np.zeros((0, int8.net.kv_dim), int8.net.kv_dtype),
+                                       np.zeros((0, int8.net.kv_dim), int8.net.kv_dtype))
     agree, nll_fp, nll_q = 0, 0.0, 0.0
     for i, fl in enumerate(fp_logits):
         ql = int8.net.logits(x[i]).astype(np.float64) / 2 ** int8.net.lf
