@@ -186,9 +186,8 @@ class BisectionOperator(_Player):
                 log.info("bisection: no trace for request #%d: %s", request_id, exc)
                 continue
             if keccak(trace.answer) != output_hash:  # the fault switch lied: so does the commitment
-                output = self.node.call({"to": self.oracle, "data": _selector("getOutput(uint256)")
-                                         + abi_encode(["uint256"], [request_id])})
-                trace = trace.claiming(abi_decode(["bytes"], output)[0])
+                from .challenger import posted_output
+                trace = trace.claiming(posted_output(self.node, self.oracle, request_id, output_hash))
             self.traces[request_id] = trace
             self._send(request_id, commit_call(request_id, trace), ("commit",))
         self._play(operator_move)

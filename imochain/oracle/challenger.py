@@ -109,3 +109,22 @@ def request_input(node, oracle: bytes, request_id: int) -> bytes:
                 return abi_decode(["uint256", "bytes", "address", "uint64", "bytes", "uint8", "uint8", "uint256"],
                                   entry.data)[1]
     raise LookupError(f"no AICallbackRequest log for request #{request_id}")
+
+
+RESULT = keccak(text="AICallbackResult(address,uint256,address,bytes)")
+
+
+def posted_output(node, oracle: bytes, request_id: int, output_hash: bytes) -> bytes:
+    """The output posted for a request with this hash, from the AICallbackResult log of the block
+    that fulfilled it (the oracle keeps only the hash). Raises LookupError if absent."""
+    data = _selector("getRequestFulfilledBlock(uint256)") + abi_encode(["uint256"], [request_id])
+    block = int.from_bytes(node.call({"to": oracle, "data": data})[:32], "big")
+    topic = request_id.to_bytes(32, "big")
+    for receipt in node.block_receipts(block) if block else ():
+        for entry in receipt.logs:
+            if entry.address == oracle and len(entry.topics) > 2 and entry.topics[0] == RESULT \
+                    and entry.topics[2] == topic:
+                output = abi_decode(["address", "bytes"], entry.data)[1]
+                if keccak(output) == output_hash:
+                    return output
+    raise LookupError(f"no AICallbackResult log for request #{request_id}")

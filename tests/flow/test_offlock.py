@@ -17,7 +17,7 @@ from web3 import Web3
 
 from imochain.builder import build_node
 from imochain.chain import NodeConfig
-from imochain.contracts import GENESIS_ADDRESSES, abi
+from imochain.contracts import GENESIS_ADDRESSES, abi, oracle_output
 from imochain.models.text import TextModel, locate_default_gguf
 from imochain.models.text.sentences import generate_sentence
 from imochain.oracle import oracle_worker, start_services
@@ -110,14 +110,14 @@ def test_rpc_and_mining_go_on_while_an_answer_is_generated(tiny, direct, monkeyp
     answer = w3.eth.get_transaction_receipt(worker.book.get(rid).transactions["answer"])
     assert answer.blockNumber > transfers[-1].blockNumber  # mined after the transfers sent meanwhile
     assert oracle.functions.getRequestStatus(rid).call() == FULFILLED
-    assert oracle.functions.getOutput(rid).call() == direct[HI]
+    assert oracle_output(oracle, rid) == direct[HI]
     # the synchronous path (inside the request's block, under the lock) gives the same bytes
     runner, worker.offlock = worker.offlock, None
     try:
         receipt2, rid2 = request(w3, oracle, HI)
     finally:
         worker.offlock = runner
-    assert oracle.functions.getOutput(rid2).call() == direct[HI]
+    assert oracle_output(oracle, rid2) == direct[HI]
     assert w3.eth.block_number == receipt2.blockNumber + 1
 
 
@@ -138,7 +138,7 @@ def test_a_reverted_request_gets_no_stale_answer(tiny, direct, monkeypatch):
     _, again = request(w3, oracle, COLOUR)
     assert again == rid
     assert worker.offlock.wait_idle(120)
-    assert oracle.functions.getOutput(rid).call() == direct[COLOUR]
+    assert oracle_output(oracle, rid) == direct[COLOUR]
     assert operator_nonce(w3, worker) == sent_before + 1
 
 
@@ -169,7 +169,7 @@ def test_manual_mining_delivers_the_answer_in_the_next_mined_block(tiny, direct,
     assert oracle.functions.getRequestStatus(rid).call() == PENDING  # ready, waiting in the pool
     assert node.pending_count() == 1
     w3.provider.make_request("evm_mine", [])
-    assert oracle.functions.getOutput(rid).call() == direct[HI]
+    assert oracle_output(oracle, rid) == direct[HI]
     assert w3.eth.get_transaction_receipt(worker.book.get(rid).transactions["answer"]).blockNumber == \
         receipt.blockNumber + 3
 
@@ -188,7 +188,7 @@ def test_a_restarted_node_answers_what_it_owes_once(tiny, direct, monkeypatch, t
 
     w3, node, worker, oracle = make_chain(tiny, db_path=db)  # the request is still pending on-chain
     assert worker.offlock.wait_idle(120)
-    assert oracle.functions.getOutput(rid).call() == direct[HI]
+    assert oracle_output(oracle, rid) == direct[HI]
     assert worker.book.get(rid).state == "answered"
     answered = operator_nonce(w3, worker)
     assert answered == sent_before + 1
@@ -198,7 +198,7 @@ def test_a_restarted_node_answers_what_it_owes_once(tiny, direct, monkeypatch, t
     w3, node, worker, oracle = make_chain(tiny, db_path=db)  # nothing owed any more
     assert worker.offlock.wait_idle(120)
     assert operator_nonce(w3, worker) == answered
-    assert oracle.functions.getOutput(rid).call() == direct[HI]
+    assert oracle_output(oracle, rid) == direct[HI]
     worker.stop()
     node.close()
 
@@ -223,7 +223,7 @@ def test_smollm2_answer_off_the_lock_over_http(monkeypatch):
         assert worker.offlock.wait_idle(600)
         answer = w3.eth.get_transaction_receipt(worker.book.get(rid).transactions["answer"])
         assert answer.blockNumber > transfers[-1].blockNumber > receipt.blockNumber
-        output = oracle.functions.getOutput(rid).call()
+        output = oracle_output(oracle, rid)
     # the call the worker made under the lock before: the same bytes
     assert output == node.inference.answer(node.inference.find("smollm2"), question, TEXT_ANSWER_TOKENS)
     assert len(output.decode("utf-8").split()) >= 3
@@ -242,7 +242,7 @@ def test_slow_answers_are_delivered_in_request_order(tiny, direct):
     receipts = [w3.eth.get_transaction_receipt(tx) for tx in answers]
     assert [r.transactionIndex for r in receipts] == [0, 1, 2]  # one block, in request-id order
     assert len({r.blockNumber for r in receipts}) == 1
-    assert [oracle.functions.getOutput(first + i).call() for i in range(3)] == [direct[p] for p in prompts]
+    assert [oracle_output(oracle, first + i) for i in range(3)] == [direct[p] for p in prompts]
     assert all(w3.eth.get_transaction_receipt(tx).status == 1 for tx in txs)
 
 
@@ -275,4 +275,4 @@ def test_big_tensor_batches_go_off_the_lock_with_the_same_bytes(monkeypatch):
     answer = w3.eth.get_transaction_receipt(worker.book.get(rid).transactions["answer"])
     assert answer.blockNumber > w3.eth.get_transaction_receipt(tx).blockNumber
     assert ran_on == ["imochain-oracle-offlock"]
-    assert oracle.functions.getOutput(rid).call() == pc.execute(encode(["bytes32", "bytes"], [small, data]))
+    assert oracle_output(oracle, rid) == pc.execute(encode(["bytes32", "bytes"], [small, data]))
