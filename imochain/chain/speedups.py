@@ -1,14 +1,19 @@
-"""A decoded-node cache for py-trie, installed once by the node.
+"""The library speed-ups (py-trie, pyrlp, py-evm), installed once by the node; reversible.
 
 py-evm rebuilds its state objects for every block, and every account read walks the state
 trie from the root, RLP-decoding each node again in pure Python. Trie nodes are addressed by
 the hash of their contents, so a node once decoded can never change: caching decoded nodes by
 key is always correct. Measured on this machine: one-transfer blocks 99.5 → 149.6 per second.
-Trie keys' nibble expansions are memoised for the same reason.
+Trie keys' nibble expansions and hex-prefix encodings are memoised for the same reason; values
+of recent roots are kept too (trie_values), and pyrlp's Serializable bookkeeping has faster
+equivalents (serializable_speedups).
 
 `HexaryTrie` edits branch nodes in place, so every hit returns a fresh copy of the node's
 lists (a node has at most 17 items, and embedded children are under 32 bytes, so two levels
 are all there is).
+
+Every patch is recorded with what it replaced, so `uninstall()` restores stock py-trie,
+pyrlp and py-evm (the equivalence tests run the same blocks both ways).
 """
 
 from __future__ import annotations
@@ -18,14 +23,18 @@ import functools
 import rlp
 import rlp.codec
 import trie.hexary
+import trie.utils.nodes
 from trie.constants import BLANK_NODE, BLANK_NODE_HASH
 from trie.hexary import HexaryTrie
+from trie.utils import nibbles as trie_nibbles
 from trie.utils.nibbles import bytes_to_nibbles
+
+from . import evm_speedups, serializable_speedups, trie_values
 
 MAX_NODES = 100_000  # ~ tens of MB at most; cleared wholesale when full
 
 _decoded: dict[bytes, list] = {}
-_installed = False
+_originals: list[tuple[object, str, object]] = []  # (owner, name, what the patch replaced)
 
 
 def _get_node(self, node_hash):
@@ -68,14 +77,82 @@ def _long_prefix(n: int, offset: int) -> bytes:
     return bytes((offset + 55 + len(size),)) + size
 
 
-def install() -> None:
-    global _installed
-    if not _installed:
-        HexaryTrie.get_node = _get_node
+@functools.lru_cache(maxsize=65536)
+def _decode_nibbles_of(value: bytes) -> tuple:
+    return trie_nibbles.decode_nibbles(value)
+
+
+def _decode_nibbles(value):
+    return _decode_nibbles_of(value) if type(value) is bytes else trie_nibbles.decode_nibbles(value)
+
+
+@functools.lru_cache(maxsize=65536)
+def _key_of(prefixed_key: bytes) -> tuple:
+    return trie_nibbles.remove_nibbles_terminator(trie_nibbles.decode_nibbles(prefixed_key))
+
+
+_slow_extract_key = trie.utils.nodes.extract_key
+
+
+def _extract_key(node):
+    if type(node) is list and len(node) == 2 and type(node[0]) is bytes:
+        return _key_of(node[0])
+    return _slow_extract_key(node)
+
+
+def _memo_of_nibbles(fn):
+    """`fn(nibbles) -> bytes` memoised; lists of nibbles are looked up as tuples."""
+    memo = functools.lru_cache(maxsize=65536)(fn)
+
+    def cached(nibbles):
+        return memo(tuple(nibbles))
+
+    return cached
+
+
+def _patches() -> list:
+    nodes = trie.utils.nodes
+    encode_nibbles = _memo_of_nibbles(trie_nibbles.encode_nibbles)
+    leaf_key = _memo_of_nibbles(nodes.compute_leaf_key)
+    extension_key = _memo_of_nibbles(nodes.compute_extension_key)
+    trie_patches = [
+        (HexaryTrie, "get_node", _get_node),
         # Trie keys are hashes of the same few addresses and slots again and again; their
         # nibble tuples are immutable, so memoising the conversion is safe (~6 % of a block).
-        trie.hexary.bytes_to_nibbles = functools.lru_cache(maxsize=65536)(bytes_to_nibbles)
+        (trie.hexary, "bytes_to_nibbles", functools.lru_cache(maxsize=65536)(bytes_to_nibbles)),
+        (trie.hexary, "decode_nibbles", _decode_nibbles),
+        (trie.hexary, "encode_nibbles", encode_nibbles),
+        (trie.hexary, "extract_key", _extract_key),
+        (trie.hexary, "compute_leaf_key", leaf_key),
+        (trie.hexary, "compute_extension_key", extension_key),
+        (nodes, "decode_nibbles", _decode_nibbles),
+        (nodes, "encode_nibbles", encode_nibbles),
+        (HexaryTrie, "get", trie_values.make_get(HexaryTrie.get)),
+        (HexaryTrie, "set", trie_values.make_set(HexaryTrie.set)),
+        (HexaryTrie, "delete", trie_values.make_delete(HexaryTrie.delete)),
         # Trie nodes and most chain data are plain bytes and lists: encode those directly.
-        rlp.codec.encode_raw = _encode_raw
-        trie.hexary.encode_raw = _encode_raw
-        _installed = True
+        (rlp.codec, "encode_raw", _encode_raw),
+        (trie.hexary, "encode_raw", _encode_raw),
+    ]
+    return trie_patches + serializable_speedups.PATCHES + evm_speedups.patches()
+
+
+def install() -> None:
+    if _originals:
+        return
+    for owner, name, value in _patches():
+        _originals.append((owner, name, owner.__dict__[name]))
+        setattr(owner, name, value)
+
+
+def uninstall() -> None:
+    """Stock libraries again (for equivalence tests); install() puts the speed-ups back."""
+    while _originals:
+        owner, name, original = _originals.pop()
+        setattr(owner, name, original)
+    _decoded.clear()
+    trie_values.clear()
+
+
+def installed() -> bool:
+    return bool(_originals)
