@@ -52,6 +52,59 @@ def _get_node(self, node_hash):
     return [list(x) if isinstance(x, list) else x for x in node]
 
 
+def _plain_copy(node):
+    """A node's lists copied, or None when it holds anything but bytes and lists (then the
+    cache is left to what decoding the stored bytes gives)."""
+    out = []
+    for item in node:
+        kind = type(item)
+        if kind is bytes:
+            out.append(item)
+        elif kind is list:
+            item = _plain_copy(item)
+            if item is None:
+                return None
+            out.append(item)
+        else:
+            return None
+    return out
+
+
+def _remember_written(node_hash, node) -> None:
+    """A node just written is the node its hash decodes to: cache it now, so the next block
+    does not decode what this one encoded."""
+    if type(node_hash) is bytes and len(node_hash) == 32 and type(node) is list and node_hash not in _decoded:
+        copied = _plain_copy(node)
+        if copied is not None:
+            if len(_decoded) >= MAX_NODES:
+                _decoded.clear()
+            _decoded[node_hash] = copied
+
+
+def _make_persist_node(original):
+    def persist_node(self, node):
+        key = original(self, node)
+        _remember_written(key, node)
+        return key
+    return persist_node
+
+
+def _make_set_raw_node(original):
+    def set_raw_node(self, raw_node):
+        node_hash = original(self, raw_node)
+        _remember_written(node_hash, raw_node)
+        return node_hash
+    return set_raw_node
+
+
+def _tuplify(node):
+    return tuple([_tuplify(sub) if isinstance(sub, list) else sub for sub in node])
+
+
+def _listify(node):
+    return [_listify(sub) if isinstance(sub, tuple) else sub for sub in node]
+
+
 _slow_encode_raw = rlp.codec.encode_raw
 
 
@@ -127,6 +180,10 @@ def _patches() -> list:
         (trie.hexary, "compute_extension_key", extension_key),
         (nodes, "decode_nibbles", _decode_nibbles),
         (nodes, "encode_nibbles", encode_nibbles),
+        (HexaryTrie, "_persist_node", _make_persist_node(HexaryTrie._persist_node)),
+        (HexaryTrie, "_set_raw_node", _make_set_raw_node(HexaryTrie._set_raw_node)),
+        (trie.hexary, "tuplify", _tuplify),
+        (trie.hexary, "listify", _listify),
         (HexaryTrie, "get", trie_values.make_get(HexaryTrie.get)),
         (HexaryTrie, "set", trie_values.make_set(HexaryTrie.set)),
         (HexaryTrie, "delete", trie_values.make_delete(HexaryTrie.delete)),
