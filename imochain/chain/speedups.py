@@ -6,7 +6,7 @@ the hash of their contents, so a node once decoded can never change: caching dec
 key is always correct. Measured on this machine: one-transfer blocks 99.5 → 149.6 per second.
 Trie keys' nibble expansions and hex-prefix encodings are memoised for the same reason; values
 of recent roots are kept too (trie_values), and pyrlp's Serializable bookkeeping has faster
-equivalents (serializable_speedups).
+equivalents (rlp_speedups).
 
 `HexaryTrie` edits branch nodes in place, so every hit returns a fresh copy of the node's
 lists (a node has at most 17 items, and embedded children are under 32 bytes, so two levels
@@ -29,7 +29,7 @@ from trie.hexary import HexaryTrie
 from trie.utils import nibbles as trie_nibbles
 from trie.utils.nibbles import bytes_to_nibbles
 
-from . import evm_speedups, serializable_speedups, trie_values
+from . import evm_speedups, rlp_speedups, trie_values
 
 MAX_NODES = 100_000  # ~ tens of MB at most; cleared wholesale when full
 
@@ -191,7 +191,7 @@ def _patches() -> list:
         (rlp.codec, "encode_raw", _encode_raw),
         (trie.hexary, "encode_raw", _encode_raw),
     ]
-    return trie_patches + serializable_speedups.PATCHES + evm_speedups.patches()
+    return trie_patches + rlp_speedups.PATCHES + evm_speedups.patches()
 
 
 def install() -> None:

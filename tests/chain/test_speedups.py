@@ -60,3 +60,45 @@ def test_cached_nodes_are_copies():
     node = t.get_node(t.root_hash)
     node[0] = b"tampered"
     assert t.get_node(t.root_hash)[0] != b"tampered"
+
+
+def _outcome(fn):
+    try:
+        return ("ok", fn())
+    except Exception as exc:  # the same error type and words, with or without the speed-ups
+        return (type(exc).__name__, str(exc))
+
+
+def test_rlp_sedes_and_serializable_results_and_errors_unchanged():
+    from eth.rlp.accounts import Account
+    from eth.vm.forks.prague.blocks import PragueBlockHeader
+    from rlp.sedes import CountableList, List, big_endian_int, binary
+    from rlp.sedes.binary import Binary
+
+    header = PragueBlockHeader(difficulty=0, block_number=7, gas_limit=30_000_000, timestamp=1_700_000_000,
+                               parent_beacon_block_root=b"\x01" * 32, requests_hash=b"\x02" * 32)
+    account = Account(nonce=3, balance=10**18)
+    pair = List([big_endian_int, Binary.fixed_length(2)])
+    cases = [
+        lambda: rlp.encode(header), lambda: rlp.decode(rlp.encode(header), PragueBlockHeader),
+        lambda: header.copy(timestamp=5, gas_used=21000).hash, lambda: header.copy().as_dict(),
+        lambda: account.copy(balance=1), lambda: rlp.decode(rlp.encode(account), Account),
+        lambda: header.copy(no_such_field=1), lambda: header.copy(1, 2),
+        lambda: Account(nonce=-1), lambda: rlp.encode(Account(nonce="x")),
+        lambda: rlp.encode([5, b"ab"], pair), lambda: rlp.encode([5, b"abc"], pair),
+        lambda: rlp.encode((0, b"ab"), pair), lambda: rlp.encode({1: 2}, pair), lambda: rlp.encode("ab", pair),
+        lambda: rlp.encode([5], pair), lambda: rlp.encode([-1, b"ab"], pair), lambda: rlp.encode([True, b"ab"], pair),
+        lambda: rlp.decode(rlp.encode([5, b"ab"]), pair), lambda: rlp.decode(rlp.encode([b"\x00\x05", b"ab"]), pair),
+        lambda: rlp.decode(rlp.encode([[b"x"], b"ab"]), pair), lambda: rlp.decode(rlp.encode([5, b"ab", b""]), pair),
+        lambda: rlp.encode([1, 2, 3], CountableList(big_endian_int)), lambda: binary.serialize(bytearray(b"z")),
+        lambda: rlp.decode(b"\x80", big_endian_int), lambda: rlp.decode(b"\x00", big_endian_int),
+    ]
+    speedups.install()
+    fast = [_outcome(case) for case in cases]
+    speedups.uninstall()
+    try:
+        stock = [_outcome(case) for case in cases]
+    finally:
+        speedups.install()
+    assert fast == stock
+    assert sum(1 for kind, _ in stock if kind != "ok") >= 8, "the error cases do fail"
