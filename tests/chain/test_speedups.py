@@ -13,7 +13,8 @@ from imochain.chain import speedups
 
 def _random_item(rng, depth=0):
     if depth > 3 or rng.random() < 0.6:
-        size = rng.choice([0, 1, 1, 2, 31, 32, 55, 56, 57, 200, 1100, 70_000])
+        # one long string (a 3-byte length prefix) now and then, not thousands of them
+        size = rng.choice([0, 1, 1, 2, 31, 32, 55, 56, 57, 200, 1100] + ([70_000] if depth == 0 else []))
         return rng.randbytes(size)
     return [_random_item(rng, depth + 1) for _ in range(rng.randint(0, 20))]
 
