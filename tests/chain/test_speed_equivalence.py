@@ -115,6 +115,12 @@ def _mine_all(blocks: list[list[bytes]]) -> dict:
         state = [(n, a, node.get_balance(a, n), node.get_nonce(a, n), node.get_code(a, n),
                   [node.get_storage(a, s, n) for s in range(6)])
                  for n in range(0, node.block_number + 1, 3) for a in sorted(seen)]
+        # the head's reader is the state the last block was built on: it reads what a fresh one does
+        head = node.block_number
+        for a in sorted(seen):
+            assert (node.get_balance(a), node.get_nonce(a), node.get_code(a), node.get_storage(a, 1)) == \
+                   (node.get_balance(a, head), node.get_nonce(a, head), node.get_code(a, head),
+                    node.get_storage(a, 1, head))
         return {"chain": chain, "state": state, "dump": node.states.dump()}
     finally:
         node.close()
