@@ -17,6 +17,7 @@ import time
 from eth_abi import encode
 from eth_account import Account
 from eth_utils import function_signature_to_4byte_selector as selector
+from eth_utils import to_checksum_address
 
 from imochain.builder import build_node
 from imochain.chain import NodeConfig, speedups
@@ -51,7 +52,7 @@ def _deploy_token(node) -> str:
     raw = Account.sign_transaction(dict(chainId=31337, nonce=0, maxPriorityFeePerGas=10**9, maxFeePerGas=10**11,
                                         gas=6_000_000, data=bytes.fromhex(art["bytecode"][2:]) + args, type=2),
                                    KEY0).raw_transaction
-    return "0x" + node.get_receipt(node.send_raw_transaction(bytes(raw))).contract_address.hex()
+    return to_checksum_address(node.get_receipt(node.send_raw_transaction(bytes(raw))).contract_address)
 
 
 def _compare(kind: str, make_raws) -> dict:

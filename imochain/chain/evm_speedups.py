@@ -1,4 +1,4 @@
-"""py-evm work that changes nothing, skipped: system-contract rewrites, logger look-ups.
+"""py-evm work that changes nothing, skipped: system-contract rewrites, logger look-ups, jump analysis.
 
 Cancun's and Prague's states run `set_system_contracts()` whenever one is built (per block,
 per call, per read-only view). Its test is inverted (`if not code != CONTRACT_CODE`): it
@@ -10,6 +10,10 @@ The replacement reads the code as before (same accesses, same errors) and writes
 `BaseState.logger` builds its logger (a `logging.getLogger` under a lock, with a temporary
 logger class) on every access, several times per transaction; `getLogger` returns the same
 object for the same name, so it is looked up once per state class.
+
+Which positions of a contract's code are valid jump targets (not inside PUSH data) depends on
+the code alone; py-evm works it out again for every call frame. The sets it fills are shared
+by every frame running the same code.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from eth.vm.forks.cancun.constants import BEACON_ROOTS_ADDRESS
 from eth.vm.forks.cancun.state import CancunState
 from eth.vm.forks.prague.constants import HISTORY_STORAGE_ADDRESS
 from eth.vm.forks.prague.state import PragueState
+from eth.vm.code_stream import CodeStream
 from eth.vm.state import BaseState
 from eth_utils import get_extended_debug_logger
 
@@ -39,9 +44,27 @@ def _state_logger(state_class):
     return get_extended_debug_logger(f"eth.vm.state.{state_class.__name__}")
 
 
+MAX_CODES = 4096  # codes whose jump analysis is kept; cleared wholesale when full
+_jump_analysis: dict[bytes, tuple[set, set]] = {}
+_stock_code_stream_init = CodeStream.__init__
+
+
+def _code_stream_init(self, code_bytes: bytes) -> None:
+    _stock_code_stream_init(self, code_bytes)
+    if type(code_bytes) is not bytes:
+        return
+    shared = _jump_analysis.get(code_bytes)
+    if shared is None:
+        if len(_jump_analysis) >= MAX_CODES:
+            _jump_analysis.clear()
+        shared = _jump_analysis[code_bytes] = (self.invalid_positions, self.valid_positions)
+    self.invalid_positions, self.valid_positions = shared
+
+
 def patches() -> list:
     return [
         (BaseState, "logger", property(lambda self: _state_logger(type(self)))),
+        (CodeStream, "__init__", _code_stream_init),
         (CancunState, "set_system_contracts", _cancun_system_contracts),
         (PragueState, "set_system_contracts", _prague_system_contracts),
     ]
