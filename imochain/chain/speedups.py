@@ -105,6 +105,23 @@ def _listify(node):
     return [_listify(sub) if isinstance(sub, tuple) else sub for sub in node]
 
 
+_stock_node_mapping = HexaryTrie._create_node_to_db_mapping  # uses nothing of the trie itself
+
+
+@functools.lru_cache(maxsize=16384)
+def _node_mapping_of(node: tuple):
+    key, encoded = _stock_node_mapping(None, _listify(node))
+    return (_tuplify(key), None) if type(key) is list else (key, encoded)
+
+
+def _cached_node_mapping(self, node: tuple):
+    """(hash, encoding) of a node, remembered across tries. py-trie's own cache is per trie
+    object, and a new one is made for every state root: the nodes a block writes are hashed
+    again when the next block prunes them. Small nodes come back as fresh lists."""
+    key, encoded = _node_mapping_of(node)
+    return (_listify(key), None) if type(key) is tuple else (key, encoded)
+
+
 _slow_encode_raw = rlp.codec.encode_raw
 
 
@@ -184,6 +201,7 @@ def _patches() -> list:
         (HexaryTrie, "_set_raw_node", _make_set_raw_node(HexaryTrie._set_raw_node)),
         (trie.hexary, "tuplify", _tuplify),
         (trie.hexary, "listify", _listify),
+        (HexaryTrie, "_cached_create_node_to_db_mapping", _cached_node_mapping),
         (HexaryTrie, "get", trie_values.make_get(HexaryTrie.get)),
         (HexaryTrie, "set", trie_values.make_set(HexaryTrie.set)),
         (HexaryTrie, "delete", trie_values.make_delete(HexaryTrie.delete)),
