@@ -168,3 +168,62 @@ def test_where_a_transfer_goes(benchmark):
         print(f"{label:40s} {stock[label] * 1e3:8.3f} {fast[label] * 1e3:10.3f}")
     print(f"{'total per transaction':40s} {stock_tx * 1e3:8.3f} {fast_tx * 1e3:10.3f}")
     benchmark.extra_info.update(stock_ms=stock_tx * 1e3, fast_ms=fast_tx * 1e3)
+
+
+PROFILED = [  # (label, file suffix, function name): cumulative share of one automined transfer
+    ("build the block", "chain/executor.py", "build_block"),
+    ("  execute the transaction", "frontier/state.py", "apply_transaction"),
+    ("  state root + persist", "eth/vm/state.py", "persist"),
+    ("  create the header", "osaka/headers.py", "create_header_from_parent"),
+    ("  tx + receipt tries", "eth/vm/base.py", "set_block_transactions_and_withdrawals"),
+    ("  build a state (VM, AccountDB)", "eth/vm/base.py", "build_state"),
+    ("store the block (py-evm chaindb + index)", "chain/storage.py", "append_block"),
+    ("sender recovery", "eth/_utils/transactions.py", "extract_transaction_sender"),
+    ("pool admission checks", "chain/validate.py", "check_for_pool"),
+    ("receipt lookup", "chain/node.py", "get_receipt"),
+    ("account reads (AccountDB._get_account)", "eth/db/account.py", "_get_account"),
+    ("trie writes (HexaryTrie.set)", "", "set"),
+    ("trie reads (HexaryTrie.get)", "", "get"),
+    ("Serializable construction", "rlp/sedes/serializable.py", "__init__"),
+    ("RLP decoding (rlp.decode)", "rlp/codec.py", "decode"),
+]
+
+
+def _profile(node, raws) -> tuple[dict, float, float]:
+    import cProfile
+    import pstats
+    profile = cProfile.Profile()
+    t0 = time.perf_counter()
+    profile.enable()
+    for raw in raws:
+        node.get_receipt(node.send_raw_transaction(raw))
+    profile.disable()
+    total = time.perf_counter() - t0
+    stats = pstats.Stats(profile).stats
+    calls = sum(v[1] for v in stats.values())
+    shares = {}
+    for label, path, name in PROFILED:
+        hits = [v[3] for (file, _, func), v in stats.items() if func == name and
+                (file.endswith(path) if path else ("trie/hexary.py" in file or "trie_values.py" in file))]
+        shares[label] = max(hits, default=0.0) / total
+    return shares, total / len(raws) * 1e3, calls / len(raws)
+
+
+def test_profile_top_items(benchmark):
+    """cProfile of automined transfers: each item's share of the time, stock and with the speed-ups."""
+    node = build_node(NodeConfig())
+    raws = _signed(0, 3 * PER_ROUND, SINK)
+    _send_and_wait(node, raws[:PER_ROUND])
+    try:
+        speedups.uninstall()
+        stock, stock_ms, stock_calls = _profile(node, raws[PER_ROUND:2 * PER_ROUND])
+    finally:
+        speedups.install()
+    fast, fast_ms, fast_calls = benchmark.pedantic(_profile, args=(node, raws[2 * PER_ROUND:]), rounds=1, iterations=1)
+    node.close()
+    print(f"\ncProfile of an automined ETH transfer (load {os.getloadavg()[0]:.1f}): share of its time")
+    print(f"{'item':44s} {'stock':>7s} {'speed-ups':>10s}")
+    for label, _, _ in PROFILED:
+        print(f"{label:44s} {stock[label] * 100:6.1f}% {fast[label] * 100:9.1f}%")
+    print(f"{'ms per transaction under the profiler':44s} {stock_ms:7.2f} {fast_ms:10.2f}")
+    print(f"{'Python function calls per transaction':44s} {stock_calls:7.0f} {fast_calls:10.0f}")
