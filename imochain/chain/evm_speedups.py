@@ -1,4 +1,5 @@
-"""py-evm work that changes nothing, skipped: system-contract rewrites, logger look-ups, jump analysis.
+"""py-evm work that changes nothing, skipped: system-contract rewrites, logger look-ups, jump
+analysis, decoding the same account again.
 
 Cancun's and Prague's states run `set_system_contracts()` whenever one is built (per block,
 per call, per read-only view). Its test is inverted (`if not code != CONTRACT_CODE`): it
@@ -14,6 +15,9 @@ object for the same name, so it is looked up once per state class.
 Which positions of a contract's code are valid jump targets (not inside PUSH data) depends on
 the code alone; py-evm works it out again for every call frame. The sets it fills are shared
 by every frame running the same code.
+
+An account's RLP decodes to an immutable `Account`; each state decodes the accounts it reads
+afresh (its cache dies with it, once per block). Decoded accounts are shared by their bytes.
 """
 
 from __future__ import annotations
@@ -24,6 +28,9 @@ from eth.vm.forks.cancun.constants import BEACON_ROOTS_ADDRESS
 from eth.vm.forks.cancun.state import CancunState
 from eth.vm.forks.prague.constants import HISTORY_STORAGE_ADDRESS
 from eth.vm.forks.prague.state import PragueState
+import rlp
+from eth.db.account import AccountDB
+from eth.rlp.accounts import Account
 from eth.vm.code_stream import CodeStream
 from eth.vm.state import BaseState
 from eth_utils import get_extended_debug_logger
@@ -61,10 +68,28 @@ def _code_stream_init(self, code_bytes: bytes) -> None:
     self.invalid_positions, self.valid_positions = shared
 
 
+@functools.lru_cache(maxsize=16384)
+def _decode_account(encoded: bytes) -> Account:
+    return rlp.decode(encoded, sedes=Account)
+
+
+def _get_account(self, address, from_journal: bool = True) -> Account:
+    """AccountDB._get_account, with decoded accounts shared (py-evm's own steps otherwise)."""
+    if from_journal and address in self._account_cache:
+        return self._account_cache[address]
+    encoded = self._get_encoded_account(address, from_journal)
+    account = (_decode_account(encoded) if type(encoded) is bytes else rlp.decode(encoded, sedes=Account)) \
+        if encoded else Account()
+    if from_journal:
+        self._account_cache[address] = account
+    return account
+
+
 def patches() -> list:
     return [
         (BaseState, "logger", property(lambda self: _state_logger(type(self)))),
         (CodeStream, "__init__", _code_stream_init),
+        (AccountDB, "_get_account", _get_account),
         (CancunState, "set_system_contracts", _cancun_system_contracts),
         (PragueState, "set_system_contracts", _prague_system_contracts),
     ]
