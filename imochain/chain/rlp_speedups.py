@@ -26,6 +26,7 @@ slow_validate = serializable.validate_args_and_kwargs
 slow_merge_kwargs_to_args = serializable.merge_kwargs_to_args
 slow_merge_args_to_kwargs = serializable.merge_args_to_kwargs
 slow_copy = serializable.BaseSerializable.copy
+slow_init = serializable.BaseSerializable.__init__
 
 
 @functools.lru_cache(maxsize=1024)
@@ -56,6 +57,18 @@ def merge_args_to_kwargs(args, kwargs, arg_names, allow_missing=False):
     if _name_set(arg_names) is None:
         return slow_merge_args_to_kwargs(args, kwargs, arg_names)
     return dict(zip(arg_names, args))
+
+
+def fast_init(self, *args, **kwargs):
+    """BaseSerializable.__init__ without a call per atomic field (ints and bytes are immutable
+    already); a wrong argument count goes to pyrlp for its error."""
+    meta = self._meta
+    values = serializable.merge_kwargs_to_args(args, kwargs, meta.field_names) if kwargs else args
+    if len(values) != len(meta.field_names):
+        return slow_init(self, *args, **kwargs)
+    make_immutable = serializable.make_immutable
+    for value, attr in zip(values, meta.field_attrs):
+        setattr(self, attr, value if type(value) in _ATOMIC else make_immutable(value))
 
 
 def fast_copy(self, *args, **kwargs):
@@ -135,4 +148,5 @@ PATCHES = [
     (serializable, "merge_kwargs_to_args", merge_kwargs_to_args),
     (serializable, "merge_args_to_kwargs", merge_args_to_kwargs),
     (serializable.BaseSerializable, "copy", fast_copy),
+    (serializable.BaseSerializable, "__init__", fast_init),
 ]
