@@ -36,8 +36,7 @@ def build_block(chain, vm_class, parent, pre_root: bytes, timestamp: int, coinba
                 pool, executable: Callable, gas_limit: int | None = None, base_fee: int | None = None) -> BuiltBlock:
     """`gas_limit` and `base_fee` override the parent's limit and EIP-1559's fee (dev cheats)."""
     header = vm_class.create_header_from_parent(
-        parent, timestamp=timestamp, coinbase=coinbase, gas_limit=gas_limit or parent.gas_limit)
-    header = header.copy(state_root=pre_root)
+        parent, timestamp=timestamp, coinbase=coinbase, gas_limit=gas_limit or parent.gas_limit, state_root=pre_root)
     if base_fee is not None:
         header = header.copy(base_fee_per_gas=base_fee)
     vm = chain.get_vm(header)
