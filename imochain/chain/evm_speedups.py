@@ -51,7 +51,7 @@ def _state_logger(state_class):
     return get_extended_debug_logger(f"eth.vm.state.{state_class.__name__}")
 
 
-MAX_CODES = 4096  # codes whose jump analysis is kept; cleared wholesale when full
+MAX_CODES = 256  # codes whose jump analysis is kept (keys up to 24 KiB each); cleared when full
 _jump_analysis: dict[bytes, tuple[set, set]] = {}
 _stock_code_stream_init = CodeStream.__init__
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 MAX_LAYERS = 8192  # roots remembered (oldest dropped first): a few per block and per storage trie
 MAX_DEPTH = 32  # layers a read walks before it walks the trie instead
 MAX_VALUES = 50_000  # reads remembered under one root (a state dump reads every account)
+MAX_TOTAL = 400_000  # values remembered in all (tens of MB at most): then everything is dropped
 
 
 class _Layer:
@@ -29,6 +30,14 @@ class _Layer:
 
 
 _layers: dict[bytes, _Layer] = {}
+_stored = 0  # values added since the last clear (an upper bound on what is held)
+
+
+def _count(n: int = 1) -> None:
+    global _stored
+    _stored += n
+    if _stored > MAX_TOTAL:
+        clear()
 
 
 def _layer(root: bytes, parent: _Layer | None = None, values: dict | None = None) -> _Layer:
@@ -66,6 +75,7 @@ def make_get(original_get):
             top = _layer(root)
         if len(top.values) < MAX_VALUES:
             top.values[key] = value
+            _count()
         return value
 
     return get
@@ -92,6 +102,7 @@ def make_delete(original_delete):
 def _record(old_root: bytes, new_root: bytes, key, value) -> None:
     if type(key) is not bytes or type(value) is not bytes:
         return
+    _count()
     if old_root == new_root:  # the key already held this value
         _layer(old_root, values={key: value})
     else:
@@ -99,4 +110,6 @@ def _record(old_root: bytes, new_root: bytes, key, value) -> None:
 
 
 def clear() -> None:
+    global _stored
     _layers.clear()
+    _stored = 0

@@ -2,6 +2,7 @@
 
 import random
 
+import pytest
 import rlp
 import rlp.codec
 from eth_utils import keccak
@@ -103,3 +104,34 @@ def test_rlp_sedes_and_serializable_results_and_errors_unchanged():
         speedups.install()
     assert fast == stock
     assert sum(1 for kind, _ in stock if kind != "ok") >= 8, "the error cases do fail"
+
+
+@pytest.mark.parametrize("max_depth,max_total", [(32, 400_000), (3, 60)])
+def test_trie_value_layers_answer_every_root_as_the_trie_does(monkeypatch, max_depth, max_total):
+    """Random writes and deletes; then every key read at every root seen (old ones too) is the
+    value a model of the trie says, also when chains are cut short and the layers dropped."""
+    from imochain.chain import trie_values
+    monkeypatch.setattr(trie_values, "MAX_DEPTH", max_depth)
+    monkeypatch.setattr(trie_values, "MAX_TOTAL", max_total)
+    speedups.install()
+    rng = random.Random(11)
+    keys = [keccak(bytes([i])) for i in range(40)]
+    t = HexaryTrie({}, prune=False)
+    model: dict = {}
+    history = []
+    for _ in range(300):
+        key = rng.choice(keys)
+        if rng.random() < 0.25:
+            del t[key]
+            model.pop(key, None)
+        else:
+            value = rng.randbytes(rng.randint(1, 40))
+            t[key] = value
+            model[key] = value
+        if rng.random() < 0.3:
+            t[rng.choice(keys)]  # reads remembered under the current root
+        history.append((t.root_hash, dict(model)))
+    for root, expected in rng.sample(history, 120) + history[-5:]:
+        old = HexaryTrie(t.db, root)
+        for key in keys:
+            assert old[key] == expected.get(key, b"")
