@@ -1,5 +1,5 @@
 """py-evm work that changes nothing, skipped: system-contract rewrites, logger look-ups, jump
-analysis, decoding the same account again.
+analysis, decoding the same account again, two calls per opcode for its gas.
 
 Cancun's and Prague's states run `set_system_contracts()` whenever one is built (per block,
 per call, per read-only view). Its test is inverted (`if not code != CONTRACT_CODE`): it
@@ -18,6 +18,11 @@ by every frame running the same code.
 
 An account's RLP decodes to an immutable `Account`; each state decodes the accounts it reads
 afresh (its cache dies with it, once per block). Decoded accounts are shared by their bytes.
+
+Each opcode charges its fixed gas through computation.consume_gas → GasMeter.consume_gas; when
+the charge fits, the meter is py-evm's own and nothing overrides the method, the subtraction is
+done in place (an ERC-20 transfer runs ~750 opcodes). Anything else takes py-evm's path, with
+its OutOfGas and its debug log.
 """
 
 from __future__ import annotations
@@ -32,6 +37,9 @@ import rlp
 from eth.db.account import AccountDB
 from eth.rlp.accounts import Account
 from eth.vm.code_stream import CodeStream
+from eth.vm.computation import BaseComputation
+from eth.vm.gas_meter import GasMeter
+from eth.vm.opcode import _FastOpcode
 from eth.vm.state import BaseState
 from eth_utils import get_extended_debug_logger
 
@@ -85,11 +93,26 @@ def _get_account(self, address, from_journal: bool = True) -> Account:
     return account
 
 
+_stock_consume_gas = BaseComputation.consume_gas
+
+
+def _opcode_call(self, computation):
+    meter = computation._gas_meter
+    amount = self.gas_cost
+    if type(meter) is GasMeter and 0 <= amount <= meter.gas_remaining \
+            and type(computation).consume_gas is _stock_consume_gas and not GasMeter.logger.show_debug2:
+        meter.gas_remaining -= amount
+    else:
+        computation.consume_gas(amount, self.mnemonic)
+    return self.logic_fn(computation)
+
+
 def patches() -> list:
     return [
         (BaseState, "logger", property(lambda self: _state_logger(type(self)))),
         (CodeStream, "__init__", _code_stream_init),
         (AccountDB, "_get_account", _get_account),
+        (_FastOpcode, "__call__", _opcode_call),
         (CancunState, "set_system_contracts", _cancun_system_contracts),
         (PragueState, "set_system_contracts", _prague_system_contracts),
     ]
