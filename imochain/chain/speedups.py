@@ -108,7 +108,7 @@ def _listify(node):
 _stock_node_mapping = HexaryTrie._create_node_to_db_mapping  # uses nothing of the trie itself
 
 
-@functools.lru_cache(maxsize=16384)
+@functools.lru_cache(maxsize=4096)  # ~2 KB each; a block looks up ~25, most from the block before
 def _node_mapping_of(node: tuple):
     key, encoded = _stock_node_mapping(None, _listify(node))
     return (_tuplify(key), None) if type(key) is list else (key, encoded)

@@ -17,7 +17,7 @@ from __future__ import annotations
 MAX_LAYERS = 8192  # roots remembered (oldest dropped first): a few per block and per storage trie
 MAX_DEPTH = 32  # layers a read walks before it walks the trie instead
 MAX_VALUES = 50_000  # reads remembered under one root (a state dump reads every account)
-MAX_TOTAL = 400_000  # values remembered in all (tens of MB at most): then everything is dropped
+MAX_TOTAL = 100_000  # values remembered in all (~20 MiB at most): then everything is dropped
 
 
 class _Layer:
