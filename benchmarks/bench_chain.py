@@ -170,7 +170,7 @@ def test_where_a_transfer_goes(benchmark):
     benchmark.extra_info.update(stock_ms=stock_tx * 1e3, fast_ms=fast_tx * 1e3)
 
 
-PROFILED = [  # (label, file suffix(es), function name): cumulative share of one automined transfer
+PROFILED = [  # (label, file suffix(es), function name(s)): cumulative share of one automined transfer
     ("build the block", "chain/executor.py", "build_block"),
     ("  execute the transaction", "frontier/state.py", "apply_transaction"),
     ("  state root + persist", "eth/vm/state.py", "persist"),
@@ -184,7 +184,7 @@ PROFILED = [  # (label, file suffix(es), function name): cumulative share of one
     ("account reads (AccountDB._get_account)", ("eth/db/account.py", "chain/evm_speedups.py"), "_get_account"),
     ("trie writes (HexaryTrie.set)", ("trie/hexary.py", "chain/trie_values.py"), "set"),
     ("trie reads (HexaryTrie.get)", ("trie/hexary.py", "chain/trie_values.py"), "get"),
-    ("Serializable construction", "rlp/sedes/serializable.py", "__init__"),
+    ("Serializable construction", ("rlp/sedes/serializable.py", "chain/rlp_speedups.py"), ("__init__", "fast_init")),
     ("RLP decoding (rlp.decode)", "rlp/codec.py", "decode"),
 ]
 
@@ -203,7 +203,8 @@ def _profile(node, raws) -> tuple[dict, float, float]:
     calls = sum(v[1] for v in stats.values())
     shares = {}
     for label, path, name in PROFILED:
-        hits = [v[3] for (file, _, func), v in stats.items() if func == name and file.endswith(path)]
+        names = (name,) if isinstance(name, str) else name
+        hits = [v[3] for (file, _, func), v in stats.items() if func in names and file.endswith(path)]
         shares[label] = max(hits, default=0.0) / total
     return shares, total / len(raws) * 1e3, calls / len(raws)
 
