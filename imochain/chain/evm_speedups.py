@@ -4,8 +4,9 @@ analysis, decoding the same account again, two calls per opcode for its gas.
 Cancun's and Prague's states run `set_system_contracts()` whenever one is built (per block,
 per call, per read-only view). Its test is inverted (`if not code != CONTRACT_CODE`): it
 writes the contract's code again exactly when the account already holds it, and does nothing
-otherwise. Writing identical code leaves the account's RLP, so every root, unchanged; but the
-account joins the block's changed accounts and its trie path is rebuilt at every state root.
+otherwise. Writing identical code leaves the account's RLP, so every root, unchanged; but on
+a chain that holds these contracts (a fork of mainnet, a geth genesis file) the account joins
+every block's changed accounts and its trie path is rebuilt at every state root.
 The replacement reads the code as before (same accesses, same errors) and writes nothing.
 
 `BaseState.logger` builds its logger (a `logging.getLogger` under a lock, with a temporary
