@@ -127,6 +127,17 @@ class Demo:
                 return int.from_bytes(bytes(entry.topics[2]), "big")
         raise DemoError("the transaction opened no oracle request")
 
+    def await_answer(self, request_id: int, timeout: float = 600) -> int:
+        """Wait until the oracle has settled a request (a text answer is generated off the node's
+        lock and arrives in a later block); returns the head block number then."""
+        oracle = self.c["AIOracle"]
+        deadline = time.monotonic() + timeout
+        while oracle.functions.getRequestStatus(request_id).call() == 1:  # Pending
+            if time.monotonic() > deadline:
+                raise DemoError(f"request #{request_id} got no answer within {timeout:.0f} s")
+            time.sleep(0.05)
+        return self.w3.eth.block_number
+
     def say(self, text: str) -> None:
         self._current.narration.append(text)
         self.out(f"  {text}")
@@ -248,6 +259,7 @@ class Demo:
                 fee = prompt.functions.estimateFee(text_id).call()
                 receipt = self.send(prompt.functions.calculateAIResult(text_id, question), self.investors[0], fee)
                 request_id = self.request_id(receipt)
+                answered_in = self.await_answer(request_id)  # generated off the node's lock: a later block
                 answer = prompt.functions.getAIResult(text_id, question).call()
                 record = self.rpc("imo_getRequest", [request_id])
                 text = answer.decode("utf-8", "replace")
@@ -256,7 +268,8 @@ class Demo:
                          "Model Offering?' on its own, it makes an answer up. So, as a dApp does with retrieval, "
                          f"the prompt carries the facts ({IMO_FACTS}) and asks what they answer")
                 self.say(f"{self.names[self.investors[0]]} asks model #{text_id}: {IMO_QUESTION}")
-                self.say(f"the oracle answers (at most {cap} tokens, ending at the first full sentence): {text}")
+                self.say(f"the oracle answers in block {answered_in}, the request was in block {receipt.blockNumber} "
+                         f"(at most {cap} tokens, ending at the first full sentence): {text}")
                 self.note(model_id=text_id, request_id=request_id, prompt=question.decode(), answer=text,
                           max_tokens=cap, state=record and record["state"], micros=record and record["micros"])
                 self.check(record is not None and record["state"] in ("answered", "finalized"),
