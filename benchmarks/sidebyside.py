@@ -49,7 +49,11 @@ class Client:
         self.id = 0
 
     def post(self, body: str):
-        self.conn.request("POST", "/", body, {"Content-Type": "application/json"})
+        try:
+            self.conn.request("POST", "/", body, {"Content-Type": "application/json"})
+        except (BrokenPipeError, ConnectionResetError):  # an idle keep-alive the server closed
+            self.conn.close()
+            self.conn.request("POST", "/", body, {"Content-Type": "application/json"})
         return json.loads(self.conn.getresponse().read())
 
     def call(self, method: str, params: list):
