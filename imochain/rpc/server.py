@@ -15,7 +15,7 @@ from fastapi import FastAPI, WebSocket, WebSocketDisconnect
 
 from . import config, dev, eth, filters, proof, raw, simulate, spec_extras, testing_ns  # noqa: F401  (registers methods)
 from .browser import BrowserGuard, BrowserPolicy
-from .dispatch import METHODS, Context, error_response, handle_payload
+from .dispatch import METHODS, Context, error_response, handle_parsed, handle_payload, parse
 from .filters import FilterManager
 from .websocket import SLOW_CONSUMER, WsConnection, WsLimits, dumps
 
@@ -45,25 +45,26 @@ INLINE_METHODS = frozenset({"eth_chainId", "net_version", "eth_blockNumber", "we
 _executor = ThreadPoolExecutor(max_workers=32, thread_name_prefix="imochain-rpc")
 
 
-def _inline(body: bytes | str) -> bool:
-    if len(body) > 4096:
-        return False
-    raw = body.encode("utf-8", "surrogatepass") if isinstance(body, str) else body
-    if raw.count(b"[") + raw.count(b"{") > 64:  # deep or odd JSON: the dispatcher's bounded parser
-        return False
-    try:
-        payload = json.loads(body)
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        return True  # a parse error is answered at once
+SMALL_BODY = 4096  # parsed on the event loop; bigger bodies are parsed on a worker thread
+
+
+def _inline(payload: Any) -> bool:
     reqs = payload if isinstance(payload, list) else [payload]
     return all(isinstance(r, dict) and r.get("method") in INLINE_METHODS for r in reqs)
 
 
 async def run_payload(ctx: Context, body: bytes | str) -> Any:
     """Dispatch a request body. Chain work blocks (py-evm is pure Python), so it runs on a
-    worker thread: the event loop stays free to answer every other client meanwhile."""
-    if _inline(body):
-        return handle_payload(ctx, body)
+    worker thread: the event loop stays free to answer every other client meanwhile. A small
+    body is parsed once, here, to see whether it can be answered at once."""
+    if len(body) <= SMALL_BODY:
+        try:
+            payload = parse(body)
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            return handle_payload(ctx, body)  # the parse error, answered at once
+        if _inline(payload):
+            return handle_parsed(ctx, payload)
+        return await asyncio.get_running_loop().run_in_executor(_executor, handle_parsed, ctx, payload)
     return await asyncio.get_running_loop().run_in_executor(_executor, handle_payload, ctx, body)
 
 
