@@ -71,19 +71,22 @@ def test_side_by_side(benchmark):
             warm_up(p)
         for name, rate in interleaved_rate(present, N_TX, lambda p, n: signed(n, SINK, start=p.nonce)).items():
             next(p for p in present if p.name == name).figures["eth_tx_per_s"] = rate
+        for p in present:
+            p.figures["eth_tx_cpu_ms"] = p.last_cpu_ms
         tokens = {p.name: deploy_token(p, creation) for p in present}
         data = erc20_transfer_data()
         for name, rate in interleaved_rate(
                 present, N_TX, lambda p, n: signed(n, tokens[p.name], data, gas=100_000, start=p.nonce)).items():
             next(p for p in present if p.name == name).figures["erc20_tx_per_s"] = rate
-        lat = {
-            "eth_call": interleaved_latency(
-                present, SAMPLES, lambda p: p.client.call("eth_call", [balance_of_call(tokens[p.name]), "latest"])),
-            "eth_blockNumber": interleaved_latency(present, SAMPLES, lambda p: p.client.call("eth_blockNumber", [])),
+        requests = {
+            "eth_call": lambda p: p.client.call("eth_call", [balance_of_call(tokens[p.name]), "latest"]),
+            "eth_blockNumber": lambda p: p.client.call("eth_blockNumber", []),
         }
-        for method, per_peer in lat.items():
+        for method, request in requests.items():
+            per_peer = interleaved_latency(present, SAMPLES, request)
             for p in present:
                 p.figures[f"{method}_p50_ms"], p.figures[f"{method}_p99_ms"] = per_peer[p.name]
+                p.figures[f"{method}_cpu_ms"] = p.last_cpu_ms
         batch = json.dumps([{"jsonrpc": "2.0", "id": i, "method": "eth_getBalance", "params": [ADDR0, "latest"]}
                             for i in range(100)])
         batch_ms = interleaved_latency(present, 30, lambda p: len(p.client.post(batch)) == 100 or 1 / 0)

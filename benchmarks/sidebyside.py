@@ -102,6 +102,28 @@ def rss_mib(pid: int) -> float | None:
     return None
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of a process so far (Linux /proc); None where there is none."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wait_quiet(pid: int, timeout: float = 120) -> None:
+    """Until the process uses under 5 % of a core over half a second (or `timeout`)."""
+    deadline = time.monotonic() + timeout
+    last = cpu_seconds(pid)
+    while last is not None and time.monotonic() < deadline:
+        time.sleep(0.5)
+        now = cpu_seconds(pid)
+        if now is None or now - last < 0.025:
+            return
+        last = now
+
+
 @dataclass
 class Peer:
     """A node under test: how to start it, and what was measured on it."""
@@ -114,6 +136,7 @@ class Peer:
     pid: int = 0
     client: Client | None = None
     nonce: int = 0
+    last_cpu_ms: float = 0.0  # node CPU per request (or transaction) in the last measurement
     figures: dict = field(default_factory=dict)
 
 
@@ -179,7 +202,7 @@ def warm_up(peer: Peer) -> None:
             size *= d
         c.call("imo_dryRun", [model["hash"], "0x" + encode(["uint8", "uint32[]", "bytes"],
                                                            [1, model["input_shape"], bytes(size)]).hex()])
-        time.sleep(3)  # the background warm-up thread (if any) finishes
+    wait_quiet(peer.pid)  # background start-up work (imochain's warm-up thread) is over
     for _ in range(50):
         c.call("eth_blockNumber", [])
         c.call("eth_getBalance", [ADDR0, "latest"])
@@ -198,23 +221,31 @@ def deploy_token(peer: Peer, creation_code: bytes) -> str:
 def interleaved_rate(ps: list[Peer], total: int, make: Callable[[Peer, int], list[bytes]], slices: int = 6) -> dict:
     """Transactions per second on each peer, measured in `slices` turns taken in rotation."""
     spent = {p.name: 0.0 for p in ps}
+    cpu = {p.name: 0.0 for p in ps}
     per = max(1, total // slices)
     for _ in range(slices):
         for p in ps:
             raws = make(p, per)
             p.nonce += per
+            c0 = cpu_seconds(p.pid) or 0.0
             spent[p.name] += send_and_wait(p.client, raws)
+            cpu[p.name] += (cpu_seconds(p.pid) or 0.0) - c0
+    for p in ps:
+        p.last_cpu_ms = cpu[p.name] / (per * slices) * 1e3
     return {name: per * slices / s for name, s in spent.items()}
 
 
 def interleaved_latency(ps: list[Peer], samples: int, request: Callable[[Peer], None]) -> dict:
     """(p50, p99) in ms of one request on each peer, the peers taking turns sample by sample."""
     times: dict[str, list[float]] = {p.name: [] for p in ps}
+    cpu0 = {p.name: cpu_seconds(p.pid) or 0.0 for p in ps}
     for _ in range(samples):
         for p in ps:
             t0 = time.perf_counter()
             request(p)
             times[p.name].append(time.perf_counter() - t0)
+    for p in ps:  # the node's own CPU per request: steadier than wall time on a shared machine
+        p.last_cpu_ms = ((cpu_seconds(p.pid) or 0.0) - cpu0[p.name]) / samples * 1e3
     out = {}
     for name, t in times.items():
         t.sort()
@@ -271,6 +302,9 @@ ROWS = [
     ("eth_call p99", "eth_call_p99_ms", " ms", False),
     ("eth_blockNumber p50", "eth_blockNumber_p50_ms", " ms", False),
     ("eth_blockNumber p99", "eth_blockNumber_p99_ms", " ms", False),
+    ("node CPU per ETH transfer (send + receipt)", "eth_tx_cpu_ms", " ms", False),
+    ("node CPU per eth_call", "eth_call_cpu_ms", " ms", False),
+    ("node CPU per eth_blockNumber", "eth_blockNumber_cpu_ms", " ms", False),
     ("batch of 100 eth_getBalance (median)", "batch100_getBalance_ms", " ms", False),
     ("ready after start (to first eth_chainId)", "ready_s", " s", False),
     ("RSS when ready", "rss_ready_mib", " MiB", False),
