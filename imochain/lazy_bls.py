@@ -11,6 +11,7 @@ gas and errors are the libraries' own.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import sys
 import threading
 import types
@@ -55,9 +56,11 @@ class _DeferredClass:
 def _py_ecc_bls_stand_in() -> types.ModuleType | None:
     """py_ecc.bls without running its __init__ (which imports the ciphersuites at once); its
     submodules still import from the real folder."""
-    import py_ecc
+    spec = importlib.util.find_spec("py_ecc")  # not imported: its __init__ reads package metadata (~0.1 s)
+    if spec is None or not spec.submodule_search_locations:
+        return None
     stub = types.ModuleType("py_ecc.bls", "stand-in: see imochain.lazy_bls")
-    stub.__path__ = [f"{py_ecc.__path__[0]}/bls"]
+    stub.__path__ = [f"{spec.submodule_search_locations[0]}/bls"]
     stub.__package__ = "py_ecc.bls"
     for name in ("G2Basic", "G2MessageAugmentation", "G2ProofOfPossession"):
         setattr(stub, name, _DeferredClass(name))
@@ -73,5 +76,7 @@ def install() -> bool:
     for name in NAMES:
         setattr(stub, name, _deferred(name))
     sys.modules[PACKAGE] = stub
-    sys.modules["py_ecc.bls"] = _py_ecc_bls_stand_in()
+    bls = _py_ecc_bls_stand_in()
+    if bls is not None:
+        sys.modules["py_ecc.bls"] = bls
     return True
