@@ -39,9 +39,11 @@ def _dumps(obj: Any) -> bytes:
     return json.dumps(obj, separators=(",", ":")).encode()
 
 
-# Answered on the event loop itself: they read a field or two and never take the chain's lock.
+# Answered on the event loop itself: they read a field or two and never take the chain's lock
+# (eth_gasPrice: the next base fee is a function of the head header alone, one attribute read;
+# see docs/bench/profile_rpc.md for why that is safe while a block is being mined).
 INLINE_METHODS = frozenset({"eth_chainId", "net_version", "eth_blockNumber", "web3_clientVersion",
-                            "net_listening", "eth_syncing"})
+                            "net_listening", "eth_syncing", "eth_gasPrice"})
 _executor = ThreadPoolExecutor(max_workers=32, thread_name_prefix="imochain-rpc")
 
 

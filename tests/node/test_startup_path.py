@@ -81,3 +81,34 @@ def test_json_rpc_posts_skip_fastapis_middleware_stack_but_keep_its_checks():
         assert app.middleware_stack is not None
     finally:
         node.close()
+
+
+def test_head_reads_answer_on_the_event_loop_while_the_lock_and_workers_are_busy(monkeypatch):
+    """eth_blockNumber, eth_chainId and eth_gasPrice read the head without the lock and are
+    answered on the event loop itself: they answer while a long block holds the lock and every
+    worker thread is taken."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from imochain.rpc import server
+    from imochain.testing import rpc, running_node
+    node = build_node(NodeConfig(genesis_contracts=False))
+    with running_node(node=node) as url:
+        expected = rpc(url, "eth_gasPrice")["result"]
+        held, release = threading.Event(), threading.Event()
+
+        def hold() -> None:
+            with node.lock:
+                held.set()
+                release.wait(120)  # longer than rpc()'s 60 s timeout: a queued request fails
+        busy = ThreadPoolExecutor(max_workers=1)
+        monkeypatch.setattr(server, "_executor", busy)
+        busy.submit(hold)
+        try:
+            assert held.wait(10)
+            answers = [rpc(url, m)["result"] for m in ("eth_blockNumber", "eth_chainId", "eth_gasPrice")]
+            assert not release.is_set()  # answered with the lock held and the only worker taken
+        finally:
+            release.set()
+            busy.shutdown()
+        assert answers == ["0x0", "0x7a69", expected]
