@@ -58,6 +58,7 @@ def _in_process_rate(count: int) -> float:
     return rate
 
 
+@pytest.mark.timeout(3600)  # three nodes, and 10 000 transfers each on a shared 2-core machine
 def test_side_by_side(benchmark):
     creation = _token_creation_code()
     everyone = peers()
