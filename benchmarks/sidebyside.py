@@ -179,6 +179,7 @@ def started(peer: Peer, timeout: float = 120) -> Iterator[Peer]:
                     raise RuntimeError(f"{peer.name} did not answer within {timeout} s") from None
                 time.sleep(0.01)
         peer.figures["ready_s"] = time.perf_counter() - t0
+        peer.figures["ready_cpu_s"] = cpu_seconds(proc.pid)  # steadier than wall time under load
         peer.figures["rss_ready_mib"] = rss_mib(proc.pid)
         peer.client = client
         yield peer
@@ -307,6 +308,7 @@ ROWS = [
     ("node CPU per eth_blockNumber", "eth_blockNumber_cpu_ms", " ms", False),
     ("batch of 100 eth_getBalance (median)", "batch100_getBalance_ms", " ms", False),
     ("ready after start (to first eth_chainId)", "ready_s", " s", False),
+    ("node CPU used until ready", "ready_cpu_s", " s", False),
     ("RSS when ready", "rss_ready_mib", " MiB", False),
     ("RSS idle (warmed up)", "rss_idle_mib", " MiB", False),
     ("RSS after the soak transfers", "rss_after_soak_mib", " MiB", False),
