@@ -48,7 +48,17 @@ def _model_service(config: NodeConfig):
             router.add_text_file(path)
         except PrecompileError as exc:
             raise ChainError(f"text model {path}: {exc.reason}") from None
+    if config.default_text_model and router.text_files:
+        _add_default_int8(router)
     return store, router
+
+
+def _add_default_int8(router) -> None:
+    """SmolLM2's int8 mode, under its known hash; the file is built into the cache on first use."""
+    from imochain.models.text import locate_default_gguf
+    default = locate_default_gguf()
+    if default is not None:
+        router.add_int8_export(default, "smollm2-int8")
 
 
 def _precompiles(router) -> dict:

@@ -170,6 +170,10 @@ def add_node_parser(sub) -> None:
                    help="cap on an oracle text answer, in tokens (default 64: a sentence or two); the "
                         "answer also ends at its first full sentence or the end-of-turn token")
     p.add_argument("--no-oracle", action="store_true", help="do not run the oracle worker")
+    p.add_argument("--oracle-in-block", action="store_true",
+                   help="run slow oracle inference (text answers, big batches) inside the block that saw the request, "
+                        "holding the node's lock "
+                        "(the old behaviour, for comparison; default: off the lock, answered in a later block)")
     p.add_argument("--no-challenger", action="store_true", help="do not run the challenger")
     p.add_argument("--quiet", "-q", action="store_true", help="no per-transaction log lines")
     p.add_argument("--no-ui", action="store_true", help="do not serve the web explorer at GET /")
@@ -299,7 +303,7 @@ def run_node(args) -> int:
     try:
         node = build_node(node_config(args), services=True, oracle=not args.no_oracle,
                           challenger=not args.no_challenger, fault_rate=args.oracle_faults,
-                          max_tokens=args.oracle_max_tokens)
+                          max_tokens=args.oracle_max_tokens, offlock=not args.oracle_in_block)
     except (ChainError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -127,6 +127,17 @@ class Demo:
                 return int.from_bytes(bytes(entry.topics[2]), "big")
         raise DemoError("the transaction opened no oracle request")
 
+    def await_answer(self, request_id: int, timeout: float = 600) -> int:
+        """Wait until the oracle has settled a request (a text answer is generated off the node's
+        lock and arrives in a later block); returns the head block number then."""
+        oracle = self.c["AIOracle"]
+        deadline = time.monotonic() + timeout
+        while oracle.functions.getRequestStatus(request_id).call() == 1:  # Pending
+            if time.monotonic() > deadline:
+                raise DemoError(f"request #{request_id} got no answer within {timeout:.0f} s")
+            time.sleep(0.05)
+        return self.w3.eth.block_number
+
     def say(self, text: str) -> None:
         self._current.narration.append(text)
         self.out(f"  {text}")
@@ -189,7 +200,8 @@ class Demo:
 
     def text_model_id(self) -> int | None:
         """The oracle id of a text model at genesis (an alias or the plan's own), if any."""
-        texts = {bytes.fromhex(m["hash"][2:]) for m in self.rpc("imo_listModels") if m.get("kind") == "text"}
+        texts = {bytes.fromhex(m["hash"][2:]) for m in self.rpc("imo_listModels")
+                 if m.get("kind") == "text" and m.get("mode") != "int8"}  # the fast fp32 one
         if not texts:
             return None
         oracle = self.c["AIOracle"]
@@ -248,6 +260,7 @@ class Demo:
                 fee = prompt.functions.estimateFee(text_id).call()
                 receipt = self.send(prompt.functions.calculateAIResult(text_id, question), self.investors[0], fee)
                 request_id = self.request_id(receipt)
+                answered_in = self.await_answer(request_id)  # generated off the node's lock: a later block
                 answer = prompt.functions.getAIResult(text_id, question).call()
                 record = self.rpc("imo_getRequest", [request_id])
                 text = answer.decode("utf-8", "replace")
@@ -256,7 +269,8 @@ class Demo:
                          "Model Offering?' on its own, it makes an answer up. So, as a dApp does with retrieval, "
                          f"the prompt carries the facts ({IMO_FACTS}) and asks what they answer")
                 self.say(f"{self.names[self.investors[0]]} asks model #{text_id}: {IMO_QUESTION}")
-                self.say(f"the oracle answers (at most {cap} tokens, ending at the first full sentence): {text}")
+                self.say(f"the oracle answers in block {answered_in}, the request was in block {receipt.blockNumber} "
+                         f"(at most {cap} tokens, ending at the first full sentence): {text}")
                 self.note(model_id=text_id, request_id=request_id, prompt=question.decode(), answer=text,
                           max_tokens=cap, state=record and record["state"], micros=record and record["micros"])
                 self.check(record is not None and record["state"] in ("answered", "finalized"),
@@ -401,6 +415,11 @@ class Demo:
             self.check(bond_before - opml.functions.bondOf(operator).call() == RESULT_BOND,
                        "the operator's result bond was slashed")
 
+        from imochain.demo_bisection import run_step, stepped_text_model
+        if stepped_text_model(self) is not None:
+            with self.step("A lying oracle's text answer is bisected down to one step and corrected"):
+                run_step(self)
+
         with self.step("A holder burns tokens for a share of the redeem pool"):
             holder = self.investors[0]
             amount = self.token.functions.balanceOf(holder).call() // 2
@@ -451,6 +470,8 @@ def main(args) -> int:
         from imochain.builder import build_node
         from imochain.testing import in_process_web3
         w3, node = in_process_web3(node=build_node(services=True))
+        from imochain.demo_bisection import add_demo_text_model
+        add_demo_text_model(node)
     demo = Demo(w3, quiet=args.json)
     try:
         record = demo.run()

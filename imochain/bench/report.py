@@ -216,6 +216,7 @@ def render_markdown(report: dict) -> str:
              _n(nd["in_process_call_p50_us"]), f"{nd['eth_call_ratio_http_vs_in_process']:.1f}"],
             ["eth_chainId p50 µs (HTTP round-trip floor)", _n(nd["http_eth_chainId_p50_us"]), "—", "—"]]))
     out += contract_gas_section(report.get("contract_gas", {}))
+    out += bisection_gas_section(report.get("bisection_gas", {}))
     out += ["", "## Agreement between regimes (same input)", ""]
     out.append(markdown_table(["model", "checks"], [[k, ", ".join(f"{c}: {_n(v)}" for c, v in sorted(v.items()))]
                                                    for k, v in report["agreement"].items()]))
@@ -236,6 +237,18 @@ def contract_gas_section(gas: dict) -> list[str]:
         base = erc20.get(name.removeprefix("erc7641 transfer ")) if name.startswith("erc7641 transfer ") else None
         rows.append([name, _n(used), _n(base), f"{used / base:.2f}×" if base else "—"])
     return out + [markdown_table(["path", "gas", "plain OpenZeppelin ERC-20", "ratio"], rows)]
+
+
+def bisection_gas_section(gas: dict) -> list[str]:
+    """Markdown lines: gas of each bisection move and of the worst-case final layer step."""
+    out = ["", "## opML bisection over text answers: gas of each move (same run)", ""]
+    if not gas:
+        return out + ["Not measured."]
+    for section, rows in gas.items():
+        out += [f"**{section}**", "", markdown_table(["", "value"], [[k, _n(v) if isinstance(v, (int, float))
+                                                                   and not isinstance(v, bool) else str(v)]
+                                                                  for k, v in rows.items()]), ""]
+    return out
 
 
 GAS_COVER_COLUMNS = ["model", "device", "batch", "MACs", "bytes", "median µs", "gas", "gas µs (10 ns/gas)",

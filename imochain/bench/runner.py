@@ -36,7 +36,7 @@ import numpy as np
 from imochain.models.tensor import encode_array, encode_call
 from imochain.precompiles import InferencePrecompile
 
-from . import contract_gas
+from . import bisection_gas, contract_gas
 
 from .regimes import (BATCH_SIZES, SCALAR_MAX_MACS, Settings, bench_batch, bench_node,  # noqa: F401
                       bench_oracle, bench_precompile, bench_pure_evm, model_row, sample_input)
@@ -263,6 +263,8 @@ def _run(s: Settings, log) -> dict:
         report["node"] = {"skipped": "disabled"}
     log("  contract gas (IMO contracts' hot paths)")
     report["contract_gas"] = contract_gas.measure()
+    log("  opML bisection gas (text answers: moves and the final layer step)")
+    report["bisection_gas"] = bisection_gas.measure()
     report["agreement"] = agreement(report)
     try:
         env["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]

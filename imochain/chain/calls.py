@@ -22,7 +22,7 @@ from .errors import ExecutionFailed, ExecutionReverted
 from .signing import py_evm_access_list
 from .state import apply_state_overrides
 from .types import CallResult
-from .validate import tx_gas_cap, validation_message
+from .validate import calldata_floor_gas, tx_gas_cap, validation_message
 
 
 class CallEnv:
@@ -175,30 +175,36 @@ class Calls:
                 if balance < 0:
                     raise ExecutionFailed("insufficient funds for transfer")
                 cap = min(cap, balance // price)
-            top = env.run(params, cap)
-            if top.reverted:
-                raise ExecutionReverted(top.output)
-            if top.error:
-                raise ExecutionFailed(f"gas required exceeds allowance ({cap})" if "gas" in top.error.lower()
-                                      else top.error)
-            lo, hi = max(top.gas_used - 1, 21000 - 1), cap
-            # What it used is a lower bound; when that is enough (transfers, calls without
-            # refunds or 63/64 reserves) it is the answer, with no search.
-            if top.gas_used <= cap and not env.run(params, top.gas_used).error:
-                return top.gas_used
-            # Most calls succeed with what they used plus the 63/64 reserve; try that first.
-            guess = min(hi, (top.gas_used + 2300) * 64 // 63)
-            if not env.run(params, guess).error:
-                hi = guess
-            while hi - lo > 1:
-                mid = (lo + hi) // 2
-                if env.run(params, mid).error:
-                    lo = mid
-                else:
-                    hi = mid
-            return hi
+            # A transaction must also pay EIP-7623's calldata floor, whatever it executes.
+            floor = calldata_floor_gas(env.state, bytes(params.get("data") or b""))
+            return max(floor, self._least_gas(env, params, cap))
         finally:
             env.release()
+
+    def _least_gas(self, env: CallEnv, params: dict, cap: int) -> int:
+        """The least gas limit at which the call succeeds (what it used, else a search)."""
+        top = env.run(params, cap)
+        if top.reverted:
+            raise ExecutionReverted(top.output)
+        if top.error:
+            raise ExecutionFailed(f"gas required exceeds allowance ({cap})" if "gas" in top.error.lower()
+                                  else top.error)
+        lo, hi = max(top.gas_used - 1, 21000 - 1), cap
+        # What it used is a lower bound; when that is enough (transfers, calls without
+        # refunds or 63/64 reserves) it is the answer, with no search.
+        if top.gas_used <= cap and not env.run(params, top.gas_used).error:
+            return top.gas_used
+        # Most calls succeed with what they used plus the 63/64 reserve; try that first.
+        guess = min(hi, (top.gas_used + 2300) * 64 // 63)
+        if not env.run(params, guess).error:
+            hi = guess
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            if env.run(params, mid).error:
+                lo = mid
+            else:
+                hi = mid
+        return hi
 
     def create_access_list(self, params: dict, block_id: Any = "latest") -> tuple[list, int]:
         slots: dict[bytes, set] = {}

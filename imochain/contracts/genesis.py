@@ -12,12 +12,14 @@ Deployed at genesis (addresses in :data:`imochain.contracts.GENESIS_ADDRESSES`):
 AIOracle           0x0A0f4321214BB6C7811dD8a71cF587bdaF03f0A0  ORA's address; owner = dev account 0
 OpML               0xC0de000000000000000000000000000000000001  window 5 blocks, bonds 0.1 ETH
 Prompt             0xc0dE000000000000000000000000000000000002  example consumer
+OpMLBisection      0xC0De000000000000000000000000000000000003  text-answer disputes, 10 blocks a move
 IMOLaunchpad       0xc0De000000000000000000000000000000000010
 ERC7007Collection  0xC0dE000000000000000000000000000000000020  for "digits-generator", if shipped
 =================  ==========================================  ====================================
 
 Models are registered with the ids of :data:`MODEL_IDS` (other names: 100, 101, ... in
-sorted-name order, leaving ORA's small hosted ids such as 11 and 50 free for aliases), fee
+sorted-name order, leaving ORA's small hosted ids such as 50 free for aliases; 11, ORA's Llama,
+is the int8 SmolLM2's), fee
 :data:`MODEL_FEE` wei, receiver = owner, receiverPercentage :data:`MODEL_RECEIVER_PERCENTAGE`,
 model owner = owner (who may hand a model to the IMO launchpad). Models registered later with
 ``registerModel`` get ids from 1000. The oracle operator (:data:`OPERATOR_ADDRESS`) is
@@ -53,7 +55,9 @@ OPERATOR_PRIVATE_KEY = "0x2a871d0798f97d79848a013d4936a73bf4cc922c825d33c1cf7073
 OPERATOR_ADDRESS = "0xa0Ee7A142d267C1f36714E4a8F75612F20a79720"
 
 # Oracle model registration.
-MODEL_IDS: dict[str, int] = {"digits-classifier": 1, "digits-generator": 2}
+# "smollm2-int8" takes ORA's hosted-Llama id 11, so ORA consumers asking model 11 get the bit-exact
+# integer SmolLM2 (`--model-alias 11=NAME` still points it elsewhere).
+MODEL_IDS: dict[str, int] = {"digits-classifier": 1, "digits-generator": 2, "smollm2-int8": 11}
 FIRST_OTHER_MODEL_ID = 100
 MODEL_FEE = 10**15  # 0.001 ETH per inference (times batch size)
 MODEL_RECEIVER_PERCENTAGE = 80  # the model's receiver gets 80 % of the model fee; the protocol 20 %
@@ -63,6 +67,10 @@ DEFAULT_CHALLENGE_WINDOW = 5  # blocks
 RESULT_BOND = ETHER // 10  # stake an operator needs per posted result; slashed on a lost dispute
 CHALLENGE_BOND = ETHER // 10  # exact value a challenger sends with challenge(requestId)
 OPERATOR_BOND = 10 * ETHER  # what the operator stakes at genesis
+# Bisection disputes over text answers (OpMLBisection): blocks per move, and the generated-token
+# cap of an answer in the game (the worker's text cap, imochain.oracle.worker.TEXT_ANSWER_TOKENS).
+BISECTION_MOVE_WINDOW = 10
+BISECTION_MAX_NEW_TOKENS = 64
 
 @dataclass(frozen=True)
 class Predeploy:
@@ -132,8 +140,17 @@ def genesis_plan(
             _addr("OpML"),
             bytecode("OpML")
             + encode(
-                ["address", "uint256", "uint256", "uint256"],
-                [oracle, challenge_window, RESULT_BOND, CHALLENGE_BOND],
+                ["address", "uint256", "uint256", "uint256", "address"],
+                [oracle, challenge_window, RESULT_BOND, CHALLENGE_BOND, _addr("OpMLBisection")],
+            ),
+        ),
+        Predeploy(
+            "OpMLBisection",
+            _addr("OpMLBisection"),
+            bytecode("OpMLBisection")
+            + encode(
+                ["address", "address", "uint256", "uint256", "uint256"],
+                [_addr("OpML"), oracle, BISECTION_MOVE_WINDOW, CHALLENGE_BOND, BISECTION_MAX_NEW_TOKENS],
             ),
         ),
         Predeploy("Prompt", _addr("Prompt"), bytecode("Prompt") + encode(["address"], [oracle])),

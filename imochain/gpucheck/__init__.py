@@ -10,7 +10,8 @@ it ends (a run killed half-way leaves the finished parts on disk):
               execute_batch at 1/8/64) on CPU and CUDA in one report, and the gas schedule's
               time/gas on each device;
   c. oracle   the node's oracle worker serving 64 requests mined in one block, CPU vs CUDA;
-  d. text     the text model's prefill and decode tokens/s, CPU vs CUDA, greedy answers compared.
+  d. text     the text model's prefill and decode tokens/s, CPU vs CUDA, greedy answers compared;
+              the int8 text runtime's tokens and hidden states must be bit-identical.
 
 Exit status: 0 when every int8 output matched (or there is no CUDA device: everything is skipped),
 1 when an int8 output differs, 3 when a part failed with an error, 2 for bad flags.

@@ -89,6 +89,11 @@ def _text(p: dict, target: str) -> list[str]:
            f"up to {p['models'][0]['new_tokens_cap']} new tokens.", ""]
     if p.get("blocked"):
         out += [p["blocked"] + ".", ""]
+    q = p.get("int8")
+    if q:
+        out += [f"int8 text runtime ({q['model']}): greedy tokens and every layer's output "
+                f"{'bit-identical' if q['equal'] else 'DIFFER'} on cpu and {target} "
+                f"(8 new tokens in {q['cpu']['generate_s']} s / {q['target']['generate_s']} s).", ""]
     return out
 
 

@@ -142,9 +142,39 @@ def compare(label: str, cfg, weights, ctx: Context) -> dict:
             "decode_speedup": t["decode_tok_s"] / c["decode_tok_s"]}
 
 
+def int8_compare(ctx: Context, layers: int | None = None) -> dict:
+    """The int8 text runtime (SmolLM2's widths, seeded random weights, few layers) on the CPU and
+    on the target: greedy tokens and a digest of every layer's output for a prompt must be equal."""
+    import hashlib
+
+    from imochain.models.text.int8 import Int8Llama
+
+    shape = dict(width=576, heads=9, kv_heads=3, ffn=1536, vocab=4096, context=256)
+    model = Int8Llama.tiny(seed=3, layers=layers or 2, **shape)
+    prompt = [int(t) for t in np.random.default_rng(5).integers(0, shape["vocab"], 40)]
+    runs = []
+    for device in ctx.devices:
+        model.to(device)
+        x = model._embed_rows(prompt)
+        digest = hashlib.sha256()
+        empty = np.zeros((0, model.kv_dim), np.int8)
+        for li in range(model.cfg.layers):
+            x, k, v = model._layer_rows(li, 0, x, empty, empty)
+            digest.update(x.tobytes() + k.tobytes() + v.tobytes())
+        t = time.perf_counter()
+        tokens = model.generate(prompt, 8)
+        runs.append({"device": device, "tokens": tokens, "states_sha256": digest.hexdigest(),
+                     "generate_s": round(time.perf_counter() - t, 3)})
+    model.to("cpu")
+    c, t = runs
+    return {"model": f"int8 Llama, SmolLM2 widths, {model.cfg.layers} layers, random weights",
+            "cpu": c, "target": t, "equal": c["tokens"] == t["tokens"] and c["states_sha256"] == t["states_sha256"]}
+
+
 def run(ctx: Context) -> PartResult:
     from imochain.models.text import locate_default_gguf
 
+    int8 = int8_compare(ctx, ctx.text_layers)
     results = []
     cfg, weights = synthetic_smollm2(layers=ctx.text_layers)
     label = "SmolLM2-135M-shaped, random weights"
@@ -163,10 +193,12 @@ def run(ctx: Context) -> PartResult:
     elif ctx.text_gguf is None:
         blocked = ("SmolLM2-135M-Instruct (real weights): blocked: its 92 MB GGUF exceeds the GPU machine's "
                    "64 MiB transfer limit and is not installed there")
-    data = {"models": results, "blocked": blocked,
+    data = {"models": results, "blocked": blocked, "int8": int8,
             "note": "fp32; the node's default of 1 CPU thread (IMOCHAIN_TEXT_THREADS); decode = greedy "
                     "generation minus the synchronised prefill"}
     line = "; ".join(f"{r['model']}: prefill {r['cpu']['prefill_tok_s']:.0f} -> {r['target']['prefill_tok_s']:.0f} tok/s, "
                      f"decode {r['cpu']['decode_tok_s']:.1f} -> {r['target']['decode_tok_s']:.1f} tok/s, greedy equal "
                      f"{sum(r['greedy_equal'])}/{len(r['greedy_equal'])}" for r in results)
-    return PartResult("ok", f"CPU -> {ctx.target}: {line}" + (f"; {blocked}" if blocked else ""), data)
+    line += f"; int8 text bits equal: {int8['equal']}"
+    status = "ok" if int8["equal"] else "int8 differs"
+    return PartResult(status, f"CPU -> {ctx.target}: {line}" + (f"; {blocked}" if blocked else ""), data)

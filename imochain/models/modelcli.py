@@ -57,6 +57,7 @@ def _listing(store) -> list[dict]:
         path = locate_default_gguf()
         if path:
             router.add_text_file(path)
+            router.add_int8_export(path, "smollm2-int8")
     except (ImportError, PrecompileError):  # no text model installed, or an unreadable one
         pass
     rows = router.list()
@@ -184,6 +185,8 @@ def register(subparsers) -> None:
     exp.set_defaults(func=_guard(cmd_export))
     from .modelrun import register as register_run
     register_run(sub, DEFAULT_STORE)
+    from .text.int8.cli import register as register_export_text
+    register_export_text(sub)
 
 
 def main(argv=None) -> int:

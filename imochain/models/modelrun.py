@@ -123,6 +123,8 @@ def run(ref: str, source: str, device: str = "auto", store_path: str | None = No
     from .text import locate_default_gguf
     default_text = locate_default_gguf()
     router = ModelRouter(store, device, [default_text] if default_text else [])
+    if default_text:
+        router.add_int8_export(default_text, "smollm2-int8")
     model_hash = _resolve(router, ref)
     if router.is_text(model_hash):
         from .text import encode_text_call
@@ -134,7 +136,7 @@ def run(ref: str, source: str, device: str = "auto", store_path: str | None = No
             raise InputError("the prompt is not valid UTF-8") from None
         router.text_model(model_hash)      # load once (seconds), outside the timed call
         result = router.dry_run(encode_text_call(model_hash, prompt, max_new_tokens, seed or 0))
-        name = router.text_files[model_hash][0]
+        name = router.name_of(model_hash)
         return {"model": name, "hash": "0x" + model_hash.hex(), "kind": "text", "output": result["text"],
                 "gas": result["gas"], "device": result["device"], "micros": result["micros"]}
     model = store.get(model_hash)

@@ -3,7 +3,8 @@
 A request is `pending` until the worker's transaction is mined, then `answered`, `rejected`
 (the worker refused its input: `reason` says why) or `callback failed` (the consumer's
 `aiOracleCallback` reverted or ran out of gas: the whole `invokeCallback` reverted and the
-request stays pending on-chain). The challenger marks it `challenged`; `finalized` is read from
+request stays pending on-chain). An answer run off the lock (oracle.offlock) whose request left
+the chain meanwhile (evm_revert, anvil_reset) is never sent: `dropped`. The challenger marks it `challenged`; `finalized` is read from
 the oracle when asked. `imo_getRequest` and `imo_oracleStatus` answer from here.
 """
 

@@ -9,6 +9,8 @@ model hash the oracle recorded for the request (the one the opML game re-execute
 
 It runs after a block's listeners have all seen it (`Node.defer`), so subscribers see blocks
 in order; with automine their transactions go into one block rather than one block each.
+Slow inference (text answers, big batches) is handed to `oracle.offlock`, which runs it off the
+node's lock and answers in a later block.
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ class Request:
     block: int
     account: bytes = b"\0" * 20
     tx_hash: bytes | None = None
+    block_hash: bytes | None = None  # the block it was seen in: an answer ready later checks it still is
 
 
 @dataclass
@@ -78,6 +81,12 @@ class OracleWorker(BlockService):
         self.sent: dict[bytes, tuple[int, str, int, float]] = {}  # tx → (request, model, batch, µs)
         self.delivered: dict[int, bytes] = {}  # request id → output the worker posted
         self.invoked: dict[bytes, int] = {}  # invokeCallback tx → request id, until mined
+        self.offlock = None  # the off-lock runner of slow inference (oracle.offlock), once attached
+
+    def stop(self) -> None:
+        super().stop()
+        if self.offlock is not None:
+            self.offlock.stop()
 
     # -- reading the chain ------------------------------------------------------------------
     def _requests(self, info) -> list[Request]:
@@ -98,7 +107,7 @@ class OracleWorker(BlockService):
                     continue
                 out.append(Request(int.from_bytes(entry.topics[2], "big"), model_id, data,
                                    bytes.fromhex(cb[2:]), gas, batch, info.number,
-                                   entry.topics[1][12:], entry.tx_hash))
+                                   entry.topics[1][12:], entry.tx_hash, info.hash))
         return out
 
     def _model_hash(self, request_id: int) -> bytes:
@@ -157,13 +166,33 @@ class OracleWorker(BlockService):
     def _callback_gas(self, request_id: int) -> int:
         return _request_gas_limit(self.node, self.oracle, request_id)
 
-    def _serve(self, requests: list[Request]) -> None:
+    def _serve(self, requests: list[Request], first: bool = False) -> None:
         by_model: dict[bytes, list[Request]] = {}
         for r in requests:
             by_model.setdefault(self._model_hash(r.request_id), []).append(r)
         answers: list[tuple[Request, bytes | None, str | None, int, str, float]] = []
+        slow = []
         for model_hash, group in by_model.items():
-            answers += self._run_group(model_hash, group)
+            if self.offlock is not None and self.offlock.is_slow(model_hash, group):
+                slow.append((model_hash, group))  # text, big batches: answered in a later block
+            else:
+                answers += self._run_group(model_hash, group)
+        self._send_answers(answers)
+        if slow:
+            self.offlock.submit(slow, first)
+
+    def _faulty(self, r: Request, faults: dict | None) -> bool:
+        """Whether the fault switch lies about `r` (drawn beforehand for answers run off the lock,
+        so the draws keep one order whichever thread runs them)."""
+        if faults is not None:
+            return faults.get(r.request_id, False)
+        return bool(self.fault_rate) and self.rng.random() < self.fault_rate
+
+    def _send_answers(self, answers) -> dict[int, bytes]:
+        """Send each answer (or feedbackError) in one block; returns request id → tx hash."""
+        out = {}
+        if not answers:
+            return out
         with self.node.batched():
             for r, output, error, batch, name, micros in answers:
                 self.book.ran(r.request_id, name, batch, micros, output, None if error is None else error[1])
@@ -183,16 +212,18 @@ class OracleWorker(BlockService):
                     tx_hash = self.sender.send(self.oracle, data, gas)
                     self.sent[tx_hash] = (r.request_id, name, batch, micros)
                     self.book.sent(r.request_id, tx_hash, answer=output is not None)
+                    out[r.request_id] = tx_hash
                     if output is not None:
                         self.invoked[tx_hash] = r.request_id
                 except Exception as exc:  # one failed submission must not stop the others
                     log.warning("oracle: could not answer request #%d: %s", r.request_id, exc)
+        return out
 
-    def _run_group(self, model_hash: bytes, group: list[Request]):
+    def _run_group(self, model_hash: bytes, group: list[Request], faults: dict | None = None):
         from imochain.models import PrecompileError
         pc = self.node.inference
-        if pc.is_text(model_hash):
-            return self._run_text(model_hash, group)
+        if pc.is_text(model_hash) or pc.is_stepped(model_hash):
+            return self._run_text(model_hash, group, faults)
         name = "?"
         try:
             model = pc.model(model_hash)
@@ -230,14 +261,14 @@ class OracleWorker(BlockService):
                 record.errors[r.request_id] = out.reason
                 answers.append((r, None, (INVALID_INPUT, out.reason), samples, name, micros))
                 continue
-            if self.fault_rate and self.rng.random() < self.fault_rate:
+            if self._faulty(r, faults):
                 out = corrupt(out)
                 record.faulty.append(r.request_id)
             answers.append((r, out, None, samples, name, micros))
         self.records.append(record)
         return answers
 
-    def _run_text(self, model_hash: bytes, group: list[Request]):
+    def _run_text(self, model_hash: bytes, group: list[Request], faults: dict | None = None):
         """Prompts one at a time: fp32 generation is exact only at batch 1 on one machine."""
         from imochain.models import PrecompileError
         pc = self.node.inference
@@ -252,7 +283,7 @@ class OracleWorker(BlockService):
                 continue
             micros = (time.perf_counter() - start) * 1e6
             record = BatchRecord(r.block, name, "0x" + model_hash.hex(), [r.request_id], 1, micros)
-            if self.fault_rate and self.rng.random() < self.fault_rate:
+            if self._faulty(r, faults):
                 out = out + " (made up)".encode()
                 record.faulty.append(r.request_id)
             self.records.append(record)

@@ -91,3 +91,20 @@ def batch1_gas(graph: Graph) -> int:
 
 def quote_gas(data_len: int) -> int:
     return QUOTE_GAS_BASE + QUOTE_GAS_PER_WORD * ((data_len + 31) // 32)
+
+
+# A layer step also runs the int8 Llama's integer element-wise work (norms, RoPE, softmax, SiLU)
+# as numpy on one row: a fixed cost per layer call and row, calibrated with the int8 text runtime
+# (imochain/models/text/int8/serve.py: 60 000 per layer call + 20 000 per row, 1 gas ~ 10 ns).
+LAYER_STEP_FIXED_GAS = 80_000
+# The KV digest check hashes each cached row (keccak of ~400 bytes at SmolLM2's shape): measured
+# ~10 µs a row on the shared 2-core machine at load ~4 (imochain/bench/bisection_gas.py).
+KV_ROW_GAS = 1_000
+
+
+def layer_step_gas(macs: int, call_bytes: int, kv_rows: int = 0) -> int:
+    """One step of the opML bisection (one layer of one token, a head step or state 0): the int8
+    inference schedule over that step's MACs and the call's bytes, the digest check of its KV
+    rows, plus one layer call's element-wise work."""
+    milli = G_CALL_MILLI + G_MAC_INT8_MILLI * macs + G_BYTE_MILLI * call_bytes
+    return LAYER_STEP_FIXED_GAS + KV_ROW_GAS * kv_rows + -(-milli // 1000)

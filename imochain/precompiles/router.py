@@ -1,7 +1,9 @@
 """The model service behind 0xA1: every model kind (tensor and text), one owner for inference.
 
 Both call-data layouts start with the 32-byte model hash, so the router looks the model up by
-that word and hands the call to the tensor precompile or to the text runtime. Text models are
+that word and hands the call to the tensor precompile or to the text runtime. A third layout, the
+layer-step entry of the opML bisection, starts with the reserved word ``trace.STEP_TAG`` (see
+imochain/models/text/trace.py): ``STEP_TAG | modelHash | preimage`` -> ``preHash | postHash``. Text models are
 known by their file's hash at start-up and loaded (seconds) only when first used.
 
 Inference is not re-entrant across threads (torch, the runtimes' caches), so every run and
@@ -15,6 +17,7 @@ import threading
 import time
 
 from imochain.models.errors import PrecompileError
+from imochain.models.text.trace import STEP_TAG
 from .precompile import InferencePrecompile
 from imochain.models.store import ModelStore
 
@@ -25,12 +28,20 @@ class ModelRouter:
         self.lock = threading.RLock()
         self.tensor = InferencePrecompile(store, device)
         self.text_files: dict[bytes, tuple[str, str]] = {}  # hash → (name, path)
+        self.int8_text: dict[bytes, tuple[str, str, bool]] = {}  # hash → (name, path, path is a GGUF to export)
+        self.steppers: dict = {}  # model hash → trace.Stepper of an int8 text model (layer steps)
+        self._traces: dict = {}  # (model hash, prompt, max new) → Trace, the last few answers
         for path in text_files or []:
             self.add_text_file(path)
 
     # -- text models ---------------------------------------------------------------------------
     def add_text_file(self, path: str, name: str | None = None) -> bytes:
         from imochain.models.text import gguf_file
+        from imochain.models.text.int8 import file as int8_file
+        if int8_file.sniff(path):
+            model_hash = gguf_file.file_hash(path, gguf_file.default_cache_dir())
+            self.int8_text[model_hash] = (name or int8_file.peek_name(path), path, False)
+            return model_hash
         gguf_file.check_magic(path)
         model_hash = gguf_file.file_hash(path, gguf_file.default_cache_dir())
         if name is None:
@@ -39,6 +50,51 @@ class ModelRouter:
             name = "smollm2" if stem.startswith("SmolLM2") else stem.rsplit(".", 1)[0]
         self.text_files[model_hash] = (name, path)
         return model_hash
+
+    def add_stepped_model(self, model, tokenizer=None, name: str = "int8-llama"):
+        """Serve an int8 text model (``Int8Llama``) inside the opML game: answers are its traces
+        and 0xA1 replays its layer steps. Returns its Stepper."""
+        from imochain.models.text.trace import ByteTokenizer, Stepper
+        stepper = Stepper(model, tokenizer or ByteTokenizer(int(model.cfg.vocab)))
+        stepper.name = name
+        with self.lock:
+            self.steppers[stepper.model_hash] = stepper
+        return stepper
+
+    def is_stepped(self, model_hash: bytes) -> bool:
+        """Whether answers of this model are traces the opML bisection can dispute: every int8
+        text model (added with add_stepped_model, or a served int8 text file)."""
+        return bytes(model_hash) in self.steppers or bytes(model_hash) in self.int8_text
+
+    def stepper(self, model_hash: bytes):
+        """The Stepper of an int8 text model (a served file's is built on first use)."""
+        h = bytes(model_hash)
+        if h not in self.steppers and h in self.int8_text:
+            from imochain.models.text.trace import ChatTokenizer, Stepper
+            served = self.text_model(h)  # loads (or exports) the file: seconds
+            stepper = Stepper(served.net, ChatTokenizer(served))
+            stepper.name = self.int8_text[h][0]
+            with self.lock:
+                self.steppers[h] = stepper
+        return self.steppers[h]
+
+    def trace(self, model_hash: bytes, prompt: bytes, max_new: int):
+        """The trace of an answer (the operator's copy, cached for the last few prompts)."""
+        from imochain.models.text.trace import Trace
+        key = (bytes(model_hash), bytes(prompt), max_new)
+        with self.lock:
+            if key not in self._traces:
+                if len(self._traces) >= 16:
+                    self._traces.pop(next(iter(self._traces)))
+                self._traces[key] = Trace(self.stepper(model_hash), prompt, max_new)
+            return self._traces[key]
+
+    def _stepper(self, data: bytes):
+        if len(data) < 64:
+            raise PrecompileError("layer-step call shorter than tag + model hash")
+        if not self.is_stepped(bytes(data[32:64])):
+            raise PrecompileError(f"no int8 text model 0x{bytes(data[32:64]).hex()} for layer steps")
+        return self.stepper(bytes(data[32:64])), bytes(data[64:])
 
     def add_model(self, data: bytes) -> bytes:
         """Validate a model file and add it to the store; returns its hash."""
@@ -56,10 +112,23 @@ class ModelRouter:
             with self.lock:
                 self.tensor.warm_up(bytes.fromhex(row["hash"][2:]))
 
+    def add_int8_export(self, gguf_path: str, name: str) -> bytes | None:
+        """Serve the int8 export of a GGUF under its known hash, built on first use (None when
+        its hash is not known without building: export it with `imochain model export-text`)."""
+        from imochain.models.text.int8.export import known_hash
+        model_hash = known_hash(gguf_path)
+        if model_hash is not None:
+            self.int8_text[model_hash] = (name, gguf_path, True)
+        return model_hash
+
     def is_text(self, model_hash: bytes) -> bool:
-        return bytes(model_hash) in self.text_files
+        return bytes(model_hash) in self.text_files or bytes(model_hash) in self.int8_text
 
     def text_model(self, model_hash: bytes):
+        if bytes(model_hash) in self.int8_text:
+            from imochain.models.text.int8.serve import get_int8_model
+            _, path, from_gguf = self.int8_text[bytes(model_hash)]
+            return get_int8_model(path, from_gguf, bytes(model_hash))
         from imochain.models.text import get_model
         name, path = self.text_files[bytes(model_hash)]
         return get_model(path)
@@ -80,6 +149,14 @@ class ModelRouter:
         for h, (name, path) in self.text_files.items():
             out.append({"hash": "0x" + h.hex(), "name": name, "kind": "text", "mode": "fp32",
                         "file": path})
+        for h, (name, path, from_gguf) in self.int8_text.items():
+            out.append({"hash": "0x" + h.hex(), "name": name, "kind": "text", "mode": "int8", "layerSteps": True,
+                        "loaded": h in self.steppers,
+                        "file": None if from_gguf else path, **({"source": path} if from_gguf else {})})
+        for h, stepper in self.steppers.items():
+            if h not in self.int8_text:
+                out.append({"hash": "0x" + h.hex(), "name": stepper.name, "kind": "text", "mode": "int8",
+                            "layerSteps": True, "loaded": True})
         owners: dict[str, dict] = {}
         for row in sorted(out, key=lambda r: (r["kind"] != "text", r["hash"])):
             owners.setdefault(row["name"], row)
@@ -99,6 +176,11 @@ class ModelRouter:
         return self.text_model(model_hash), prompt, cap, seed
 
     def gas_cost(self, data: bytes) -> int:
+        if bytes(data[:32]) == STEP_TAG:
+            from .gas import layer_step_gas
+            stepper, preimage = self._stepper(data)
+            macs, kv_rows = stepper.step_work(preimage)
+            return layer_step_gas(macs, len(data), kv_rows)
         if self.is_text(bytes(data[:32])):
             model, prompt, cap, _ = self._text_call(data)
             return model.quote(prompt, cap)
@@ -106,6 +188,9 @@ class ModelRouter:
 
     def execute(self, data: bytes) -> bytes:
         with self.lock:
+            if bytes(data[:32]) == STEP_TAG:
+                stepper, preimage = self._stepper(data)
+                return stepper.replay(preimage)
             if self.is_text(bytes(data[:32])):
                 model, prompt, cap, seed = self._text_call(data)
                 return model.generate(prompt, cap, seed).encode("utf-8")
@@ -123,14 +208,21 @@ class ModelRouter:
             return self.text_model(model_hash).generate(prompt, max_new_tokens, seed).encode("utf-8")
 
     def answer(self, model_hash: bytes, prompt: bytes, max_new_tokens: int) -> bytes:
-        """An oracle text answer: greedy, ended at its first full sentence (or the cap)."""
+        """An oracle text answer: greedy, ended at its first full sentence (or the cap); an int8
+        text model's answer is its trace's: greedy to a stop token or the game's cap (state 0
+        commits to that cap, so the worker's own cap does not apply)."""
         from imochain.models.text.sentences import generate_sentence
+        if self.is_stepped(model_hash):
+            from imochain.models.text.trace import GAME_MAX_NEW_TOKENS
+            return self.trace(model_hash, prompt, GAME_MAX_NEW_TOKENS).answer
         with self.lock:
             return generate_sentence(self.text_model(model_hash), prompt, max_new_tokens)
 
     def name_of(self, model_hash: bytes) -> str:
         """A model's name (text or tensor); PrecompileError when unknown."""
-        entry = self.text_files.get(bytes(model_hash))
+        if bytes(model_hash) in self.steppers and bytes(model_hash) not in self.int8_text:
+            return self.steppers[bytes(model_hash)].name
+        entry = self.text_files.get(bytes(model_hash)) or self.int8_text.get(bytes(model_hash))
         return entry[0] if entry else self.store.get(model_hash).name
 
     def dry_run(self, data: bytes) -> dict:
@@ -147,4 +239,17 @@ class ModelRouter:
         return self.tensor.quote_gas_cost(data)
 
     def quote(self, data: bytes) -> bytes:
+        if len(data) == 32 and self.is_stepped(bytes(data)):
+            return self._stepped_quote(bytes(data))
         return self.tensor.quote(data)
+
+    def _stepped_quote(self, model_hash: bytes) -> bytes:
+        """0xA2 metadata of an int8 text model (so the oracle registers it for the opML game):
+        name, int8 mode, UTF-8 bytes in and out (dtype uint8, no fixed shape), the MACs and gas
+        of one layer step at position 0."""
+        from eth_abi import encode
+        from .gas import layer_step_gas
+        stepper = self.stepper(model_hash)  # a served file loads here on first use (seconds)
+        macs, _ = stepper.step_work(bytes([1]) + bytes(19))
+        return encode(["string", "uint8", "uint8", "uint32[]", "uint8", "uint32[]", "uint256", "uint256", "uint256"],
+                      [self.name_of(model_hash), 1, 0, [], 0, [], macs, 0, layer_step_gas(macs, 64)])

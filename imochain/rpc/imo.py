@@ -127,7 +127,7 @@ def oracle_status(ctx: Context, params: list):
 @method("imo_getRequest")
 def get_request(ctx: Context, params: list):
     """One oracle request as the node saw it: the request, its state (pending, answered,
-    rejected, callback failed, challenged, finalized) and why, the batch, the forward pass's µs
+    rejected, callback failed, challenged, finalized, dropped) and why, the batch, the forward pass's µs
     and the transactions involved; null for an id this node's worker never saw."""
     request_id = p.quantity(p.arg(params, 0, "requestId"), "requestId")
     worker = _worker(ctx)

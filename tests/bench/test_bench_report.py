@@ -175,3 +175,13 @@ def test_markdown_renders_zkml_and_cuda_rows(bench):
     assert "| digits-classifier | 15 |" in md and "error: exit 1: boom" in md
     assert "| yes | yes | 3 of 16 | 15 of 16 | 1,188 |" in md
     assert sum(1 for line in md.splitlines() if line.startswith("| digits-classifier | int8 | cuda |")) == 1
+
+
+def test_bisection_moves_and_final_step_fit_a_block(bench):
+    result, out, _ = bench
+    game = result["bisection_gas"]["game (tiny int8 Llama)"]
+    assert game["winner"] == "ChallengerWon" and game["rounds"] <= (game["steps"] - 1).bit_length() + 1
+    step = result["bisection_gas"]["final step, SmolLM2-135M layer shape"]
+    # the worst case: the game's last position, its whole KV cache in calldata, EIP-7623's floor
+    assert step["fits EIP-7825 cap"] and step["fits 30M block"], step
+    assert "opML bisection over text answers" in (out / "report.md").read_text()

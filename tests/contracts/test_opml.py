@@ -310,8 +310,8 @@ def test_constructor_checks_and_genesis_window(w3, accounts):
     art = load_artifact("OpML")
     factory = w3.eth.contract(abi=art["abi"], bytecode=art["bytecode"])
     oracle_addr = "0x0A0f4321214BB6C7811dD8a71cF587bdaF03f0A0"
-    for args, reason in [((ZERO, 5, 1, 1), "zero oracle"), ((oracle_addr, 0, 1, 1), "zero challenge window"),
-                         ((oracle_addr, 5, 1, 0), "zero challenge bond")]:
+    for args, reason in [((ZERO, 5, 1, 1, ZERO), "zero oracle"), ((oracle_addr, 0, 1, 1, ZERO), "zero challenge window"),
+                         ((oracle_addr, 5, 1, 0, ZERO), "zero challenge bond")]:
         with pytest.raises(ContractLogicError, match=reason):
             factory.constructor(*args).estimate_gas({"from": accounts[0]})
     # the window is a genesis parameter

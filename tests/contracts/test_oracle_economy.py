@@ -144,7 +144,8 @@ def test_feedback_error_refunds_the_model_fee(oracle, accounts, operator, digit_
 def test_text_or_unknown_models_cannot_be_verifiable(w3, oracle, accounts, owner, node):
     f = oracle.functions
     dev = accounts[5]
-    text = [m for m in node.inference.list() if m.get("kind") == "text"]
+    # fp32 text models; int8 ones are disputable by bisection (tests/contracts/test_opml_bisection.py)
+    text = [m for m in node.inference.list() if m.get("kind") == "text" and m.get("mode") != "int8"]
     hashes = [keccak(b"not a model")] + [bytes.fromhex(m["hash"][2:]) for m in text]
     for h in hashes:  # the text model, when shipped, cannot be re-run by the game either
         r = send(f.registerModel(h, bytes(32), 0, dev, 100), dev)

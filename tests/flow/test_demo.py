@@ -15,7 +15,7 @@ TITLES = [
     "registers the digits models", "opens an Initial Model Offering",
     *(["asks a language model"] if TEXT else []), "oversubscribed", "finalized",
     "claim their tokens", "classifications through the AI oracle", "claimed into the ERC-7641 token",
-    "snapshot", "claim pro rata", "ERC-7007 NFT", "lying oracle", "burns tokens", "reconcile to the wei",
+    "snapshot", "claim pro rata", "ERC-7007 NFT", "lying oracle", "bisected down to one step", "burns tokens", "reconcile to the wei",
 ]
 
 
@@ -57,7 +57,9 @@ def test_demo_in_process():
 
 
 def test_demo_against_a_running_node():
+    from imochain.demo_bisection import add_demo_text_model
     node = build_node(NodeConfig(), services=True)
+    add_demo_text_model(node, prefer_served=False)  # the tiny one: SmolLM2's runs in-process above
     with running_node(node=node) as url:
         check_record(run_demo("--rpc", url))
         check_record(run_demo("--rpc", url))  # a teacher runs it again on the same node

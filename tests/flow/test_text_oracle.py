@@ -30,6 +30,8 @@ def test_ora_prompt_consumer_gets_an_answer_through_an_aliased_id(chain):
     assert oracle.functions.getModel(11).call()[0] == node.inference.find("smollm2")
     fee = prompt.functions.estimateFee(11).call()
     prompt.functions.calculateAIResult(11, QUESTION).transact({"from": w3.eth.accounts[1], "value": fee})
+    assert prompt.functions.getAIResult(11, QUESTION).call() == b""  # generated off the lock, answered later
+    assert worker.offlock.wait_idle(600)
     answer = prompt.functions.getAIResult(11, QUESTION).call()
     text = answer.decode("utf-8")  # valid UTF-8, or this raises
     assert len(text.split()) >= 3
@@ -37,6 +39,7 @@ def test_ora_prompt_consumer_gets_an_answer_through_an_aliased_id(chain):
     fee = oracle.functions.estimateFee(11, 0).call()
     oracle.functions.requestCallback(11, QUESTION, "0x" + "00" * 20, 0, b"").transact(
         {"from": w3.eth.accounts[2], "value": fee})
+    assert worker.offlock.wait_idle(600)
     request_id = oracle.functions.nextRequestId().call() - 1
     assert oracle.functions.getOutput(request_id).call() == answer
     assert oracle.functions.isFinalized(request_id).call()  # text models are registered unverifiable
@@ -48,6 +51,7 @@ def test_invalid_utf8_prompt_gets_feedback_error(chain):
     fee = oracle.functions.estimateFee(11, 0).call()
     oracle.functions.requestCallback(11, b"\xff\xfe bad", "0x" + "00" * 20, 0, b"").transact(
         {"from": w3.eth.accounts[2], "value": fee})
+    assert worker.offlock.wait_idle(600)
     request_id = oracle.functions.nextRequestId().call() - 1
     assert oracle.functions.getRequestStatus(request_id).call() == 3  # Errored
     assert oracle.functions.getOutput(request_id).call() == b""

@@ -98,5 +98,6 @@ def test_dry_run_of_bench_oracle_and_text_parts(tmp_path):
     assert parts["oracle"]["rows"][0]["outputs_equal_and_cpu=target"]
     text = parts["text"]["models"]
     assert len(text) == 1 and text[0]["layers"] == 1 and text[0]["greedy_equal"] == [True] * 3
+    assert parts["text"]["int8"]["equal"] and len(parts["text"]["int8"]["cpu"]["tokens"]) == 8
     md = (out / "gpucheck.md").read_text()
     assert "Dry run" in md and "## d. text model" in md and "| digits-classifier | 64 |" in md

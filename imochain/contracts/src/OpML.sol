@@ -39,6 +39,9 @@ contract OpML is IOpML, ReentrancyGuard {
     }
 
     address public immutable oracle;
+    /// The bisection game (OpMLBisection) that settles disputes over results too large to
+    /// re-execute in one call (text answers); zero when there is none.
+    address public immutable bisection;
     /// Blocks after the result's block during which it can be challenged.
     uint256 public immutable challengeWindow;
     uint256 public immutable resultBond;
@@ -49,7 +52,13 @@ contract OpML is IOpML, ReentrancyGuard {
     /// Last block of the challenge window of the newest result an account posted.
     mapping(address => uint256) public lockedUntil;
 
-    constructor(address oracle_, uint256 challengeWindow_, uint256 resultBond_, uint256 challengeBond_) {
+    constructor(
+        address oracle_,
+        uint256 challengeWindow_,
+        uint256 resultBond_,
+        uint256 challengeBond_,
+        address bisection_
+    ) {
         require(oracle_ != address(0), "zero oracle");
         require(challengeWindow_ > 0, "zero challenge window");
         require(challengeBond_ > 0, "zero challenge bond"); // free challenges would be spam
@@ -58,6 +67,7 @@ contract OpML is IOpML, ReentrancyGuard {
         challengeWindow = challengeWindow_;
         resultBond = resultBond_;
         challengeBond = challengeBond_;
+        bisection = bisection_;
     }
 
     // ------------------------------------------------------------------ oracle side
@@ -88,6 +98,7 @@ contract OpML is IOpML, ReentrancyGuard {
         require(msg.value == challengeBond, "wrong challenge bond");
         Game storage g = _games[requestId];
         require(g.status != GameStatus.None, "no result to challenge");
+        require(g.status != GameStatus.Disputed, "under bisection dispute");
         require(g.status == GameStatus.Optimistic, "already settled");
         require(block.number <= uint256(g.submittedBlock) + challengeWindow, "challenge window over");
         _settle(requestId, g, _reexecute(g.modelHash, IAIOracleExtended(oracle).getInput(requestId)));
@@ -148,6 +159,49 @@ contract OpML is IOpML, ReentrancyGuard {
         require(ok && output.length > 0, "re-execution failed");
     }
 
+    // ------------------------------------------------------------------ bisection disputes
+
+    /// The bisection game freezes a result it disputes: no one-step challenge, not final, and the
+    /// operator's stake locked until `until` (the dispute's longest possible end).
+    function openDispute(uint256 requestId, uint256 until) external {
+        require(msg.sender == bisection, "only bisection");
+        Game storage g = _games[requestId];
+        require(g.status == GameStatus.Optimistic, "not optimistic");
+        require(block.number <= uint256(g.submittedBlock) + challengeWindow, "challenge window over");
+        g.status = GameStatus.Disputed;
+        if (until > lockedUntil[g.submitter]) lockedUntil[g.submitter] = until;
+    }
+
+    /// A bisection's verdict. msg.value is the challenger's bond: it goes to the winner; a winning
+    /// challenger also gets min(bond, stake) slashed from the operator, and its `output` (the
+    /// answer it recomputed) becomes the result, delivered once as after a one-step challenge.
+    function settleDispute(uint256 requestId, address challenger, bool challengerWon, bytes calldata output)
+        external
+        payable
+        nonReentrant
+    {
+        require(msg.sender == bisection, "only bisection");
+        Game storage g = _games[requestId];
+        require(g.status == GameStatus.Disputed, "not disputed");
+        bytes32 posted = g.outputHash;
+        if (!challengerWon) {
+            g.status = GameStatus.Upheld;
+            bondOf[g.submitter] += msg.value;
+            emit ChallengeSettled(requestId, challenger, false, posted, posted, msg.value);
+            return;
+        }
+        bytes32 correct = keccak256(output);
+        g.status = GameStatus.Corrected;
+        g.outputHash = correct;
+        g.version += 1;
+        uint256 stake = bondOf[g.submitter];
+        uint256 slash = stake < g.bond ? stake : g.bond;
+        bondOf[g.submitter] = stake - slash;
+        bondOf[challenger] += msg.value + slash;
+        emit ChallengeSettled(requestId, challenger, true, posted, correct, msg.value + slash);
+        IAIOracleExtended(oracle).onResultCorrected(requestId, output, challenger);
+    }
+
     // ------------------------------------------------------------------ bonds
 
     function depositBond() external payable {
@@ -169,7 +223,7 @@ contract OpML is IOpML, ReentrancyGuard {
 
     function isFinalized(uint256 requestId) external view returns (bool) {
         Game storage g = _games[requestId];
-        if (g.status == GameStatus.None) return false;
+        if (g.status == GameStatus.None || g.status == GameStatus.Disputed) return false;
         if (g.status != GameStatus.Optimistic) return true;
         return block.number > uint256(g.submittedBlock) + challengeWindow;
     }

@@ -23,7 +23,8 @@ interface IOpML {
         None, // no result posted
         Optimistic, // posted, challengeable until the window ends
         Upheld, // challenged and re-execution agreed: final
-        Corrected // challenged and re-execution disagreed: replaced, final
+        Corrected, // challenged and re-execution disagreed: replaced, final
+        Disputed // under a bisection dispute (OpMLBisection, for models too large for one call)
     }
 
     event ResultSubmitted(uint256 indexed requestId, address indexed submitter, bytes32 modelHash, bytes32 outputHash);
