@@ -4,6 +4,7 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 NPMSTAMP := node_modules/.installed
+HARDHAT  := benchmarks/hardhat/node_modules/.installed
 
 .PHONY: install node test bench contracts gpu-check clean
 
@@ -32,7 +33,12 @@ test: $(STAMP) $(NPMSTAMP)
 contracts: $(NPMSTAMP)
 	$(BIN)/python -m imochain.contracts.build
 
-bench: $(STAMP) $(NPMSTAMP)
+# Hardhat's node, for the side-by-side benchmark only (never `make test`); offline, the bench says it is absent.
+$(HARDHAT): benchmarks/hardhat/package.json benchmarks/hardhat/package-lock.json
+	cd benchmarks/hardhat && npm ci --no-audit --no-fund --loglevel=error && touch node_modules/.installed \
+		|| echo "Hardhat not installed: the side-by-side benchmark will say so and skip it"
+
+bench: $(STAMP) $(NPMSTAMP) $(HARDHAT)
 	$(BIN)/python -m pytest benchmarks -o python_files='bench_*.py' -p no:xdist --benchmark-enable -s -q
 
 # CUDA checks and figures (see imochain/gpucheck); without a GPU it says so and exits 0.

@@ -10,3 +10,8 @@ __version__ = "0.1.0"
 # eth_hash is first imported.
 if _util.find_spec("sha3") is not None:
     _os.environ.setdefault("ETH_HASH_BACKEND", "pysha3")
+
+# The BLS12-381 precompiles' tables are built on their first call, not at every start-up.
+from . import lazy_bls as _lazy_bls  # noqa: E402
+
+_lazy_bls.install()

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
+
 from eth_utils import keccak
 
 from imochain.contracts import oracle_output
 
 PROMPT = b"Name one colour of the sky."
-MAX_BLOCKS = 200  # every move is a transaction: a game of ~2^12 steps takes ~30 blocks
+WAIT_SECONDS = 600  # the answer (off the node's lock) and every move of the game
 
 
 def add_demo_text_model(node, prefer_served: bool = True) -> None:
@@ -51,11 +53,15 @@ def run_step(demo) -> None:
     receipt = demo.send(prompt.functions.calculateAIResult(model_id, PROMPT), demo.users[0], fee)
     demo.rpc("imo_setOracleFaults", [0.0])
     request_id = demo.request_id(receipt)
-    for _ in range(MAX_BLOCKS):  # the node's operator and challenger move once per block
+    # the answer arrives in a later block; then every move is a transaction of the node's players,
+    # automined, so the game plays itself: blocks mined here only let time pass
+    until = time.monotonic() + WAIT_SECONDS
+    while time.monotonic() < until:
         d = game.functions.getDispute(request_id).call()
         if d[1] in (OPERATOR_WON, CHALLENGER_WON):
             break
         demo.rpc("evm_mine")
+        time.sleep(0.2)
     steps = game.functions.commitments(request_id).call()[1]
     corrected = oracle_output(oracle, request_id)  # the current result, from its log
     delivered = [e.args.output for e in oracle.events.AICallbackResult().get_logs(from_block=receipt.blockNumber)

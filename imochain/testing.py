@@ -64,10 +64,9 @@ class _ServerThread(threading.Thread):
         super().__init__(daemon=True, name="imochain-rpc")
         import uvicorn
 
-        from imochain.rpc.server import MAX_BODY, create_app
-        self.server = uvicorn.Server(uvicorn.Config(
-            create_app(node, **app_options), host="127.0.0.1", port=port, log_level="warning",
-            access_log=False, ws_max_size=MAX_BODY, lifespan="off"))
+        from imochain.rpc.server import create_app, uvicorn_options
+        self.server = uvicorn.Server(uvicorn.Config(create_app(node, **app_options), host="127.0.0.1", port=port,
+                                                    **uvicorn_options()))
 
     def run(self) -> None:
         self.server.run()

@@ -22,7 +22,7 @@ from .errors import ExecutionFailed, ExecutionReverted
 from .signing import py_evm_access_list
 from .state import apply_state_overrides
 from .types import CallResult
-from .validate import tx_gas_cap, validation_message
+from .validate import calldata_floor_gas, tx_gas_cap, validation_message
 
 
 class CallEnv:
@@ -46,7 +46,7 @@ class CallEnv:
                 with traced(state, tracer):
                     comp = state.apply_transaction(tx)
             else:
-                comp = state.apply_transaction(tx)
+                comp = _apply_call(state, tx)
         except ValidationError as exc:
             raise ExecutionFailed(validation_message(str(exc))) from None
         except VMError as exc:  # raised before any frame runs, e.g. EIP-3860 initcode size
@@ -65,6 +65,21 @@ class CallEnv:
         if self.reusable:
             with self.calls.lock:
                 self.calls._cache = (self.key, (self.header, self.vm, self.state))
+
+
+def _apply_call(state, tx):
+    """`state.apply_transaction(tx)` without its last step, finalize_computation: the gas
+    refund to the sender, the tip to the coinbase and the removal of touched empty accounts
+    change only state that the call reverts at once, and not the call's output or gas (read
+    from the computation). It was about a quarter of a small view call. Traced calls keep the
+    full path: tracers see those balance changes."""
+    executor = state.get_transaction_executor()
+    executor.validate_transaction(tx)
+    comp = executor.build_computation(executor.build_evm_message(tx), tx)
+    clear = getattr(state, "clear_transient_storage", None)
+    if clear is not None:  # as Cancun's executor does after every transaction (a revert may not)
+        clear()
+    return comp
 
 
 def call_gas_cap(header) -> int:
@@ -160,30 +175,36 @@ class Calls:
                 if balance < 0:
                     raise ExecutionFailed("insufficient funds for transfer")
                 cap = min(cap, balance // price)
-            top = env.run(params, cap)
-            if top.reverted:
-                raise ExecutionReverted(top.output)
-            if top.error:
-                raise ExecutionFailed(f"gas required exceeds allowance ({cap})" if "gas" in top.error.lower()
-                                      else top.error)
-            lo, hi = max(top.gas_used - 1, 21000 - 1), cap
-            # What it used is a lower bound; when that is enough (transfers, calls without
-            # refunds or 63/64 reserves) it is the answer, with no search.
-            if top.gas_used <= cap and not env.run(params, top.gas_used).error:
-                return top.gas_used
-            # Most calls succeed with what they used plus the 63/64 reserve; try that first.
-            guess = min(hi, (top.gas_used + 2300) * 64 // 63)
-            if not env.run(params, guess).error:
-                hi = guess
-            while hi - lo > 1:
-                mid = (lo + hi) // 2
-                if env.run(params, mid).error:
-                    lo = mid
-                else:
-                    hi = mid
-            return hi
+            # A transaction must also pay EIP-7623's calldata floor, whatever it executes.
+            floor = calldata_floor_gas(env.state, bytes(params.get("data") or b""))
+            return max(floor, self._least_gas(env, params, cap))
         finally:
             env.release()
+
+    def _least_gas(self, env: CallEnv, params: dict, cap: int) -> int:
+        """The least gas limit at which the call succeeds (what it used, else a search)."""
+        top = env.run(params, cap)
+        if top.reverted:
+            raise ExecutionReverted(top.output)
+        if top.error:
+            raise ExecutionFailed(f"gas required exceeds allowance ({cap})" if "gas" in top.error.lower()
+                                  else top.error)
+        lo, hi = max(top.gas_used - 1, 21000 - 1), cap
+        # What it used is a lower bound; when that is enough (transfers, calls without
+        # refunds or 63/64 reserves) it is the answer, with no search.
+        if top.gas_used <= cap and not env.run(params, top.gas_used).error:
+            return top.gas_used
+        # Most calls succeed with what they used plus the 63/64 reserve; try that first.
+        guess = min(hi, (top.gas_used + 2300) * 64 // 63)
+        if not env.run(params, guess).error:
+            hi = guess
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            if env.run(params, mid).error:
+                lo = mid
+            else:
+                hi = mid
+        return hi
 
     def create_access_list(self, params: dict, block_id: Any = "latest") -> tuple[list, int]:
         slots: dict[bytes, set] = {}

@@ -7,6 +7,7 @@ call and is quadratic in the block's size.
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -35,8 +36,7 @@ def build_block(chain, vm_class, parent, pre_root: bytes, timestamp: int, coinba
                 pool, executable: Callable, gas_limit: int | None = None, base_fee: int | None = None) -> BuiltBlock:
     """`gas_limit` and `base_fee` override the parent's limit and EIP-1559's fee (dev cheats)."""
     header = vm_class.create_header_from_parent(
-        parent, timestamp=timestamp, coinbase=coinbase, gas_limit=gas_limit or parent.gas_limit)
-    header = header.copy(state_root=pre_root)
+        parent, timestamp=timestamp, coinbase=coinbase, gas_limit=gas_limit or parent.gas_limit, state_root=pre_root)
     if base_fee is not None:
         header = header.copy(base_fee_per_gas=base_fee)
     vm = chain.get_vm(header)
@@ -82,9 +82,11 @@ def build_block(chain, vm_class, parent, pre_root: bytes, timestamp: int, coinba
 
 
 def log_block(info, built: BuiltBlock, custom_precompiles: set) -> None:
-    """The node's log lines for a mined block (anvil's style), one per transaction."""
+    """The node's log lines for a mined block (anvil's style), one per transaction, sent as
+    one record (the CLI prints bare messages, so the output is the same lines)."""
     if not log.isEnabledFor(logging.INFO):
         return
+    lines = []
     prev = 0
     for ptx, receipt, comp in zip(built.included, built.receipts, built.computations):
         used = receipt.gas_used - prev
@@ -98,14 +100,18 @@ def log_block(info, built: BuiltBlock, custom_precompiles: set) -> None:
             status = "ok"
         created = ""
         if not ptx.tx.to:
-            created = f" created {to_checksum_address(create_address(ptx.sender, ptx.nonce))}"
-        log.info("    tx 0x%s from %s gas %d %s%s", ptx.hash.hex(), to_checksum_address(ptx.sender),
-                 used, status, created)
+            created = f" created {_checksum(create_address(ptx.sender, ptx.nonce))}"
+        lines.append(f"    tx 0x{ptx.hash.hex()} from {_checksum(ptx.sender)} gas {used} {status}{created}")
         called = sorted({c.msg.code_address for c in walk_computations(comp)} & custom_precompiles)
         if called:
-            log.info("      called %s, which only imochain runs: `cast run` and `forge --fork-url` replay "
-                     "it with an empty output; debug_traceTransaction / trace_transaction show the real one",
-                     ", ".join("0x" + a.hex()[-4:].upper() for a in called))
+            lines.append("      called %s, which only imochain runs: `cast run` and `forge --fork-url` replay "
+                         "it with an empty output; debug_traceTransaction / trace_transaction show the real one"
+                         % ", ".join("0x" + a.hex()[-4:].upper() for a in called))
     h = info.header
-    log.info("Block #%d 0x%s  %d tx  gas %d  time %d", h.block_number, h.hash.hex(),
-             len(info.transactions), h.gas_used, h.timestamp)
+    lines.append(f"Block #{h.block_number} 0x{h.hash.hex()}  {len(info.transactions)} tx  gas {h.gas_used}  "
+                 f"time {h.timestamp}")
+    log.info("%s", "\n".join(lines))
+
+
+# the same few senders again and again: their checksummed form (a keccak each) is remembered
+_checksum = functools.lru_cache(maxsize=4096)(to_checksum_address)

@@ -405,6 +405,7 @@ class Node(DevControls):
         for ptx in built.included:
             self.pool.remove(ptx.hash)
         info = storage.append_block(built.block, parent.state_root, built.included, built.receipts, built.witness)
+        self.states.adopt_head(built.state)
         self.pool.prune(lambda a: built.state.get_nonce(a))
         log_block(info, built, self.custom_precompiles)
         self.notifications.new_block(info)

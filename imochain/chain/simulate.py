@@ -21,6 +21,7 @@ from eth_utils import ValidationError, keccak
 from .errors import ChainError, decode_revert_reason
 from .signing import py_evm_access_list
 from .state import apply_state_overrides
+from .validate import calldata_floor_gas
 
 MAX_BLOCKS = 256  # geth's cap on simulated blocks (gaps included)
 GAS_BUDGET = 50_000_000  # geth's RPC gas cap, shared by every call of one request
@@ -215,11 +216,7 @@ def _check_intrinsic_gas(tx) -> None:
 
 def _max_used_gas(state, tx, computation) -> int:
     """Gas used before refunds, or EIP-7623's calldata floor when that is higher (Prague on)."""
-    used = tx.gas - computation.get_gas_remaining()
-    if not hasattr(state.transaction_executor_class, "calc_data_floor_gas"):
-        return used
-    zeros = tx.data.count(0)
-    return max(used, 21000 + 10 * (zeros + 4 * (len(tx.data) - zeros)))
+    return max(tx.gas - computation.get_gas_remaining(), calldata_floor_gas(state, tx.data))
 
 
 def _call_error(computation) -> tuple:

@@ -1,14 +1,19 @@
-"""A decoded-node cache for py-trie, installed once by the node.
+"""The library speed-ups (py-trie, pyrlp, py-evm), installed once by the node; reversible.
 
 py-evm rebuilds its state objects for every block, and every account read walks the state
 trie from the root, RLP-decoding each node again in pure Python. Trie nodes are addressed by
 the hash of their contents, so a node once decoded can never change: caching decoded nodes by
 key is always correct. Measured on this machine: one-transfer blocks 99.5 → 149.6 per second.
-Trie keys' nibble expansions are memoised for the same reason.
+Trie keys' nibble expansions and hex-prefix encodings are memoised for the same reason; values
+of recent roots are kept too (trie_values), and pyrlp's Serializable bookkeeping has faster
+equivalents (rlp_speedups).
 
 `HexaryTrie` edits branch nodes in place, so every hit returns a fresh copy of the node's
 lists (a node has at most 17 items, and embedded children are under 32 bytes, so two levels
 are all there is).
+
+Every patch is recorded with what it replaced, so `uninstall()` restores stock py-trie,
+pyrlp and py-evm (the equivalence tests run the same blocks both ways).
 """
 
 from __future__ import annotations
@@ -18,14 +23,18 @@ import functools
 import rlp
 import rlp.codec
 import trie.hexary
+import trie.utils.nodes
 from trie.constants import BLANK_NODE, BLANK_NODE_HASH
 from trie.hexary import HexaryTrie
+from trie.utils import nibbles as trie_nibbles
 from trie.utils.nibbles import bytes_to_nibbles
+
+from . import evm_speedups, rlp_speedups, trie_values
 
 MAX_NODES = 100_000  # ~ tens of MB at most; cleared wholesale when full
 
 _decoded: dict[bytes, list] = {}
-_installed = False
+_originals: list[tuple[object, str, object]] = []  # (owner, name, what the patch replaced)
 
 
 def _get_node(self, node_hash):
@@ -41,6 +50,76 @@ def _get_node(self, node_hash):
     if not isinstance(node, list):
         return node
     return [list(x) if isinstance(x, list) else x for x in node]
+
+
+def _plain_copy(node):
+    """A node's lists copied, or None when it holds anything but bytes and lists (then the
+    cache is left to what decoding the stored bytes gives)."""
+    out = []
+    for item in node:
+        kind = type(item)
+        if kind is bytes:
+            out.append(item)
+        elif kind is list:
+            item = _plain_copy(item)
+            if item is None:
+                return None
+            out.append(item)
+        else:
+            return None
+    return out
+
+
+def _remember_written(node_hash, node) -> None:
+    """A node just written is the node its hash decodes to: cache it now, so the next block
+    does not decode what this one encoded."""
+    if type(node_hash) is bytes and len(node_hash) == 32 and type(node) is list and node_hash not in _decoded:
+        copied = _plain_copy(node)
+        if copied is not None:
+            if len(_decoded) >= MAX_NODES:
+                _decoded.clear()
+            _decoded[node_hash] = copied
+
+
+def _make_persist_node(original):
+    def persist_node(self, node):
+        key = original(self, node)
+        _remember_written(key, node)
+        return key
+    return persist_node
+
+
+def _make_set_raw_node(original):
+    def set_raw_node(self, raw_node):
+        node_hash = original(self, raw_node)
+        _remember_written(node_hash, raw_node)
+        return node_hash
+    return set_raw_node
+
+
+def _tuplify(node):
+    return tuple([_tuplify(sub) if isinstance(sub, list) else sub for sub in node])
+
+
+def _listify(node):
+    return [_listify(sub) if isinstance(sub, tuple) else sub for sub in node]
+
+
+_stock_node_mapping = HexaryTrie._create_node_to_db_mapping  # uses nothing of the trie itself
+
+
+@functools.lru_cache(maxsize=4096)  # ~2 KB each; a block looks up ~25, most from the block before
+def _node_mapping_of(node: tuple):
+    key, encoded = _stock_node_mapping(None, _listify(node))
+    return (_tuplify(key), None) if type(key) is list else (key, encoded)
+
+
+def _cached_node_mapping(self, node: tuple):
+    """(hash, encoding) of a node, remembered across tries. py-trie's own cache is per trie
+    object, and a new one is made for every state root: the nodes a block writes are hashed
+    again when the next block prunes them. Small nodes come back as fresh lists."""
+    key, encoded = _node_mapping_of(node)
+    return (_listify(key), None) if type(key) is tuple else (key, encoded)
 
 
 _slow_encode_raw = rlp.codec.encode_raw
@@ -68,14 +147,87 @@ def _long_prefix(n: int, offset: int) -> bytes:
     return bytes((offset + 55 + len(size),)) + size
 
 
-def install() -> None:
-    global _installed
-    if not _installed:
-        HexaryTrie.get_node = _get_node
+@functools.lru_cache(maxsize=65536)
+def _decode_nibbles_of(value: bytes) -> tuple:
+    return trie_nibbles.decode_nibbles(value)
+
+
+def _decode_nibbles(value):
+    return _decode_nibbles_of(value) if type(value) is bytes else trie_nibbles.decode_nibbles(value)
+
+
+@functools.lru_cache(maxsize=65536)
+def _key_of(prefixed_key: bytes) -> tuple:
+    return trie_nibbles.remove_nibbles_terminator(trie_nibbles.decode_nibbles(prefixed_key))
+
+
+_slow_extract_key = trie.utils.nodes.extract_key
+
+
+def _extract_key(node):
+    if type(node) is list and len(node) == 2 and type(node[0]) is bytes:
+        return _key_of(node[0])
+    return _slow_extract_key(node)
+
+
+def _memo_of_nibbles(fn):
+    """`fn(nibbles) -> bytes` memoised; lists of nibbles are looked up as tuples."""
+    memo = functools.lru_cache(maxsize=65536)(fn)
+
+    def cached(nibbles):
+        return memo(tuple(nibbles))
+
+    return cached
+
+
+def _patches() -> list:
+    nodes = trie.utils.nodes
+    encode_nibbles = _memo_of_nibbles(trie_nibbles.encode_nibbles)
+    leaf_key = _memo_of_nibbles(nodes.compute_leaf_key)
+    extension_key = _memo_of_nibbles(nodes.compute_extension_key)
+    trie_patches = [
+        (HexaryTrie, "get_node", _get_node),
         # Trie keys are hashes of the same few addresses and slots again and again; their
         # nibble tuples are immutable, so memoising the conversion is safe (~6 % of a block).
-        trie.hexary.bytes_to_nibbles = functools.lru_cache(maxsize=65536)(bytes_to_nibbles)
+        (trie.hexary, "bytes_to_nibbles", functools.lru_cache(maxsize=65536)(bytes_to_nibbles)),
+        (trie.hexary, "decode_nibbles", _decode_nibbles),
+        (trie.hexary, "encode_nibbles", encode_nibbles),
+        (trie.hexary, "extract_key", _extract_key),
+        (trie.hexary, "compute_leaf_key", leaf_key),
+        (trie.hexary, "compute_extension_key", extension_key),
+        (nodes, "decode_nibbles", _decode_nibbles),
+        (nodes, "encode_nibbles", encode_nibbles),
+        (HexaryTrie, "_persist_node", _make_persist_node(HexaryTrie._persist_node)),
+        (HexaryTrie, "_set_raw_node", _make_set_raw_node(HexaryTrie._set_raw_node)),
+        (trie.hexary, "tuplify", _tuplify),
+        (trie.hexary, "listify", _listify),
+        (HexaryTrie, "_cached_create_node_to_db_mapping", _cached_node_mapping),
+        (HexaryTrie, "get", trie_values.make_get(HexaryTrie.get)),
+        (HexaryTrie, "set", trie_values.make_set(HexaryTrie.set)),
+        (HexaryTrie, "delete", trie_values.make_delete(HexaryTrie.delete)),
         # Trie nodes and most chain data are plain bytes and lists: encode those directly.
-        rlp.codec.encode_raw = _encode_raw
-        trie.hexary.encode_raw = _encode_raw
-        _installed = True
+        (rlp.codec, "encode_raw", _encode_raw),
+        (trie.hexary, "encode_raw", _encode_raw),
+    ]
+    return trie_patches + rlp_speedups.PATCHES + evm_speedups.patches()
+
+
+def install() -> None:
+    if _originals:
+        return
+    for owner, name, value in _patches():
+        _originals.append((owner, name, owner.__dict__[name]))
+        setattr(owner, name, value)
+
+
+def uninstall() -> None:
+    """Stock libraries again (for equivalence tests); install() puts the speed-ups back."""
+    while _originals:
+        owner, name, original = _originals.pop()
+        setattr(owner, name, original)
+    _decoded.clear()
+    trie_values.clear()
+
+
+def installed() -> bool:
+    return bool(_originals)

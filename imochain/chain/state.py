@@ -34,6 +34,11 @@ class StateAccess:
             return self._head_reader[1]
         return self.state_at(block_id)
 
+    def adopt_head(self, state) -> None:
+        """A block just built and persisted: its post-state is the new head's reader, so the
+        next transaction's admission does not build another state (and finds it warm)."""
+        self._head_reader = (self.storage.head_root, state)
+
     def edit_head(self, edit: Callable) -> None:
         """Change the head's state in place (dev controls): no new block, as anvil does."""
         state = self.state_at("latest")

@@ -58,6 +58,18 @@ def tx_gas_cap(chain_class, header) -> int:
     return forks.tx_gas_cap(chain_class.get_vm_class_for_block_number(header.block_number), header.gas_limit)
 
 
+def calldata_floor_gas(state, data: bytes) -> int:
+    """EIP-7623's floor on what a transaction with this calldata pays (0 before Prague)."""
+    # py-evm's executor answers "gas still owed to reach the floor"; nothing used → the floor.
+    return state.transaction_executor_class.calc_data_floor_gas(_Calldata(data), 0, 0)
+
+
+class _Calldata:
+    """What the executor's floor rule reads of a transaction: its data."""
+    def __init__(self, data: bytes):
+        self.data = data
+
+
 def check_for_pool(tx, sender: bytes, state, head, base_fee: int, gas_cap: int) -> None:
     """What a transaction must satisfy to enter the pool, against the head state."""
     nonce = state.get_nonce(sender)
@@ -71,6 +83,10 @@ def check_for_pool(tx, sender: bytes, state, head, base_fee: int, gas_cap: int) 
     intrinsic = tx.intrinsic_gas if hasattr(tx, "intrinsic_gas") else 21000
     if tx.gas < intrinsic:
         raise TransactionRejected(f"intrinsic gas too low: have {tx.gas}, want {intrinsic}")
+    floor = calldata_floor_gas(state, tx.data)
+    if tx.gas < floor:  # geth's wording (EIP-7623)
+        raise TransactionRejected(
+            f"insufficient gas for floor data gas cost: gas {tx.gas}, minimum needed {floor}")
     max_fee, tip = fee_caps(tx)
     if tip > max_fee:
         raise TransactionRejected("max priority fee per gas higher than max fee per gas")

@@ -10,6 +10,7 @@ extensions by default; `--allow-origin` adds others, `*` allows all as anvil doe
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from dataclasses import dataclass
@@ -79,6 +80,10 @@ class BrowserPolicy:
     def regex(self) -> str:
         return origin_regex(o for o in self.origins if o != "*")
 
+    @functools.cached_property
+    def origin_pattern(self) -> re.Pattern:
+        return re.compile(self.regex)
+
     def host_allowed(self, host_header: str | None) -> bool:
         # No Host header: not a browser (browsers always send one), so nothing to rebind.
         return host_header is None or "*" in self.hosts or _hostname(host_header) in self.hosts
@@ -88,7 +93,7 @@ class BrowserPolicy:
             return True
         if host_header and origin.lower() in (f"http://{host_header}".lower(), f"https://{host_header}".lower()):
             return True  # the node's own pages
-        return re.fullmatch(self.regex, origin) is not None
+        return self.origin_pattern.fullmatch(origin) is not None
 
 
 class BrowserGuard:
@@ -98,34 +103,67 @@ class BrowserGuard:
         self.app = app
         self.policy = policy
 
+    def problem(self, scope) -> tuple[int, str] | None:
+        """Why this request is refused (HTTP status, message), or None to let it through."""
+        host = origin = media = None
+        for key, value in scope["headers"]:  # ASGI header names are lower case
+            if key == b"host":
+                host = value.decode("latin-1")
+            elif key == b"origin":
+                origin = value.decode("latin-1")
+            elif key == b"content-type":
+                media = value.decode("latin-1")
+        if not self.policy.host_allowed(host):
+            return (403, f"invalid host specified: {host!r} is not in the allowed hosts "
+                         "(start the node with --allow-host to add it)")
+        if not self.policy.origin_allowed(origin, host):
+            return (403, f"origin {origin!r} is not allowed (start the node with --allow-origin "
+                         f"{origin} to allow it)")
+        if scope["type"] == "http" and scope["method"] == "POST":
+            media = (media or "").partition(";")[0].strip().lower()
+            if media not in JSON_TYPES:
+                return (415, f"invalid content type {media or 'none'!r}: only application/json is supported")
+        return None
+
+    async def refuse(self, scope, receive, send, problem: tuple[int, str]) -> None:
+        if scope["type"] == "websocket":
+            await receive()  # websocket.connect
+            await send({"type": "websocket.close", "code": 1008, "reason": problem[1][:120]})
+            return
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        host, origin = headers.get("host"), headers.get("origin")
+        body = json.dumps({"jsonrpc": "2.0", "id": None,
+                           "error": {"code": -32600, "message": problem[1]}}).encode()
+        out = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        if origin is not None and self.policy.origin_allowed(origin, host):
+            # an allowed page may read why (e.g. the 415), in its console
+            out += [(b"access-control-allow-origin", origin.encode("latin-1")), (b"vary", b"Origin")]
+        await send({"type": "http.response.start", "status": problem[0], "headers": out})
+        await send({"type": "http.response.body", "body": body})
+
+    def cors_headers(self, scope) -> list[tuple[bytes, bytes]]:
+        """What Starlette's CORSMiddleware adds to a simple (non-preflight) response, for the
+        JSON-RPC path that answers without it."""
+        origin = cookie = None
+        for key, value in scope["headers"]:
+            if key == b"origin":
+                origin = value
+            elif key == b"cookie":
+                cookie = value
+        if origin is None:
+            return []
+        if self.policy.any_origin and cookie is None:
+            return [(b"access-control-allow-origin", b"*")]
+        if self.policy.any_origin or self.policy.origin_pattern.fullmatch(origin.decode("latin-1")):
+            return [(b"access-control-allow-origin", origin), (b"vary", b"Origin")]
+        return []
+
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        host, origin = headers.get("host"), headers.get("origin")
-        problem = None
-        if not self.policy.host_allowed(host):
-            problem = (403, f"invalid host specified: {host!r} is not in the allowed hosts "
-                            "(start the node with --allow-host to add it)")
-        elif not self.policy.origin_allowed(origin, host):
-            problem = (403, f"origin {origin!r} is not allowed (start the node with --allow-origin "
-                            f"{origin} to allow it)")
-        elif scope["type"] == "http" and scope["method"] == "POST":
-            media = headers.get("content-type", "").partition(";")[0].strip().lower()
-            if media not in JSON_TYPES:
-                problem = (415, f"invalid content type {media or 'none'!r}: only application/json is supported")
+        problem = self.problem(scope)
         if problem is None:
             await self.app(scope, receive, send)
-        elif scope["type"] == "websocket":
-            await receive()  # websocket.connect
-            await send({"type": "websocket.close", "code": 1008, "reason": problem[1][:120]})
         else:
-            body = json.dumps({"jsonrpc": "2.0", "id": None,
-                               "error": {"code": -32600, "message": problem[1]}}).encode()
-            out = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-            if origin is not None and self.policy.origin_allowed(origin, host):
-                # an allowed page may read why (e.g. the 415), in its console
-                out += [(b"access-control-allow-origin", origin.encode("latin-1")), (b"vary", b"Origin")]
-            await send({"type": "http.response.start", "status": problem[0], "headers": out})
-            await send({"type": "http.response.body", "body": body})
+            await self.refuse(scope, receive, send, problem)

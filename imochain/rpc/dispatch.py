@@ -109,12 +109,23 @@ def _not_json(name: str):
     raise ValueError(f"{name} is not JSON")
 
 
+def parse(body: bytes | str) -> Any:
+    """A request body as JSON (bounded nesting, no NaN/Infinity); raises ValueError,
+    UnicodeDecodeError or RecursionError."""
+    return safejson.loads(body, parse_constant=_not_json)
+
+
 def handle_payload(ctx: Context, body: bytes | str) -> Any:
     """Raw request body → response object (dict, list, or None when nothing to answer)."""
     try:
-        payload = safejson.loads(body, parse_constant=_not_json)
+        payload = parse(body)
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         return error_response(None, -32700, f"parse error: {exc}")
+    return handle_parsed(ctx, payload)
+
+
+def handle_parsed(ctx: Context, payload: Any) -> Any:
+    """A parsed request (one object or a batch) → response object."""
     if isinstance(payload, list):
         if not payload:
             return error_response(None, -32600, "invalid request: empty batch")

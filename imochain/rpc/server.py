@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import json
 import logging
 import socket
@@ -14,7 +15,7 @@ from fastapi import FastAPI, WebSocket, WebSocketDisconnect
 
 from . import config, dev, eth, filters, proof, raw, simulate, spec_extras, testing_ns  # noqa: F401  (registers methods)
 from .browser import BrowserGuard, BrowserPolicy
-from .dispatch import METHODS, Context, error_response, handle_payload
+from .dispatch import METHODS, Context, error_response, handle_parsed, handle_payload, parse
 from .filters import FilterManager
 from .websocket import SLOW_CONSUMER, WsConnection, WsLimits, dumps
 
@@ -38,46 +39,52 @@ def _dumps(obj: Any) -> bytes:
     return json.dumps(obj, separators=(",", ":")).encode()
 
 
-# Answered on the event loop itself: they read a field or two and never take the chain's lock.
+# Answered on the event loop itself: they read a field or two and never take the chain's lock
+# (eth_gasPrice: the next base fee is a function of the head header alone, one attribute read;
+# see docs/bench/profile_rpc.md for why that is safe while a block is being mined).
 INLINE_METHODS = frozenset({"eth_chainId", "net_version", "eth_blockNumber", "web3_clientVersion",
-                            "net_listening", "eth_syncing"})
+                            "net_listening", "eth_syncing", "eth_gasPrice"})
 _executor = ThreadPoolExecutor(max_workers=32, thread_name_prefix="imochain-rpc")
 
 
-def _inline(body: bytes | str) -> bool:
-    if len(body) > 4096:
-        return False
-    raw = body.encode("utf-8", "surrogatepass") if isinstance(body, str) else body
-    if raw.count(b"[") + raw.count(b"{") > 64:  # deep or odd JSON: the dispatcher's bounded parser
-        return False
-    try:
-        payload = json.loads(body)
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        return True  # a parse error is answered at once
+SMALL_BODY = 4096  # parsed on the event loop; bigger bodies are parsed on a worker thread
+
+
+def _inline(payload: Any) -> bool:
     reqs = payload if isinstance(payload, list) else [payload]
     return all(isinstance(r, dict) and r.get("method") in INLINE_METHODS for r in reqs)
 
 
 async def run_payload(ctx: Context, body: bytes | str) -> Any:
     """Dispatch a request body. Chain work blocks (py-evm is pure Python), so it runs on a
-    worker thread: the event loop stays free to answer every other client meanwhile."""
-    if _inline(body):
-        return handle_payload(ctx, body)
+    worker thread: the event loop stays free to answer every other client meanwhile. A small
+    body is parsed once, here, to see whether it can be answered at once."""
+    if len(body) <= SMALL_BODY:
+        try:
+            payload = parse(body)
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            return handle_payload(ctx, body)  # the parse error, answered at once
+        if _inline(payload):
+            return handle_parsed(ctx, payload)
+        return await asyncio.get_running_loop().run_in_executor(_executor, handle_parsed, ctx, payload)
     return await asyncio.get_running_loop().run_in_executor(_executor, handle_payload, ctx, body)
 
 
 class JsonRpcOverHttp:
-    """POST / goes straight to the dispatcher as a bare ASGI handler; FastAPI serves the rest
-    (WebSocket, GET, CORS). Routing every call through FastAPI cost ~0.2 ms a request, a
-    sixth of an automined transfer's two round trips."""
+    """POST / goes straight to the dispatcher as a bare ASGI handler, in front of FastAPI's
+    middleware stack (which serves the rest: WebSocket, GET, CORS preflights). It makes the
+    browser checks itself (the same BrowserGuard methods) and adds the CORS headers that
+    Starlette's middleware would. Routing every call through FastAPI cost ~0.2 ms a request,
+    and its five middleware layers another ~0.05 ms."""
 
-    def __init__(self, app, ctx: Context):
-        self.app = app
+    def __init__(self, guard: BrowserGuard, ctx: Context):
+        self.guard = guard
         self.ctx = ctx
 
     async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != "/":
-            await self.app(scope, receive, send)
+        problem = self.guard.problem(scope)
+        if problem is not None:
+            await self.guard.refuse(scope, receive, send, problem)
             return
         length = next((v for k, v in scope["headers"] if k == b"content-length"), b"")
         too_large = length.isdigit() and int(length) > MAX_BODY
@@ -97,18 +104,32 @@ class JsonRpcOverHttp:
             # get a connection reset instead of the error.
             if not message.get("more_body") or size > DRAIN_LIMIT:
                 break
+        cors = self.guard.cors_headers(scope)
         if too_large:
-            await _respond(send, 413, _dumps(error_response(None, -32600, "request body too large")))
+            await _respond(send, 413, _dumps(error_response(None, -32600, "request body too large")), cors)
             return
         result = await run_payload(self.ctx, b"".join(chunks))
         if result is None:
-            await _respond(send, 204, b"")
+            await _respond(send, 204, b"", cors)
         else:
-            await _respond(send, 200, _dumps(result))
+            await _respond(send, 200, _dumps(result), cors)
 
 
-async def _respond(send, status: int, body: bytes) -> None:
-    headers = [(b"content-length", str(len(body)).encode())]
+class RpcApp(FastAPI):
+    """The FastAPI app, with JSON-RPC POSTs to / answered before its middleware stack."""
+
+    rpc_http: JsonRpcOverHttp | None = None
+
+    async def __call__(self, scope, receive, send) -> None:
+        if self.rpc_http is not None and scope["type"] == "http" and scope["method"] == "POST" \
+                and scope["path"] == "/":
+            await self.rpc_http(scope, receive, send)
+        else:
+            await super().__call__(scope, receive, send)
+
+
+async def _respond(send, status: int, body: bytes, extra: list[tuple[bytes, bytes]] = ()) -> None:
+    headers = [(b"content-length", str(len(body)).encode()), *extra]
     if body:
         headers.append((b"content-type", b"application/json"))
     await send({"type": "http.response.start", "status": status, "headers": headers})
@@ -120,14 +141,14 @@ def create_app(node, ui: bool = True, abi_dir: str | None = None, policy: Browse
     """The app; `policy` says which hosts and browser origins may call (default: loopback
     and local dev servers)."""
     policy = policy or BrowserPolicy()
-    app = FastAPI(title="imochain JSON-RPC", docs_url=None, redoc_url=None, openapi_url=None)
+    app = RpcApp(title="imochain JSON-RPC", docs_url=None, redoc_url=None, openapi_url=None)
     manager = FilterManager(node)
     app.state.node = node
     app.state.filters = manager
-    app.add_middleware(JsonRpcOverHttp, ctx=Context(node, manager))
-    # Browser dapps (ethers, viem, web3.js in a page on a local dev server) need CORS. Added
-    # after the handler, these are the outer layers: the guard first refuses foreign hosts,
-    # origins and non-JSON posts, then CORS answers preflights and labels responses.
+    app.rpc_http = JsonRpcOverHttp(BrowserGuard(None, policy), Context(node, manager))
+    # Browser dapps (ethers, viem, web3.js in a page on a local dev server) need CORS. The
+    # guard first refuses foreign hosts, origins and non-JSON posts, then CORS answers
+    # preflights and labels responses (for everything but POST /, which does both itself).
     from fastapi.middleware.cors import CORSMiddleware
     app.add_middleware(CORSMiddleware, allow_origins=["*"] if policy.any_origin else [],
                        allow_origin_regex=None if policy.any_origin else policy.regex,
@@ -193,11 +214,20 @@ def create_app(node, ui: bool = True, abi_dir: str | None = None, policy: Browse
     return app
 
 
+def uvicorn_options(log_level: str = "warning") -> dict:
+    """How uvicorn runs the node: C parser (httptools) and loop (uvloop) when installed (they
+    halve the server's CPU per small request against h11 + asyncio), no access log, no proxy
+    header rewriting (a dev node behind no proxy)."""
+    return dict(http="httptools" if importlib.util.find_spec("httptools") else "h11",
+                loop="uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
+                log_level=log_level, access_log=False, proxy_headers=False, ws_max_size=MAX_BODY, lifespan="off")
+
+
 def serve(node, host: str = "127.0.0.1", port: int = 8545, log_level: str = "warning", ui: bool = True,
           abi_dir: str | None = None, policy: BrowserPolicy | None = None) -> None:
     import uvicorn
     config = uvicorn.Config(create_app(node, ui, abi_dir, policy or BrowserPolicy.for_bind(host)), host=host, port=port,
-                            log_level=log_level, access_log=False, ws_max_size=MAX_BODY, lifespan="off")
+                            **uvicorn_options(log_level))
     uvicorn.Server(config).run(sockets=[_bind(host, port)])
 
 

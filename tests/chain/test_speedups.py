@@ -2,6 +2,7 @@
 
 import random
 
+import pytest
 import rlp
 import rlp.codec
 from eth_utils import keccak
@@ -13,7 +14,8 @@ from imochain.chain import speedups
 
 def _random_item(rng, depth=0):
     if depth > 3 or rng.random() < 0.6:
-        size = rng.choice([0, 1, 1, 2, 31, 32, 55, 56, 57, 200, 1100, 70_000])
+        # one long string (a 3-byte length prefix) now and then, not thousands of them
+        size = rng.choice([0, 1, 1, 2, 31, 32, 55, 56, 57, 200, 1100] + ([70_000] if depth == 0 else []))
         return rng.randbytes(size)
     return [_random_item(rng, depth + 1) for _ in range(rng.randint(0, 20))]
 
@@ -60,3 +62,76 @@ def test_cached_nodes_are_copies():
     node = t.get_node(t.root_hash)
     node[0] = b"tampered"
     assert t.get_node(t.root_hash)[0] != b"tampered"
+
+
+def _outcome(fn):
+    try:
+        return ("ok", fn())
+    except Exception as exc:  # the same error type and words, with or without the speed-ups
+        return (type(exc).__name__, str(exc))
+
+
+def test_rlp_sedes_and_serializable_results_and_errors_unchanged():
+    from eth.rlp.accounts import Account
+    from eth.vm.forks.prague.blocks import PragueBlockHeader
+    from rlp.sedes import CountableList, List, big_endian_int, binary
+    from rlp.sedes.binary import Binary
+
+    header = PragueBlockHeader(difficulty=0, block_number=7, gas_limit=30_000_000, timestamp=1_700_000_000,
+                               parent_beacon_block_root=b"\x01" * 32, requests_hash=b"\x02" * 32)
+    account = Account(nonce=3, balance=10**18)
+    pair = List([big_endian_int, Binary.fixed_length(2)])
+    cases = [
+        lambda: rlp.encode(header), lambda: rlp.decode(rlp.encode(header), PragueBlockHeader),
+        lambda: header.copy(timestamp=5, gas_used=21000).hash, lambda: header.copy().as_dict(),
+        lambda: account.copy(balance=1), lambda: rlp.decode(rlp.encode(account), Account),
+        lambda: header.copy(no_such_field=1), lambda: header.copy(1, 2),
+        lambda: Account(nonce=-1), lambda: rlp.encode(Account(nonce="x")),
+        lambda: rlp.encode([5, b"ab"], pair), lambda: rlp.encode([5, b"abc"], pair),
+        lambda: rlp.encode((0, b"ab"), pair), lambda: rlp.encode({1: 2}, pair), lambda: rlp.encode("ab", pair),
+        lambda: rlp.encode([5], pair), lambda: rlp.encode([-1, b"ab"], pair), lambda: rlp.encode([True, b"ab"], pair),
+        lambda: rlp.decode(rlp.encode([5, b"ab"]), pair), lambda: rlp.decode(rlp.encode([b"\x00\x05", b"ab"]), pair),
+        lambda: rlp.decode(rlp.encode([[b"x"], b"ab"]), pair), lambda: rlp.decode(rlp.encode([5, b"ab", b""]), pair),
+        lambda: rlp.encode([1, 2, 3], CountableList(big_endian_int)), lambda: binary.serialize(bytearray(b"z")),
+        lambda: rlp.decode(b"\x80", big_endian_int), lambda: rlp.decode(b"\x00", big_endian_int),
+    ]
+    speedups.install()
+    fast = [_outcome(case) for case in cases]
+    speedups.uninstall()
+    try:
+        stock = [_outcome(case) for case in cases]
+    finally:
+        speedups.install()
+    assert fast == stock
+    assert sum(1 for kind, _ in stock if kind != "ok") >= 8, "the error cases do fail"
+
+
+@pytest.mark.parametrize("max_depth,max_total", [(32, 400_000), (3, 60)])
+def test_trie_value_layers_answer_every_root_as_the_trie_does(monkeypatch, max_depth, max_total):
+    """Random writes and deletes; then every key read at every root seen (old ones too) is the
+    value a model of the trie says, also when chains are cut short and the layers dropped."""
+    from imochain.chain import trie_values
+    monkeypatch.setattr(trie_values, "MAX_DEPTH", max_depth)
+    monkeypatch.setattr(trie_values, "MAX_TOTAL", max_total)
+    speedups.install()
+    rng = random.Random(11)
+    keys = [keccak(bytes([i])) for i in range(40)]
+    t = HexaryTrie({}, prune=False)
+    model: dict = {}
+    history = []
+    for _ in range(300):
+        key = rng.choice(keys)
+        if rng.random() < 0.25:
+            del t[key]
+            model.pop(key, None)
+        else:
+            value = rng.randbytes(rng.randint(1, 40))
+            t[key] = value
+            model[key] = value
+        if rng.random() < 0.3:
+            t[rng.choice(keys)]  # reads remembered under the current root
+        history.append((t.root_hash, dict(model)))
+    for root, expected in rng.sample(history, 120) + history[-5:]:
+        old = HexaryTrie(t.db, root)
+        for key in keys:
+            assert old[key] == expected.get(key, b"")

@@ -142,6 +142,19 @@ def test_estimate_gas(w3, node_url, history):
     assert err["code"] == -32000 and "gas" in err["message"]
 
 
+def test_estimate_gas_pays_the_calldata_floor(w3, node_url):
+    """EIP-7623: a calldata-heavy transaction pays 10 gas per token, more than it executes; the
+    estimate must cover that floor or the transaction is refused as intrinsic gas too low."""
+    data = "0x" + "ab" * 10_000  # 10 000 non-zero bytes to an account without code
+    params = {"from": ACCTS[0].address, "to": ACCTS[1].address, "data": data}
+    estimate = int(call(node_url, "eth_estimateGas", [params]), 16)
+    assert estimate == 21000 + 10 * 4 * 10_000  # the floor; execution alone is 21000 + 16 * 10 000
+    receipt = w3.eth.wait_for_transaction_receipt(w3.eth.send_transaction(dict(params, gas=estimate)))
+    assert receipt.status == 1 and receipt.gasUsed == estimate
+    err = rpc_error(node_url, "eth_sendTransaction", [dict(params, gas=hex(estimate - 1))])
+    assert "gas" in err["message"]
+
+
 def test_revert_reason_and_data(w3, node_url, history):
     store = history["store"]
     err = rpc_error(node_url, "eth_call", [{"to": store.address, "data": store.encode_abi("fail", ["boom"])}])

@@ -38,6 +38,25 @@ def test_export_hash_and_golden_tokens(smol):
     assert smol.last_stats["token_ids"] == GOLDEN_TOKENS
 
 
+@pytest.mark.timeout(900)
+def test_export_is_the_same_bytes_under_every_kernel_set(tmp_path):
+    """The pinned export hash must hold on other CPUs: rebuild it from the GGUF under every torch /
+    MKL / numpy kernel set this CPU runs (scalar, AVX2, AVX-512), each in a fresh interpreter."""
+    import os
+    import sys
+
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "precompiles"))
+    from kernel_sets import finish, kernel_sets, start
+
+    script = ("import json, sys; from imochain.models.text.int8 import export; "
+              "m = export.export_gguf(sys.argv[1], cache_dir=False); "
+              "print(json.dumps({'hash': m.model_hash.hex()}))")
+    got = {}
+    for name, env in kernel_sets().items():  # one at a time: each holds the model in memory
+        got[name] = finish(start(["-c", script, GGUF], env, cwd=str(tmp_path)))["hash"]
+    assert set(got.values()) == {GOLDEN_HASH}, got
+
+
 def test_per_step_api_equals_the_batched_prompt(smol):
     net = smol.net
     ids = smol.encode_prompt(PROMPT)[:12]

@@ -1,0 +1,229 @@
+"""The chain's own per-transaction work, in-process (no HTTP): automined one-transaction blocks.
+
+Baseline in the same run: the same node with the library speed-ups uninstalled (stock py-trie,
+pyrlp and py-evm), measured in alternating rounds so a change in the shared machine's load hits
+both. Also prints where one automined transfer's time goes (phases timed with perf_counter).
+Run: .venv/bin/python -m pytest benchmarks/bench_chain.py --benchmark-enable -s -p no:xdist
+"""
+
+from __future__ import annotations
+
+import collections
+import functools
+import os
+import statistics
+import time
+
+from eth_abi import encode
+from eth_account import Account
+from eth_utils import function_signature_to_4byte_selector as selector
+from eth_utils import to_checksum_address
+
+from imochain.builder import build_node
+from imochain.chain import NodeConfig, speedups
+from imochain.contracts import load_artifact
+
+KEY0 = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
+ADDR0 = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
+SINK = "0x000000000000000000000000000000000000dEaD"
+PER_ROUND = 150
+ROUNDS = 3  # each way
+
+
+def _signed(start: int, count: int, to: str, data: bytes = b"", gas: int = 21_000) -> list[bytes]:
+    return [bytes(Account.sign_transaction(
+        dict(chainId=31337, nonce=n, maxPriorityFeePerGas=10**9, maxFeePerGas=10**11, gas=gas, to=to,
+             value=0 if data else 1, data=data, type=2), KEY0).raw_transaction)
+        for n in range(start, start + count)]
+
+
+def _send_and_wait(node, raws: list[bytes]) -> float:
+    """Seconds per transaction: submitted, automined into its own block, receipt read back."""
+    t0 = time.perf_counter()
+    for raw in raws:
+        assert node.get_receipt(node.send_raw_transaction(raw)).status == 1
+    return (time.perf_counter() - t0) / len(raws)
+
+
+def _deploy_token(node) -> str:
+    art = load_artifact("ERC7641")
+    args = encode(["string", "string", "uint256", "uint256", "uint256", "address"],
+                  ["Bench", "BNC", 10**27, 80, 3600, ADDR0])
+    raw = Account.sign_transaction(dict(chainId=31337, nonce=0, maxPriorityFeePerGas=10**9, maxFeePerGas=10**11,
+                                        gas=6_000_000, data=bytes.fromhex(art["bytecode"][2:]) + args, type=2),
+                                   KEY0).raw_transaction
+    return to_checksum_address(node.get_receipt(node.send_raw_transaction(bytes(raw))).contract_address)
+
+
+def _compare(kind: str, make_raws) -> dict:
+    """Alternating rounds with and without the speed-ups on one node; medians per transaction."""
+    node = build_node(NodeConfig())
+    raws = make_raws(node)
+    chunks = [raws[i:i + PER_ROUND] for i in range(0, len(raws), PER_ROUND)]
+    _send_and_wait(node, chunks[0])  # warm-up: imports, first blocks
+    times = {"speed-ups": [], "stock": []}
+    try:
+        for i, chunk in enumerate(chunks[1:]):
+            mode = "stock" if i % 2 else "speed-ups"
+            (speedups.uninstall if mode == "stock" else speedups.install)()
+            times[mode].append(_send_and_wait(node, chunk))
+    finally:
+        speedups.install()
+        node.close()
+    fast, stock = statistics.median(times["speed-ups"]), statistics.median(times["stock"])
+    print(f"\n{kind}, automined in-process (load {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores): "
+          f"{1 / fast:.0f} tx/s ({fast * 1e3:.2f} ms/tx) with the speed-ups, {1 / stock:.0f} tx/s "
+          f"({stock * 1e3:.2f} ms/tx) stock py-evm; speed-up {stock / fast:.2f}x")
+    return {"tx_per_s": 1 / fast, "stock_tx_per_s": 1 / stock, "ratio": stock / fast}
+
+
+def test_eth_transfer_blocks(benchmark):
+    count = PER_ROUND * (2 * ROUNDS + 1)
+    result = benchmark.pedantic(_compare, args=("ETH transfers", lambda node: _signed(0, count, SINK)),
+                                rounds=1, iterations=1)
+    benchmark.extra_info.update(result)
+
+
+def test_erc20_transfer_blocks(benchmark):
+    count = PER_ROUND * (2 * ROUNDS + 1)
+    data = selector("transfer(address,uint256)") + encode(["address", "uint256"], [SINK, 1])
+
+    def raws(node):
+        return _signed(1, count, _deploy_token(node), data, gas=200_000)
+
+    result = benchmark.pedantic(_compare, args=("ERC-20 transfers", raws), rounds=1, iterations=1)
+    benchmark.extra_info.update(result)
+
+
+PHASES = [  # (owner path, attribute, label): nested phases are shown indented
+    ("imochain.chain.node.Node", "send_raw_transaction", "eth_sendRawTransaction (whole)"),
+    ("imochain.chain.node", "decode_raw", "  decode"),
+    ("imochain.chain.node", "check_signed", "  signature (sender recovery)"),
+    ("imochain.chain.node", "check_for_pool", "  pool admission checks"),
+    ("imochain.chain.node.Node", "_mine_one", "  mine the block"),
+    ("imochain.chain.node", "build_block", "    build (execute + roots)"),
+    ("eth.vm.forks.frontier.state.FrontierState", "apply_transaction", "      execute the transaction"),
+    ("eth.vm.state.BaseState", "persist", "      state root + persist"),
+    ("eth.vm.base.VM", "set_block_transactions_and_withdrawals", "      tx + receipt tries"),
+    ("imochain.chain.storage.ChainStorage", "append_block", "    store the block"),
+    ("imochain.chain.node.Node", "get_receipt", "eth_getTransactionReceipt"),
+]
+
+
+def _resolve(path: str):
+    import importlib
+    parts = path.split(".")
+    for i in range(len(parts), 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:i]))
+        except ImportError:
+            continue
+        for name in parts[i:]:
+            obj = getattr(obj, name)
+        return obj
+    raise ImportError(path)
+
+
+def _phase_times(node, raws: list[bytes]) -> tuple[dict, float]:
+    spent = collections.Counter()
+    saved = []
+
+    def timed(fn, label):
+        @functools.wraps(fn)
+        def run(*args, **kwargs):
+            t = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                spent[label] += time.perf_counter() - t
+        return run
+
+    for path, name, label in PHASES:
+        owner = _resolve(path)
+        saved.append((owner, name, owner.__dict__[name]))
+        setattr(owner, name, timed(getattr(owner, name), label))
+    try:
+        per_tx = _send_and_wait(node, raws)
+    finally:
+        for owner, name, original in reversed(saved):
+            setattr(owner, name, original)
+    return {label: spent[label] / len(raws) for _, _, label in PHASES}, per_tx
+
+
+def test_where_a_transfer_goes(benchmark):
+    """ms per automined transfer by phase, stock py-evm beside the speed-ups (same node)."""
+    node = build_node(NodeConfig())
+    raws = _signed(0, 3 * PER_ROUND, SINK)
+    _send_and_wait(node, raws[:PER_ROUND])
+    try:
+        speedups.uninstall()
+        stock, stock_tx = _phase_times(node, raws[PER_ROUND:2 * PER_ROUND])
+    finally:
+        speedups.install()
+    fast, fast_tx = benchmark.pedantic(_phase_times, args=(node, raws[2 * PER_ROUND:]), rounds=1, iterations=1)
+    node.close()
+    print(f"\nwhere an automined ETH transfer's time goes, ms (load {os.getloadavg()[0]:.1f}):")
+    print(f"{'phase':40s} {'stock':>8s} {'speed-ups':>10s}")
+    for _, _, label in PHASES:
+        print(f"{label:40s} {stock[label] * 1e3:8.3f} {fast[label] * 1e3:10.3f}")
+    print(f"{'total per transaction':40s} {stock_tx * 1e3:8.3f} {fast_tx * 1e3:10.3f}")
+    benchmark.extra_info.update(stock_ms=stock_tx * 1e3, fast_ms=fast_tx * 1e3)
+
+
+PROFILED = [  # (label, file suffix(es), function name(s)): cumulative share of one automined transfer
+    ("build the block", "chain/executor.py", "build_block"),
+    ("  execute the transaction", "frontier/state.py", "apply_transaction"),
+    ("  state root + persist", "eth/vm/state.py", "persist"),
+    ("  create the header", "osaka/headers.py", "create_header_from_parent"),
+    ("  tx + receipt tries", "eth/vm/base.py", "set_block_transactions_and_withdrawals"),
+    ("  build a state (VM, AccountDB)", "eth/vm/base.py", "build_state"),
+    ("store the block (py-evm chaindb + index)", "chain/storage.py", "append_block"),
+    ("sender recovery", "eth/_utils/transactions.py", "extract_transaction_sender"),
+    ("pool admission checks", "chain/validate.py", "check_for_pool"),
+    ("receipt lookup", "chain/node.py", "get_receipt"),
+    ("account reads (AccountDB._get_account)", ("eth/db/account.py", "chain/evm_speedups.py"), "_get_account"),
+    ("trie writes (HexaryTrie.set)", ("trie/hexary.py", "chain/trie_values.py"), "set"),
+    ("trie reads (HexaryTrie.get)", ("trie/hexary.py", "chain/trie_values.py"), "get"),
+    ("Serializable construction", ("rlp/sedes/serializable.py", "chain/rlp_speedups.py"), ("__init__", "fast_init")),
+    ("RLP decoding (rlp.decode)", "rlp/codec.py", "decode"),
+]
+
+
+def _profile(node, raws) -> tuple[dict, float, float]:
+    import cProfile
+    import pstats
+    profile = cProfile.Profile()
+    t0 = time.perf_counter()
+    profile.enable()
+    for raw in raws:
+        node.get_receipt(node.send_raw_transaction(raw))
+    profile.disable()
+    total = time.perf_counter() - t0
+    stats = pstats.Stats(profile).stats
+    calls = sum(v[1] for v in stats.values())
+    shares = {}
+    for label, path, name in PROFILED:
+        names = (name,) if isinstance(name, str) else name
+        hits = [v[3] for (file, _, func), v in stats.items() if func in names and file.endswith(path)]
+        shares[label] = max(hits, default=0.0) / total
+    return shares, total / len(raws) * 1e3, calls / len(raws)
+
+
+def test_profile_top_items(benchmark):
+    """cProfile of automined transfers: each item's share of the time, stock and with the speed-ups."""
+    node = build_node(NodeConfig())
+    raws = _signed(0, 3 * PER_ROUND, SINK)
+    _send_and_wait(node, raws[:PER_ROUND])
+    try:
+        speedups.uninstall()
+        stock, stock_ms, stock_calls = _profile(node, raws[PER_ROUND:2 * PER_ROUND])
+    finally:
+        speedups.install()
+    fast, fast_ms, fast_calls = benchmark.pedantic(_profile, args=(node, raws[2 * PER_ROUND:]), rounds=1, iterations=1)
+    node.close()
+    print(f"\ncProfile of an automined ETH transfer (load {os.getloadavg()[0]:.1f}): share of its time")
+    print(f"{'item':44s} {'stock':>7s} {'speed-ups':>10s}")
+    for label, _, _ in PROFILED:
+        print(f"{label:44s} {stock[label] * 100:6.1f}% {fast[label] * 100:9.1f}%")
+    print(f"{'ms per transaction under the profiler':44s} {stock_ms:7.2f} {fast_ms:10.2f}")
+    print(f"{'Python function calls per transaction':44s} {stock_calls:7.0f} {fast_calls:10.0f}")

@@ -1,0 +1,152 @@
+"""Faster equivalents of pyrlp's sedes and `Serializable` bookkeeping (headers, accounts, receipts).
+
+py-evm copies and rebuilds headers and accounts several times per transaction and per
+block; pyrlp checks each construction's argument names with a Counter and deep-copies every
+unchanged field on `copy()`. Field values are immutable (ints, bytes, tuples after
+`make_immutable`), so for them a deep copy is the value itself; anything else still goes
+through `copy.deepcopy`. Lists, integers and byte strings are (de)serialised by plain loops
+instead of generators wrapped in decorators. Unusual input (positional arguments, unknown or
+duplicate names, other types, anything that fails) falls through to pyrlp's own code, so
+results and errors are unchanged.
+"""
+
+from __future__ import annotations
+
+import copy as copy_module
+import functools
+
+from rlp.sedes import serializable
+from rlp.sedes.big_endian_int import BigEndianInt
+from rlp.sedes.binary import Binary
+from rlp.sedes.lists import List
+
+_ATOMIC = frozenset({int, bytes, bool, str, type(None)})
+
+slow_validate = serializable.validate_args_and_kwargs
+slow_merge_kwargs_to_args = serializable.merge_kwargs_to_args
+slow_merge_args_to_kwargs = serializable.merge_args_to_kwargs
+slow_copy = serializable.BaseSerializable.copy
+slow_init = serializable.BaseSerializable.__init__
+
+
+@functools.lru_cache(maxsize=1024)
+def _name_set(arg_names: tuple) -> frozenset | None:
+    """The names as a set, or None when some name repeats (pyrlp raises for those)."""
+    names = frozenset(arg_names)
+    return names if len(names) == len(arg_names) else None
+
+
+def validate_args_and_kwargs(args, kwargs, arg_names, allow_missing=False):
+    if not args and type(arg_names) is tuple:
+        names = _name_set(arg_names)
+        if names is not None and kwargs.keys() == names:
+            return
+    slow_validate(args, kwargs, arg_names, allow_missing=allow_missing)
+
+
+def merge_kwargs_to_args(args, kwargs, arg_names, allow_missing=False):
+    if args or type(arg_names) is not tuple or allow_missing:
+        return slow_merge_kwargs_to_args(args, kwargs, arg_names, allow_missing=allow_missing)
+    validate_args_and_kwargs(args, kwargs, arg_names)
+    return tuple([kwargs[name] for name in arg_names])
+
+
+def merge_args_to_kwargs(args, kwargs, arg_names, allow_missing=False):
+    if kwargs or type(arg_names) is not tuple or allow_missing or len(args) != len(arg_names):
+        return slow_merge_args_to_kwargs(args, kwargs, arg_names, allow_missing=allow_missing)
+    if _name_set(arg_names) is None:
+        return slow_merge_args_to_kwargs(args, kwargs, arg_names)
+    return dict(zip(arg_names, args))
+
+
+def fast_init(self, *args, **kwargs):
+    """BaseSerializable.__init__ without a call per atomic field (ints and bytes are immutable
+    already); a wrong argument count goes to pyrlp for its error."""
+    meta = self._meta
+    values = serializable.merge_kwargs_to_args(args, kwargs, meta.field_names) if kwargs else args
+    if len(values) != len(meta.field_names):
+        return slow_init(self, *args, **kwargs)
+    make_immutable = serializable.make_immutable
+    for value, attr in zip(values, meta.field_attrs):
+        setattr(self, attr, value if type(value) in _ATOMIC else make_immutable(value))
+
+
+def fast_copy(self, *args, **kwargs):
+    meta = self._meta
+    names = meta.field_names
+    if args or type(names) is not tuple or not kwargs.keys() <= (_name_set(names) or frozenset()):
+        return slow_copy(self, *args, **kwargs)
+    values = {}
+    for name, attr in zip(names, meta.field_attrs):
+        if name in kwargs:
+            values[name] = kwargs[name]
+        else:
+            value = getattr(self, attr)
+            values[name] = value if type(value) in _ATOMIC else copy_module.deepcopy(value)
+    return type(self)(**values)
+
+
+slow_list_serialize = List.serialize
+slow_list_deserialize = List.deserialize
+slow_int_serialize = BigEndianInt.serialize
+slow_int_deserialize = BigEndianInt.deserialize
+slow_binary_serialize = Binary.serialize
+slow_binary_deserialize = Binary.deserialize
+
+
+def list_serialize(self, obj):
+    if not (type(obj) is list or type(obj) is tuple or isinstance(obj, serializable.BaseSerializable)) \
+            or (self.strict and len(self) != len(obj)):
+        return slow_list_serialize(self, obj)
+    try:
+        return [sedes.serialize(element) for element, sedes in zip(obj, self)]
+    except Exception:  # pyrlp's own error, with its index and context
+        return slow_list_serialize(self, obj)
+
+
+def list_deserialize(self, serial):
+    if not (type(serial) is list or type(serial) is tuple) or (self.strict and len(serial) != len(self)):
+        return slow_list_deserialize(self, serial)
+    try:
+        return tuple([sedes.deserialize(element) for sedes, element in zip(self, serial)])
+    except Exception:
+        return slow_list_deserialize(self, serial)
+
+
+def int_serialize(self, obj):
+    if type(obj) is int and obj >= 0 and self.length is None:
+        return obj.to_bytes((obj.bit_length() + 7) // 8, "big")  # 0 is the empty string
+    return slow_int_serialize(self, obj)
+
+
+def int_deserialize(self, serial):
+    if type(serial) is bytes and self.length is None and serial[:1] != b"\x00":
+        return int.from_bytes(serial, "big")
+    return slow_int_deserialize(self, serial)
+
+
+def binary_serialize(self, obj):
+    if type(obj) is bytes and self.min_length <= len(obj) <= self.max_length:
+        return obj
+    return slow_binary_serialize(self, obj)
+
+
+def binary_deserialize(self, serial):
+    if type(serial) is bytes and self.min_length <= len(serial) <= self.max_length:
+        return serial
+    return slow_binary_deserialize(self, serial)
+
+
+PATCHES = [
+    (List, "serialize", list_serialize),
+    (List, "deserialize", list_deserialize),
+    (BigEndianInt, "serialize", int_serialize),
+    (BigEndianInt, "deserialize", int_deserialize),
+    (Binary, "serialize", binary_serialize),
+    (Binary, "deserialize", binary_deserialize),
+    (serializable, "validate_args_and_kwargs", validate_args_and_kwargs),
+    (serializable, "merge_kwargs_to_args", merge_kwargs_to_args),
+    (serializable, "merge_args_to_kwargs", merge_args_to_kwargs),
+    (serializable.BaseSerializable, "copy", fast_copy),
+    (serializable.BaseSerializable, "__init__", fast_init),
+]
