@@ -13,6 +13,8 @@ from dataclasses import replace
 
 import numpy as np
 
+from imochain.chain.validate import MAX_CALL_DATA
+
 BLOCK_GAS = 30_000_000
 TX_GAS_CAP = 2**24
 SMOLLM2_SHAPE = dict(width=576, heads=9, kv_heads=3, ffn=1536, vocab=49152)
@@ -122,7 +124,10 @@ def smollm2_layer_step(position: int | None = None) -> dict:
     # whole call, the 30-layer model's extra digests included
     tokens = call.count(0) + 4 * (len(call) - call.count(0)) + 4 * extra_bytes
     worst = max(tx_gas + 16 * extra_bytes, 21_000 + 10 * tokens + precompile_gas)
+    # settle(uint256 requestId, bytes preimage): selector, id, offset, length, padded bytes
+    settle_bytes = 4 + 32 * 3 + -(-(len(preimage) + extra_bytes) // 32) * 32
     return {"position": pos, "preimage bytes": len(preimage) + extra_bytes, "MACs": macs,
+            "settle calldata bytes": settle_bytes, "fits 128 KiB calldata": settle_bytes <= MAX_CALL_DATA,
             "precompile gas": precompile_gas, "transaction gas (eth_estimateGas)": tx_gas + 16 * extra_bytes,
             "transaction gas with EIP-7623 floor": worst,
             "step µs": round(micros), "time/gas": round(micros / (precompile_gas / 100), 2),

@@ -183,5 +183,5 @@ def test_bisection_moves_and_final_step_fit_a_block(bench):
     assert game["winner"] == "ChallengerWon" and game["rounds"] <= (game["steps"] - 1).bit_length() + 1
     step = result["bisection_gas"]["final step, SmolLM2-135M layer shape"]
     # the worst case: the game's last position, its whole KV cache in calldata, EIP-7623's floor
-    assert step["fits EIP-7825 cap"] and step["fits 30M block"], step
+    assert step["fits EIP-7825 cap"] and step["fits 30M block"] and step["fits 128 KiB calldata"], step
     assert "opML bisection over text answers" in (out / "report.md").read_text()

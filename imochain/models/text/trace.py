@@ -49,8 +49,9 @@ ANSWER_TAG = keccak(b"imochain.opml.answer.v1")
 KIND_INIT, KIND_STEP = 0, 1
 HEADER = struct.Struct(">IIHBII")  # step, pos, layer, done, prompt_len, max_new
 ZERO = bytes(32)
-MAX_POSITIONS = 768  # prompt + answer tokens one trace may hold: a settle at the last one (its KV
-# cache in calldata, ~390 bytes a position at SmolLM2's shape) must fit EIP-7825's 2^24 gas
+MAX_POSITIONS = 320  # prompt + answer tokens one trace may hold: a settle at the last one carries
+# that layer's KV cache (388 bytes a position at SmolLM2's shape) and must stay under the 128 KiB
+# a node (geth's pool, imochain's) accepts in one transaction's calldata
 MAX_PROMPT_BYTES = 16 * 1024
 # Generated-token cap of an oracle answer inside the game: OpMLBisection's maxNewTokens at genesis
 # (contracts.genesis.BISECTION_MAX_NEW_TOKENS); the operator answers with exactly this cap.
