@@ -115,7 +115,34 @@ def _sample(logits, rng) -> int:
     return int(idx[min(int(np.searchsorted(c, rng.random(), side="right")), keep - 1)])
 
 
-class TextModel:
+def check_quote_args(prompt_tokens: int, max_new_tokens: int) -> None:
+    check_cap(max_new_tokens)
+    if isinstance(prompt_tokens, bool) or not isinstance(prompt_tokens, int) or prompt_tokens < 1:
+        raise TextModelError(BAD_CALL_DATA, f"prompt_tokens must be a positive integer, got {prompt_tokens!r}")
+
+
+class Quoting:
+    """Pricing by prompt shared by every text model kind: needs encode_prompt, gas_cost and
+    context_length."""
+
+    def quote(self, prompt: str | bytes, max_new_tokens: int) -> int:
+        """Gas of a call with this prompt (tokenizes only; the network does not run)."""
+        check_cap(max_new_tokens)
+        ids = self.encode_prompt(prompt)
+        self._check_fits(len(ids), max_new_tokens)
+        raw = prompt if isinstance(prompt, (bytes, bytearray)) else prompt.encode("utf-8")
+        return self.gas_cost(len(ids), max_new_tokens, io_bytes=len(raw))
+
+    def _check_fits(self, n_prompt: int, max_new_tokens: int) -> None:
+        ctx = self.context_length
+        if n_prompt + max_new_tokens > ctx:
+            raise TextModelError(
+                PROMPT_TOO_LONG,
+                f"prompt is {n_prompt} tokens; with {max_new_tokens} new tokens it exceeds the context of {ctx}",
+            )
+
+
+class TextModel(Quoting):
     """A loaded Llama-family text model. Thread-safe: one generation at a time."""
 
     kind = "text"
@@ -203,26 +230,12 @@ class TextModel:
 
     def gas_cost(self, prompt_tokens: int, max_new_tokens: int, io_bytes: int = 0) -> int:
         """Gas before running: G_call + g_mac*MACs + g_byte*bytes for the worst case (the cap)."""
-        check_cap(max_new_tokens)
-        if isinstance(prompt_tokens, bool) or not isinstance(prompt_tokens, int) or prompt_tokens < 1:
-            raise TextModelError(BAD_CALL_DATA, f"prompt_tokens must be a positive integer, got {prompt_tokens!r}")
+        check_quote_args(prompt_tokens, max_new_tokens)
         return _gas.gas(self.arch, prompt_tokens, max_new_tokens, io_bytes)
 
-    def quote(self, prompt: str | bytes, max_new_tokens: int) -> int:
-        """Gas of a call with this prompt (tokenizes only; the network does not run)."""
-        check_cap(max_new_tokens)
-        ids = self.encode_prompt(prompt)
-        self._check_fits(len(ids), max_new_tokens)
-        raw = prompt if isinstance(prompt, (bytes, bytearray)) else prompt.encode("utf-8")
-        return self.gas_cost(len(ids), max_new_tokens, io_bytes=len(raw))
-
-    def _check_fits(self, n_prompt: int, max_new_tokens: int) -> None:
-        ctx = self.cfg.context_length
-        if n_prompt + max_new_tokens > ctx:
-            raise TextModelError(
-                PROMPT_TOO_LONG,
-                f"prompt is {n_prompt} tokens; with {max_new_tokens} new tokens it exceeds the context of {ctx}",
-            )
+    @property
+    def context_length(self) -> int:
+        return self.cfg.context_length
 
     # ------------------------------------------------------------------ generation
 

@@ -16,7 +16,8 @@ import time
 
 from .. import gas as _gas
 from ..abi import MAX_NEW_TOKENS, check_cap, check_prompt
-from ..errors import BAD_CALL_DATA, CORRUPT_FILE, PROMPT_TOO_LONG, TextModelError
+from ..errors import BAD_CALL_DATA, CORRUPT_FILE, TextModelError
+from ..model import Quoting, check_quote_args
 
 # Integer element-wise work (norms, RoPE, softmax, SiLU, requantisation) is numpy on small rows:
 # a fixed cost per layer call plus a cost per row. benchmarks/bench_text_int8.py::
@@ -27,7 +28,7 @@ G_LAYER_CALL = 200_000      # per layer per forward call
 G_LAYER_ROW = 40_000        # per layer per row (token) in that call
 
 
-class Int8TextModel:
+class Int8TextModel(Quoting):
     """A loaded int8 text model file, served like ``TextModel``. One generation at a time."""
 
     kind = "text"
@@ -72,28 +73,15 @@ class Int8TextModel:
         return self.template.encode(check_prompt(prompt))
 
     def gas_cost(self, prompt_tokens: int, max_new_tokens: int, io_bytes: int = 0) -> int:
-        check_cap(max_new_tokens)
-        if isinstance(prompt_tokens, bool) or not isinstance(prompt_tokens, int) or prompt_tokens < 1:
-            raise TextModelError(BAD_CALL_DATA, f"prompt_tokens must be a positive integer, got {prompt_tokens!r}")
+        check_quote_args(prompt_tokens, max_new_tokens)
         rows = prompt_tokens + max_new_tokens - 1
         calls = max_new_tokens + (prompt_tokens - 1) // _prefill_chunk()
         elementwise = self.cfg.layers * (G_LAYER_CALL * calls + G_LAYER_ROW * rows)
         return _gas.gas(self.arch, prompt_tokens, max_new_tokens, io_bytes) + elementwise
 
-    def quote(self, prompt: str | bytes, max_new_tokens: int) -> int:
-        check_cap(max_new_tokens)
-        ids = self.encode_prompt(prompt)
-        self._check_fits(len(ids), max_new_tokens)
-        raw = prompt if isinstance(prompt, (bytes, bytearray)) else prompt.encode("utf-8")
-        return self.gas_cost(len(ids), max_new_tokens, io_bytes=len(raw))
-
-    def _check_fits(self, n_prompt: int, max_new_tokens: int) -> None:
-        ctx = self.net.max_positions
-        if n_prompt + max_new_tokens > ctx:
-            raise TextModelError(
-                PROMPT_TOO_LONG,
-                f"prompt is {n_prompt} tokens; with {max_new_tokens} new tokens it exceeds the context of {ctx}",
-            )
+    @property
+    def context_length(self) -> int:
+        return self.net.max_positions
 
     def generate(self, prompt: str | bytes, max_new_tokens: int = 64, seed: int | None = None, stream=None) -> str:
         """Greedy answer (bit-identical everywhere); ``stream`` gets each text piece as made."""
