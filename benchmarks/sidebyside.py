@@ -27,7 +27,7 @@ from eth_account import Account
 from eth_utils import function_signature_to_4byte_selector as selector
 from eth_utils import to_checksum_address
 
-from imochain.testing import free_port
+from imochain.testing import free_port, stop_process
 
 REPO = Path(__file__).resolve().parent.parent
 HARDHAT_DIR = REPO / "benchmarks" / "hardhat"
@@ -184,12 +184,7 @@ def started(peer: Peer, timeout: float = 120) -> Iterator[Peer]:
         peer.client = client
         yield peer
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
 
 
 def warm_up(peer: Peer) -> None:

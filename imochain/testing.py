@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
+import subprocess
 import threading
 import time
 from typing import Any, Iterator
@@ -107,7 +108,6 @@ def rpc(url: str, method: str, params: list | None = None) -> Any:
 def node_process(*args: str, timeout: float = 60) -> Iterator[str]:
     """Run `imochain node` as its own process (as a user would) on a free port; yields its URL.
     Unlike `running_node`, the server does not share this process's interpreter lock."""
-    import subprocess
     import sys
 
     port = free_port()
@@ -128,8 +128,14 @@ def node_process(*args: str, timeout: float = 60) -> Iterator[str]:
                 time.sleep(0.05)
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc)
+
+
+def stop_process(proc: subprocess.Popen, grace: float = 20) -> None:
+    """Ask a child process to stop; kill it if it has not within `grace` seconds."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
