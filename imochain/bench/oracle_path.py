@@ -43,6 +43,9 @@ class OraclePath:
         else:
             self.w3, self.node = in_process_web3(config)
         (self.worker,) = start_services(self.node, challenger=False)
+        # every model's runtime built now: the background warm-up would otherwise hold the
+        # inference lock in the middle of a timed round (a ~1 s stall for whichever node it hits)
+        self.node.inference.warm_up()
         if before:
             self.worker.results_per_tx = 1
         self.oracle = self.w3.eth.contract(address=GENESIS_ADDRESSES["AIOracle"], abi=abi("AIOracle"))

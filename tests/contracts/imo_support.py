@@ -160,10 +160,16 @@ contract MockOpML {
     mapping(uint256 => bool) public isFinalized;
     mapping(uint256 => uint256) public resultVersion;
 
-    function submitResult(uint256 requestId, bytes32, bytes32 outputHash, address, uint256) external {
-        getOutputHash[requestId] = outputHash;
-        resultVersion[requestId] = 1;
+    function submitResults(uint256[] calldata requestIds, bytes32[] calldata, bytes32[] calldata outputHashes,
+                           address, uint256) external {
+        for (uint256 i = 0; i < requestIds.length; ++i) {
+            getOutputHash[requestIds[i]] = outputHashes[i];
+            resultVersion[requestIds[i]] = 1;
+        }
     }
+
+    function bondOf(address) external pure returns (uint256) { return type(uint256).max; }
+    function resultBond() external pure returns (uint256) { return 0; }
 
     function setFinalized(uint256 requestId, bool f) external { isFinalized[requestId] = f; }
 

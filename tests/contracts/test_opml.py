@@ -176,7 +176,7 @@ def test_challenge_reverts(w3, oracle, opml, prompt, accounts, owner, operator, 
     rid = prompt_request(prompt, oracle, accounts[1], digit_input)
     reverts(f.challenge(rid, digit_input), "no result to challenge", accounts[3], value=BOND)
     reverts(f.challenge(9999, digit_input), "no result to challenge", accounts[3], value=BOND)
-    reverts(f.submitResult(rid, classifier_hash, keccak(b"x"), operator, 0), "only oracle", operator)
+    reverts(f.submitResults([rid], [classifier_hash], [keccak(b"x")], operator, 0), "only oracle", operator)
     # a model the precompile does not know could never be re-executed, so it cannot be
     # verifiable: its answers would be unchallengeable (registered unverifiable, they skip the game)
     unknown = keccak(b"not in the store")

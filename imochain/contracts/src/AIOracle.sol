@@ -39,6 +39,9 @@ contract AIOracle is AIOracleRequests {
     /// Gas price of the last fulfilment (ORA's rule); the callback gas part of every fee.
     uint256 public gasPrice;
     address public opml;
+    /// 1 + the index of `opml` in `_gameList` (0: no game): what a result's record keeps.
+    uint16 private _opmlGame;
+    mapping(address => uint16) private _gameIndex;
     mapping(address => bool) public whitelist;
     mapping(address => bool) public blacklist;
 
@@ -62,8 +65,49 @@ contract AIOracle is AIOracleRequests {
         address callbackContract,
         uint64 gasLimit,
         bytes calldata callbackData
-    ) external payable returns (uint256) {
-        return _request(_args(1, modelId, callbackContract, gasLimit, DA.Calldata, DA.Calldata, true), input, callbackData);
+    ) external payable returns (uint256 requestId) {
+        uint256 excess;
+        {
+            uint256 modelFee;
+            (modelFee, excess) = _charge(1, modelId, input.length, callbackContract, gasLimit, DA.Calldata);
+            requestId = _store(modelId, modelFee, keccak256(input), callbackContract, gasLimit, callbackData, 1);
+        }
+        _emitRequestV1(requestId, modelId, input, callbackContract, gasLimit, callbackData);
+        _refundExcess(excess);
+    }
+
+    bytes32 private constant _REQUEST_V1 =
+        keccak256("AICallbackRequest(address,uint256,uint256,bytes,address,uint64,bytes)");
+
+    /// ORA's AICallbackRequest, encoded straight from calldata (Solidity's encoder spends several
+    /// hundred opcodes on it, a large part of a request's block time).
+    function _emitRequestV1(
+        uint256 requestId,
+        uint256 modelId,
+        bytes calldata input,
+        address callbackContract,
+        uint64 gasLimit,
+        bytes calldata callbackData
+    ) private {
+        bytes32 topic = _REQUEST_V1;
+        assembly ("memory-safe") {
+            let p := mload(0x40)
+            let inputWords := and(add(input.length, 31), not(31))
+            mstore(p, modelId)
+            mstore(add(p, 0x20), 0xa0) // offset of input
+            mstore(add(p, 0x40), and(callbackContract, sub(shl(160, 1), 1))) // assembly sees no cleaned bits
+            mstore(add(p, 0x60), and(gasLimit, sub(shl(64, 1), 1)))
+            mstore(add(p, 0x80), add(0xc0, inputWords)) // offset of callbackData
+            mstore(add(p, 0xa0), input.length)
+            calldatacopy(add(p, 0xc0), input.offset, input.length)
+            mstore(add(add(p, 0xc0), input.length), 0) // zero padding
+            let q := add(add(p, 0xc0), inputWords)
+            mstore(q, callbackData.length)
+            calldatacopy(add(q, 0x20), callbackData.offset, callbackData.length)
+            mstore(add(add(q, 0x20), callbackData.length), 0)
+            let end := add(add(q, 0x20), and(add(callbackData.length, 31), not(31)))
+            log3(p, sub(end, p), topic, caller(), requestId)
+        }
     }
 
     function requestCallback(
@@ -75,7 +119,7 @@ contract AIOracle is AIOracleRequests {
         DA inputDA,
         DA outputDA
     ) external payable returns (uint256) {
-        return _request(_args(1, modelId, callbackContract, gasLimit, inputDA, outputDA, false), input, callbackData);
+        return _requestWithDA(_args(1, modelId, callbackContract, gasLimit, inputDA, outputDA), input, callbackData);
     }
 
     function requestBatchInference(
@@ -88,9 +132,7 @@ contract AIOracle is AIOracleRequests {
         DA inputDA,
         DA outputDA
     ) external payable returns (uint256) {
-        return _request(
-            _args(batchSize, modelId, callbackContract, gasLimit, inputDA, outputDA, false), input, callbackData
-        );
+        return _requestWithDA(_args(batchSize, modelId, callbackContract, gasLimit, inputDA, outputDA), input, callbackData);
     }
 
     function estimateFee(uint256 modelId, uint256 gasLimit) external view returns (uint256) {
@@ -103,7 +145,7 @@ contract AIOracle is AIOracleRequests {
 
     function _fee(uint256 modelId, uint256 gasLimit, uint256 batchSize) internal view returns (uint256) {
         require(models[modelId].modelHash != bytes32(0), "model does not exist");
-        return batchSize * _modelFee(modelId) + _gasPrice() * gasLimit;
+        return batchSize * _modelFee(modelId) + (gasLimit == 0 ? 0 : _gasPrice() * gasLimit);
     }
 
     /// `gasPrice`, or its value at the block's start if a fulfilment in this block raised it.
@@ -118,7 +160,7 @@ contract AIOracle is AIOracleRequests {
         gasPrice = tx.gasprice;
     }
 
-    /// The scalar arguments of a request, bundled to stay within the EVM stack without via-IR.
+    /// The scalar arguments of a request with DA options, bundled to stay within the EVM stack.
     struct RequestArgs {
         uint256 batchSize;
         uint256 modelId;
@@ -126,7 +168,6 @@ contract AIOracle is AIOracleRequests {
         uint64 gasLimit;
         DA inputDA;
         DA outputDA;
-        bool legacyEvent;
     }
 
     function _args(
@@ -135,8 +176,7 @@ contract AIOracle is AIOracleRequests {
         address callbackContract,
         uint64 gasLimit,
         DA inputDA,
-        DA outputDA,
-        bool legacyEvent
+        DA outputDA
     ) internal pure returns (RequestArgs memory a) {
         a.batchSize = batchSize;
         a.modelId = modelId;
@@ -144,36 +184,58 @@ contract AIOracle is AIOracleRequests {
         a.gasLimit = gasLimit;
         a.inputDA = inputDA;
         a.outputDA = outputDA;
-        a.legacyEvent = legacyEvent;
     }
 
-    function _request(RequestArgs memory a, bytes calldata input, bytes calldata callbackData)
+    function _requestWithDA(RequestArgs memory a, bytes calldata input, bytes calldata callbackData)
         internal
         returns (uint256 requestId)
     {
-        (uint256 modelFee, uint256 excess) =
-            _charge(a.batchSize, a.modelId, input.length, a.callbackContract, a.gasLimit, a.inputDA);
-        requestId = nextRequestId++;
-        ModelData storage m = models[a.modelId];
-        Request storage r = _requests[requestId];
-        r.status = RequestStatus.Pending;
-        r.verifiable = !m.unverifiable;
-        r.inputDA = a.inputDA;
-        r.outputDA = a.outputDA;
-        r.requestedAt = uint64(block.timestamp);
-        r.requestedBlock = uint64(block.number);
-        if (modelFee > 0) r.escrow = uint96(modelFee);
-        r.account = msg.sender;
-        r.gasLimit = a.gasLimit;
-        r.batchSize = uint32(a.batchSize);
-        // zero fields are left unwritten: an untouched slot costs nothing
-        if (a.callbackContract != address(0)) r.callbackContract = a.callbackContract;
-        if (a.modelId != 0) r.modelId = a.modelId;
-        r.modelHash = m.modelHash;
-        r.inputHash = keccak256(input);
-        if (callbackData.length > 0) r.callbackData = callbackData;
+        uint256 excess;
+        {
+            uint256 modelFee;
+            (modelFee, excess) = _charge(a.batchSize, a.modelId, input.length, a.callbackContract, a.gasLimit, a.inputDA);
+            uint256 shape = a.batchSize | (uint256(uint8(a.inputDA)) << 32) | (uint256(uint8(a.outputDA)) << 40);
+            requestId = _store(a.modelId, modelFee, keccak256(input), a.callbackContract, a.gasLimit, callbackData, shape);
+        }
         _emitRequest(requestId, a, input, callbackData);
-        // Refund last (checks-effects-interactions). A payer that rejects ETH gets a credit.
+        _refundExcess(excess);
+    }
+
+    /// Books a request `_charge` accepted (`shape`: batchSize | inputDA << 32 | outputDA << 40): its
+    /// record in four SSTOREs, more only with a consumer. The caller emits its event and then
+    /// refunds the overpayment (checks-effects-interactions).
+    function _store(
+        uint256 modelId,
+        uint256 modelFee,
+        bytes32 inputHash,
+        address callbackContract,
+        uint64 gasLimit,
+        bytes calldata callbackData,
+        uint256 shape
+    ) internal returns (uint256 requestId) {
+        requestId = nextRequestId++;
+        Request storage r = _requests[requestId];
+        ModelData storage m = models[modelId];
+        {
+            uint256 meta = _newMeta(modelId, !m.unverifiable, shape);
+            uint256 payer = uint256(uint160(msg.sender)) | (modelFee << 160);
+            assembly ("memory-safe") {
+                sstore(r.slot, meta)
+                sstore(add(r.slot, 1), payer)
+            }
+        }
+        r.modelHash = m.modelHash;
+        r.inputHash = inputHash;
+        // zero fields are left unwritten: an untouched slot costs nothing
+        if (callbackContract != address(0)) {
+            r.callbackContract = callbackContract;
+            r.gasLimit = gasLimit;
+        }
+        if (callbackData.length > 0) r.callbackData = callbackData;
+    }
+
+    /// Returns an overpayment; a payer that rejects ETH gets a credit.
+    function _refundExcess(uint256 excess) internal {
         if (excess > 0) {
             (bool ok,) = payable(msg.sender).call{value: excess}("");
             if (!ok) refundCredit[msg.sender] += excess;
@@ -196,7 +258,7 @@ contract AIOracle is AIOracleRequests {
         require(batchSize > 0 && batchSize <= type(uint32).max, "Invalid batchSize");
         modelFee = batchSize * _modelFee(modelId);
         require(modelFee <= type(uint96).max, "fee too large");
-        uint256 required = modelFee + _gasPrice() * gasLimit;
+        uint256 required = gasLimit == 0 ? modelFee : modelFee + _gasPrice() * gasLimit;
         require(msg.value >= required, "insufficient fee");
         require(inputLength > 0, "input not uploaded");
         require((callbackContract == address(0)) == (gasLimit == 0), "Invalid gasLimit");
@@ -209,11 +271,11 @@ contract AIOracle is AIOracleRequests {
     }
 
     /// The answered request's model fee becomes revenue: the receiver's share accrues to the
-    /// model, the rest is the protocol's.
+    /// model, the rest is the protocol's. `escrow` keeps the fee paid (the result's bond follows
+    /// it); the request's status says it is booked.
     function _bookEscrow(uint256 modelId, Request storage meta) internal returns (uint256 fee) {
         fee = meta.escrow;
         if (fee == 0) return 0;
-        meta.escrow = 0;
         ModelData storage m = models[modelId];
         uint256 modelShare = (fee * m.receiverPercentage) / 100;
         m.accumulateRevenue += modelShare;
@@ -236,22 +298,18 @@ contract AIOracle is AIOracleRequests {
     function _emitRequest(uint256 requestId, RequestArgs memory a, bytes memory input, bytes memory callbackData)
         internal
     {
-        if (a.legacyEvent) {
-            emit AICallbackRequest(msg.sender, requestId, a.modelId, input, a.callbackContract, a.gasLimit, callbackData);
-        } else {
-            emit AICallbackRequest(
-                msg.sender,
-                requestId,
-                a.modelId,
-                input,
-                a.callbackContract,
-                a.gasLimit,
-                callbackData,
-                a.inputDA,
-                a.outputDA,
-                a.batchSize
-            );
-        }
+        emit AICallbackRequest(
+            msg.sender,
+            requestId,
+            a.modelId,
+            input,
+            a.callbackContract,
+            a.gasLimit,
+            callbackData,
+            a.inputDA,
+            a.outputDA,
+            a.batchSize
+        );
     }
 
     // ------------------------------------------------------------------ results
@@ -264,14 +322,16 @@ contract AIOracle is AIOracleRequests {
     /// requests this way: one transaction's overhead instead of one per request). Each result is
     /// fulfilled as by `invokeCallback`; one that cannot be (already answered, too little operator
     /// stake, a failing consumer) is undone alone, reported by `FulfilmentFailed` and left Pending,
-    /// while the others stand.
+    /// while the others stand. What results without a consumer share is done once per batch: one
+    /// call to the opML game for all of them, the gas price and the revenue booked once.
     function invokeCallbacks(uint256[] calldata requestIds, bytes[] calldata outputs) external onlyWhitelisted {
         require(requestIds.length == outputs.length, "length mismatch");
+        Batch memory b = _openBatch(requestIds.length);
         for (uint256 i = 0; i < requestIds.length; ++i) {
             uint256 requestId = requestIds[i];
             bool ok;
             if (_requests[requestId].callbackContract == address(0)) {
-                ok = _fulfilWithoutCallback(msg.sender, requestId, outputs[i]);
+                ok = _fulfilInBatch(b, requestId, outputs[i]);
             } else {
                 // a consumer may fail after the result is recorded: its own frame undoes it alone.
                 // No returndata is copied, so a consumer cannot grief the batch with a huge reason.
@@ -281,6 +341,7 @@ contract AIOracle is AIOracleRequests {
             }
             if (!ok) emit FulfilmentFailed(requestId);
         }
+        _closeBatch(b);
     }
 
     /// One result of `invokeCallbacks` that has a consumer, callable by the oracle itself only.
@@ -294,12 +355,17 @@ contract AIOracle is AIOracleRequests {
         require(r.account != address(0), "request not exists");
         require(r.status == RequestStatus.Pending, "request already processed");
         bytes32 outputHash = keccak256(output);
-        address game = _gameFor(r);
+        (address game, uint256 gameIndex) = _gameFor(r);
         if (game != address(0)) {
             // Opens the challenge window and checks the operator's stake for this result.
-            IOpML(game).submitResult(requestId, r.modelHash, outputHash, operator, uint256(r.escrow) * BOND_PER_FEE);
+            IOpML(game).submitResults(
+                _one(requestId), _asHashes(_one(uint256(r.modelHash))), _asHashes(_one(uint256(outputHash))), operator,
+                uint256(r.escrow) * BOND_PER_FEE
+            );
         }
-        _record(operator, r, outputHash, game);
+        _record(operator, r, outputHash, gameIndex);
+        _setGasPrice();
+        _bookEscrow(r.modelId, r);
         if (r.callbackContract != address(0)) {
             _deliverOrRevert(requestId, r, output);
         }
@@ -307,46 +373,181 @@ contract AIOracle is AIOracleRequests {
         emit Confirm(operator, requestId, outputHash);
     }
 
-    /// `_fulfil` for a request without a consumer, inside a batch: false, with nothing changed,
-    /// where `_fulfil` would revert. Nothing can fail after the result is recorded, so it needs
-    /// no call frame of its own (the game is the owner's contract and runs first).
-    function _fulfilWithoutCallback(address operator, uint256 requestId, bytes calldata output)
-        internal
-        returns (bool)
-    {
-        Request storage r = _requests[requestId];
-        if (r.account == address(0) || r.status != RequestStatus.Pending) return false;
-        bytes32 outputHash = keccak256(output);
-        address game = _gameFor(r);
-        if (game != address(0)) {
-            try IOpML(game).submitResult(
-                requestId, r.modelHash, outputHash, operator, uint256(r.escrow) * BOND_PER_FEE
-            ) {} catch {
-                return false;
-            }
+    function _one(uint256 x) private pure returns (uint256[] memory list) {
+        list = new uint256[](1);
+        list[0] = x;
+    }
+
+    /// What the results of one `invokeCallbacks` without a consumer share, gathered as it goes.
+    struct Batch {
+        address game; // the opML game (0: none)
+        uint256 gameIndex;
+        uint256 stake; // the operator's stake in the game
+        uint256 cap; // the game's resultBond: no result's bond counts above it
+        uint256 bond; // the largest bond among the gamed results
+        uint256 count; // gamed results so far
+        uint256[] requestIds; // the gamed results, for the game
+        uint256[] modelHashes;
+        uint256[] outputHashes;
+        uint256 modelId; // revenue of this model not yet booked:
+        uint256 receiverPercentage;
+        uint256 modelRevenue;
+        uint256 protocolRevenue;
+        bool fulfilled;
+    }
+
+    function _openBatch(uint256 size) internal view returns (Batch memory b) {
+        b.game = opml;
+        b.gameIndex = _opmlGame;
+        if (b.game != address(0)) {
+            b.stake = IOpML(b.game).bondOf(msg.sender);
+            b.cap = IOpML(b.game).resultBond();
+            b.requestIds = new uint256[](size);
+            b.modelHashes = new uint256[](size);
+            b.outputHashes = new uint256[](size);
         }
-        _record(operator, r, outputHash, game);
-        emit AICallbackResult(r.account, requestId, operator, output);
-        emit Confirm(operator, requestId, outputHash);
+    }
+
+    /// `_fulfil` for a request without a consumer, inside a batch: false, with nothing changed,
+    /// where `_fulfil` would revert. Its record is written whole in two SSTOREs (status, block
+    /// and game in slot 0; the output hash); the game's part waits for `_closeBatch`.
+    function _fulfilInBatch(Batch memory b, uint256 requestId, bytes calldata output) internal returns (bool) {
+        Request storage r = _requests[requestId];
+        uint256 meta;
+        uint256 payer;
+        assembly ("memory-safe") {
+            meta := sload(r.slot)
+            payer := sload(add(r.slot, 1))
+        }
+        if (meta & _META_STATUS != uint256(uint8(RequestStatus.Pending))) return false; // none or closed
+        unchecked {
+            uint256 fee = payer >> 160; // below 2^96: no product or sum here overflows
+            uint256 game;
+            if (b.game != address(0) && meta & (1 << 8) != 0) {
+                // verifiable: the game holds the result, with a bond the operator's stake must cover
+                uint256 bond = fee * BOND_PER_FEE;
+                if (bond > b.cap) bond = b.cap;
+                if (bond > b.stake) return false;
+                if (bond > b.bond) b.bond = bond;
+                game = b.gameIndex;
+            } else {
+                r.invoker = msg.sender;
+            }
+            bytes32 outputHash = _emitResult(address(uint160(payer)), requestId, output);
+            if (game != 0) _gather(b, requestId, r.modelHash, outputHash);
+            meta = _fulfilledMeta(meta, game);
+            assembly ("memory-safe") {
+                sstore(r.slot, meta)
+            }
+            r.outputHash = outputHash;
+            b.fulfilled = true;
+            if (fee > 0) _gatherRevenue(b, meta >> 208, fee);
+        }
         return true;
     }
 
-    /// The opML game a new result goes to (0: it is final at once).
-    function _gameFor(Request storage r) internal view returns (address game) {
-        game = opml;
-        if (!r.verifiable) game = address(0);
+    /// Emits a batch result's AICallbackResult and Confirm (msg.sender posted it) and returns the
+    /// output's keccak256, all from one copy of the output (Solidity's encoder makes one per event
+    /// and one for the hash, at some hundred opcodes each).
+    function _emitResult(address account, uint256 requestId, bytes calldata output)
+        private
+        returns (bytes32 outputHash)
+    {
+        bytes32 resultTopic = AICallbackResult.selector;
+        bytes32 confirmTopic = Confirm.selector;
+        assembly ("memory-safe") {
+            let p := mload(0x40)
+            let len := output.length
+            mstore(p, caller()) // (address invoker, bytes output)
+            mstore(add(p, 0x20), 0x40)
+            mstore(add(p, 0x40), len)
+            calldatacopy(add(p, 0x60), output.offset, len)
+            mstore(add(add(p, 0x60), len), 0) // zero padding to a whole word
+            outputHash := keccak256(add(p, 0x60), len)
+            log3(p, add(0x60, and(add(len, 31), not(31))), resultTopic, and(account, sub(shl(160, 1), 1)), requestId)
+            mstore(p, requestId) // (uint256 requestId, bytes32 responseHash)
+            mstore(add(p, 0x20), outputHash)
+            log2(p, 0x40, confirmTopic, caller())
+        }
     }
 
-    /// Books a result: status, hash, block, version 1, the fee out of escrow, who answers for it.
-    function _record(address operator, Request storage r, bytes32 outputHash, address game) internal {
-        r.status = RequestStatus.Fulfilled;
+    /// Lists a result for the game's one call (the arrays were sized for the whole batch).
+    function _gather(Batch memory b, uint256 requestId, bytes32 modelHash, bytes32 outputHash) private pure {
+        uint256 at;
+        unchecked {
+            at = ++b.count * 32;
+        }
+        (uint256[] memory ids, uint256[] memory modelHashes, uint256[] memory outputHashes) =
+            (b.requestIds, b.modelHashes, b.outputHashes);
+        assembly ("memory-safe") {
+            mstore(add(ids, at), requestId)
+            mstore(add(modelHashes, at), modelHash)
+            mstore(add(outputHashes, at), outputHash)
+        }
+    }
+
+    /// Adds an answered request's fee to the batch's revenue (split as `_bookEscrow` splits it).
+    function _gatherRevenue(Batch memory b, uint256 modelId, uint256 fee) internal {
+        if (modelId != b.modelId || b.modelRevenue + b.protocolRevenue == 0) {
+            _bookRevenue(b);
+            b.modelId = modelId;
+            b.receiverPercentage = models[modelId].receiverPercentage;
+        }
+        unchecked {
+            uint256 modelShare = (fee * b.receiverPercentage) / 100; // percentage <= 100
+            b.modelRevenue += modelShare;
+            b.protocolRevenue += fee - modelShare;
+        }
+    }
+
+    function _bookRevenue(Batch memory b) internal {
+        if (b.modelRevenue > 0) models[b.modelId].accumulateRevenue += b.modelRevenue;
+        if (b.protocolRevenue > 0) protocolBalance += b.protocolRevenue;
+        b.modelRevenue = 0;
+        b.protocolRevenue = 0;
+    }
+
+    /// The batch's shared part: revenue, the gas price, and one call opening the game's windows.
+    function _closeBatch(Batch memory b) internal {
+        _bookRevenue(b);
+        if (b.fulfilled) _setGasPrice();
+        if (b.count == 0) return;
+        uint256 n = b.count;
+        (uint256[] memory ids, uint256[] memory models_, uint256[] memory outputs) =
+            (b.requestIds, b.modelHashes, b.outputHashes);
+        assembly ("memory-safe") {
+            mstore(ids, n)
+            mstore(models_, n)
+            mstore(outputs, n)
+        }
+        IOpML(b.game).submitResults(ids, _asHashes(models_), _asHashes(outputs), msg.sender, b.bond);
+    }
+
+    function _asHashes(uint256[] memory list) private pure returns (bytes32[] memory hashes) {
+        assembly ("memory-safe") {
+            hashes := list
+        }
+    }
+
+    /// The opML game a new result goes to and its index (0, 0: it is final at once).
+    function _gameFor(Request storage r) internal view returns (address game, uint256 index) {
+        if (!r.verifiable) return (address(0), 0);
+        return (opml, _opmlGame);
+    }
+
+    /// Books a result: status, block, version 1 and its game (one SSTORE), its output hash, and
+    /// who answers for it when no game does.
+    function _record(address operator, Request storage r, bytes32 outputHash, uint256 gameIndex) internal {
+        uint256 meta;
+        assembly ("memory-safe") {
+            meta := sload(r.slot)
+        }
+        meta = _fulfilledMeta(meta, gameIndex);
+        assembly ("memory-safe") {
+            sstore(r.slot, meta)
+        }
         r.outputHash = outputHash;
-        r.fulfilledBlock = uint64(block.number);
-        r.deliveredVersion = 1;
-        _setGasPrice();
-        _bookEscrow(r.modelId, r);
-        r.gamed = game != address(0);
-        r.agent = game != address(0) ? game : operator; // the game records the operator as submitter
+        if (gameIndex == 0) r.invoker = operator;
     }
 
     function feedbackError(uint256 requestId, AIOracleError code, bytes calldata message) external onlyWhitelisted {
@@ -354,8 +555,8 @@ contract AIOracle is AIOracleRequests {
         require(r.account != address(0), "request not exists");
         require(r.status == RequestStatus.Pending, "request already processed");
         r.status = RequestStatus.Errored;
-        r.agent = msg.sender;
-        r.fulfilledBlock = uint64(block.number);
+        r.invoker = msg.sender;
+        r.fulfilledBlock = uint40(block.number);
         _setGasPrice();
         // No answer, no model fee: it goes back to the requester (the callback gas stays paid).
         _refundEscrow(r.account, r, false);
@@ -394,7 +595,7 @@ contract AIOracle is AIOracleRequests {
         require(outputHash == r.outputHash, "output hash mismatch");
         uint256 version = _version(r, requestId);
         require(r.deliveredVersion < version, "result already delivered");
-        r.deliveredVersion = uint24(version);
+        r.deliveredVersion = uint8(version);
 
         if (r.callbackContract != address(0)) {
             _deliverOrRevert(requestId, r, output);
@@ -419,9 +620,9 @@ contract AIOracle is AIOracleRequests {
     /// delivery is left to `updateResult`; the challenger must send enough gas for the callback.
     function onResultCorrected(uint256 requestId, bytes calldata output, address challenger) external {
         Request storage r = _requests[requestId];
-        require(r.gamed && msg.sender == r.agent, "only opml");
+        require(r.game != 0 && msg.sender == _gameOf(r), "only opml");
         bytes32 outputHash = keccak256(output);
-        require(outputHash == IOpML(r.agent).getOutputHash(requestId), "output hash mismatch");
+        require(outputHash == IOpML(msg.sender).getOutputHash(requestId), "output hash mismatch");
         r.outputHash = outputHash;
         uint256 version = _version(r, requestId);
 
@@ -429,11 +630,11 @@ contract AIOracle is AIOracleRequests {
         emit Confirm(challenger, requestId, outputHash);
 
         if (r.callbackContract == address(0)) {
-            r.deliveredVersion = uint24(version);
+            r.deliveredVersion = uint8(version);
             return;
         }
-        uint24 previous = r.deliveredVersion;
-        r.deliveredVersion = uint24(version); // set first: a re-entering updateResult sees it done
+        uint8 previous = r.deliveredVersion;
+        r.deliveredVersion = uint8(version); // set first: a re-entering updateResult sees it done
         bytes memory payload =
             abi.encodeCall(IAICallbackReceiver.aiOracleCallback, (requestId, output, r.callbackData));
         if (!_tryCall(r.callbackContract, r.gasLimit, payload)) {
@@ -477,6 +678,12 @@ contract AIOracle is AIOracleRequests {
         }
     }
 
+    function getResultBond(uint256 requestId) external view returns (uint256) {
+        Request storage r = _requests[requestId];
+        if (r.status != RequestStatus.Fulfilled || r.game == 0) return 0;
+        return uint256(r.escrow) * BOND_PER_FEE;
+    }
+
     // ------------------------------------------------------------------ revenue
 
     function claimRefund() external {
@@ -498,8 +705,20 @@ contract AIOracle is AIOracleRequests {
 
     // ------------------------------------------------------------------ admin
 
+    /// Results posted from now on go to `opml_` (0: final at once); earlier ones stay with theirs.
     function setOpml(address opml_) external onlyOwner {
+        uint16 index;
+        if (opml_ != address(0)) {
+            index = _gameIndex[opml_];
+            if (index == 0) {
+                require(_gameList.length < type(uint16).max, "too many games");
+                _gameList.push(opml_);
+                index = uint16(_gameList.length);
+                _gameIndex[opml_] = index;
+            }
+        }
         opml = opml_;
+        _opmlGame = index;
         emit OpmlUpdated(opml_);
     }
 

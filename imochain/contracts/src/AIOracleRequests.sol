@@ -8,37 +8,59 @@ import {IOpML} from "./interfaces/IOpML.sol";
 /// @notice How a request is stored (see Request) and every getter over it, ORA's `requests(id)`
 ///         included; the request flow that writes them is in AIOracle.
 abstract contract AIOracleRequests is AIOracleModels {
-    /// One request: four packed slots and three hashes, plus any callback data. What is
-    /// rewritten at fulfilment shares the slots written at request time (slots 0 and 1), since
-    /// each storage slot a block touches costs the node a trie update. The input itself is not
-    /// stored: it stays in the request's calldata and its AICallbackRequest log (ORA's
-    /// DA.Calldata) and only its keccak256 is kept, which a challenge checks the input it is
-    /// given against (`publishInput` stores the bytes for whoever needs them in state). Likewise
-    /// the output: its hash is kept, the bytes are in the AICallbackResult log, and whoever
-    /// re-delivers it (`updateResult`) passes them in. Storing each 784-byte input took ~25
-    /// slots a request and dominated block time; an output took ~9 more.
+    /// One request. Its two hot slots are written whole, once each, by the request and again (slot
+    /// 0) by the fulfilment (`_META_*` below), because in the node each storage slot a block
+    /// writes costs a trie update and each SSTORE a journal entry, which together with the EVM's
+    /// opcodes are the oracle path's block time. The input itself is not stored: it stays in the
+    /// request's calldata and its AICallbackRequest log (ORA's DA.Calldata) and only its
+    /// keccak256 is kept, which a challenge checks the input it is given against (`publishInput`
+    /// stores the bytes for whoever needs them in state). Likewise the output: its hash is kept,
+    /// the bytes are in the AICallbackResult log, and whoever re-delivers it (`updateResult`)
+    /// passes them in. The opML game holding a result is an index into `_gameList` (setOpml).
     struct Request {
-        RequestStatus status; // slot 0
-        bool verifiable; // model was verifiable at request time
-        bool gamed; // the result went to the opML game `agent`
-        DA inputDA;
-        DA outputDA;
-        uint24 deliveredVersion;
-        uint64 requestedAt; // timestamp: `reclaim` opens REQUEST_TIMEOUT later
-        uint64 requestedBlock; // where the request's AICallbackRequest log (with the input) is
-        uint64 fulfilledBlock;
-        address agent; // slot 1: at fulfilment, the opML game if `gamed`, else the invoker
-        uint96 escrow; // the model fee paid, until the request is answered, errored or reclaimed
-        address account; // slot 2
-        uint64 gasLimit;
-        uint32 batchSize;
-        address callbackContract; // slot 3
-        uint256 modelId;
+        RequestStatus status; // slot 0: bits 0-7
+        bool verifiable; // 8-15: the model was verifiable at request time
+        DA inputDA; // 16-23
+        DA outputDA; // 24-31
+        uint8 deliveredVersion; // 32-39: a result has at most two versions (posted, corrected)
+        uint16 game; // 40-55: 1 + index in _gameList of the game holding the result; 0: none
+        uint40 requestedAt; // 56-95: timestamp: `reclaim` opens REQUEST_TIMEOUT later
+        uint40 requestedBlock; // 96-135: where the request's AICallbackRequest log (with the input) is
+        uint40 fulfilledBlock; // 136-175
+        uint32 batchSize; // 176-207
+        uint48 modelId; // 208-255 (model ids are below 2^48)
+        address account; // slot 1
+        uint96 escrow; // the model fee paid: in escrow while Pending, revenue once answered
         bytes32 modelHash; // the model hash at request time: what the game re-executes
         bytes32 inputHash;
         bytes32 outputHash;
+        address invoker; // who posted a result no game holds (a game knows its own submitter)
+        address callbackContract; // written only with a consumer
+        uint64 gasLimit;
         bytes callbackData;
     }
+
+    uint256 internal constant _META_STATUS = 0xff;
+    uint256 internal constant _META_DELIVERED = 0xff << 32;
+    uint256 internal constant _META_GAME = 0xffff << 40;
+    uint256 internal constant _META_FULFILLED_BLOCK = 0xffffffffff << 136;
+
+    /// Slot 0 of a new Pending request (`shape`: batchSize | inputDA << 32 | outputDA << 40).
+    function _newMeta(uint256 modelId, bool verifiable, uint256 shape) internal view returns (uint256) {
+        return uint256(uint8(RequestStatus.Pending)) | (verifiable ? 1 << 8 : 0) | (((shape >> 32) & 0xff) << 16)
+            | (((shape >> 40) & 0xff) << 24) | (uint256(uint40(block.timestamp)) << 56)
+            | (uint256(uint40(block.number)) << 96) | ((shape & 0xffffffff) << 176) | (modelId << 208);
+    }
+
+    /// Slot 0 of a request fulfilled now (version 1) whose result `game` holds.
+    function _fulfilledMeta(uint256 meta, uint256 game) internal view returns (uint256) {
+        meta &= ~(_META_STATUS | _META_DELIVERED | _META_GAME | _META_FULFILLED_BLOCK);
+        return meta | uint256(uint8(RequestStatus.Fulfilled)) | (1 << 32) | (game << 40)
+            | (uint256(uint40(block.number)) << 136);
+    }
+
+    /// The opML games results were posted to (setOpml appends), so a result stays with its game.
+    address[] internal _gameList;
 
     /// A request still Pending this long after it was made may be reclaimed by its requester.
     uint256 public constant REQUEST_TIMEOUT = 1 hours;
@@ -51,12 +73,18 @@ abstract contract AIOracleRequests is AIOracleModels {
     function isFinalized(uint256 requestId) external view returns (bool) {
         Request storage meta = _requests[requestId];
         if (meta.status != RequestStatus.Fulfilled) return false;
-        if (!meta.gamed) return true;
-        return IOpML(meta.agent).isFinalized(requestId);
+        if (meta.game == 0) return true;
+        return IOpML(_gameOf(meta)).isFinalized(requestId);
+    }
+
+    /// The opML game holding the request's result (0: none).
+    function _gameOf(Request storage r) internal view returns (address) {
+        uint256 game = r.game;
+        return game == 0 ? address(0) : _gameList[game - 1];
     }
 
     function _version(Request storage meta, uint256 requestId) internal view returns (uint256) {
-        return meta.gamed ? IOpML(meta.agent).resultVersion(requestId) : 1;
+        return meta.game != 0 ? IOpML(_gameOf(meta)).resultVersion(requestId) : 1;
     }
 
     // ------------------------------------------------------------------ request getters
@@ -138,7 +166,7 @@ abstract contract AIOracleRequests is AIOracleModels {
 
     function getResultInvoker(uint256 requestId) external view returns (address) {
         Request storage r = _requests[requestId];
-        return r.gamed ? IOpML(r.agent).resultSubmitter(requestId) : r.agent;
+        return r.game != 0 ? IOpML(_gameOf(r)).resultSubmitter(requestId) : r.invoker;
     }
 
     function getRequestBatchSize(uint256 requestId) external view returns (uint256) {

@@ -28,8 +28,7 @@ contract OpML is IOpML, ReentrancyGuard {
     /// returns the output tensor bytes.
     address public constant INFERENCE_PRECOMPILE = address(0xA1);
 
-    /// A result's game (the model hash is not repeated here: the oracle's record is read when
-    /// challenged).
+    /// A result's game, as `getGame` shows it.
     struct Game {
         bytes32 outputHash;
         address submitter;
@@ -37,6 +36,17 @@ contract OpML is IOpML, ReentrancyGuard {
         uint32 version;
         GameStatus status;
         uint96 bond; // what a winning challenger may slash (capped by the operator's stake)
+    }
+
+    /// What the game stores per result: one slot, written once when the result is posted (one
+    /// trie update per result was most of the oracle path's block time when it was three). The
+    /// posted output hash and the result's bond are the oracle's record (`getOutputHash`,
+    /// `getResultBond`), read when a challenge needs them; a corrected hash is stored here.
+    struct Record {
+        address submitter;
+        uint64 submittedBlock;
+        uint8 version;
+        GameStatus status;
     }
 
     address public immutable oracle;
@@ -48,7 +58,8 @@ contract OpML is IOpML, ReentrancyGuard {
     uint256 public immutable resultBond;
     uint256 public immutable challengeBond;
 
-    mapping(uint256 => Game) private _games;
+    mapping(uint256 => Record) private _records;
+    mapping(uint256 => bytes32) private _correctedOutputHash;
     mapping(address => uint256) public bondOf;
     /// Last block of the challenge window of the newest result an account posted.
     mapping(address => uint256) public lockedUntil;
@@ -73,23 +84,53 @@ contract OpML is IOpML, ReentrancyGuard {
 
     // ------------------------------------------------------------------ oracle side
 
-    function submitResult(uint256 requestId, bytes32 modelHash, bytes32 outputHash, address submitter, uint256 bond)
-        external
-    {
+    function submitResults(
+        uint256[] calldata requestIds,
+        bytes32[] calldata modelHashes,
+        bytes32[] calldata outputHashes,
+        address submitter,
+        uint256 bond
+    ) external {
         require(msg.sender == oracle, "only oracle");
-        Game storage g = _games[requestId];
-        require(g.status == GameStatus.None, "result already submitted");
+        require(modelHashes.length == requestIds.length && outputHashes.length == requestIds.length, "length mismatch");
         if (bond > resultBond) bond = resultBond;
         require(bondOf[submitter] >= bond, "operator bond too low");
-        g.outputHash = outputHash;
-        g.submitter = submitter;
-        g.submittedBlock = uint64(block.number);
-        g.version = 1;
-        g.status = GameStatus.Optimistic;
-        g.bond = uint96(bond);
+        // the whole record in one SSTORE: submitter, this block, version 1, Optimistic
+        uint256 record = uint256(uint160(submitter)) | (block.number << 160) | (uint256(1) << 224)
+            | (uint256(uint8(GameStatus.Optimistic)) << 232);
+        bytes32 topic = ResultSubmitted.selector;
+        bool taken;
+        // one record and one ResultSubmitted per result, in assembly: Solidity's checked loop and
+        // event encoder took several times the opcodes, a batch of 64 results at a time
+        assembly ("memory-safe") {
+            let p := mload(0x40)
+            for { let i := 0 } lt(i, requestIds.length) { i := add(i, 1) } {
+                let requestId := calldataload(add(requestIds.offset, shl(5, i)))
+                mstore(0, requestId)
+                mstore(0x20, _records.slot)
+                let slot := keccak256(0, 0x40)
+                taken := or(taken, iszero(iszero(sload(slot)))) // a result there already: revert below
+                sstore(slot, record)
+                calldatacopy(p, add(modelHashes.offset, shl(5, i)), 0x20)
+                calldatacopy(add(p, 0x20), add(outputHashes.offset, shl(5, i)), 0x20)
+                log3(p, 0x40, topic, requestId, submitter)
+            }
+        }
+        require(!taken, "result already submitted");
         uint256 until = block.number + challengeWindow;
         if (until > lockedUntil[submitter]) lockedUntil[submitter] = until;
-        emit ResultSubmitted(requestId, submitter, modelHash, outputHash);
+    }
+
+    /// The posted (or corrected) output hash of a result.
+    function _outputHash(uint256 requestId, Record storage g) internal view returns (bytes32) {
+        if (g.status == GameStatus.Corrected) return _correctedOutputHash[requestId];
+        return IAIOracleExtended(oracle).getOutputHash(requestId);
+    }
+
+    /// What a winning challenger may slash: the bond the oracle set for the result, capped.
+    function _bond(uint256 requestId) internal view returns (uint256 bond) {
+        bond = IAIOracleExtended(oracle).getResultBond(requestId);
+        if (bond > resultBond) bond = resultBond;
     }
 
     // ------------------------------------------------------------------ challenge
@@ -98,7 +139,7 @@ contract OpML is IOpML, ReentrancyGuard {
     /// only its hash, and an input that does not match it is refused.
     function challenge(uint256 requestId, bytes calldata input) external payable nonReentrant {
         require(msg.value == challengeBond, "wrong challenge bond");
-        Game storage g = _games[requestId];
+        Record storage g = _records[requestId];
         require(g.status != GameStatus.None, "no result to challenge");
         require(g.status != GameStatus.Disputed, "under bisection dispute");
         require(g.status == GameStatus.Optimistic, "already settled");
@@ -117,7 +158,7 @@ contract OpML is IOpML, ReentrancyGuard {
         uint256 unused;
         for (uint256 i = 0; i < requestIds.length; ++i) {
             uint256 requestId = requestIds[i];
-            Game storage g = _games[requestId];
+            Record storage g = _records[requestId];
             if (g.status != GameStatus.Optimistic || block.number > uint256(g.submittedBlock) + challengeWindow) {
                 unused += challengeBond;
                 emit ChallengeSkipped(requestId, msg.sender);
@@ -140,9 +181,9 @@ contract OpML is IOpML, ReentrancyGuard {
     }
 
     /// Compares the re-executed output with the posted one and pays out one challenge bond.
-    function _settle(uint256 requestId, Game storage g, bytes memory output) internal {
+    function _settle(uint256 requestId, Record storage g, bytes memory output) internal {
         bytes32 correct = keccak256(output);
-        bytes32 posted = g.outputHash;
+        bytes32 posted = _outputHash(requestId, g);
 
         if (correct == posted) {
             g.status = GameStatus.Upheld;
@@ -152,10 +193,11 @@ contract OpML is IOpML, ReentrancyGuard {
         }
 
         g.status = GameStatus.Corrected;
-        g.outputHash = correct;
+        _correctedOutputHash[requestId] = correct;
         g.version += 1;
+        uint256 bond = _bond(requestId);
         uint256 stake = bondOf[g.submitter];
-        uint256 slash = stake < g.bond ? stake : g.bond;
+        uint256 slash = stake < bond ? stake : bond;
         bondOf[g.submitter] = stake - slash;
         uint256 payout = challengeBond + slash;
         bondOf[msg.sender] += payout;
@@ -180,7 +222,7 @@ contract OpML is IOpML, ReentrancyGuard {
     /// operator's stake locked until `until` (the dispute's longest possible end).
     function openDispute(uint256 requestId, uint256 until) external {
         require(msg.sender == bisection, "only bisection");
-        Game storage g = _games[requestId];
+        Record storage g = _records[requestId];
         require(g.status == GameStatus.Optimistic, "not optimistic");
         require(block.number <= uint256(g.submittedBlock) + challengeWindow, "challenge window over");
         g.status = GameStatus.Disputed;
@@ -196,9 +238,9 @@ contract OpML is IOpML, ReentrancyGuard {
         nonReentrant
     {
         require(msg.sender == bisection, "only bisection");
-        Game storage g = _games[requestId];
+        Record storage g = _records[requestId];
         require(g.status == GameStatus.Disputed, "not disputed");
-        bytes32 posted = g.outputHash;
+        bytes32 posted = _outputHash(requestId, g);
         if (!challengerWon) {
             g.status = GameStatus.Upheld;
             bondOf[g.submitter] += msg.value;
@@ -207,10 +249,11 @@ contract OpML is IOpML, ReentrancyGuard {
         }
         bytes32 correct = keccak256(output);
         g.status = GameStatus.Corrected;
-        g.outputHash = correct;
+        _correctedOutputHash[requestId] = correct;
         g.version += 1;
+        uint256 bond = _bond(requestId);
         uint256 stake = bondOf[g.submitter];
-        uint256 slash = stake < g.bond ? stake : g.bond;
+        uint256 slash = stake < bond ? stake : bond;
         bondOf[g.submitter] = stake - slash;
         bondOf[challenger] += msg.value + slash;
         emit ChallengeSettled(requestId, challenger, true, posted, correct, msg.value + slash);
@@ -237,36 +280,41 @@ contract OpML is IOpML, ReentrancyGuard {
     // ------------------------------------------------------------------ views
 
     function isFinalized(uint256 requestId) external view returns (bool) {
-        Game storage g = _games[requestId];
+        Record storage g = _records[requestId];
         if (g.status == GameStatus.None || g.status == GameStatus.Disputed) return false;
         if (g.status != GameStatus.Optimistic) return true;
         return block.number > uint256(g.submittedBlock) + challengeWindow;
     }
 
     function getOutputHash(uint256 requestId) external view returns (bytes32) {
-        return _games[requestId].outputHash;
+        Record storage g = _records[requestId];
+        if (g.status == GameStatus.None) return bytes32(0);
+        return _outputHash(requestId, g);
     }
 
     function resultSubmitter(uint256 requestId) external view returns (address) {
-        return _games[requestId].submitter;
+        return _records[requestId].submitter;
     }
 
     function resultVersion(uint256 requestId) external view returns (uint256) {
-        return _games[requestId].version;
+        return _records[requestId].version;
     }
 
     function gameStatus(uint256 requestId) external view returns (GameStatus) {
-        return _games[requestId].status;
+        return _records[requestId].status;
     }
 
     /// Last block in which `challenge` is accepted (0 when no result).
     function challengeDeadline(uint256 requestId) external view returns (uint256) {
-        Game storage g = _games[requestId];
+        Record storage g = _records[requestId];
         if (g.status == GameStatus.None) return 0;
         return uint256(g.submittedBlock) + challengeWindow;
     }
 
-    function getGame(uint256 requestId) external view returns (Game memory) {
-        return _games[requestId];
+    function getGame(uint256 requestId) external view returns (Game memory game) {
+        Record storage g = _records[requestId];
+        if (g.status == GameStatus.None) return game;
+        return Game(_outputHash(requestId, g), g.submitter, g.submittedBlock, g.version, g.status,
+            uint96(_bond(requestId)));
     }
 }

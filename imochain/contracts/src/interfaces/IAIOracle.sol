@@ -233,6 +233,9 @@ interface IAIOracleExtended is IAIOracle {
     function getResultInvoker(uint256 requestId) external view returns (address);
     function getRequestBatchSize(uint256 requestId) external view returns (uint256);
     function getRequestFulfilledBlock(uint256 requestId) external view returns (uint256);
+    /// The operator bond at stake for a result the opML game holds (before the game's cap; 0
+    /// for none): BOND_PER_FEE times the model fee the request paid.
+    function getResultBond(uint256 requestId) external view returns (uint256);
 
     /// Called by the opML game when a challenge replaced the result with the re-executed output.
     function onResultCorrected(uint256 requestId, bytes calldata output, address challenger) external;

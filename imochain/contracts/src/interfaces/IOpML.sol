@@ -43,9 +43,16 @@ interface IOpML {
     event BondWithdrawn(address indexed account, uint256 amount);
 
     // ---- called by the oracle ----
-    /// `bond`: what a winning challenger may slash from `submitter` (capped at `resultBond`).
-    function submitResult(uint256 requestId, bytes32 modelHash, bytes32 outputHash, address submitter, uint256 bond)
-        external;
+    /// Opens the window of each result (one ResultSubmitted each) posted by `submitter` in one
+    /// oracle transaction. `bond`: the largest of their bonds (capped at `resultBond`), which the
+    /// submitter's stake must cover; each result's own bond is the oracle's `getResultBond`.
+    function submitResults(
+        uint256[] calldata requestIds,
+        bytes32[] calldata modelHashes,
+        bytes32[] calldata outputHashes,
+        address submitter,
+        uint256 bond
+    ) external;
 
     // ---- anyone ----
     /// `input`: the request's original input (its AICallbackRequest log has it); it must hash to
