@@ -213,7 +213,9 @@ contract AIOracle is AIOracleRequests {
         bytes calldata callbackData,
         uint256 shape
     ) internal returns (uint256 requestId) {
-        requestId = nextRequestId++;
+        unchecked {
+            requestId = nextRequestId++; // a 256-bit counter does not wrap
+        }
         Request storage r = _requests[requestId];
         ModelData storage m = models[modelId];
         {
@@ -267,7 +269,9 @@ contract AIOracle is AIOracleRequests {
         // The callback gas is the protocol's (it pays the operator's transactions); the model
         // fee waits in escrow for the answer.
         if (required > modelFee) protocolBalance += required - modelFee;
-        excess = msg.value - required;
+        unchecked {
+            excess = msg.value - required; // required <= msg.value
+        }
     }
 
     /// The answered request's model fee becomes revenue: the receiver's share accrues to the
@@ -329,17 +333,15 @@ contract AIOracle is AIOracleRequests {
         Batch memory b = _openBatch(requestIds.length);
         for (uint256 i = 0; i < requestIds.length; ++i) {
             uint256 requestId = requestIds[i];
-            bool ok;
-            if (_requests[requestId].callbackContract == address(0)) {
-                ok = _fulfilInBatch(b, requestId, outputs[i]);
-            } else {
+            uint256 outcome = _fulfilInBatch(b, requestId, outputs[i]);
+            if (outcome == _HAS_CONSUMER) {
                 // a consumer may fail after the result is recorded: its own frame undoes it alone.
                 // No returndata is copied, so a consumer cannot grief the batch with a huge reason.
                 try this.fulfilFor(msg.sender, requestId, outputs[i]) {
-                    ok = true;
+                    outcome = _FULFILLED;
                 } catch {}
             }
-            if (!ok) emit FulfilmentFailed(requestId);
+            if (outcome != _FULFILLED) emit FulfilmentFailed(requestId);
         }
         _closeBatch(b);
     }
@@ -399,6 +401,7 @@ contract AIOracle is AIOracleRequests {
     function _openBatch(uint256 size) internal view returns (Batch memory b) {
         b.game = opml;
         b.gameIndex = _opmlGame;
+        b.modelId = type(uint256).max; // no model's revenue gathered yet
         if (b.game != address(0)) {
             b.stake = IOpML(b.game).bondOf(msg.sender);
             b.cap = IOpML(b.game).resultBond();
@@ -408,47 +411,76 @@ contract AIOracle is AIOracleRequests {
         }
     }
 
-    /// `_fulfil` for a request without a consumer, inside a batch: false, with nothing changed,
-    /// where `_fulfil` would revert. Its record is written whole in two SSTOREs (status, block
-    /// and game in slot 0; the output hash); the game's part waits for `_closeBatch`.
-    function _fulfilInBatch(Batch memory b, uint256 requestId, bytes calldata output) internal returns (bool) {
-        Request storage r = _requests[requestId];
+    uint256 private constant _NOT_FULFILLED = 0;
+    uint256 private constant _FULFILLED = 1;
+    uint256 private constant _HAS_CONSUMER = 2;
+
+    /// `_fulfil` for a request without a consumer, inside a batch: _NOT_FULFILLED, with nothing
+    /// changed, where `_fulfil` would revert; _HAS_CONSUMER, untouched, for `fulfilFor`. This is
+    /// the oracle path's hot loop (64 results a block), hence assembly: the same steps in Solidity
+    /// took ~700 opcodes a result, each a Python call in the node's EVM. Its record is written in
+    /// two SSTOREs (status, block, version and game in slot 0; the output hash), AICallbackResult
+    /// and Confirm are encoded from one copy of the output, which also gives its hash, and the
+    /// game's part waits for `_closeBatch`.
+    function _fulfilInBatch(Batch memory b, uint256 requestId, bytes calldata output)
+        internal
+        returns (uint256 outcome)
+    {
+        uint256 r; // the record's first slot: 0 meta, 1 payer, 2 modelHash, 4 outputHash, 5 invoker, 6 callback
         uint256 meta;
         uint256 payer;
+        uint256 game;
         assembly ("memory-safe") {
-            meta := sload(r.slot)
-            payer := sload(add(r.slot, 1))
-        }
-        if (meta & _META_STATUS != uint256(uint8(RequestStatus.Pending))) return false; // none or closed
-        unchecked {
-            uint256 fee = payer >> 160; // below 2^96: no product or sum here overflows
-            uint256 game;
-            if (b.game != address(0) && meta & (1 << 8) != 0) {
-                // verifiable: the game holds the result, with a bond the operator's stake must cover
-                uint256 bond = fee * BOND_PER_FEE;
-                if (bond > b.cap) bond = b.cap;
-                if (bond > b.stake) return false;
-                if (bond > b.bond) b.bond = bond;
-                game = b.gameIndex;
-            } else {
-                r.invoker = msg.sender;
+            mstore(0, requestId)
+            mstore(0x20, _requests.slot)
+            r := keccak256(0, 0x40)
+            meta := sload(r)
+            switch iszero(sload(add(r, 6)))
+            case 0 { outcome := _HAS_CONSUMER }
+            default {
+                if eq(and(meta, 0xff), 1) { // Pending (None and closed requests fail)
+                    payer := sload(add(r, 1))
+                    outcome := _FULFILLED
+                    switch and(and(shr(8, meta), 1), iszero(iszero(mload(b)))) // verifiable, and a game
+                    case 1 {
+                        // the game holds the result, with a bond the operator's stake must cover
+                        let bond := mul(shr(160, payer), BOND_PER_FEE) // fee < 2^96: no overflow
+                        if gt(bond, mload(add(b, 0x60))) { bond := mload(add(b, 0x60)) } // b.cap
+                        switch gt(bond, mload(add(b, 0x40))) // b.stake
+                        case 1 { outcome := _NOT_FULFILLED }
+                        default {
+                            if gt(bond, mload(add(b, 0x80))) { mstore(add(b, 0x80), bond) } // b.bond
+                            game := mload(add(b, 0x20)) // b.gameIndex
+                        }
+                    }
+                    default { sstore(add(r, 5), caller()) } // invoker: no game answers for it
+                }
             }
-            bytes32 outputHash = _emitResult(address(uint160(payer)), requestId, output);
-            if (game != 0) _gather(b, requestId, r.modelHash, outputHash);
-            meta = _fulfilledMeta(meta, game);
-            assembly ("memory-safe") {
-                sstore(r.slot, meta)
-            }
-            r.outputHash = outputHash;
-            b.fulfilled = true;
-            if (fee > 0) _gatherRevenue(b, meta >> 208, fee);
         }
-        return true;
+        if (outcome != _FULFILLED) return outcome;
+        bytes32 outputHash = _emitResult(address(uint160(payer)), requestId, output);
+        assembly ("memory-safe") {
+            if game {
+                // listed for the game's one call (b.count; the arrays were sized for the batch)
+                let at := shl(5, add(mload(add(b, 0xa0)), 1))
+                mstore(add(b, 0xa0), shr(5, at))
+                mstore(add(mload(add(b, 0xc0)), at), requestId)
+                mstore(add(mload(add(b, 0xe0)), at), sload(add(r, 2)))
+                mstore(add(mload(add(b, 0x100)), at), outputHash)
+            }
+            // Fulfilled, delivered version 1, its game, this block (see _META_*)
+            meta := and(meta, not(or(or(0xff, shl(32, 0xffffff)), shl(136, 0xffffffffff))))
+            meta := or(meta, or(or(2, shl(32, 1)), or(shl(40, game), shl(136, and(number(), 0xffffffffff)))))
+            sstore(r, meta)
+            sstore(add(r, 4), outputHash)
+        }
+        b.fulfilled = true;
+        if (payer >> 160 > 0) _gatherRevenue(b, meta >> 208, payer >> 160);
     }
 
     /// Emits a batch result's AICallbackResult and Confirm (msg.sender posted it) and returns the
     /// output's keccak256, all from one copy of the output (Solidity's encoder makes one per event
-    /// and one for the hash, at some hundred opcodes each).
+    /// and one for the hash).
     function _emitResult(address account, uint256 requestId, bytes calldata output)
         private
         returns (bytes32 outputHash)
@@ -471,24 +503,9 @@ contract AIOracle is AIOracleRequests {
         }
     }
 
-    /// Lists a result for the game's one call (the arrays were sized for the whole batch).
-    function _gather(Batch memory b, uint256 requestId, bytes32 modelHash, bytes32 outputHash) private pure {
-        uint256 at;
-        unchecked {
-            at = ++b.count * 32;
-        }
-        (uint256[] memory ids, uint256[] memory modelHashes, uint256[] memory outputHashes) =
-            (b.requestIds, b.modelHashes, b.outputHashes);
-        assembly ("memory-safe") {
-            mstore(add(ids, at), requestId)
-            mstore(add(modelHashes, at), modelHash)
-            mstore(add(outputHashes, at), outputHash)
-        }
-    }
-
     /// Adds an answered request's fee to the batch's revenue (split as `_bookEscrow` splits it).
     function _gatherRevenue(Batch memory b, uint256 modelId, uint256 fee) internal {
-        if (modelId != b.modelId || b.modelRevenue + b.protocolRevenue == 0) {
+        if (modelId != b.modelId) {
             _bookRevenue(b);
             b.modelId = modelId;
             b.receiverPercentage = models[modelId].receiverPercentage;
