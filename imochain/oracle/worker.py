@@ -35,6 +35,8 @@ REQUEST_V1 = keccak(text="AICallbackRequest(address,uint256,uint256,bytes,addres
 REQUEST_V2 = keccak(text="AICallbackRequest(address,uint256,uint256,bytes,address,uint64,bytes,uint8,uint8,uint256)")
 CALLBACK_ERROR = keccak(text="AICallbackError(uint256,uint8,bytes,bool)")
 FULFILMENT_FAILED = keccak(text="FulfilmentFailed(uint256)")
+MODEL_CHANGED = {keccak(text=e) for e in ("ModelUploaded(uint256,bytes32,address)", "ModelUpdated(uint256)",
+                                          "ModelRemoved(uint256)")}
 INVALID_INPUT, INVALID_BATCH_SIZE = 0, 1
 PENDING = 1  # IAIOracleExtended.RequestStatus.Pending
 TEXT_ANSWER_TOKENS = 64  # cap on an oracle text answer (ORA requests carry none): a sentence or two
@@ -125,6 +127,22 @@ class OracleWorker(BlockService):
             return [self.node.call({"to": self.oracle, "data": one + abi_encode(["uint256"], [i])})[:32]
                     for i in request_ids]
 
+    def _unchanged_models(self, info, requests: list[Request]) -> dict[int, bytes]:
+        """model id -> hash for the models of this block's requests that no log of this block
+        changed: a request recorded its model's hash at its time, and with no change after it in
+        its own block that is the hash now, one call per model instead of a storage read per request."""
+        changed = {int.from_bytes(entry.topics[1], "big") for receipt in self.node.block_receipts(info.number)
+                   if receipt.status == 1 for entry in receipt.logs
+                   if entry.address == self.oracle and len(entry.topics) > 1 and entry.topics[0] in MODEL_CHANGED}
+        known = {}
+        for model_id in {r.model_id for r in requests} - changed:
+            data = _selector("getModel(uint256)") + abi_encode(["uint256"], [model_id])
+            try:
+                known[model_id] = self.node.call({"to": self.oracle, "data": data})[:32]
+            except Exception:  # no such model: its requests go the long way (and are refused there)
+                continue
+        return known
+
     def _pending(self, request_id: int) -> bool:
         data = _selector("getRequestStatus(uint256)") + abi_encode(["uint256"], [request_id])
         return int.from_bytes(self.node.call({"to": self.oracle, "data": data})[:32], "big") == PENDING
@@ -137,7 +155,7 @@ class OracleWorker(BlockService):
             self.book.requested(r.request_id, r.model_id, r.account, r.callback, r.gas_limit, len(r.input),
                                 r.block, r.tx_hash)
         if requests:
-            self.node.defer(lambda: self._serve(requests))
+            self.node.defer(lambda: self._serve(requests, known=self._unchanged_models(info, requests)))
 
     def _log_mined(self, info) -> None:
         for tx in info.transactions:
@@ -180,9 +198,15 @@ class OracleWorker(BlockService):
     def _callback_gas(self, request_id: int) -> int:
         return _request_gas_limit(self.node, self.oracle, request_id)
 
-    def _serve(self, requests: list[Request], first: bool = False) -> None:
+    def _serve(self, requests: list[Request], first: bool = False, known: dict[int, bytes] | None = None) -> None:
+        """`known`: model id -> the hash its requests recorded (`_unchanged_models`); the others'
+        are read from the oracle."""
+        known = known or {}
+        recorded = [r.request_id for r in requests if r.model_id not in known]
+        hashes = dict(zip(recorded, self._model_hashes(recorded))) if recorded else {}
         by_model: dict[bytes, list[Request]] = {}
-        for r, model_hash in zip(requests, self._model_hashes([r.request_id for r in requests])):
+        for r in requests:
+            model_hash = known[r.model_id] if r.model_id in known else hashes[r.request_id]
             by_model.setdefault(model_hash, []).append(r)
         answers: list[tuple[Request, bytes | None, str | None, int, str, float]] = []
         slow = []

@@ -46,7 +46,13 @@ def test_a_block_of_results_goes_out_in_one_transaction():
             {"from": user, "value": callback_fee, "gas": 1_000_000})
         failing = first + len(inputs)
 
+        read = []  # request ids whose recorded model hash the worker read from the oracle
+        long_way = worker._model_hashes
+        worker._model_hashes = lambda ids: read.extend(ids) or long_way(ids)
         node.mine()  # the requests; the worker answers right after
+        # no model changed in that block: one getModel per model, no storage read per request
+        # (test_oracle_attacks covers a model swapped in the requests' block)
+        assert read == []
         answers = node.mine()[0]
         (tx,) = answers.transactions  # one transaction for the whole block
         receipt = w3.eth.get_transaction_receipt(tx.hash)
