@@ -151,3 +151,23 @@ def test_model_ids_fit_the_request_record(w3, oracle, owner, accounts, digit_inp
     rid, _ = _request(w3, oracle, accounts[1], digit_input, model=2**48 - 1, fee=0)
     assert oracle.functions.getRequestModelId(rid).call() == 2**48 - 1
     assert oracle.functions.getRequestStatus(rid).call() == 1
+
+
+def test_each_request_keeps_its_models_hash_at_request_time(w3, oracle, opml, accounts, owner, operator,
+                                                            digit_input, classifier_hash):
+    """The hash is kept per model (one entry per change), not per request: requests between
+    changes, and a batch answering them together, see the hash of their own time."""
+    generator_hash = oracle.functions.getModel(2).call()[0]
+    model, f = 62, oracle.functions
+    send(f.uploadModel(model, classifier_hash, bytes(32), 0, owner, 50, ZERO, False), owner)
+    ids, want = [], []
+    for new_hash in (generator_hash, classifier_hash, generator_hash, generator_hash, None):
+        ids.append(_request(w3, oracle, accounts[1], digit_input, model=model, fee=0)[0])
+        want.append(f.getModel(model).call()[0])
+        if new_hash is not None:  # the last change repeats the hash: nothing new recorded
+            send(f.updateModel(model, new_hash, bytes(32), 0, owner, 50, ZERO, False), owner)
+    assert want == [classifier_hash, generator_hash, classifier_hash, generator_hash, generator_hash]
+    assert [f.getRequestModelHash(rid).call() for rid in ids] == want
+    assert f.getRequestModelHashes(ids + [10**6]).call() == want + [bytes(32)]
+    r = send(f.invokeCallbacks(ids, [b"\x01"] * len(ids)), operator)
+    assert [e.args.modelHash for e in events(opml, "ResultSubmitted", r)] == want

@@ -226,7 +226,6 @@ contract AIOracle is AIOracleRequests {
                 sstore(add(r.slot, 1), payer)
             }
         }
-        r.modelHash = m.modelHash;
         r.inputHash = inputHash;
         // zero fields are left unwritten: an untouched slot costs nothing
         if (callbackContract != address(0)) {
@@ -361,7 +360,7 @@ contract AIOracle is AIOracleRequests {
         if (game != address(0)) {
             // Opens the challenge window and checks the operator's stake for this result.
             IOpML(game).submitResults(
-                _one(requestId), _asHashes(_one(uint256(r.modelHash))), _asHashes(_one(uint256(outputHash))), operator,
+                _one(requestId), _asHashes(_one(uint256(_modelHashAt(r.modelId, requestId)))), _asHashes(_one(uint256(outputHash))), operator,
                 uint256(r.escrow) * BOND_PER_FEE
             );
         }
@@ -396,6 +395,10 @@ contract AIOracle is AIOracleRequests {
         uint256 modelRevenue;
         uint256 protocolRevenue;
         bool fulfilled;
+        uint256 hashModelId; // the model hash of this model's requests hashFrom..hashUntil-1:
+        uint256 hashFrom;
+        uint256 hashUntil;
+        bytes32 modelHash;
     }
 
     function _openBatch(uint256 size) internal view returns (Batch memory b) {
@@ -426,7 +429,7 @@ contract AIOracle is AIOracleRequests {
         internal
         returns (uint256 outcome)
     {
-        uint256 r; // the record's first slot: 0 meta, 1 payer, 2 modelHash, 4 outputHash, 5 invoker, 6 callback
+        uint256 r; // the record's first slot: 0 meta, 1 payer, 3 outputHash, 4 invoker, 5 callback
         uint256 meta;
         uint256 payer;
         uint256 game;
@@ -435,7 +438,7 @@ contract AIOracle is AIOracleRequests {
             mstore(0x20, _requests.slot)
             r := keccak256(0, 0x40)
             meta := sload(r)
-            switch iszero(sload(add(r, 6)))
+            switch iszero(sload(add(r, 5)))
             case 0 { outcome := _HAS_CONSUMER }
             default {
                 if eq(and(meta, 0xff), 1) { // Pending (None and closed requests fail)
@@ -453,29 +456,46 @@ contract AIOracle is AIOracleRequests {
                             game := mload(add(b, 0x20)) // b.gameIndex
                         }
                     }
-                    default { sstore(add(r, 5), caller()) } // invoker: no game answers for it
+                    default { sstore(add(r, 4), caller()) } // invoker: no game answers for it
                 }
             }
         }
         if (outcome != _FULFILLED) return outcome;
         bytes32 outputHash = _emitResult(address(uint160(payer)), requestId, output);
+        if (game != 0) _gather(b, requestId, _batchModelHash(b, meta >> 208, requestId), outputHash);
         assembly ("memory-safe") {
-            if game {
-                // listed for the game's one call (b.count; the arrays were sized for the batch)
-                let at := shl(5, add(mload(add(b, 0xa0)), 1))
-                mstore(add(b, 0xa0), shr(5, at))
-                mstore(add(mload(add(b, 0xc0)), at), requestId)
-                mstore(add(mload(add(b, 0xe0)), at), sload(add(r, 2)))
-                mstore(add(mload(add(b, 0x100)), at), outputHash)
-            }
             // Fulfilled, delivered version 1, its game, this block (see _META_*)
             meta := and(meta, not(or(or(0xff, shl(32, 0xffffff)), shl(136, 0xffffffffff))))
             meta := or(meta, or(or(2, shl(32, 1)), or(shl(40, game), shl(136, and(number(), 0xffffffffff)))))
             sstore(r, meta)
-            sstore(add(r, 4), outputHash)
+            sstore(add(r, 3), outputHash)
         }
         b.fulfilled = true;
         if (payer >> 160 > 0) _gatherRevenue(b, meta >> 208, payer >> 160);
+    }
+
+    /// `_modelHashAt`, looked up once for a batch's run of requests that share it.
+    function _batchModelHash(Batch memory b, uint256 modelId, uint256 requestId) private view returns (bytes32) {
+        if (modelId != b.hashModelId || requestId < b.hashFrom || requestId >= b.hashUntil) {
+            b.hashModelId = modelId;
+            (b.modelHash, b.hashFrom, b.hashUntil) = _modelHashSpan(modelId, requestId);
+        }
+        return b.modelHash;
+    }
+
+    /// Lists a result for the game's one call (the arrays were sized for the whole batch).
+    function _gather(Batch memory b, uint256 requestId, bytes32 modelHash, bytes32 outputHash) private pure {
+        uint256 at;
+        unchecked {
+            at = ++b.count * 32;
+        }
+        (uint256[] memory ids, uint256[] memory modelHashes, uint256[] memory outputHashes) =
+            (b.requestIds, b.modelHashes, b.outputHashes);
+        assembly ("memory-safe") {
+            mstore(add(ids, at), requestId)
+            mstore(add(modelHashes, at), modelHash)
+            mstore(add(outputHashes, at), outputHash)
+        }
     }
 
     /// Emits a batch result's AICallbackResult and Confirm (msg.sender posted it) and returns the

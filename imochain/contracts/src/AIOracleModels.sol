@@ -45,6 +45,49 @@ abstract contract AIOracleModels is IAIOracleExtended, Ownable {
 
     mapping(uint256 => PriceAtBlockStart) private _feeAtBlockStart;
 
+    /// A model's hash from one request id on. A request is made against its model's hash at the
+    /// time (what the opML game re-executes); keeping the hashes per model, written when a model
+    /// is added or its hash changes, spares every request a storage slot of its own.
+    struct HashFrom {
+        bytes32 modelHash;
+        uint256 firstRequestId;
+    }
+
+    mapping(uint256 => HashFrom[]) private _hashHistory;
+
+    /// The id the next request will get (AIOracleRequests counts them).
+    function _upcomingRequestId() internal view virtual returns (uint256);
+
+    function _recordModelHash(uint256 modelId, bytes32 modelHash) private {
+        _hashHistory[modelId].push(HashFrom(modelHash, _upcomingRequestId()));
+    }
+
+    /// The hash `modelId` had when request `requestId` was made.
+    function _modelHashAt(uint256 modelId, uint256 requestId) internal view returns (bytes32 modelHash) {
+        (modelHash,,) = _modelHashSpan(modelId, requestId);
+    }
+
+    /// `_modelHashAt`, and the request ids [from, until) that share that hash (binary search: a
+    /// model owner who changes the hash often cannot make old requests' lookups, and so
+    /// challenges, expensive).
+    function _modelHashSpan(uint256 modelId, uint256 requestId)
+        internal
+        view
+        returns (bytes32 modelHash, uint256 from, uint256 until)
+    {
+        HashFrom[] storage history = _hashHistory[modelId];
+        uint256 n = history.length;
+        uint256 lo = 0;
+        uint256 hi = n; // the answer is the last entry with firstRequestId <= requestId
+        while (lo < hi) {
+            uint256 mid = (lo + hi) / 2;
+            if (history[mid].firstRequestId <= requestId) lo = mid + 1;
+            else hi = mid;
+        }
+        until = lo < n ? history[lo].firstRequestId : type(uint256).max;
+        if (lo > 0) (modelHash, from) = (history[lo - 1].modelHash, history[lo - 1].firstRequestId);
+    }
+
     modifier onlyModelAdmin(uint256 modelId) {
         require(models[modelId].modelHash != bytes32(0), "model does not exist");
         require(msg.sender == owner() || msg.sender == modelOwner[modelId], "not model owner");
@@ -167,6 +210,7 @@ abstract contract AIOracleModels is IAIOracleExtended, Ownable {
         require(receiverPercentage <= 100, "invalid receiverPercentage");
         require(unverifiable || _reexecutable(modelHash), "model not re-executable");
         models[modelId] = ModelData(modelHash, programHash, fee, receiver, receiverPercentage, 0, token, unverifiable);
+        _recordModelHash(modelId, modelHash);
         modelOwner[modelId] = owner_;
         modelIDs.push(modelId);
         _modelIndexPlusOne[modelId] = modelIDs.length;
@@ -190,6 +234,7 @@ abstract contract AIOracleModels is IAIOracleExtended, Ownable {
         ModelData storage m = models[modelId];
         if (receiver != m.receiver) _settleRevenue(modelId);
         _rememberFee(modelId);
+        if (modelHash != m.modelHash) _recordModelHash(modelId, modelHash);
         m.modelHash = modelHash;
         m.programHash = programHash;
         m.fee = fee;

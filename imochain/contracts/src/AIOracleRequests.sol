@@ -31,11 +31,10 @@ abstract contract AIOracleRequests is AIOracleModels {
         uint48 modelId; // 208-255 (model ids are below 2^48)
         address account; // slot 1
         uint96 escrow; // the model fee paid: in escrow while Pending, revenue once answered
-        bytes32 modelHash; // the model hash at request time: what the game re-executes
-        bytes32 inputHash;
-        bytes32 outputHash;
-        address invoker; // who posted a result no game holds (a game knows its own submitter)
-        address callbackContract; // written only with a consumer
+        bytes32 inputHash; // slot 2 (the model's hash at request time is the model's record: _modelHashAt)
+        bytes32 outputHash; // slot 3
+        address invoker; // slot 4 // who posted a result no game holds (a game knows its own submitter)
+        address callbackContract; // slot 5, written only with a consumer
         uint64 gasLimit;
         bytes callbackData;
     }
@@ -69,6 +68,10 @@ abstract contract AIOracleRequests is AIOracleModels {
     mapping(uint256 => bytes) internal _publishedInputs;
     /// Ids start at 1 so that 0 never names a request.
     uint256 public nextRequestId = 1;
+
+    function _upcomingRequestId() internal view override returns (uint256) {
+        return nextRequestId;
+    }
 
     function isFinalized(uint256 requestId) external view returns (bool) {
         Request storage meta = _requests[requestId];
@@ -123,19 +126,17 @@ abstract contract AIOracleRequests is AIOracleModels {
     }
 
     function getRequestModelHash(uint256 requestId) external view returns (bytes32) {
-        return _requests[requestId].modelHash;
+        Request storage r = _requests[requestId];
+        if (r.status == RequestStatus.None) return bytes32(0);
+        return _modelHashAt(r.modelId, requestId);
     }
 
     /// `getRequestModelHash` of many requests in one call (the worker reads a block's at once).
     function getRequestModelHashes(uint256[] calldata requestIds) external view returns (bytes32[] memory hashes) {
         hashes = new bytes32[](requestIds.length);
-        // the worker's one call per block of requests: an unchecked loop, a third of Solidity's opcodes
-        assembly ("memory-safe") {
-            for { let i := 0 } lt(i, requestIds.length) { i := add(i, 1) } {
-                mstore(0, calldataload(add(requestIds.offset, shl(5, i))))
-                mstore(0x20, _requests.slot)
-                mstore(add(hashes, shl(5, add(i, 1))), sload(add(keccak256(0, 0x40), 2))) // slot 2: modelHash
-            }
+        for (uint256 i = 0; i < requestIds.length; ++i) {
+            Request storage r = _requests[requestIds[i]];
+            if (r.status != RequestStatus.None) hashes[i] = _modelHashAt(r.modelId, requestIds[i]);
         }
     }
 
