@@ -380,6 +380,7 @@ contract AIOracle is AIOracleRequests {
     }
 
     /// What the results of one `invokeCallbacks` without a consumer share, gathered as it goes.
+    /// `_fulfilInBatch` reads and writes its fields by their memory offsets (0x20 each, in order).
     struct Batch {
         address game; // the opML game (0: none)
         uint256 gameIndex;
@@ -462,39 +463,49 @@ contract AIOracle is AIOracleRequests {
         }
         if (outcome != _FULFILLED) return outcome;
         bytes32 outputHash = _emitResult(address(uint160(payer)), requestId, output);
-        if (game != 0) _gather(b, requestId, _batchModelHash(b, meta >> 208, requestId), outputHash);
+        _refreshBatch(b, game != 0, meta >> 208, requestId, payer >> 160);
         assembly ("memory-safe") {
+            let fee := shr(160, payer)
+            if game {
+                // listed for the game's one call (b.count; the arrays were sized for the batch)
+                let at := shl(5, add(mload(add(b, 0xa0)), 1))
+                mstore(add(b, 0xa0), shr(5, at))
+                mstore(add(mload(add(b, 0xc0)), at), requestId)
+                mstore(add(mload(add(b, 0xe0)), at), mload(add(b, 0x220))) // b.modelHash
+                mstore(add(mload(add(b, 0x100)), at), outputHash)
+            }
+            if fee {
+                // the fee becomes revenue, split as _bookEscrow splits it (percentage <= 100)
+                let share := div(mul(fee, mload(add(b, 0x140))), 100)
+                mstore(add(b, 0x160), add(mload(add(b, 0x160)), share)) // b.modelRevenue
+                mstore(add(b, 0x180), add(mload(add(b, 0x180)), sub(fee, share))) // b.protocolRevenue
+            }
+            mstore(add(b, 0x1a0), 1) // b.fulfilled
             // Fulfilled, delivered version 1, its game, this block (see _META_*)
             meta := and(meta, not(or(or(0xff, shl(32, 0xffffff)), shl(136, 0xffffffffff))))
             meta := or(meta, or(or(2, shl(32, 1)), or(shl(40, game), shl(136, and(number(), 0xffffffffff)))))
             sstore(r, meta)
             sstore(add(r, 3), outputHash)
         }
-        b.fulfilled = true;
-        if (payer >> 160 > 0) _gatherRevenue(b, meta >> 208, payer >> 160);
     }
 
-    /// `_modelHashAt`, looked up once for a batch's run of requests that share it.
-    function _batchModelHash(Batch memory b, uint256 modelId, uint256 requestId) private view returns (bytes32) {
-        if (modelId != b.hashModelId || requestId < b.hashFrom || requestId >= b.hashUntil) {
+    /// The batch's model hash (for the game) and revenue model, when this result's differ from the
+    /// previous one's: the slow path of `_fulfilInBatch`, taken once per run of a model's requests.
+    function _refreshBatch(Batch memory b, bool gamed, uint256 modelId, uint256 requestId, uint256 fee) private {
+        bool stale;
+        assembly ("memory-safe") {
+            stale := or(iszero(eq(modelId, mload(add(b, 0x1c0)))), // b.hashModelId
+                or(lt(requestId, mload(add(b, 0x1e0))), iszero(lt(requestId, mload(add(b, 0x200)))))) // from, until
+            stale := and(gamed, stale)
+        }
+        if (stale) {
             b.hashModelId = modelId;
             (b.modelHash, b.hashFrom, b.hashUntil) = _modelHashSpan(modelId, requestId);
         }
-        return b.modelHash;
-    }
-
-    /// Lists a result for the game's one call (the arrays were sized for the whole batch).
-    function _gather(Batch memory b, uint256 requestId, bytes32 modelHash, bytes32 outputHash) private pure {
-        uint256 at;
-        unchecked {
-            at = ++b.count * 32;
-        }
-        (uint256[] memory ids, uint256[] memory modelHashes, uint256[] memory outputHashes) =
-            (b.requestIds, b.modelHashes, b.outputHashes);
-        assembly ("memory-safe") {
-            mstore(add(ids, at), requestId)
-            mstore(add(modelHashes, at), modelHash)
-            mstore(add(outputHashes, at), outputHash)
+        if (fee > 0 && modelId != b.modelId) {
+            _bookRevenue(b);
+            b.modelId = modelId;
+            b.receiverPercentage = models[modelId].receiverPercentage;
         }
     }
 
@@ -520,20 +531,6 @@ contract AIOracle is AIOracleRequests {
             mstore(p, requestId) // (uint256 requestId, bytes32 responseHash)
             mstore(add(p, 0x20), outputHash)
             log2(p, 0x40, confirmTopic, caller())
-        }
-    }
-
-    /// Adds an answered request's fee to the batch's revenue (split as `_bookEscrow` splits it).
-    function _gatherRevenue(Batch memory b, uint256 modelId, uint256 fee) internal {
-        if (modelId != b.modelId) {
-            _bookRevenue(b);
-            b.modelId = modelId;
-            b.receiverPercentage = models[modelId].receiverPercentage;
-        }
-        unchecked {
-            uint256 modelShare = (fee * b.receiverPercentage) / 100; // percentage <= 100
-            b.modelRevenue += modelShare;
-            b.protocolRevenue += fee - modelShare;
         }
     }
 
