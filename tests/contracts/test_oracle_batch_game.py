@@ -72,6 +72,11 @@ def test_a_batch_is_one_game_call_and_each_result_stays_challengeable(w3, oracle
     calls = [f for f in _frames(w3, r.transactionHash)
              if f.get("to", "").lower() == opml.address.lower() and f["type"] == "CALL"]
     assert [c["input"][:10] for c in calls] == [SUBMIT_RESULTS]
+    # storage: two slots per result in the oracle (status word, output hash) plus the batch's
+    # shared bookkeeping; nothing per result in the game (only the operator's lock)
+    steps = w3.provider.make_request("debug_traceTransaction", ["0x" + bytes(r.transactionHash).hex(), {}])
+    sstores = [s["depth"] for s in steps["result"]["structLogs"] if s["op"] == "SSTORE"]
+    assert sstores.count(2) == 1 and 2 * len(ids) <= sstores.count(1) <= 2 * len(ids) + 5
     submitted = events(opml, "ResultSubmitted", r)
     assert [(e.args.requestId, e.args.submitter, e.args.modelHash, e.args.outputHash) for e in submitted] == [
         (rid, operator, classifier_hash, keccak(out)) for rid, out in zip(ids, posted)]
@@ -144,12 +149,12 @@ def test_each_result_in_a_batch_needs_a_stake_covering_its_bond(w3, oracle, opml
 
 
 def test_model_ids_fit_the_request_record(w3, oracle, owner, accounts, digit_input, classifier_hash):
-    # a request keeps its model id in the top 48 bits of its first slot
-    reverts(oracle.functions.uploadModel(2**48, classifier_hash, bytes(32), 0, owner, 0, ZERO, False),
+    # a request keeps its model id in the top 32 bits of its first slot
+    reverts(oracle.functions.uploadModel(2**32, classifier_hash, bytes(32), 0, owner, 0, ZERO, False),
             "model id too large", owner)
-    send(oracle.functions.uploadModel(2**48 - 1, classifier_hash, bytes(32), 0, owner, 0, ZERO, False), owner)
-    rid, _ = _request(w3, oracle, accounts[1], digit_input, model=2**48 - 1, fee=0)
-    assert oracle.functions.getRequestModelId(rid).call() == 2**48 - 1
+    send(oracle.functions.uploadModel(2**32 - 1, classifier_hash, bytes(32), 0, owner, 0, ZERO, False), owner)
+    rid, _ = _request(w3, oracle, accounts[1], digit_input, model=2**32 - 1, fee=0)
+    assert oracle.functions.getRequestModelId(rid).call() == 2**32 - 1
     assert oracle.functions.getRequestStatus(rid).call() == 1
 
 

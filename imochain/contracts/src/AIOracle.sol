@@ -42,6 +42,7 @@ contract AIOracle is AIOracleRequests {
     /// 1 + the index of `opml` in `_gameList` (0: no game): what a result's record keeps.
     uint16 private _opmlGame;
     mapping(address => uint16) private _gameIndex;
+    mapping(address => uint16) private _operatorIndex; // 1 + index in _operatorList
     mapping(address => bool) public whitelist;
     mapping(address => bool) public blacklist;
 
@@ -400,12 +401,14 @@ contract AIOracle is AIOracleRequests {
         uint256 hashFrom;
         uint256 hashUntil;
         bytes32 modelHash;
+        uint256 operator; // the caller's index (_operatorIndex)
     }
 
     function _openBatch(uint256 size) internal view returns (Batch memory b) {
         b.game = opml;
         b.gameIndex = _opmlGame;
         b.modelId = type(uint256).max; // no model's revenue gathered yet
+        b.operator = _operatorIndex[msg.sender];
         if (b.game != address(0)) {
             b.stake = IOpML(b.game).bondOf(msg.sender);
             b.cap = IOpML(b.game).resultBond();
@@ -430,7 +433,7 @@ contract AIOracle is AIOracleRequests {
         internal
         returns (uint256 outcome)
     {
-        uint256 r; // the record's first slot: 0 meta, 1 payer, 3 outputHash, 4 invoker, 5 callback
+        uint256 r; // the record's first slot: 0 meta, 1 payer, 3 outputHash, 4 callback
         uint256 meta;
         uint256 payer;
         uint256 game;
@@ -439,7 +442,7 @@ contract AIOracle is AIOracleRequests {
             mstore(0x20, _requests.slot)
             r := keccak256(0, 0x40)
             meta := sload(r)
-            switch iszero(sload(add(r, 5)))
+            switch iszero(sload(add(r, 4)))
             case 0 { outcome := _HAS_CONSUMER }
             default {
                 if eq(and(meta, 0xff), 1) { // Pending (None and closed requests fail)
@@ -457,13 +460,12 @@ contract AIOracle is AIOracleRequests {
                             game := mload(add(b, 0x20)) // b.gameIndex
                         }
                     }
-                    default { sstore(add(r, 4), caller()) } // invoker: no game answers for it
                 }
             }
         }
         if (outcome != _FULFILLED) return outcome;
         bytes32 outputHash = _emitResult(address(uint160(payer)), requestId, output);
-        _refreshBatch(b, game != 0, meta >> 208, requestId, payer >> 160);
+        _refreshBatch(b, game != 0, meta >> 224, requestId, payer >> 160);
         assembly ("memory-safe") {
             let fee := shr(160, payer)
             if game {
@@ -481,9 +483,10 @@ contract AIOracle is AIOracleRequests {
                 mstore(add(b, 0x180), add(mload(add(b, 0x180)), sub(fee, share))) // b.protocolRevenue
             }
             mstore(add(b, 0x1a0), 1) // b.fulfilled
-            // Fulfilled, delivered version 1, its game, this block (see _META_*)
-            meta := and(meta, not(or(or(0xff, shl(32, 0xffffff)), shl(136, 0xffffffffff))))
-            meta := or(meta, or(or(2, shl(32, 1)), or(shl(40, game), shl(136, and(number(), 0xffffffffff)))))
+            // Fulfilled, delivered version 1, its game and operator, this block (see _fulfilledMeta)
+            meta := and(meta, not(or(or(0xff, shl(32, 0xffffffffff)), shl(152, 0xffffffffff))))
+            meta := or(meta, or(or(2, shl(32, 1)), or(shl(40, game), shl(56, mload(add(b, 0x240)))))) // b.operator
+            meta := or(meta, shl(152, and(number(), 0xffffffffff)))
             sstore(r, meta)
             sstore(add(r, 3), outputHash)
         }
@@ -569,19 +572,17 @@ contract AIOracle is AIOracleRequests {
         return (opml, _opmlGame);
     }
 
-    /// Books a result: status, block, version 1 and its game (one SSTORE), its output hash, and
-    /// who answers for it when no game does.
+    /// Books a result: status, block, version 1, its game and operator (one SSTORE), its output hash.
     function _record(address operator, Request storage r, bytes32 outputHash, uint256 gameIndex) internal {
         uint256 meta;
         assembly ("memory-safe") {
             meta := sload(r.slot)
         }
-        meta = _fulfilledMeta(meta, gameIndex);
+        meta = _fulfilledMeta(meta, gameIndex, _operatorIndex[operator]);
         assembly ("memory-safe") {
             sstore(r.slot, meta)
         }
         r.outputHash = outputHash;
-        if (gameIndex == 0) r.invoker = operator;
     }
 
     function feedbackError(uint256 requestId, AIOracleError code, bytes calldata message) external onlyWhitelisted {
@@ -589,7 +590,7 @@ contract AIOracle is AIOracleRequests {
         require(r.account != address(0), "request not exists");
         require(r.status == RequestStatus.Pending, "request already processed");
         r.status = RequestStatus.Errored;
-        r.invoker = msg.sender;
+        r.operator = _operatorIndex[msg.sender];
         r.fulfilledBlock = uint40(block.number);
         _setGasPrice();
         // No answer, no model fee: it goes back to the requester (the callback gas stays paid).
@@ -757,6 +758,11 @@ contract AIOracle is AIOracleRequests {
     }
 
     function addToWhitelist(address account) external onlyOwner {
+        if (_operatorIndex[account] == 0) {
+            require(_operatorList.length < type(uint16).max, "too many operators");
+            _operatorList.push(account);
+            _operatorIndex[account] = uint16(_operatorList.length);
+        }
         whitelist[account] = true;
         emit WhitelistUpdated(account, true);
     }

@@ -205,7 +205,7 @@ abstract contract AIOracleModels is IAIOracleExtended, Ownable {
         bool unverifiable
     ) internal {
         require(modelHash != bytes32(0), "invalid model hash");
-        require(modelId <= type(uint48).max, "model id too large"); // a request record keeps it in 48 bits
+        require(modelId <= type(uint32).max, "model id too large"); // a request record keeps it in 32 bits
         require(models[modelId].modelHash == bytes32(0), "model already exists");
         require(receiverPercentage <= 100, "invalid receiverPercentage");
         require(unverifiable || _reexecutable(modelHash), "model not re-executable");

@@ -16,7 +16,9 @@ abstract contract AIOracleRequests is AIOracleModels {
     /// keccak256 is kept, which a challenge checks the input it is given against (`publishInput`
     /// stores the bytes for whoever needs them in state). Likewise the output: its hash is kept,
     /// the bytes are in the AICallbackResult log, and whoever re-delivers it (`updateResult`)
-    /// passes them in. The opML game holding a result is an index into `_gameList` (setOpml).
+    /// passes them in. The opML game holding a result and the operator who posted it are indices
+    /// into `_gameList` (setOpml) and `_operatorList` (addToWhitelist): the game keeps nothing per
+    /// result until a challenge touches it (see OpML.Record), so a result writes two slots in all.
     struct Request {
         RequestStatus status; // slot 0: bits 0-7
         bool verifiable; // 8-15: the model was verifiable at request time
@@ -24,42 +26,43 @@ abstract contract AIOracleRequests is AIOracleModels {
         DA outputDA; // 24-31
         uint8 deliveredVersion; // 32-39: a result has at most two versions (posted, corrected)
         uint16 game; // 40-55: 1 + index in _gameList of the game holding the result; 0: none
-        uint40 requestedAt; // 56-95: timestamp: `reclaim` opens REQUEST_TIMEOUT later
-        uint40 requestedBlock; // 96-135: where the request's AICallbackRequest log (with the input) is
-        uint40 fulfilledBlock; // 136-175
-        uint32 batchSize; // 176-207
-        uint48 modelId; // 208-255 (model ids are below 2^48)
+        uint16 operator; // 56-71: 1 + index in _operatorList of who answered (or errored) it
+        uint40 requestedAt; // 72-111: timestamp: `reclaim` opens REQUEST_TIMEOUT later
+        uint40 requestedBlock; // 112-151: where the request's AICallbackRequest log (with the input) is
+        uint40 fulfilledBlock; // 152-191
+        uint32 batchSize; // 192-223
+        uint32 modelId; // 224-255 (model ids are below 2^32)
         address account; // slot 1
         uint96 escrow; // the model fee paid: in escrow while Pending, revenue once answered
         bytes32 inputHash; // slot 2 (the model's hash at request time is the model's record: _modelHashAt)
         bytes32 outputHash; // slot 3
-        address invoker; // slot 4 // who posted a result no game holds (a game knows its own submitter)
-        address callbackContract; // slot 5, written only with a consumer
+        address callbackContract; // slot 4, written only with a consumer
         uint64 gasLimit;
         bytes callbackData;
     }
 
     uint256 internal constant _META_STATUS = 0xff;
-    uint256 internal constant _META_DELIVERED = 0xff << 32;
-    uint256 internal constant _META_GAME = 0xffff << 40;
-    uint256 internal constant _META_FULFILLED_BLOCK = 0xffffffffff << 136;
+    uint256 internal constant _META_ANSWER = 0xffffffffff << 32; // deliveredVersion, game, operator
+    uint256 internal constant _META_FULFILLED_BLOCK = 0xffffffffff << 152;
 
     /// Slot 0 of a new Pending request (`shape`: batchSize | inputDA << 32 | outputDA << 40).
     function _newMeta(uint256 modelId, bool verifiable, uint256 shape) internal view returns (uint256) {
         return uint256(uint8(RequestStatus.Pending)) | (verifiable ? 1 << 8 : 0) | (((shape >> 32) & 0xff) << 16)
-            | (((shape >> 40) & 0xff) << 24) | (uint256(uint40(block.timestamp)) << 56)
-            | (uint256(uint40(block.number)) << 96) | ((shape & 0xffffffff) << 176) | (modelId << 208);
+            | (((shape >> 40) & 0xff) << 24) | (uint256(uint40(block.timestamp)) << 72)
+            | (uint256(uint40(block.number)) << 112) | ((shape & 0xffffffff) << 192) | (modelId << 224);
     }
 
-    /// Slot 0 of a request fulfilled now (version 1) whose result `game` holds.
-    function _fulfilledMeta(uint256 meta, uint256 game) internal view returns (uint256) {
-        meta &= ~(_META_STATUS | _META_DELIVERED | _META_GAME | _META_FULFILLED_BLOCK);
-        return meta | uint256(uint8(RequestStatus.Fulfilled)) | (1 << 32) | (game << 40)
-            | (uint256(uint40(block.number)) << 136);
+    /// Slot 0 of a request fulfilled now (version 1) by `operator` whose result `game` holds.
+    function _fulfilledMeta(uint256 meta, uint256 game, uint256 operator) internal view returns (uint256) {
+        meta &= ~(_META_STATUS | _META_ANSWER | _META_FULFILLED_BLOCK);
+        return meta | uint256(uint8(RequestStatus.Fulfilled)) | (1 << 32) | (game << 40) | (operator << 56)
+            | (uint256(uint40(block.number)) << 152);
     }
 
     /// The opML games results were posted to (setOpml appends), so a result stays with its game.
     address[] internal _gameList;
+    /// The operators ever whitelisted (addToWhitelist appends).
+    address[] internal _operatorList;
 
     /// A request still Pending this long after it was made may be reclaimed by its requester.
     uint256 public constant REQUEST_TIMEOUT = 1 hours;
@@ -172,7 +175,24 @@ abstract contract AIOracleRequests is AIOracleModels {
 
     function getResultInvoker(uint256 requestId) external view returns (address) {
         Request storage r = _requests[requestId];
-        return r.game != 0 ? IOpML(_gameOf(r)).resultSubmitter(requestId) : r.invoker;
+        return _operatorOf(r);
+    }
+
+    function _operatorOf(Request storage r) internal view returns (address) {
+        uint256 operator = r.operator;
+        return operator == 0 ? address(0) : _operatorList[operator - 1];
+    }
+
+    /// The opML game's view of a result it holds: the game, who posted it and in which block
+    /// (zeros for a request no game holds). The game stores nothing per result until challenged.
+    function getGameResult(uint256 requestId)
+        external
+        view
+        returns (address game, address submitter, uint256 submittedBlock)
+    {
+        Request storage r = _requests[requestId];
+        if (r.status != RequestStatus.Fulfilled || r.game == 0) return (address(0), address(0), 0);
+        return (_gameOf(r), _operatorOf(r), r.fulfilledBlock);
     }
 
     function getRequestBatchSize(uint256 requestId) external view returns (uint256) {

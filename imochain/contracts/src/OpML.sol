@@ -38,10 +38,11 @@ contract OpML is IOpML, ReentrancyGuard {
         uint96 bond; // what a winning challenger may slash (capped by the operator's stake)
     }
 
-    /// What the game stores per result: one slot, written once when the result is posted (one
-    /// trie update per result was most of the oracle path's block time when it was three). The
-    /// posted output hash and the result's bond are the oracle's record (`getOutputHash`,
-    /// `getResultBond`), read when a challenge needs them; a corrected hash is stored here.
+    /// A result's record in the game. Posting one stores nothing here: until a challenge or a
+    /// dispute touches it, a result's record is the oracle's (`getGameResult`: who posted it and
+    /// in which block; `getOutputHash`, `getResultBond`), so the game costs a result no storage
+    /// slot (each one a trie update in the node, a large part of the oracle path's block time
+    /// when a result took three). `_touch` stores it; a corrected hash is stored beside it.
     struct Record {
         address submitter;
         uint64 submittedBlock;
@@ -58,7 +59,7 @@ contract OpML is IOpML, ReentrancyGuard {
     uint256 public immutable resultBond;
     uint256 public immutable challengeBond;
 
-    mapping(uint256 => Record) private _records;
+    mapping(uint256 => Record) private _records; // the results a challenge or dispute touched
     mapping(uint256 => bytes32) private _correctedOutputHash;
     mapping(address => uint256) public bondOf;
     /// Last block of the challenge window of the newest result an account posted.
@@ -95,35 +96,43 @@ contract OpML is IOpML, ReentrancyGuard {
         require(modelHashes.length == requestIds.length && outputHashes.length == requestIds.length, "length mismatch");
         if (bond > resultBond) bond = resultBond;
         require(bondOf[submitter] >= bond, "operator bond too low");
-        // the whole record in one SSTORE: submitter, this block, version 1, Optimistic
-        uint256 record = uint256(uint160(submitter)) | (block.number << 160) | (uint256(1) << 224)
-            | (uint256(uint8(GameStatus.Optimistic)) << 232);
         bytes32 topic = ResultSubmitted.selector;
-        bool taken;
-        // one record and one ResultSubmitted per result, in assembly: Solidity's checked loop and
-        // event encoder took several times the opcodes, a batch of 64 results at a time
+        // one ResultSubmitted per result (the record is the oracle's), in assembly: Solidity's
+        // checked loop and event encoder took several times the opcodes, 64 results at a time
         assembly ("memory-safe") {
             let p := mload(0x40)
             for { let i := 0 } lt(i, requestIds.length) { i := add(i, 1) } {
-                let requestId := calldataload(add(requestIds.offset, shl(5, i)))
-                mstore(0, requestId)
-                mstore(0x20, _records.slot)
-                let slot := keccak256(0, 0x40)
-                taken := or(taken, iszero(iszero(sload(slot)))) // a result there already: revert below
-                sstore(slot, record)
                 calldatacopy(p, add(modelHashes.offset, shl(5, i)), 0x20)
                 calldatacopy(add(p, 0x20), add(outputHashes.offset, shl(5, i)), 0x20)
-                log3(p, 0x40, topic, requestId, submitter)
+                log3(p, 0x40, topic, calldataload(add(requestIds.offset, shl(5, i))), submitter)
             }
         }
-        require(!taken, "result already submitted");
         uint256 until = block.number + challengeWindow;
         if (until > lockedUntil[submitter]) lockedUntil[submitter] = until;
     }
 
+    /// A result's record: the stored one once touched, else the oracle's view of a result this
+    /// game holds (Optimistic, version 1), else none.
+    function _view(uint256 requestId) internal view returns (Record memory g) {
+        g = _records[requestId];
+        if (g.status != GameStatus.None) return g;
+        (address game, address submitter, uint256 submittedBlock) =
+            IAIOracleExtended(oracle).getGameResult(requestId);
+        if (game == address(this)) g = Record(submitter, uint64(submittedBlock), 1, GameStatus.Optimistic);
+    }
+
+    /// The result's record in storage, copied there from `_view` first, for a change to it.
+    function _touch(uint256 requestId) internal returns (Record storage g) {
+        g = _records[requestId];
+        if (g.status == GameStatus.None) {
+            Record memory v = _view(requestId);
+            if (v.status != GameStatus.None) _records[requestId] = v;
+        }
+    }
+
     /// The posted (or corrected) output hash of a result.
-    function _outputHash(uint256 requestId, Record storage g) internal view returns (bytes32) {
-        if (g.status == GameStatus.Corrected) return _correctedOutputHash[requestId];
+    function _outputHash(uint256 requestId, GameStatus status) internal view returns (bytes32) {
+        if (status == GameStatus.Corrected) return _correctedOutputHash[requestId];
         return IAIOracleExtended(oracle).getOutputHash(requestId);
     }
 
@@ -139,7 +148,7 @@ contract OpML is IOpML, ReentrancyGuard {
     /// only its hash, and an input that does not match it is refused.
     function challenge(uint256 requestId, bytes calldata input) external payable nonReentrant {
         require(msg.value == challengeBond, "wrong challenge bond");
-        Record storage g = _records[requestId];
+        Record storage g = _touch(requestId);
         require(g.status != GameStatus.None, "no result to challenge");
         require(g.status != GameStatus.Disputed, "under bisection dispute");
         require(g.status == GameStatus.Optimistic, "already settled");
@@ -158,14 +167,14 @@ contract OpML is IOpML, ReentrancyGuard {
         uint256 unused;
         for (uint256 i = 0; i < requestIds.length; ++i) {
             uint256 requestId = requestIds[i];
-            Record storage g = _records[requestId];
-            if (g.status != GameStatus.Optimistic || block.number > uint256(g.submittedBlock) + challengeWindow) {
+            Record memory v = _view(requestId);
+            if (v.status != GameStatus.Optimistic || block.number > uint256(v.submittedBlock) + challengeWindow) {
                 unused += challengeBond;
                 emit ChallengeSkipped(requestId, msg.sender);
                 continue;
             }
             _requireOriginal(requestId, inputs[i]);
-            _settle(requestId, g, _reexecute(_modelHash(requestId), inputs[i]));
+            _settle(requestId, _touch(requestId), _reexecute(_modelHash(requestId), inputs[i]));
         }
         if (unused > 0) bondOf[msg.sender] += unused;
     }
@@ -183,7 +192,7 @@ contract OpML is IOpML, ReentrancyGuard {
     /// Compares the re-executed output with the posted one and pays out one challenge bond.
     function _settle(uint256 requestId, Record storage g, bytes memory output) internal {
         bytes32 correct = keccak256(output);
-        bytes32 posted = _outputHash(requestId, g);
+        bytes32 posted = _outputHash(requestId, g.status);
 
         if (correct == posted) {
             g.status = GameStatus.Upheld;
@@ -222,7 +231,7 @@ contract OpML is IOpML, ReentrancyGuard {
     /// operator's stake locked until `until` (the dispute's longest possible end).
     function openDispute(uint256 requestId, uint256 until) external {
         require(msg.sender == bisection, "only bisection");
-        Record storage g = _records[requestId];
+        Record storage g = _touch(requestId);
         require(g.status == GameStatus.Optimistic, "not optimistic");
         require(block.number <= uint256(g.submittedBlock) + challengeWindow, "challenge window over");
         g.status = GameStatus.Disputed;
@@ -240,7 +249,7 @@ contract OpML is IOpML, ReentrancyGuard {
         require(msg.sender == bisection, "only bisection");
         Record storage g = _records[requestId];
         require(g.status == GameStatus.Disputed, "not disputed");
-        bytes32 posted = _outputHash(requestId, g);
+        bytes32 posted = _outputHash(requestId, g.status);
         if (!challengerWon) {
             g.status = GameStatus.Upheld;
             bondOf[g.submitter] += msg.value;
@@ -280,41 +289,41 @@ contract OpML is IOpML, ReentrancyGuard {
     // ------------------------------------------------------------------ views
 
     function isFinalized(uint256 requestId) external view returns (bool) {
-        Record storage g = _records[requestId];
+        Record memory g = _view(requestId);
         if (g.status == GameStatus.None || g.status == GameStatus.Disputed) return false;
         if (g.status != GameStatus.Optimistic) return true;
         return block.number > uint256(g.submittedBlock) + challengeWindow;
     }
 
     function getOutputHash(uint256 requestId) external view returns (bytes32) {
-        Record storage g = _records[requestId];
-        if (g.status == GameStatus.None) return bytes32(0);
-        return _outputHash(requestId, g);
+        GameStatus status = _view(requestId).status;
+        if (status == GameStatus.None) return bytes32(0);
+        return _outputHash(requestId, status);
     }
 
     function resultSubmitter(uint256 requestId) external view returns (address) {
-        return _records[requestId].submitter;
+        return _view(requestId).submitter;
     }
 
     function resultVersion(uint256 requestId) external view returns (uint256) {
-        return _records[requestId].version;
+        return _view(requestId).version;
     }
 
     function gameStatus(uint256 requestId) external view returns (GameStatus) {
-        return _records[requestId].status;
+        return _view(requestId).status;
     }
 
     /// Last block in which `challenge` is accepted (0 when no result).
     function challengeDeadline(uint256 requestId) external view returns (uint256) {
-        Record storage g = _records[requestId];
+        Record memory g = _view(requestId);
         if (g.status == GameStatus.None) return 0;
         return uint256(g.submittedBlock) + challengeWindow;
     }
 
     function getGame(uint256 requestId) external view returns (Game memory game) {
-        Record storage g = _records[requestId];
+        Record memory g = _view(requestId);
         if (g.status == GameStatus.None) return game;
-        return Game(_outputHash(requestId, g), g.submitter, g.submittedBlock, g.version, g.status,
+        return Game(_outputHash(requestId, g.status), g.submitter, g.submittedBlock, g.version, g.status,
             uint96(_bond(requestId)));
     }
 }

@@ -236,6 +236,11 @@ interface IAIOracleExtended is IAIOracle {
     /// The operator bond at stake for a result the opML game holds (before the game's cap; 0
     /// for none): BOND_PER_FEE times the model fee the request paid.
     function getResultBond(uint256 requestId) external view returns (uint256);
+    /// The opML game holding a result, who posted it and in which block (zeros for none).
+    function getGameResult(uint256 requestId)
+        external
+        view
+        returns (address game, address submitter, uint256 submittedBlock);
 
     /// Called by the opML game when a challenge replaced the result with the re-executed output.
     function onResultCorrected(uint256 requestId, bytes calldata output, address challenger) external;
