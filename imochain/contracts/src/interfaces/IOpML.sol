@@ -45,7 +45,9 @@ interface IOpML {
     // ---- called by the oracle ----
     /// Opens the window of each result (one ResultSubmitted each) posted by `submitter` in one
     /// oracle transaction. `bond`: the largest of their bonds (capped at `resultBond`), which the
-    /// submitter's stake must cover; each result's own bond is the oracle's `getResultBond`.
+    /// submitter's stake must cover; each result's own bond is the oracle's `getResultBond`. The
+    /// oracle posts a request's result once; its record (`getGameResult`) is the game's until a
+    /// challenge or dispute touches it.
     function submitResults(
         uint256[] calldata requestIds,
         bytes32[] calldata modelHashes,
