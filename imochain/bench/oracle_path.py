@@ -148,11 +148,13 @@ def markdown(result: dict) -> list[str]:
            f"and end {result['load'][1]}. {result['requests']} `{result['model']}` requests (784-byte inputs, no "
            f"callback) sent unmined, then blocks mined until every request and answer is in, at the default "
            f"block gas limit; medians of {result['rounds']} rounds after a warm-up, the two nodes' rounds "
-           "alternating in one process. **before**: the AIOracle and OpML bytecode before issue 14 (each input "
+           "alternating in one process, the collector paused while a round mines (as timeit does) and every "
+           "model's runtime built first. **before**: the AIOracle and OpML bytecode before issue 14 (each input "
            "stored on-chain, one `invokeCallback` per result); **after**: inputs and outputs kept by hash (the "
-           "bytes stay in calldata and logs), a packed request record, a block's results in one "
-           "`invokeCallbacks`. CPU time is this process's (all threads), which the machine's other load "
-           "disturbs less than wall time.", "",
+           "bytes stay in calldata and logs), a request written in three storage slots and a result in two, the "
+           "opML game called once per `invokeCallbacks` and storing nothing per result until challenged. CPU "
+           "time is this process's (all threads), which the machine's other load disturbs less than wall time. "
+           "Where the time goes: docs/bench/oracle_profile.md.", "",
            "| figure | before | after | before / after |", "|---|---|---|---|"]
     for label, key, digits in rows:
         ratio = b[key] / a[key] if a[key] else float("nan")
