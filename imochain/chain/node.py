@@ -308,7 +308,7 @@ class Node(DevControls):
             self.notifications.new_pending(tx.hash)
             # automine mines only executable transactions; a nonce gap stays queued (anvil)
             if self.miner.automine and self._pending_nonce(sender) > tx.nonce:
-                self._mine_one()
+                self.miner.automine_now()
             return tx.hash
 
     def build_transaction(self, params: dict) -> tuple[Any, bytes]:
@@ -426,6 +426,11 @@ class Node(DevControls):
         """Submit several transactions into one block: automine waits until the block ends."""
         with self.lock, self.miner.batched():
             yield
+
+    @property
+    def block_in_progress(self) -> bool:
+        """An automined block is being built after its sender was answered (miner.answer_first)."""
+        return self.miner.in_progress > 0
 
     @property
     def automine(self) -> bool:
