@@ -8,6 +8,7 @@ import importlib.util
 import json
 import logging
 import socket
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -71,9 +72,14 @@ def _after_block(handle, ctx: Context, request: Any) -> Any:
     return handle(ctx, request)
 
 
-def _send_answering_first(ctx: Context, payload: dict, deliver) -> None:
-    """Runs one send on a worker thread: the answer goes out through `deliver`, then this
-    thread builds the block, still holding the node's lock taken at admission."""
+WRITE_WAIT_S = 0.005  # how long a send's thread waits for its answer to be written before the block
+
+
+def _send_answering_first(ctx: Context, payload: dict, loop, future: asyncio.Future) -> None:
+    """Runs one send on a worker thread: hands the answer to the event loop and waits (without
+    the interpreter lock) until the loop has written it, then builds the block, still holding
+    the node's lock taken at admission. Without the wait the loop would need the interpreter
+    lock while the block is built, and the answer would go out only after it."""
     with answer_first() as after:
         try:
             result = handle_parsed(ctx, payload)
@@ -81,15 +87,20 @@ def _send_answering_first(ctx: Context, payload: dict, deliver) -> None:
             log.exception("send failed")
             result = error_response(payload.get("id"), -32603, f"internal error: {exc}")
     try:
-        deliver(result)
+        written = threading.Event()
+        loop.call_soon_threadsafe(_settle, loop, future, result, written)
+        if after:
+            written.wait(WRITE_WAIT_S)
     finally:
         for work in after:
             work()
 
 
-def _settle(future: asyncio.Future, result: Any) -> None:
+def _settle(loop, future: asyncio.Future, result: Any, written: threading.Event) -> None:
     if not future.done():  # cancelled when the client went away
         future.set_result(result)
+    # queued after the request's task, which writes the answer when it resumes
+    loop.call_soon(written.set)
 
 
 async def run_payload(ctx: Context, body: bytes | str) -> Any:
@@ -106,8 +117,7 @@ async def run_payload(ctx: Context, body: bytes | str) -> Any:
             return handle_parsed(ctx, payload)
         if isinstance(payload, dict) and payload.get("method") in ANSWER_FIRST:
             future = loop.create_future()
-            _executor.submit(_send_answering_first, ctx, payload,
-                             lambda result: loop.call_soon_threadsafe(_settle, future, result))
+            _executor.submit(_send_answering_first, ctx, payload, loop, future)
             return await future
         return await loop.run_in_executor(_executor, _after_block, handle_parsed, ctx, payload)
     return await loop.run_in_executor(_executor, _after_block, handle_payload, ctx, body)
