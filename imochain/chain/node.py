@@ -81,7 +81,8 @@ class Node(DevControls):
         if self.config.db_path:  # before the first open only: a reset keeps the user's files
             check_db_folder(self.config.db_path)
         self.miner = Miner(self.lock, self._mine_one, self._ready_count, lambda: len(self.pool),
-                           automine=self.config.automine and not self.config.block_time)
+                           automine=self.config.automine and not self.config.block_time,
+                           answer_first=not self.config.db_path)  # with --db an answer means on disk
         self._open()
         if self.config.block_time:
             self.set_interval_mining(self.config.block_time)
@@ -431,6 +432,11 @@ class Node(DevControls):
     def block_in_progress(self) -> bool:
         """An automined block is being built after its sender was answered (miner.answer_first)."""
         return self.miner.in_progress > 0
+
+    def wait_for_block(self) -> None:
+        """Return once no block promised to an answered sender is still being built."""
+        with self.lock:
+            pass
 
     @property
     def automine(self) -> bool:

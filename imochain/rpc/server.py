@@ -67,8 +67,7 @@ def _after_block(handle, ctx: Context, request: Any) -> Any:
     """A request that arrives while an answered send's block is built waits for that block
     (those that take the node's lock would anyway; this covers the few that read the head)."""
     if ctx.node.block_in_progress:
-        with ctx.node.lock:
-            pass
+        ctx.node.wait_for_block()
     return handle(ctx, request)
 
 

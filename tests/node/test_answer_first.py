@@ -130,3 +130,19 @@ def test_answer_first_keeps_the_lock_from_admission_to_block():
     probe.start()
     probe.join()
     assert held[-1] is True
+
+
+def test_a_chain_on_disk_answers_a_send_only_once_its_block_is_written(tmp_path):
+    """With --db an answered transaction must survive a kill -9, so there the answer waits."""
+    node = build_node(node_config(db_path=str(tmp_path / "chain")))
+    gate = gate_blocks(node)
+    with running_node(node=node) as url:
+        try:
+            send = Call(url, "eth_sendRawTransaction", [transfer(0)])
+            send.join(0.5)
+            assert send.is_alive(), "a durable chain answered before its block was written"
+        finally:
+            gate.set()
+        send.join(WAIT)
+        assert send.answer["result"].startswith("0x") and node.block_number == 1
+    node.close()
