@@ -44,9 +44,11 @@ class OraclePath:
         else:
             self.w3, self.node = in_process_web3(config)
         (self.worker,) = start_services(self.node, challenger=False)
-        # every model's runtime built now: the background warm-up would otherwise hold the
-        # inference lock in the middle of a timed round (a ~1 s stall for whichever node it hits)
-        self.node.inference.warm_up()
+        # the services' background warm-up (every model's runtime, after 2 s of quiet) done before
+        # any round: it held the inference lock in the middle of a timed round (a ~1 s stall) and
+        # its thread's CPU counted in whichever round it overlapped, of either node
+        if self.worker.offlock is not None:
+            self.worker.offlock.wait_idle(timeout=120)
         if before:
             self.worker.results_per_tx = 1
         self.oracle = self.w3.eth.contract(address=GENESIS_ADDRESSES["AIOracle"], abi=abi("AIOracle"))
