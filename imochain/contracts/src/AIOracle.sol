@@ -2,7 +2,7 @@
 pragma solidity ^0.8.24;
 
 import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
-import {AIOracleRequests} from "./AIOracleRequests.sol";
+import {AIOracleBatch} from "./AIOracleBatch.sol";
 import {IOpML} from "./interfaces/IOpML.sol";
 import {IAICallbackReceiver, IAICallbackErrorReceiver} from "./interfaces/IAICallbackReceiver.sol";
 
@@ -27,14 +27,11 @@ import {IAICallbackReceiver, IAICallbackErrorReceiver} from "./interfaces/IAICal
 ///         operator's bond at stake per result is scaled to the model fee the request paid.
 ///
 ///         ETH held = sum(accumulateRevenue) + protocolBalance + sum(refundCredit) + sum(escrow).
-contract AIOracle is AIOracleRequests {
+contract AIOracle is AIOracleBatch {
     /// A callback cannot ask for more than this (a request no block could fulfil would hang).
     uint64 public constant MAX_CALLBACK_GAS_LIMIT = 15_000_000;
     /// Gas kept back around the callback for the CALL itself and the bookkeeping after it.
     uint256 private constant CALLBACK_GAS_RESERVE = 40_000;
-    /// The operator bond at stake for a verifiable result: this many times the model fee the
-    /// request paid (the game caps it at its resultBond). Free requests put no stake at risk.
-    uint256 public constant BOND_PER_FEE = 100;
 
     /// Gas price of the last fulfilment (ORA's rule); the callback gas part of every fee.
     uint256 public gasPrice;
@@ -75,40 +72,6 @@ contract AIOracle is AIOracleRequests {
         }
         _emitRequestV1(requestId, modelId, input, callbackContract, gasLimit, callbackData);
         _refundExcess(excess);
-    }
-
-    bytes32 private constant _REQUEST_V1 =
-        keccak256("AICallbackRequest(address,uint256,uint256,bytes,address,uint64,bytes)");
-
-    /// ORA's AICallbackRequest, encoded straight from calldata (Solidity's encoder spends several
-    /// hundred opcodes on it, a large part of a request's block time).
-    function _emitRequestV1(
-        uint256 requestId,
-        uint256 modelId,
-        bytes calldata input,
-        address callbackContract,
-        uint64 gasLimit,
-        bytes calldata callbackData
-    ) private {
-        bytes32 topic = _REQUEST_V1;
-        assembly ("memory-safe") {
-            let p := mload(0x40)
-            let inputWords := and(add(input.length, 31), not(31))
-            mstore(p, modelId)
-            mstore(add(p, 0x20), 0xa0) // offset of input
-            mstore(add(p, 0x40), and(callbackContract, sub(shl(160, 1), 1))) // assembly sees no cleaned bits
-            mstore(add(p, 0x60), and(gasLimit, sub(shl(64, 1), 1)))
-            mstore(add(p, 0x80), add(0xc0, inputWords)) // offset of callbackData
-            mstore(add(p, 0xa0), input.length)
-            calldatacopy(add(p, 0xc0), input.offset, input.length)
-            mstore(add(add(p, 0xc0), input.length), 0) // zero padding
-            let q := add(add(p, 0xc0), inputWords)
-            mstore(q, callbackData.length)
-            calldatacopy(add(q, 0x20), callbackData.offset, callbackData.length)
-            mstore(add(add(q, 0x20), callbackData.length), 0)
-            let end := add(add(q, 0x20), and(add(callbackData.length, 31), not(31)))
-            log3(p, sub(end, p), topic, caller(), requestId)
-        }
     }
 
     function requestCallback(
@@ -156,7 +119,7 @@ contract AIOracle is AIOracleRequests {
         if (start.blockNumber == block.number && start.value < price) price = start.value;
     }
 
-    function _setGasPrice() internal {
+    function _setGasPrice() internal override {
         if (_gasPriceAtBlockStart.blockNumber != block.number) _remember(_gasPriceAtBlockStart, gasPrice);
         gasPrice = tx.gasprice;
     }
@@ -380,196 +343,22 @@ contract AIOracle is AIOracleRequests {
         list[0] = x;
     }
 
-    /// What the results of one `invokeCallbacks` without a consumer share, gathered as it goes.
-    /// `_fulfilInBatch` reads and writes its fields by their memory offsets (0x20 each, in order).
-    struct Batch {
-        address game; // the opML game (0: none)
-        uint256 gameIndex;
-        uint256 stake; // the operator's stake in the game
-        uint256 cap; // the game's resultBond: no result's bond counts above it
-        uint256 bond; // the largest bond among the gamed results
-        uint256 count; // gamed results so far
-        uint256[] requestIds; // the gamed results, for the game
-        uint256[] modelHashes;
-        uint256[] outputHashes;
-        uint256 modelId; // revenue of this model not yet booked:
-        uint256 receiverPercentage;
-        uint256 modelRevenue;
-        uint256 protocolRevenue;
-        bool fulfilled;
-        uint256 hashModelId; // the model hash of this model's requests hashFrom..hashUntil-1:
-        uint256 hashFrom;
-        uint256 hashUntil;
-        bytes32 modelHash;
-        uint256 operator; // the caller's index (_operatorIndex)
-    }
-
-    function _openBatch(uint256 size) internal view returns (Batch memory b) {
-        b.game = opml;
-        b.gameIndex = _opmlGame;
-        b.modelId = type(uint256).max; // no model's revenue gathered yet
-        b.operator = _operatorIndex[msg.sender];
-        if (b.game != address(0)) {
-            b.stake = IOpML(b.game).bondOf(msg.sender);
-            b.cap = IOpML(b.game).resultBond();
-            b.requestIds = new uint256[](size);
-            b.modelHashes = new uint256[](size);
-            b.outputHashes = new uint256[](size);
-        }
-    }
-
-    uint256 private constant _NOT_FULFILLED = 0;
-    uint256 private constant _FULFILLED = 1;
-    uint256 private constant _HAS_CONSUMER = 2;
-
-    /// `_fulfil` for a request without a consumer, inside a batch: _NOT_FULFILLED, with nothing
-    /// changed, where `_fulfil` would revert; _HAS_CONSUMER, untouched, for `fulfilFor`. This is
-    /// the oracle path's hot loop (64 results a block), hence assembly: the same steps in Solidity
-    /// took ~700 opcodes a result, each a Python call in the node's EVM. Its record is written in
-    /// two SSTOREs (status, block, version and game in slot 0; the output hash), AICallbackResult
-    /// and Confirm are encoded from one copy of the output, which also gives its hash, and the
-    /// game's part waits for `_closeBatch`.
-    function _fulfilInBatch(Batch memory b, uint256 requestId, bytes calldata output)
-        internal
-        returns (uint256 outcome)
-    {
-        uint256 r; // the record's first slot: 0 meta, 1 payer, 3 outputHash, 4 callback
-        uint256 meta;
-        uint256 payer;
-        uint256 game;
-        assembly ("memory-safe") {
-            mstore(0, requestId)
-            mstore(0x20, _requests.slot)
-            r := keccak256(0, 0x40)
-            meta := sload(r)
-            switch iszero(sload(add(r, 4)))
-            case 0 { outcome := _HAS_CONSUMER }
-            default {
-                if eq(and(meta, 0xff), 1) { // Pending (None and closed requests fail)
-                    payer := sload(add(r, 1))
-                    outcome := _FULFILLED
-                    switch and(and(shr(8, meta), 1), iszero(iszero(mload(b)))) // verifiable, and a game
-                    case 1 {
-                        // the game holds the result, with a bond the operator's stake must cover
-                        let bond := mul(shr(160, payer), BOND_PER_FEE) // fee < 2^96: no overflow
-                        if gt(bond, mload(add(b, 0x60))) { bond := mload(add(b, 0x60)) } // b.cap
-                        switch gt(bond, mload(add(b, 0x40))) // b.stake
-                        case 1 { outcome := _NOT_FULFILLED }
-                        default {
-                            if gt(bond, mload(add(b, 0x80))) { mstore(add(b, 0x80), bond) } // b.bond
-                            game := mload(add(b, 0x20)) // b.gameIndex
-                        }
-                    }
-                }
-            }
-        }
-        if (outcome != _FULFILLED) return outcome;
-        bytes32 outputHash = _emitResult(address(uint160(payer)), requestId, output);
-        _refreshBatch(b, game != 0, meta >> 224, requestId, payer >> 160);
-        assembly ("memory-safe") {
-            let fee := shr(160, payer)
-            if game {
-                // listed for the game's one call (b.count; the arrays were sized for the batch)
-                let at := shl(5, add(mload(add(b, 0xa0)), 1))
-                mstore(add(b, 0xa0), shr(5, at))
-                mstore(add(mload(add(b, 0xc0)), at), requestId)
-                mstore(add(mload(add(b, 0xe0)), at), mload(add(b, 0x220))) // b.modelHash
-                mstore(add(mload(add(b, 0x100)), at), outputHash)
-            }
-            if fee {
-                // the fee becomes revenue, split as _bookEscrow splits it (percentage <= 100)
-                let share := div(mul(fee, mload(add(b, 0x140))), 100)
-                mstore(add(b, 0x160), add(mload(add(b, 0x160)), share)) // b.modelRevenue
-                mstore(add(b, 0x180), add(mload(add(b, 0x180)), sub(fee, share))) // b.protocolRevenue
-            }
-            mstore(add(b, 0x1a0), 1) // b.fulfilled
-            // Fulfilled, delivered version 1, its game and operator, this block (see _fulfilledMeta)
-            meta := and(meta, not(or(or(0xff, shl(32, 0xffffffffff)), shl(152, 0xffffffffff))))
-            meta := or(meta, or(or(2, shl(32, 1)), or(shl(40, game), shl(56, mload(add(b, 0x240)))))) // b.operator
-            meta := or(meta, shl(152, and(number(), 0xffffffffff)))
-            sstore(r, meta)
-            sstore(add(r, 3), outputHash)
-        }
-    }
-
-    /// The batch's model hash (for the game) and revenue model, when this result's differ from the
-    /// previous one's: the slow path of `_fulfilInBatch`, taken once per run of a model's requests.
-    function _refreshBatch(Batch memory b, bool gamed, uint256 modelId, uint256 requestId, uint256 fee) private {
-        bool stale;
-        assembly ("memory-safe") {
-            stale := or(iszero(eq(modelId, mload(add(b, 0x1c0)))), // b.hashModelId
-                or(lt(requestId, mload(add(b, 0x1e0))), iszero(lt(requestId, mload(add(b, 0x200)))))) // from, until
-            stale := and(gamed, stale)
-        }
-        if (stale) {
-            b.hashModelId = modelId;
-            (b.modelHash, b.hashFrom, b.hashUntil) = _modelHashSpan(modelId, requestId);
-        }
-        if (fee > 0 && modelId != b.modelId) {
-            _bookRevenue(b);
-            b.modelId = modelId;
-            b.receiverPercentage = models[modelId].receiverPercentage;
-        }
-    }
-
-    /// Emits a batch result's AICallbackResult and Confirm (msg.sender posted it) and returns the
-    /// output's keccak256, all from one copy of the output (Solidity's encoder makes one per event
-    /// and one for the hash).
-    function _emitResult(address account, uint256 requestId, bytes calldata output)
-        private
-        returns (bytes32 outputHash)
-    {
-        bytes32 resultTopic = AICallbackResult.selector;
-        bytes32 confirmTopic = Confirm.selector;
-        assembly ("memory-safe") {
-            let p := mload(0x40)
-            let len := output.length
-            mstore(p, caller()) // (address invoker, bytes output)
-            mstore(add(p, 0x20), 0x40)
-            mstore(add(p, 0x40), len)
-            calldatacopy(add(p, 0x60), output.offset, len)
-            mstore(add(add(p, 0x60), len), 0) // zero padding to a whole word
-            outputHash := keccak256(add(p, 0x60), len)
-            log3(p, add(0x60, and(add(len, 31), not(31))), resultTopic, and(account, sub(shl(160, 1), 1)), requestId)
-            mstore(p, requestId) // (uint256 requestId, bytes32 responseHash)
-            mstore(add(p, 0x20), outputHash)
-            log2(p, 0x40, confirmTopic, caller())
-        }
-    }
-
-    function _bookRevenue(Batch memory b) internal {
-        if (b.modelRevenue > 0) models[b.modelId].accumulateRevenue += b.modelRevenue;
-        if (b.protocolRevenue > 0) protocolBalance += b.protocolRevenue;
-        b.modelRevenue = 0;
-        b.protocolRevenue = 0;
-    }
-
-    /// The batch's shared part: revenue, the gas price, and one call opening the game's windows.
-    function _closeBatch(Batch memory b) internal {
-        _bookRevenue(b);
-        if (b.fulfilled) _setGasPrice();
-        if (b.count == 0) return;
-        uint256 n = b.count;
-        (uint256[] memory ids, uint256[] memory models_, uint256[] memory outputs) =
-            (b.requestIds, b.modelHashes, b.outputHashes);
-        assembly ("memory-safe") {
-            mstore(ids, n)
-            mstore(models_, n)
-            mstore(outputs, n)
-        }
-        IOpML(b.game).submitResults(ids, _asHashes(models_), _asHashes(outputs), msg.sender, b.bond);
-    }
-
-    function _asHashes(uint256[] memory list) private pure returns (bytes32[] memory hashes) {
-        assembly ("memory-safe") {
-            hashes := list
-        }
-    }
-
     /// The opML game a new result goes to and its index (0, 0: it is final at once).
     function _gameFor(Request storage r) internal view returns (address game, uint256 index) {
         if (!r.verifiable) return (address(0), 0);
+        return _currentGame();
+    }
+
+    function _currentGame() internal view override returns (address game, uint256 index) {
         return (opml, _opmlGame);
+    }
+
+    function _operatorNumber(address operator) internal view override returns (uint256) {
+        return _operatorIndex[operator];
+    }
+
+    function _bookProtocolRevenue(uint256 amount) internal override {
+        protocolBalance += amount;
     }
 
     /// Books a result: status, block, version 1, its game and operator (one SSTORE), its output hash.
