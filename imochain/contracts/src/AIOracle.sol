@@ -166,7 +166,7 @@ contract AIOracle is AIOracleBatch {
     }
 
     /// Books a request `_charge` accepted (`shape`: batchSize | inputDA << 32 | outputDA << 40): its
-    /// record in four SSTOREs, more only with a consumer. The caller emits its event and then
+    /// record in three slots (plus the request counter), more only with a consumer. The caller emits its event and then
     /// refunds the overpayment (checks-effects-interactions).
     function _store(
         uint256 modelId,
