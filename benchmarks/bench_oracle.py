@@ -26,7 +26,7 @@ ZERO = "0x" + "00" * 20
 
 
 def test_64_requests_in_one_block(benchmark):
-    # A request costs ~0.2 Mgas (the input is kept by hash) and the answers go out in a few
+    # A request costs ~0.13 Mgas (the input is kept by hash) and the answers go out in a few
     # invokeCallbacks; the 100 M block keeps this test's figures comparable with older runs.
     w3, node = in_process_web3(NodeConfig(gas_limit=100_000_000))
     (worker,) = start_services(node, challenger=False)

@@ -15,7 +15,8 @@ def test_before_and_after_answer_alike_and_after_costs_far_less_gas():
     assert result["before"]["all_answered"] and result["after"]["all_answered"]
     assert result["same_outputs"]
     # gas is deterministic (timings are only printed): the 784-byte inputs no longer go to storage
-    assert result["ratio_gas_per_request"] > 3
+    # (4.1x), a request writes three slots and a result two, the game none (7.7x)
+    assert result["ratio_gas_per_request"] > 7
     # the old worker sent one invokeCallback per result; the new one a single invokeCallbacks
     assert result["before"]["transactions"] == 8 and result["after"]["transactions"] == 5
 
