@@ -71,19 +71,26 @@ def fast_init(self, *args, **kwargs):
         setattr(self, attr, value if type(value) in _ATOMIC else make_immutable(value))
 
 
-def fast_copy(self, *args, **kwargs):
-    meta = self._meta
-    names = meta.field_names
-    if args or type(names) is not tuple or not kwargs.keys() <= (_name_set(names) or frozenset()):
-        return slow_copy(self, *args, **kwargs)
-    values = {}
-    for name, attr in zip(names, meta.field_attrs):
-        if name in kwargs:
-            values[name] = kwargs[name]
-        else:
-            value = getattr(self, attr)
-            values[name] = value if type(value) in _ATOMIC else copy_module.deepcopy(value)
-    return type(self)(**values)
+def make_fast_copy(shareable=None):
+    """`copy()` that deep-copies only what is not atomic, nor `shareable(value)` when given."""
+    def fast_copy(self, *args, **kwargs):
+        meta = self._meta
+        names = meta.field_names
+        if args or type(names) is not tuple or not kwargs.keys() <= (_name_set(names) or frozenset()):
+            return slow_copy(self, *args, **kwargs)
+        values = {}
+        for name, attr in zip(names, meta.field_attrs):
+            if name in kwargs:
+                values[name] = kwargs[name]
+            else:
+                value = getattr(self, attr)
+                shared = type(value) in _ATOMIC or (shareable is not None and shareable(value))
+                values[name] = value if shared else copy_module.deepcopy(value)
+        return type(self)(**values)
+    return fast_copy
+
+
+fast_copy = make_fast_copy()
 
 
 slow_list_serialize = List.serialize

@@ -29,12 +29,13 @@ from trie.hexary import HexaryTrie
 from trie.utils import nibbles as trie_nibbles
 from trie.utils.nibbles import bytes_to_nibbles
 
-from . import evm_speedups, rlp_speedups, trie_values
+from . import block_speedups, evm_speedups, rlp_speedups, trie_values
 
 MAX_NODES = 100_000  # ~ tens of MB at most; cleared wholesale when full
 
 _decoded: dict[bytes, list] = {}
 _originals: list[tuple[object, str, object]] = []  # (owner, name, what the patch replaced)
+_block_originals: list[tuple[object, str, object]] = []  # the same, for block_speedups (on top)
 
 
 def _get_node(self, node_hash):
@@ -212,19 +213,38 @@ def _patches() -> list:
     return trie_patches + rlp_speedups.PATCHES + evm_speedups.patches()
 
 
-def install() -> None:
-    if _originals:
-        return
-    for owner, name, value in _patches():
-        _originals.append((owner, name, owner.__dict__[name]))
+def install(blocks: bool = True) -> None:
+    """Every speed-up; `blocks=False` leaves out block_speedups (the bench's before/after)."""
+    if not _originals:
+        _apply(_patches(), _originals)
+    set_block_speedups(blocks)
+
+
+def set_block_speedups(enabled: bool) -> None:
+    """block_speedups on or off, on top of the others, keeping every cache (the benchmark
+    alternates both ways on one warm node)."""
+    if enabled and _originals and not _block_originals:
+        _apply(block_speedups.patches(), _block_originals)
+    elif not enabled:
+        _restore(_block_originals)
+
+
+def _apply(patches: list, record: list) -> None:
+    for owner, name, value in patches:
+        record.append((owner, name, owner.__dict__[name]))
         setattr(owner, name, value)
+
+
+def _restore(record: list) -> None:
+    while record:
+        owner, name, original = record.pop()
+        setattr(owner, name, original)
 
 
 def uninstall() -> None:
     """Stock libraries again (for equivalence tests); install() puts the speed-ups back."""
-    while _originals:
-        owner, name, original = _originals.pop()
-        setattr(owner, name, original)
+    _restore(_block_originals)
+    _restore(_originals)
     _decoded.clear()
     trie_values.clear()
 

@@ -1,0 +1,80 @@
+"""py-evm's per-transaction and per-block overhead for small blocks, cut: sender recovery,
+one-item tries, copies of immutable values. Patches only (installed with `speedups`).
+
+Sender recovery: `extract_transaction_sender` wraps the signature and the recovered key in
+eth_keys objects (each validated again) before it calls coincurve; the replacement checks
+what eth_keys checks (y parity 0 or 1, r and s below the curve order) and calls coincurve
+directly. Anything unusual, and any failure, takes py-evm's own path for its error.
+
+One-item tries: an automined block holds one transaction and one receipt. A trie with the
+single key rlp(0) is one leaf node, [hex-prefix(0x80, leaf), value], stored by its hash.
+py-evm builds a HexaryTrie for it (with its journal and squash context) twice per block.
+
+Copies: pyrlp's `copy()` deep-copies every unchanged field; a block's transactions tuple
+holds pyrlp objects (immutable: they refuse attribute writes) and py-evm's typed
+transactions (never changed after decoding), and a deep copy rebuilds each. They are shared.
+"""
+
+from __future__ import annotations
+
+import coincurve
+import eth.db.trie
+import eth.vm.forks.berlin.transactions as berlin_txs
+import eth.vm.forks.cancun.transactions as cancun_txs
+import eth.vm.forks.frontier.transactions as frontier_txs
+import eth.vm.forks.london.transactions as london_txs
+import eth.vm.forks.prague.transactions as prague_txs
+import rlp
+from eth._utils.transactions import extract_transaction_sender as stock_extract_sender
+from eth.constants import SECPK1_N
+from eth_hash.backends.pysha3 import keccak256
+from rlp.sedes.serializable import BaseSerializable
+
+from .rlp_speedups import make_fast_copy
+
+_TX_MODULES = (frontier_txs, berlin_txs, london_txs, cancun_txs, prague_txs)
+
+
+def extract_transaction_sender(transaction) -> bytes:
+    v, r, s = transaction.y_parity, transaction.r, transaction.s
+    if not (type(v) is int and type(r) is int and type(s) is int
+            and (v == 0 or v == 1) and 0 <= r < SECPK1_N and 0 <= s < SECPK1_N):
+        return stock_extract_sender(transaction)
+    msg_hash = keccak256(transaction.get_message_for_signing())
+    try:
+        key = coincurve.PublicKey.from_signature_and_message(
+            r.to_bytes(32, "big") + s.to_bytes(32, "big") + bytes((v,)), msg_hash, hasher=None)
+    except Exception:  # eth_keys' BadSignature, raised by the stock path
+        return stock_extract_sender(transaction)
+    return keccak256(key.format(compressed=False)[1:])[12:]
+
+
+_ONE_ITEM_KEY = b"\x20\x80"  # hex-prefix of the nibbles of rlp(0) = 0x80, as a leaf
+_stock_trie_root_and_nodes = eth.db.trie._make_trie_root_and_nodes
+
+
+def _make_trie_root_and_nodes(items: tuple):
+    if len(items) != 1 or type(items[0]) is not bytes:
+        return _stock_trie_root_and_nodes(items)
+    encoded = rlp.encode([_ONE_ITEM_KEY, items[0]])
+    root = keccak256(encoded)
+    return root, {root: encoded}
+
+
+def _shareable(value) -> bool:
+    """A tuple of immutable things: a deep copy would only rebuild equal objects."""
+    if type(value) is not tuple:
+        return False
+    for item in value:
+        kind = type(item)
+        if not (kind is bytes or kind is int or isinstance(item, BaseSerializable)
+                or isinstance(item, berlin_txs.TypedTransaction)):
+            return False
+    return True
+
+
+def patches() -> list:
+    return [(module, "extract_transaction_sender", extract_transaction_sender) for module in _TX_MODULES] + [
+        (eth.db.trie, "_make_trie_root_and_nodes", _make_trie_root_and_nodes),
+        (BaseSerializable, "copy", make_fast_copy(_shareable)),
+    ]
