@@ -29,13 +29,13 @@ from trie.hexary import HexaryTrie
 from trie.utils import nibbles as trie_nibbles
 from trie.utils.nibbles import bytes_to_nibbles
 
-from . import block_speedups, evm_speedups, rlp_speedups, trie_values
+from . import evm_speedups, rlp_speedups, trie_values, tx_speedups
 
 MAX_NODES = 100_000  # ~ tens of MB at most; cleared wholesale when full
 
 _decoded: dict[bytes, list] = {}
 _originals: list[tuple[object, str, object]] = []  # (owner, name, what the patch replaced)
-_block_originals: list[tuple[object, str, object]] = []  # the same, for block_speedups (on top)
+_tx_originals: list[tuple[object, str, object]] = []  # the same, for tx_speedups (on top)
 
 
 def _get_node(self, node_hash):
@@ -213,20 +213,20 @@ def _patches() -> list:
     return trie_patches + rlp_speedups.PATCHES + evm_speedups.patches()
 
 
-def install(blocks: bool = True) -> None:
-    """Every speed-up; `blocks=False` leaves out block_speedups (the bench's before/after)."""
+def install(tx: bool = True) -> None:
+    """Every speed-up; `tx=False` leaves out tx_speedups (the bench's before/after)."""
     if not _originals:
         _apply(_patches(), _originals)
-    set_block_speedups(blocks)
+    set_tx_speedups(tx)
 
 
-def set_block_speedups(enabled: bool) -> None:
-    """block_speedups on or off, on top of the others, keeping every cache (the benchmark
+def set_tx_speedups(enabled: bool) -> None:
+    """tx_speedups on or off, on top of the others, keeping every cache (the benchmark
     alternates both ways on one warm node)."""
-    if enabled and _originals and not _block_originals:
-        _apply(block_speedups.patches(), _block_originals)
+    if enabled and _originals and not _tx_originals:
+        _apply(tx_speedups.patches(), _tx_originals)
     elif not enabled:
-        _restore(_block_originals)
+        _restore(_tx_originals)
 
 
 def _apply(patches: list, record: list) -> None:
@@ -243,7 +243,7 @@ def _restore(record: list) -> None:
 
 def uninstall() -> None:
     """Stock libraries again (for equivalence tests); install() puts the speed-ups back."""
-    _restore(_block_originals)
+    _restore(_tx_originals)
     _restore(_originals)
     _decoded.clear()
     trie_values.clear()

@@ -1,5 +1,5 @@
-"""py-evm's per-transaction and per-block overhead for small blocks, cut: sender recovery,
-one-item tries, copies of immutable values. Patches only (installed with `speedups`).
+"""py-evm's per-transaction overhead, cut: sender recovery, one-item tries, copies of
+immutable values, the EVM stack's conversions. Patches only (installed with `speedups`).
 
 Sender recovery: `extract_transaction_sender` wraps the signature and the recovered key in
 eth_keys objects (each validated again) before it calls coincurve; the replacement checks
@@ -13,6 +13,11 @@ py-evm builds a HexaryTrie for it (with its journal and squash context) twice pe
 Copies: pyrlp's `copy()` deep-copies every unchanged field; a block's transactions tuple
 holds pyrlp objects (immutable: they refuse attribute writes) and py-evm's typed
 transactions (never changed after decoding), and a deep copy rebuilds each. They are shared.
+
+The stack: every opcode pops and pushes through `Stack`, whose `pop_ints` converts through a
+generator and whose pushes call a validator per item (an ERC-20 transfer runs ~300 opcodes).
+The replacements do the same checks and conversions inline; an empty or short stack, and
+any value of another type, take py-evm's path for its error.
 """
 
 from __future__ import annotations
@@ -26,7 +31,8 @@ import eth.vm.forks.london.transactions as london_txs
 import eth.vm.forks.prague.transactions as prague_txs
 import rlp
 from eth._utils.transactions import extract_transaction_sender as stock_extract_sender
-from eth.constants import SECPK1_N
+from eth.constants import SECPK1_N, UINT_256_MAX
+from eth.vm.stack import Stack
 from eth_hash.backends.pysha3 import keccak256
 from rlp.sedes.serializable import BaseSerializable
 
@@ -73,8 +79,54 @@ def _shareable(value) -> bool:
     return True
 
 
+_stock_pop_ints = Stack.pop_ints
+_stock_pop1_int = Stack.pop1_int
+_stock_push_int = Stack.push_int
+_stock_push_bytes = Stack.push_bytes
+
+
+def _pop_ints(self, num_items: int) -> tuple:
+    values = self.values
+    if not 0 < num_items <= len(values):
+        return _stock_pop_ints(self, num_items)
+    items = values[-num_items:]
+    for item in items:
+        if type(item) is not int and type(item) is not bytes:
+            return _stock_pop_ints(self, num_items)  # py-evm's error for it
+    del values[-num_items:]
+    items.reverse()
+    return tuple([x if type(x) is int else int.from_bytes(x, "big") for x in items])
+
+
+def _pop1_int(self) -> int:
+    values = self.values
+    if values and type(values[-1]) is int:
+        return values.pop()
+    return _stock_pop1_int(self)
+
+
+def _push_int(self, value: int) -> None:
+    values = self.values
+    if len(values) < 1024 and type(value) is int and 0 <= value <= UINT_256_MAX:
+        values.append(value)
+    else:
+        _stock_push_int(self, value)
+
+
+def _push_bytes(self, value: bytes) -> None:
+    values = self.values
+    if len(values) < 1024 and type(value) is bytes and len(value) <= 32:
+        values.append(value)
+    else:
+        _stock_push_bytes(self, value)
+
+
 def patches() -> list:
     return [(module, "extract_transaction_sender", extract_transaction_sender) for module in _TX_MODULES] + [
         (eth.db.trie, "_make_trie_root_and_nodes", _make_trie_root_and_nodes),
         (BaseSerializable, "copy", make_fast_copy(_shareable)),
+        (Stack, "pop_ints", _pop_ints),
+        (Stack, "pop1_int", _pop1_int),
+        (Stack, "push_int", _push_int),
+        (Stack, "push_bytes", _push_bytes),
     ]
