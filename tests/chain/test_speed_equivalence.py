@@ -5,6 +5,7 @@ every block (old roots too, which the trie-value layers answer)."""
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 import pytest
 from eth_abi import encode
@@ -187,3 +188,23 @@ def test_uninstall_restores_the_libraries():
     again = (HexaryTrie.get, rlp.codec.encode_raw, serializable.BaseSerializable.copy)
     assert [f.__module__ for f in again] == [f.__module__ for f in patched]
     assert all(f.__module__.startswith("imochain.chain.") for f in again)
+
+
+STATE_TESTS = Path(__file__).resolve().parents[2].parent / "shared" / "osaka-state-tests"
+
+
+@pytest.mark.skipif(not STATE_TESTS.is_dir(), reason=f"state-test fixtures not found at {STATE_TESTS}")
+def test_osaka_state_tests_pass_with_the_speedups():
+    """Ethereum's 1 230 Osaka state tests with every speed-up installed (tests/forks runs them
+    on whatever its worker has installed; the node always runs with the speed-ups)."""
+    from imochain.chain.forks.statetest import cases, run_case
+    was_installed = speedups.installed()
+    speedups.install()
+    try:
+        results = [(name, run_case(test, fork, index, post, name)) for name, test, fork, index, post in cases(STATE_TESTS)]
+    finally:
+        if not was_installed:
+            speedups.uninstall()
+    assert len(results) == 1230
+    failures = [f"{name}: {r.detail}" for name, r in results if not r.passed]
+    assert not failures, "\n".join(failures[:10])
