@@ -247,6 +247,7 @@ def uninstall() -> None:
     _restore(_originals)
     _decoded.clear()
     trie_values.clear()
+    evm_speedups.clear()
 
 
 def installed() -> bool:

@@ -302,6 +302,8 @@ class ChainStorage:
         return self.chaindb.get_block_header_by_hash(self.canonical[number])
 
     def header_by_hash(self, block_hash: bytes) -> BlockHeaderAPI | None:
+        if block_hash == self.head.hash:  # the common case (a receipt just mined): no decoding
+            return self.head
         try:
             header = self.chaindb.get_block_header_by_hash(block_hash)
         except Exception:

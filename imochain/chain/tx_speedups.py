@@ -14,6 +14,13 @@ Copies: pyrlp's `copy()` deep-copies every unchanged field; a block's transactio
 holds pyrlp objects (immutable: they refuse attribute writes) and py-evm's typed
 transactions (never changed after decoding), and a deep copy rebuilds each. They are shared.
 
+Accounts written: py-evm encodes each changed account into the trie; the next block reads
+it back and decodes it again. The decoded-account cache (evm_speedups) is told at the write.
+
+Spoofed transactions (every eth_call, estimateGas probe and impersonated send) answer each
+attribute through `__getattr__`, ~50 look-ups per call; the wrapped transaction and the
+overrides never change, so each answer is kept on the instance after the first.
+
 The stack: every opcode pops and pushes through `Stack`, whose `pop_ints` converts through a
 generator and whose pushes call a validator per item (an ERC-20 transfer runs ~300 opcodes).
 The replacements do the same checks and conversions inline; an empty or short stack, and
@@ -32,10 +39,14 @@ import eth.vm.forks.prague.transactions as prague_txs
 import rlp
 from eth._utils.transactions import extract_transaction_sender as stock_extract_sender
 from eth.constants import SECPK1_N, UINT_256_MAX
+from eth.db.account import AccountDB
+from eth.rlp.accounts import Account
+from eth._utils.spoof import SpoofAttributes
 from eth.vm.stack import Stack
 from eth_hash.backends.pysha3 import keccak256
 from rlp.sedes.serializable import BaseSerializable
 
+from .evm_speedups import remember_account
 from .rlp_speedups import make_fast_copy
 
 _TX_MODULES = (frontier_txs, berlin_txs, london_txs, cancun_txs, prague_txs)
@@ -77,6 +88,24 @@ def _shareable(value) -> bool:
                 or isinstance(item, berlin_txs.TypedTransaction)):
             return False
     return True
+
+
+def _set_account(self, address: bytes, account: Account) -> None:
+    """AccountDB._set_account, telling the decoded-account cache what it wrote."""
+    self._account_cache[address] = account
+    encoded = rlp.encode(account, sedes=Account)
+    self._journaltrie[address] = encoded
+    remember_account(encoded, account)
+
+
+_stock_spoof_getattr = SpoofAttributes.__getattr__
+
+
+def _spoof_getattr(self, attr: str):
+    value = _stock_spoof_getattr(self, attr)
+    if "overrides" in self.__dict__:  # constructed: what it answers is fixed from here on
+        self.__dict__[attr] = value
+    return value
 
 
 _stock_pop_ints = Stack.pop_ints
@@ -125,6 +154,8 @@ def patches() -> list:
     return [(module, "extract_transaction_sender", extract_transaction_sender) for module in _TX_MODULES] + [
         (eth.db.trie, "_make_trie_root_and_nodes", _make_trie_root_and_nodes),
         (BaseSerializable, "copy", make_fast_copy(_shareable)),
+        (AccountDB, "_set_account", _set_account),
+        (SpoofAttributes, "__getattr__", _spoof_getattr),
         (Stack, "pop_ints", _pop_ints),
         (Stack, "pop1_int", _pop1_int),
         (Stack, "push_int", _push_int),
