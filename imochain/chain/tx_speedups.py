@@ -21,6 +21,8 @@ Spoofed transactions (every eth_call, estimateGas probe and impersonated send) a
 attribute through `__getattr__`, ~50 look-ups per call; the wrapped transaction and the
 overrides never change, so each answer is kept on the instance after the first.
 
+The interpreter loop: see evm_loop.
+
 The stack: every opcode pops and pushes through `Stack`, whose `pop_ints` converts through a
 generator and whose pushes call a validator per item (an ERC-20 transfer runs ~300 opcodes).
 The replacements do the same checks and conversions inline; an empty or short stack, and
@@ -46,6 +48,7 @@ from eth.vm.stack import Stack
 from eth_hash.backends.pysha3 import keccak256
 from rlp.sedes.serializable import BaseSerializable
 
+from . import evm_loop
 from .evm_speedups import remember_account
 from .rlp_speedups import make_fast_copy
 
@@ -160,4 +163,4 @@ def patches() -> list:
         (Stack, "pop1_int", _pop1_int),
         (Stack, "push_int", _push_int),
         (Stack, "push_bytes", _push_bytes),
-    ]
+    ] + evm_loop.PATCHES

@@ -1,0 +1,82 @@
+"""py-evm's interpreter loop with each plain opcode dispatched directly (a patch, tx_speedups group).
+
+`BaseComputation.apply_computation` reads opcodes through a generator over the code and calls
+each through `_FastOpcode.__call__` with a keyword argument, which charges the fixed gas
+through two more calls and then calls the logic: four Python frames per opcode, ~300 opcodes
+per ERC-20 transfer. Here the loop reads the code bytes itself, charges a plain opcode's gas
+in place when the meter is py-evm's own and the charge fits (the check evm_speedups makes),
+and calls its logic directly. Every other case (wrapped opcodes of tracers, unknown opcodes,
+a gas charge that fails, debug logging) goes the stock way, so errors and traces are unchanged.
+The steps around the loop are py-evm's own, in its order.
+"""
+
+from __future__ import annotations
+
+from eth.exceptions import Halt
+from eth.vm.computation import NO_RESULT, BaseComputation
+from eth.vm.gas_meter import GasMeter
+from eth.vm.logic.invalid import InvalidOpcode
+from eth.vm.opcode import _FastOpcode
+
+STOP = 0x00
+_stock_apply_computation = BaseComputation.__dict__["apply_computation"]
+_stock_consume_gas = BaseComputation.consume_gas
+
+
+def apply_computation(cls, state, message, transaction_context, parent_computation=None):
+    if cls.logger.show_debug2 or GasMeter.logger.show_debug2:  # py-evm logs every opcode
+        return _stock_apply_computation.__func__(cls, state, message, transaction_context, parent_computation)
+    with cls(state, message, transaction_context) as computation:
+        if computation.is_origin_computation:
+            computation.contracts_created = []
+            if message.is_create:
+                cls.consume_initcode_gas_cost(computation)
+        if parent_computation is not None:
+            computation.contracts_created = parent_computation.contracts_created
+        if message.is_create:
+            computation.contracts_created.append(message.storage_address)
+
+        precompile = computation.precompiles.get(message.code_address, NO_RESULT)
+        if precompile is not NO_RESULT:
+            if not message.is_delegation:
+                precompile(computation)
+            return computation
+
+        _run(computation)
+    return computation
+
+
+def _run(computation) -> None:
+    opcodes = computation.opcodes
+    code = computation.code
+    raw = code._raw_code_bytes
+    size = len(raw)
+    meter = computation._gas_meter
+    inline_gas = type(meter) is GasMeter and type(computation).consume_gas is _stock_consume_gas
+    while True:
+        pc = code.program_counter
+        if pc < size:
+            opcode = raw[pc]
+            code.program_counter = pc + 1
+        else:
+            opcode = STOP  # past the end: an implicit STOP, as the stock code stream yields
+        fn = opcodes.get(opcode)
+        if fn is None:
+            fn = InvalidOpcode(opcode)
+        try:
+            if inline_gas and type(fn) is _FastOpcode:
+                cost = fn.gas_cost
+                if 0 <= cost <= meter.gas_remaining:
+                    meter.gas_remaining -= cost
+                else:
+                    computation.consume_gas(cost, fn.mnemonic)
+                fn.logic_fn(computation)
+            else:
+                fn(computation=computation)
+        except Halt:
+            break
+        if pc >= size:  # the implicit STOP did not halt (never in py-evm): the stream ends here
+            break
+
+
+PATCHES = [(BaseComputation, "apply_computation", classmethod(apply_computation))]
