@@ -21,6 +21,11 @@ Spoofed transactions (every eth_call, estimateGas probe and impersonated send) a
 attribute through `__getattr__`, ~50 look-ups per call; the wrapped transaction and the
 overrides never change, so each answer is kept on the instance after the first.
 
+Fields of pyrlp objects: each is a Python property whose getter calls getattr (~200 reads
+per transaction: headers, accounts, transactions, receipts); the getters become C-level
+attrgetters, and `as_dict`/`__iter__` (each header built goes through both ~10 times, once
+per fork rule) read the values in one pass instead of a generator.
+
 The interpreter loop: see evm_loop.
 
 The stack: every opcode pops and pushes through `Stack`, whose `pop_ints` converts through a
@@ -30,6 +35,8 @@ any value of another type, take py-evm's path for its error.
 """
 
 from __future__ import annotations
+
+from operator import attrgetter
 
 import coincurve
 import eth.db.trie
@@ -101,6 +108,33 @@ def _set_account(self, address: bytes, account: Account) -> None:
     remember_account(encoded, account)
 
 
+def _as_dict(self) -> dict:
+    meta = self._meta
+    return dict(zip(meta.field_names, [getattr(self, attr) for attr in meta.field_attrs]))
+
+
+def _iter(self):
+    return iter([getattr(self, attr) for attr in self._meta.field_attrs])
+
+
+def _field_getters() -> list:
+    """pyrlp's field properties of every Serializable class defined so far, with C getters
+    (the setter, which refuses writes outside a changeset, is kept)."""
+    out, seen, pending = [], set(), [BaseSerializable]
+    while pending:
+        for cls in pending.pop().__subclasses__():
+            if cls in seen:
+                continue
+            seen.add(cls)
+            pending.append(cls)
+            meta = cls.__dict__.get("_meta")
+            for field, attr in zip(meta.field_names, meta.field_attrs) if meta is not None else ():
+                prop = cls.__dict__.get(field)
+                if isinstance(prop, property) and getattr(prop.fget, "__name__", "") == "field_fn_getter":
+                    out.append((cls, field, property(attrgetter(attr), prop.fset)))
+    return out
+
+
 _stock_spoof_getattr = SpoofAttributes.__getattr__
 
 
@@ -157,10 +191,12 @@ def patches() -> list:
     return [(module, "extract_transaction_sender", extract_transaction_sender) for module in _TX_MODULES] + [
         (eth.db.trie, "_make_trie_root_and_nodes", _make_trie_root_and_nodes),
         (BaseSerializable, "copy", make_fast_copy(_shareable)),
+        (BaseSerializable, "as_dict", _as_dict),
+        (BaseSerializable, "__iter__", _iter),
         (AccountDB, "_set_account", _set_account),
         (SpoofAttributes, "__getattr__", _spoof_getattr),
         (Stack, "pop_ints", _pop_ints),
         (Stack, "pop1_int", _pop1_int),
         (Stack, "push_int", _push_int),
         (Stack, "push_bytes", _push_bytes),
-    ] + evm_loop.PATCHES
+    ] + evm_loop.PATCHES + _field_getters()
