@@ -21,6 +21,11 @@ Spoofed transactions (every eth_call, estimateGas probe and impersonated send) a
 attribute through `__getattr__`, ~50 look-ups per call; the wrapped transaction and the
 overrides never change, so each answer is kept on the instance after the first.
 
+Construction of pyrlp objects: each field is set with its own `setattr` (a header has ~20,
+and building one header walks ten fork rules that each build one); the values go into the
+instance's `__dict__` in one update instead, for classes whose fields are plain instance
+attributes (no slots, no descriptors of those names: checked once per class).
+
 Fields of pyrlp objects: each is a Python property whose getter calls getattr (~200 reads
 per transaction: headers, accounts, transactions, receipts); the getters become C-level
 attrgetters, and `as_dict`/`__iter__` (each header built goes through both ~10 times, once
@@ -36,6 +41,7 @@ any value of another type, take py-evm's path for its error.
 
 from __future__ import annotations
 
+import functools
 from operator import attrgetter
 
 import coincurve
@@ -53,11 +59,12 @@ from eth.rlp.accounts import Account
 from eth._utils.spoof import SpoofAttributes
 from eth.vm.stack import Stack
 from eth_hash.backends.pysha3 import keccak256
+from rlp.sedes import serializable
 from rlp.sedes.serializable import BaseSerializable
 
 from . import evm_loop
 from .evm_speedups import remember_account
-from .rlp_speedups import make_fast_copy
+from .rlp_speedups import _ATOMIC, fast_init, make_fast_copy
 
 _TX_MODULES = (frontier_txs, berlin_txs, london_txs, cancun_txs, prague_txs)
 
@@ -106,6 +113,28 @@ def _set_account(self, address: bytes, account: Account) -> None:
     encoded = rlp.encode(account, sedes=Account)
     self._journaltrie[address] = encoded
     remember_account(encoded, account)
+
+
+_MISSING = object()
+
+
+@functools.lru_cache(maxsize=None)
+def _plain_fields(cls) -> bool:
+    """Whether `cls` keeps its field values as plain entries of the instance's __dict__."""
+    import inspect
+    return cls.__dictoffset__ != 0 and all(
+        inspect.getattr_static(cls, attr, _MISSING) is _MISSING for attr in cls._meta.field_attrs)
+
+
+def _dict_init(self, *args, **kwargs):
+    """pyrlp's __init__ (as rlp_speedups.fast_init) with one __dict__ update for the fields."""
+    meta = self._meta
+    values = serializable.merge_kwargs_to_args(args, kwargs, meta.field_names) if kwargs else args
+    if len(values) != len(meta.field_names) or not _plain_fields(type(self)):
+        return fast_init(self, *args, **kwargs)
+    make_immutable = serializable.make_immutable
+    self.__dict__.update(zip(meta.field_attrs, [
+        value if type(value) in _ATOMIC else make_immutable(value) for value in values]))
 
 
 def _as_dict(self) -> dict:
@@ -191,6 +220,7 @@ def patches() -> list:
     return [(module, "extract_transaction_sender", extract_transaction_sender) for module in _TX_MODULES] + [
         (eth.db.trie, "_make_trie_root_and_nodes", _make_trie_root_and_nodes),
         (BaseSerializable, "copy", make_fast_copy(_shareable)),
+        (BaseSerializable, "__init__", _dict_init),
         (BaseSerializable, "as_dict", _as_dict),
         (BaseSerializable, "__iter__", _iter),
         (AccountDB, "_set_account", _set_account),
