@@ -31,6 +31,13 @@ per transaction: headers, accounts, transactions, receipts); the getters become 
 attrgetters, and `as_dict`/`__iter__` (each header built goes through both ~10 times, once
 per fork rule) read the values in one pass instead of a generator.
 
+Trie nodes are validated at every hashing (py-trie's validate_is_node walks the node with a
+call per item); plain leaves, extensions and branches of bytes are checked in one pass, and
+anything else (embedded nodes, bad shapes) goes to py-trie for its check and error.
+
+PUSH opcodes read their bytes through `CodeStream.read` and push through the computation's
+forwarding property; they slice the code and push directly (a plain code stream only).
+
 The interpreter loop: see evm_loop.
 
 The stack: every opcode pops and pushes through `Stack`, whose `pop_ints` converts through a
@@ -57,6 +64,9 @@ from eth.constants import SECPK1_N, UINT_256_MAX
 from eth.db.account import AccountDB
 from eth.rlp.accounts import Account
 from eth._utils.spoof import SpoofAttributes
+import eth.vm.logic.stack as stack_logic
+import trie.hexary
+from eth.vm.code_stream import CodeStream
 from eth.vm.stack import Stack
 from eth_hash.backends.pysha3 import keccak256
 from rlp.sedes import serializable
@@ -164,6 +174,35 @@ def _field_getters() -> list:
     return out
 
 
+_stock_validate_is_node = trie.hexary.validate_is_node
+
+
+def _validate_is_node(node) -> None:
+    if type(node) is list:
+        if len(node) == 17:
+            if type(node[16]) is bytes and all(type(sub) is bytes and (len(sub) == 32 or not sub)
+                                               for sub in node[:16]):
+                return
+        elif len(node) == 2 and type(node[0]) is bytes and type(node[1]) is bytes:
+            return
+    _stock_validate_is_node(node)
+
+
+_stock_push_xx = stack_logic.push_XX
+
+
+def _push_xx(computation, size: int) -> None:
+    code = computation.code
+    if type(code) is not CodeStream:
+        return _stock_push_xx(computation, size)
+    start = code.program_counter
+    end = code.program_counter = start + size
+    value = code._raw_code_bytes[start:end]
+    if len(value) != size:  # PUSH data running past the end of the code: zero-padded
+        value = value.ljust(size, b"\x00")
+    computation._stack.push_bytes(value)
+
+
 _stock_spoof_getattr = SpoofAttributes.__getattr__
 
 
@@ -224,6 +263,8 @@ def patches() -> list:
         (BaseSerializable, "as_dict", _as_dict),
         (BaseSerializable, "__iter__", _iter),
         (AccountDB, "_set_account", _set_account),
+        (trie.hexary, "validate_is_node", _validate_is_node),
+        (stack_logic, "push_XX", _push_xx),
         (SpoofAttributes, "__getattr__", _spoof_getattr),
         (Stack, "pop_ints", _pop_ints),
         (Stack, "pop1_int", _pop1_int),
