@@ -135,3 +135,52 @@ def test_trie_value_layers_answer_every_root_as_the_trie_does(monkeypatch, max_d
         old = HexaryTrie(t.db, root)
         for key in keys:
             assert old[key] == expected.get(key, b"")
+
+
+def _result_of(fn, *args):
+    try:
+        return ("ok", fn(*args))
+    except Exception as exc:  # the same error type and message both ways
+        return ("error", type(exc).__name__, str(exc))
+
+
+def test_tx_speedups_give_py_evms_results_and_errors():
+    """Sender recovery, the EVM stack and trie-node checks: the fast paths answer what py-evm
+    and py-trie answer, errors included (bad signatures, stack underflow, bad values)."""
+    from eth._utils.transactions import extract_transaction_sender as stock_sender
+    from eth.constants import SECPK1_N
+    from eth.vm.stack import Stack
+    from eth_account import Account
+    from trie.validation import validate_is_node as stock_validate
+
+    from imochain.chain import tx_speedups
+    from imochain.chain.vm import make_chain_class
+
+    builder = make_chain_class(31337, {}).vm_configuration[-1][1].get_transaction_builder()
+    raw = Account.sign_transaction(dict(chainId=31337, nonce=3, maxPriorityFeePerGas=1, maxFeePerGas=10**10,
+                                        gas=21000, to="0x" + "11" * 20, value=5, type=2), "0x" + "22" * 32)
+    inner = builder.decode(bytes(raw.raw_transaction))._inner
+    variants = [inner, inner.copy(r=0), inner.copy(s=SECPK1_N + 1), inner.copy(y_parity=7),
+                inner.copy(r=SECPK1_N - 1), inner.copy(nonce=4)]
+    for tx in variants:
+        assert _result_of(tx_speedups.extract_transaction_sender, tx) == _result_of(stock_sender, tx)
+    assert tx_speedups.extract_transaction_sender(inner) == bytes.fromhex(Account.from_key("0x" + "22" * 32).address[2:])
+
+    def stack_ops(pop, push_int, push_bytes, pop1):
+        stack = Stack()
+        out = [_result_of(push_int, stack, 5), _result_of(push_bytes, stack, b"\x01\x02"),
+               _result_of(push_int, stack, 2**256), _result_of(push_int, stack, -1),
+               _result_of(push_bytes, stack, b"x" * 33), _result_of(pop, stack, 2), _result_of(pop, stack, 1),
+               _result_of(pop1, stack)]
+        for i in range(1025):
+            out.append(_result_of(push_int, stack, i))
+        return out + [list(stack.values[-3:]), _result_of(pop, stack, 3)]
+
+    assert stack_ops(tx_speedups._pop_ints, tx_speedups._push_int, tx_speedups._push_bytes, tx_speedups._pop1_int) \
+        == stack_ops(tx_speedups._stock_pop_ints, tx_speedups._stock_push_int, tx_speedups._stock_push_bytes,
+                     tx_speedups._stock_pop1_int)
+
+    nodes = [b"", [b"\x20", b"v"], [b"\x20", [b"a", b"b"]], [b""] * 17, [b"\x01" * 32] * 16 + [b""],
+             [b"\x01" * 31] + [b""] * 16, [b"k"], [b"\x20", 5], [b""] * 16 + [[b"x"]], [[b"\x20", b"v"]] + [b""] * 16]
+    for node in nodes:
+        assert _result_of(tx_speedups._validate_is_node, node) == _result_of(stock_validate, node)
