@@ -30,6 +30,8 @@ from trie.utils import nibbles as trie_nibbles
 from trie.utils.nibbles import bytes_to_nibbles
 
 from . import evm_speedups, rlp_speedups, trie_values, tx_speedups
+from .rlp_speedups import encode_raw as _encode_raw
+from .rlp_speedups import slow_encode_raw as _slow_encode_raw
 
 MAX_NODES = 100_000  # ~ tens of MB at most; cleared wholesale when full
 
@@ -121,41 +123,6 @@ def _cached_node_mapping(self, node: tuple):
     again when the next block prunes them. Small nodes come back as fresh lists."""
     key, encoded = _node_mapping_of(node)
     return (_listify(key), None) if type(key) is tuple else (key, encoded)
-
-
-_slow_encode_raw = rlp.codec.encode_raw
-
-
-def _encode_raw(item):
-    """RLP of bytes and (nested) lists with concrete type checks. pyrlp's own version checks
-    against abstract base classes at every level, which dominates encoding trie nodes; any
-    other type falls through to it, so results are identical."""
-    kind = type(item)
-    if kind is bytes:
-        n = len(item)
-        if n == 1 and item[0] < 128:
-            return item
-        return (bytes((0x80 + n,)) if n < 56 else _long_prefix(n, 0x80)) + item
-    if kind is list or kind is tuple:
-        parts = []
-        for x in item:  # byte strings inline (a branch node is 17 of them): no call each
-            if type(x) is bytes:
-                n = len(x)
-                if n == 1 and x[0] < 128:
-                    parts.append(x)
-                else:
-                    parts.append((bytes((0x80 + n,)) if n < 56 else _long_prefix(n, 0x80)) + x)
-            else:
-                parts.append(_encode_raw(x))
-        payload = b"".join(parts)
-        n = len(payload)
-        return (bytes((0xC0 + n,)) if n < 56 else _long_prefix(n, 0xC0)) + payload
-    return _slow_encode_raw(item)
-
-
-def _long_prefix(n: int, offset: int) -> bytes:
-    size = n.to_bytes((n.bit_length() + 7) // 8, "big")
-    return bytes((offset + 55 + len(size),)) + size
 
 
 @functools.lru_cache(maxsize=65536)

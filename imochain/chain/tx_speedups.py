@@ -14,8 +14,10 @@ Copies: pyrlp's `copy()` deep-copies every unchanged field; a block's transactio
 holds pyrlp objects (immutable: they refuse attribute writes) and py-evm's typed
 transactions (never changed after decoding), and a deep copy rebuilds each. They are shared.
 
-Accounts written: py-evm encodes each changed account into the trie; the next block reads
-it back and decodes it again. The decoded-account cache (evm_speedups) is told at the write.
+Accounts written: py-evm encodes an account at every change (gas charged, nonce, value in
+and out, refund, fee: ~a dozen per transfer) through pyrlp's sedes machinery; four plain
+fields are encoded directly (unusual values take pyrlp's path). The next block reads the
+account back and decoded it again; the decoded-account cache (evm_speedups) is told at the write.
 
 Spoofed transactions (every eth_call, estimateGas probe and impersonated send) answer each
 attribute through `__getattr__`, ~50 look-ups per call; the wrapped transaction and the
@@ -75,6 +77,7 @@ from rlp.sedes.serializable import BaseSerializable
 from . import evm_loop
 from .evm_speedups import remember_account
 from .rlp_speedups import _ATOMIC, fast_init, make_fast_copy
+from .rlp_speedups import encode_raw as _encode_raw
 
 _TX_MODULES = (frontier_txs, berlin_txs, london_txs, cancun_txs, prague_txs)
 
@@ -117,10 +120,19 @@ def _shareable(value) -> bool:
     return True
 
 
+def _encode_account(account: Account) -> bytes:
+    nonce, balance, root, code_hash = account.nonce, account.balance, account.storage_root, account.code_hash
+    if type(nonce) is int and type(balance) is int and nonce >= 0 and balance >= 0 \
+            and type(root) is bytes and type(code_hash) is bytes and len(root) == 32 and len(code_hash) == 32:
+        return _encode_raw([nonce.to_bytes((nonce.bit_length() + 7) // 8, "big"),
+                            balance.to_bytes((balance.bit_length() + 7) // 8, "big"), root, code_hash])
+    return rlp.encode(account, sedes=Account)
+
+
 def _set_account(self, address: bytes, account: Account) -> None:
     """AccountDB._set_account, telling the decoded-account cache what it wrote."""
     self._account_cache[address] = account
-    encoded = rlp.encode(account, sedes=Account)
+    encoded = _encode_account(account)
     self._journaltrie[address] = encoded
     remember_account(encoded, account)
 

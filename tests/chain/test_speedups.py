@@ -184,3 +184,11 @@ def test_tx_speedups_give_py_evms_results_and_errors():
              [b"\x01" * 31] + [b""] * 16, [b"k"], [b"\x20", 5], [b""] * 16 + [[b"x"]], [[b"\x20", b"v"]] + [b""] * 16]
     for node in nodes:
         assert _result_of(tx_speedups._validate_is_node, node) == _result_of(stock_validate, node)
+
+    from eth.rlp.accounts import Account as EvmAccount
+    accounts = [EvmAccount(), EvmAccount(1, 10**18, b"\x01" * 32, b"\x02" * 32), EvmAccount(0, 127, b"\x03" * 32, b"\x04" * 32),
+                EvmAccount(2**64, 2**255, b"\x05" * 32, b"\x06" * 32)]
+    for account in accounts:
+        assert tx_speedups._encode_account(account) == rlp.encode(account, sedes=EvmAccount)
+    odd = EvmAccount(1, 2, b"\x01" * 32, b"\x02" * 32).copy(storage_root=b"short")
+    assert _result_of(tx_speedups._encode_account, odd) == _result_of(rlp.encode, odd, EvmAccount)
