@@ -40,7 +40,8 @@ anything else (embedded nodes, bad shapes) goes to py-trie for its check and err
 PUSH opcodes read their bytes through `CodeStream.read` and push through the computation's
 forwarding property; they slice the code and push directly (a plain code stream only).
 
-The interpreter loop: see evm_loop.
+The interpreter loop and the first message: see evm_loop. The header chain's records: see
+chaindb_speedups.
 
 The stack: every opcode pops and pushes through `Stack`, whose `pop_ints` converts through a
 generator and whose pushes call a validator per item (an ERC-20 transfer runs ~300 opcodes).
@@ -74,7 +75,7 @@ from eth_hash.backends.pysha3 import keccak256
 from rlp.sedes import serializable
 from rlp.sedes.serializable import BaseSerializable
 
-from . import evm_loop
+from . import chaindb_speedups, evm_loop
 from .evm_speedups import remember_account
 from .rlp_speedups import _ATOMIC, fast_init, make_fast_copy
 from .rlp_speedups import encode_raw as _encode_raw
@@ -282,4 +283,4 @@ def patches() -> list:
         (Stack, "pop1_int", _pop1_int),
         (Stack, "push_int", _push_int),
         (Stack, "push_bytes", _push_bytes),
-    ] + evm_loop.PATCHES + _field_getters()
+    ] + evm_loop.PATCHES + chaindb_speedups.PATCHES + _field_getters()

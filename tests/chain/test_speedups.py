@@ -192,3 +192,24 @@ def test_tx_speedups_give_py_evms_results_and_errors():
         assert tx_speedups._encode_account(account) == rlp.encode(account, sedes=EvmAccount)
     odd = EvmAccount(1, 2, b"\x01" * 32, b"\x02" * 32).copy(storage_root=b"short")
     assert _result_of(tx_speedups._encode_account, odd) == _result_of(rlp.encode, odd, EvmAccount)
+
+
+def test_chaindb_reads_match_py_evm():
+    """Scores and chain-gap records decoded once per value: the same values and errors."""
+    from eth.db.atomic import AtomicDB
+    from eth.db.chain import ChainDB
+
+    from imochain.chain import chaindb_speedups
+    from imochain.chain.vm import make_chain_class
+
+    chain = make_chain_class(31337, {}).from_genesis(AtomicDB(), {"difficulty": 0, "gas_limit": 30_000_000,
+                                                                  "timestamp": 1, "nonce": b"\0" * 8})
+    db, genesis = chain.chaindb.db, chain.get_canonical_head()
+    fast, stock = dict((n, v) for _, n, v in chaindb_speedups.PATCHES), chaindb_speedups.STOCK
+    for name in fast:
+        args = (db, genesis.hash) if name == "_get_score" else (db,)
+        missing = (db, b"\x07" * 32) if name == "_get_score" else (AtomicDB(),)
+        for call_args in (args, missing):
+            got = _result_of(fast[name].__get__(None, ChainDB), *call_args)
+            want = _result_of(stock[name].__get__(None, ChainDB), *call_args)
+            assert got == want
