@@ -19,6 +19,7 @@ pyrlp and py-evm (the equivalence tests run the same blocks both ways).
 from __future__ import annotations
 
 import functools
+import itertools
 
 import rlp
 import rlp.codec
@@ -104,12 +105,19 @@ def _make_set_raw_node(original):
 
 
 def _tuplify(node):
+    # most nodes hold no embedded node: one C-level scan of the item types, then one copy
+    if not any(map(isinstance, node, _LISTS)):
+        return tuple(node)
     return tuple([_tuplify(sub) if isinstance(sub, list) else sub for sub in node])
 
 
 def _listify(node):
+    if not any(map(isinstance, node, _TUPLES)):
+        return list(node)
     return [_listify(sub) if isinstance(sub, tuple) else sub for sub in node]
 
+
+_LISTS, _TUPLES = itertools.repeat(list), itertools.repeat(tuple)
 
 _stock_node_mapping = HexaryTrie._create_node_to_db_mapping  # uses nothing of the trie itself
 
