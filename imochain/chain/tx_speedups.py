@@ -52,6 +52,7 @@ any value of another type, take py-evm's path for its error.
 from __future__ import annotations
 
 import functools
+import itertools
 from operator import attrgetter
 
 import coincurve
@@ -190,11 +191,14 @@ def _field_getters() -> list:
 _stock_validate_is_node = trie.hexary.validate_is_node
 
 
+_BYTES = itertools.repeat(bytes)
+_CHILD_SIZES = frozenset((0, 32))  # a branch's child: blank, or a 32-byte hash
+
+
 def _validate_is_node(node) -> None:
     if type(node) is list:
-        if len(node) == 17:
-            if type(node[16]) is bytes and all(type(sub) is bytes and (len(sub) == 32 or not sub)
-                                               for sub in node[:16]):
+        if len(node) == 17:  # C-level scans: every item bytes, every child blank or a hash
+            if all(map(isinstance, node, _BYTES)) and _CHILD_SIZES.issuperset(map(len, node[:16])):
                 return
         elif len(node) == 2 and type(node[0]) is bytes and type(node[1]) is bytes:
             return
