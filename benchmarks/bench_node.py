@@ -110,7 +110,8 @@ def test_side_by_side(benchmark):
     report = {"machine": {**machine(), "load_avg_1m_at_end": os.getloadavg()[0]}, "versions": tool_versions(),
               "method": {"transfers_per_figure": N_TX, "latency_samples": SAMPLES, "soak_transfers": SOAK,
                          "client": "Python stdlib http.client, one persistent connection, each tx signed "
-                                   "beforehand and waited to its receipt; nodes measured interleaved"},
+                                   "beforehand and waited to its receipt; the nodes take turns (6 turns per transfer figure, 10 "
+                                   "per latency figure), so load swings hit all alike"},
               "figures": figures, "imochain_in_process_tx_per_s": in_process,
               "rows": [{"label": label, "key": key, "higher_is_better": up} for label, key, _, up in ROWS]}
     REPORT.parent.mkdir(parents=True, exist_ok=True)

@@ -231,17 +231,23 @@ def interleaved_rate(ps: list[Peer], total: int, make: Callable[[Peer, int], lis
     return {name: per * slices / s for name, s in spent.items()}
 
 
-def interleaved_latency(ps: list[Peer], samples: int, request: Callable[[Peer], None]) -> dict:
-    """(p50, p99) in ms of one request on each peer, the peers taking turns sample by sample."""
+def interleaved_latency(ps: list[Peer], samples: int, request: Callable[[Peer], None], slices: int = 10) -> dict:
+    """(p50, p99) in ms of one request on each peer, the peers taking turns in `slices` runs of
+    samples. Turns of one sample each would measure every request with the caches cold (the other
+    nodes ran in between), which no client of a single node sees."""
     times: dict[str, list[float]] = {p.name: [] for p in ps}
-    cpu0 = {p.name: cpu_seconds(p.pid) or 0.0 for p in ps}
-    for _ in range(samples):
+    cpu = {p.name: 0.0 for p in ps}
+    per = max(1, samples // slices)
+    for _ in range(slices):
         for p in ps:
-            t0 = time.perf_counter()
-            request(p)
-            times[p.name].append(time.perf_counter() - t0)
+            c0 = cpu_seconds(p.pid) or 0.0
+            for _ in range(per):
+                t0 = time.perf_counter()
+                request(p)
+                times[p.name].append(time.perf_counter() - t0)
+            cpu[p.name] += (cpu_seconds(p.pid) or 0.0) - c0
     for p in ps:  # the node's own CPU per request: steadier than wall time on a shared machine
-        p.last_cpu_ms = ((cpu_seconds(p.pid) or 0.0) - cpu0[p.name]) / samples * 1e3
+        p.last_cpu_ms = cpu[p.name] / (per * slices) * 1e3
     out = {}
     for name, t in times.items():
         t.sort()

@@ -2,9 +2,10 @@
 
 from .errors import (BlockNotFound, ChainError, ExecutionFailed, ExecutionReverted,
                      InvalidParams, TransactionRejected)
+from .miner import answer_first
 from .node import Node
 from .types import BlockInfo, CallResult, LogInfo, NodeConfig, ReceiptInfo, TxInfo
 
-__all__ = ["Node", "NodeConfig", "BlockInfo", "CallResult", "LogInfo", "ReceiptInfo", "TxInfo", "ChainError",
+__all__ = ["Node", "answer_first", "NodeConfig", "BlockInfo", "CallResult", "LogInfo", "ReceiptInfo", "TxInfo", "ChainError",
            "ExecutionReverted", "ExecutionFailed", "InvalidParams", "TransactionRejected",
            "BlockNotFound"]

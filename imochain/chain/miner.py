@@ -8,6 +8,23 @@ import threading
 from typing import Callable
 
 log = logging.getLogger("imochain.node")
+_answering = threading.local()
+
+
+@contextlib.contextmanager
+def answer_first():
+    """On this thread, a transaction that automining would mine at once gets its block built
+    after the sender has the hash (the RPC server answers in between): the work is appended to
+    the yielded list, and the node's lock stays held from admission until the block is in, so
+    no reader sees the pool in between. anvil answers a send before its block too; here every
+    request that arrives meanwhile waits for the block, as with Hardhat's synchronous automine.
+    Not on a chain kept on disk: there an answered transaction must survive a kill -9."""
+    after: list[Callable[[], None]] = []
+    _answering.after = after
+    try:
+        yield after
+    finally:
+        _answering.after = None
 
 
 class Miner:
@@ -15,7 +32,7 @@ class Miner:
     Both are called with the node's lock held, which this miner takes for its thread."""
 
     def __init__(self, lock, mine_one: Callable[[], object], ready: Callable[[], int],
-                 pool_size: Callable[[], int], automine: bool):
+                 pool_size: Callable[[], int], automine: bool, answer_first: bool = True):
         self.lock = lock
         self._mine_one = mine_one
         self._ready = ready
@@ -24,6 +41,27 @@ class Miner:
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self.interval: float | None = None
+        self.in_progress = 0  # automined blocks promised to a sender and not yet in (answer_first)
+        self.answer_first = answer_first  # False: a sender is answered once its block is in (durable chains)
+
+    def automine_now(self) -> None:
+        """Mine the transaction just admitted (under the lock): now, or after the answer."""
+        after = getattr(_answering, "after", None) if self.answer_first else None
+        if after is None:
+            self._mine_one()
+            return
+        self.lock.acquire()  # released by the deferred block, not when the admission returns
+        self.in_progress += 1
+        after.append(self._mine_promised)
+
+    def _mine_promised(self) -> None:
+        try:
+            self._mine_one()
+        except Exception:  # the sender has its hash already; the transaction stays in the pool
+            log.exception("automining failed")
+        finally:
+            self.in_progress -= 1
+            self.lock.release()
 
     def set_automine(self, enabled: bool) -> None:
         self.automine = bool(enabled)

@@ -81,7 +81,8 @@ class Node(DevControls):
         if self.config.db_path:  # before the first open only: a reset keeps the user's files
             check_db_folder(self.config.db_path)
         self.miner = Miner(self.lock, self._mine_one, self._ready_count, lambda: len(self.pool),
-                           automine=self.config.automine and not self.config.block_time)
+                           automine=self.config.automine and not self.config.block_time,
+                           answer_first=not self.config.db_path)  # with --db an answer means on disk
         self._open()
         if self.config.block_time:
             self.set_interval_mining(self.config.block_time)
@@ -308,7 +309,7 @@ class Node(DevControls):
             self.notifications.new_pending(tx.hash)
             # automine mines only executable transactions; a nonce gap stays queued (anvil)
             if self.miner.automine and self._pending_nonce(sender) > tx.nonce:
-                self._mine_one()
+                self.miner.automine_now()
             return tx.hash
 
     def build_transaction(self, params: dict) -> tuple[Any, bytes]:
@@ -426,6 +427,16 @@ class Node(DevControls):
         """Submit several transactions into one block: automine waits until the block ends."""
         with self.lock, self.miner.batched():
             yield
+
+    @property
+    def block_in_progress(self) -> bool:
+        """An automined block is being built after its sender was answered (miner.answer_first)."""
+        return self.miner.in_progress > 0
+
+    def wait_for_block(self) -> None:
+        """Return once no block promised to an answered sender is still being built."""
+        with self.lock:
+            pass
 
     @property
     def automine(self) -> bool:

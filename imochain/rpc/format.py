@@ -8,6 +8,7 @@ field), which a chain started from a geth genesis file answers in.
 from __future__ import annotations
 
 import contextvars
+import functools
 
 from eth_utils import to_checksum_address
 
@@ -21,10 +22,14 @@ GETH = "geth"
 shapes: contextvars.ContextVar[str] = contextvars.ContextVar("shapes", default="anvil")
 
 
+# a few accounts and contracts come back in most answers: their EIP-55 form (a keccak each) is kept
+_checksummed = functools.lru_cache(maxsize=4096)(to_checksum_address)
+
+
 def addr(a: bytes | None) -> str | None:
     if not a:
         return None
-    return "0x" + a.hex() if shapes.get() == GETH else to_checksum_address(a)
+    return "0x" + a.hex() if shapes.get() == GETH else _checksummed(bytes(a))
 
 
 def bloom(value: int) -> str:

@@ -8,10 +8,13 @@ import importlib.util
 import json
 import logging
 import socket
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from fastapi import FastAPI, WebSocket, WebSocketDisconnect
+
+from imochain.chain import answer_first
 
 from . import config, dev, eth, filters, proof, raw, simulate, spec_extras, testing_ns  # noqa: F401  (registers methods)
 from .browser import BrowserGuard, BrowserPolicy
@@ -50,24 +53,73 @@ _executor = ThreadPoolExecutor(max_workers=32, thread_name_prefix="imochain-rpc"
 SMALL_BODY = 4096  # parsed on the event loop; bigger bodies are parsed on a worker thread
 
 
+# Sends answered before their automined block is built (chain.answer_first): the client reads
+# the hash and asks for the receipt while the block is built, instead of waiting for both in turn.
+ANSWER_FIRST = frozenset({"eth_sendRawTransaction", "eth_sendTransaction"})
+
+
 def _inline(payload: Any) -> bool:
     reqs = payload if isinstance(payload, list) else [payload]
     return all(isinstance(r, dict) and r.get("method") in INLINE_METHODS for r in reqs)
+
+
+def _after_block(handle, ctx: Context, request: Any) -> Any:
+    """A request that arrives while an answered send's block is built waits for that block
+    (those that take the node's lock would anyway; this covers the few that read the head)."""
+    if ctx.node.block_in_progress:
+        ctx.node.wait_for_block()
+    return handle(ctx, request)
+
+
+WRITE_WAIT_S = 0.005  # how long a send's thread waits for its answer to be written before the block
+
+
+def _send_answering_first(ctx: Context, payload: dict, loop, future: asyncio.Future) -> None:
+    """Runs one send on a worker thread: hands the answer to the event loop and waits (without
+    the interpreter lock) until the loop has written it, then builds the block, still holding
+    the node's lock taken at admission. Without the wait the loop would need the interpreter
+    lock while the block is built, and the answer would go out only after it."""
+    with answer_first() as after:
+        try:
+            result = handle_parsed(ctx, payload)
+        except Exception as exc:  # handle_parsed answers every error itself: a last guard
+            log.exception("send failed")
+            result = error_response(payload.get("id"), -32603, f"internal error: {exc}")
+    try:
+        written = threading.Event()
+        loop.call_soon_threadsafe(_settle, loop, future, result, written)
+        if after:
+            written.wait(WRITE_WAIT_S)
+    finally:
+        for work in after:
+            work()
+
+
+def _settle(loop, future: asyncio.Future, result: Any, written: threading.Event) -> None:
+    if not future.done():  # cancelled when the client went away
+        future.set_result(result)
+    # queued after the request's task, which writes the answer when it resumes
+    loop.call_soon(written.set)
 
 
 async def run_payload(ctx: Context, body: bytes | str) -> Any:
     """Dispatch a request body. Chain work blocks (py-evm is pure Python), so it runs on a
     worker thread: the event loop stays free to answer every other client meanwhile. A small
     body is parsed once, here, to see whether it can be answered at once."""
+    loop = asyncio.get_running_loop()
     if len(body) <= SMALL_BODY:
         try:
             payload = parse(body)
         except (ValueError, UnicodeDecodeError, RecursionError):
             return handle_payload(ctx, body)  # the parse error, answered at once
-        if _inline(payload):
+        if _inline(payload) and not ctx.node.block_in_progress:
             return handle_parsed(ctx, payload)
-        return await asyncio.get_running_loop().run_in_executor(_executor, handle_parsed, ctx, payload)
-    return await asyncio.get_running_loop().run_in_executor(_executor, handle_payload, ctx, body)
+        if isinstance(payload, dict) and payload.get("method") in ANSWER_FIRST:
+            future = loop.create_future()
+            _executor.submit(_send_answering_first, ctx, payload, loop, future)
+            return await future
+        return await loop.run_in_executor(_executor, _after_block, handle_parsed, ctx, payload)
+    return await loop.run_in_executor(_executor, _after_block, handle_payload, ctx, body)
 
 
 class JsonRpcOverHttp:
