@@ -13,7 +13,9 @@ lists (a node has at most 17 items, and embedded children are under 32 bytes, so
 are all there is).
 
 Every patch is recorded with what it replaced, so `uninstall()` restores stock py-trie,
-pyrlp and py-evm (the equivalence tests run the same blocks both ways).
+pyrlp and py-evm (the equivalence tests run the same blocks both ways). The per-transaction
+patches (tx_speedups, with evm_loop and chaindb_speedups) are a second group on top, which
+`set_tx_speedups` switches alone (the benchmark's before/after on one warm node).
 """
 
 from __future__ import annotations

@@ -1,5 +1,8 @@
-"""py-evm's per-transaction overhead, cut: sender recovery, one-item tries, copies of
-immutable values, the EVM stack's conversions. Patches only (installed with `speedups`).
+"""py-evm's per-transaction overhead, cut (the `tx_speedups` group of patches `speedups` installs).
+
+Sender recovery, one-item tries, copies and construction of pyrlp objects, account
+encoding, spoofed transactions, trie-node checks, PUSH and the stack; with evm_loop and
+chaindb_speedups. `speedups.set_tx_speedups(False)` turns the whole group off.
 
 Sender recovery: `extract_transaction_sender` wraps the signature and the recovered key in
 eth_keys objects (each validated again) before it calls coincurve; the replacement checks
@@ -16,8 +19,9 @@ transactions (never changed after decoding), and a deep copy rebuilds each. They
 
 Accounts written: py-evm encodes an account at every change (gas charged, nonce, value in
 and out, refund, fee: ~a dozen per transfer) through pyrlp's sedes machinery; four plain
-fields are encoded directly (unusual values take pyrlp's path). The next block reads the
-account back and decoded it again; the decoded-account cache (evm_speedups) is told at the write.
+fields are encoded directly (unusual values take pyrlp's path). The next block would read
+the account back and decode it again; the decoded-account cache (evm_speedups) is told at
+the write.
 
 Spoofed transactions (every eth_call, estimateGas probe and impersonated send) answer each
 attribute through `__getattr__`, ~50 look-ups per call; the wrapped transaction and the
@@ -52,6 +56,7 @@ any value of another type, take py-evm's path for its error.
 from __future__ import annotations
 
 import functools
+import inspect
 import itertools
 from operator import attrgetter
 
@@ -62,14 +67,14 @@ import eth.vm.forks.cancun.transactions as cancun_txs
 import eth.vm.forks.frontier.transactions as frontier_txs
 import eth.vm.forks.london.transactions as london_txs
 import eth.vm.forks.prague.transactions as prague_txs
+import eth.vm.logic.stack as stack_logic
 import rlp
+import trie.hexary
+from eth._utils.spoof import SpoofAttributes
 from eth._utils.transactions import extract_transaction_sender as stock_extract_sender
 from eth.constants import SECPK1_N, UINT_256_MAX
 from eth.db.account import AccountDB
 from eth.rlp.accounts import Account
-from eth._utils.spoof import SpoofAttributes
-import eth.vm.logic.stack as stack_logic
-import trie.hexary
 from eth.vm.code_stream import CodeStream
 from eth.vm.stack import Stack
 from eth_hash.backends.pysha3 import keccak256
@@ -145,7 +150,6 @@ _MISSING = object()
 @functools.lru_cache(maxsize=None)
 def _plain_fields(cls) -> bool:
     """Whether `cls` keeps its field values as plain entries of the instance's __dict__."""
-    import inspect
     return cls.__dictoffset__ != 0 and all(
         inspect.getattr_static(cls, attr, _MISSING) is _MISSING for attr in cls._meta.field_attrs)
 
@@ -189,8 +193,6 @@ def _field_getters() -> list:
 
 
 _stock_validate_is_node = trie.hexary.validate_is_node
-
-
 _BYTES = itertools.repeat(bytes)
 _CHILD_SIZES = frozenset((0, 32))  # a branch's child: blank, or a 32-byte hash
 
