@@ -1,4 +1,4 @@
-"""py-evm's interpreter loop with each plain opcode dispatched directly (a patch, tx_speedups group).
+"""py-evm's interpreter loop and a transaction's first message, minus their overhead (tx_speedups group).
 
 `BaseComputation.apply_computation` reads opcodes through a generator over the code and calls
 each through `_FastOpcode.__call__` with a keyword argument, which charges the fixed gas
@@ -24,15 +24,15 @@ from __future__ import annotations
 from eth._utils.address import generate_contract_address
 from eth.constants import CREATE_CONTRACT_ADDRESS
 from eth.exceptions import Halt
-from eth.vm.forks.cancun.constants import BLOB_TX_TYPE
-from eth.vm.forks.cancun.state import CancunTransactionExecutor
-from eth.vm.message import Message
 from eth.vm.code_stream import CodeStream
 from eth.vm.computation import NO_RESULT, BaseComputation
+from eth.vm.forks.cancun.constants import BLOB_TX_TYPE
+from eth.vm.forks.cancun.state import CancunTransactionExecutor
 from eth.vm.gas_meter import GasMeter
-from eth.vm.logic.invalid import InvalidOpcode
 from eth.vm.logic import duplication, flow, swap
 from eth.vm.logic import stack as stack_logic
+from eth.vm.logic.invalid import InvalidOpcode
+from eth.vm.message import Message
 from eth.vm.opcode import _FastOpcode
 from eth.vm.stack import Stack
 
