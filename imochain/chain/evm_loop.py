@@ -7,8 +7,8 @@ per ERC-20 transfer. Here the loop reads the code bytes itself, charges a plain 
 in place when the meter is py-evm's own and the charge fits (the check evm_speedups makes),
 and calls its logic directly. Every other case (wrapped opcodes of tracers, unknown opcodes,
 a gas charge that fails, debug logging) goes the stock way, so errors and traces are unchanged.
-The most frequent opcodes (PUSH, DUP, SWAP, POP, JUMPDEST: about two thirds of an ERC-20
-transfer's) are done in the loop itself on the stack's list when they are py-evm's own
+The most frequent opcodes (PUSH, DUP, SWAP, POP, JUMPDEST, JUMP, JUMPI: about three quarters
+of an ERC-20 transfer's) are done in the loop itself on the stack's list when they are py-evm's own
 functions and the stack allows them; an underflow or overflow calls py-evm's function,
 which raises its error. The steps around the loop are py-evm's own, in its order.
 
@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from eth._utils.address import generate_contract_address
 from eth.constants import CREATE_CONTRACT_ADDRESS
-from eth.exceptions import Halt
+from eth.exceptions import Halt, InvalidInstruction, InvalidJumpDestination
 from eth.vm.code_stream import CodeStream
 from eth.vm.computation import NO_RESULT, BaseComputation
 from eth.vm.forks.cancun.constants import BLOB_TX_TYPE
@@ -37,12 +37,14 @@ from eth.vm.opcode import _FastOpcode
 from eth.vm.stack import Stack
 
 STOP = 0x00
-PUSH, DUP, SWAP, POP, JUMPDEST = range(5)
+JUMPDEST_OPCODE = 0x5B
+PUSH, DUP, SWAP, POP, JUMPDEST, JUMP, JUMPI = range(7)
 # py-evm's logic functions done inline: {function: (kind, n)}
 _INLINE = {getattr(stack_logic, f"push{n}"): (PUSH, n) for n in range(33) if hasattr(stack_logic, f"push{n}")}
 _INLINE.update({getattr(duplication, f"dup{n}"): (DUP, n) for n in range(1, 17)})
 _INLINE.update({getattr(swap, f"swap{n}"): (SWAP, n) for n in range(1, 17)})
-_INLINE.update({stack_logic.pop: (POP, 0), flow.jumpdest: (JUMPDEST, 0)})
+_INLINE.update({stack_logic.pop: (POP, 0), flow.jumpdest: (JUMPDEST, 0), flow.jump: (JUMP, 1),
+                flow.jumpi: (JUMPI, 2)})
 _stock_apply_computation = BaseComputation.__dict__["apply_computation"]
 _stock_consume_gas = BaseComputation.consume_gas
 
@@ -114,6 +116,10 @@ def _run(computation) -> None:
                         values[-1], values[-n - 1] = values[-n - 1], values[-1]
                     elif kind == POP and depth:
                         values.pop()
+                    elif kind >= JUMP and depth >= n and _plain(values[-1]) and _plain(values[-n]):
+                        dest = _int(values.pop())
+                        if kind == JUMP or _int(values.pop()):
+                            _jump(code, raw, size, dest)
                     elif kind != JUMPDEST:
                         fn.logic_fn(computation)  # py-evm's function raises the stack's error
             else:
@@ -122,6 +128,23 @@ def _run(computation) -> None:
             break
         if pc >= size:  # the implicit STOP did not halt (never in py-evm): the stream ends here
             break
+
+
+def _plain(item) -> bool:
+    return type(item) is int or type(item) is bytes
+
+
+def _int(item) -> int:
+    return item if type(item) is int else int.from_bytes(item, "big")
+
+
+def _jump(code, raw, size, dest: int) -> None:
+    """JUMP's and JUMPI's landing, as py-evm's: the counter moves, then the target is checked."""
+    code.program_counter = dest
+    if (raw[dest] if dest < size else STOP) != JUMPDEST_OPCODE:
+        raise InvalidJumpDestination("Invalid Jump Destination")
+    if not code.is_valid_opcode(dest):
+        raise InvalidInstruction("Jump resulted in invalid instruction")
 
 
 _stock_build_evm_message = CancunTransactionExecutor.build_evm_message

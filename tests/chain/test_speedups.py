@@ -213,3 +213,42 @@ def test_chaindb_reads_match_py_evm():
             got = _result_of(fast[name].__get__(None, ChainDB), *call_args)
             want = _result_of(stock[name].__get__(None, ChainDB), *call_args)
             assert got == want
+
+
+def test_interpreter_loop_gives_py_evms_results_and_errors():
+    """evm_loop's inline PUSH/DUP/SWAP/POP/JUMP/JUMPI against py-evm's own opcodes: the same
+    output, gas and error for good jumps, bad targets, jumps into PUSH data, false conditions
+    given as bytes, stack underflow, PUSH data cut off by the end of the code."""
+    from imochain.chain import Node, NodeConfig
+
+    target = b"\x00" * 19 + b"\xc0"
+    codes = {
+        "jump ok": "6003565b600160005260206000f3",  # PUSH1 3 JUMP; JUMPDEST; return 1
+        "jump to non-jumpdest": "600356005b",
+        "jump into push data": "6004566a5b5b5b5b5b5b5b5b5b5b5b00",
+        "jumpi false (bytes)": "60006006575b60aa60005260206000f3",
+        "jumpi true to bad": "600160ff5700",
+        "jump underflow": "56",
+        "jumpi underflow": "600157",
+        "dup/swap/pop": "600160026003818291505050600052602060" "00f3",
+        "swap underflow": "600190",
+        "push cut off": "7fffff",
+        "deep stack": "5f" * 1030,
+    }
+    node = Node(NodeConfig(genesis_contracts=False))
+    try:
+        results = {}
+        for enabled in (False, True):
+            speedups.install()
+            speedups.set_tx_speedups(enabled)
+            for name, code in codes.items():
+                r = node.execute_call({"to": target, "gas": 100_000}, overrides={target: {"code": bytes.fromhex(code)}})
+                results.setdefault(name, []).append((r.output, r.gas_used, r.error))
+    finally:
+        speedups.set_tx_speedups(True)
+        node.close()
+    for name, (stock, fast) in results.items():
+        assert stock == fast, name
+    assert results["jump ok"][0][2] is None and results["jump to non-jumpdest"][0][2]
+    assert "invalid instruction" in results["jump into push data"][0][2] and results["deep stack"][0][2]
+    assert results["jumpi false (bytes)"][0][0][-1:] == b"\xaa"
