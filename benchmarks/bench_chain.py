@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import collections
 import functools
+import gc
 import os
 import statistics
 import time
@@ -93,6 +94,63 @@ def test_erc20_transfer_blocks(benchmark):
 
     result = benchmark.pedantic(_compare, args=("ERC-20 transfers", raws), rounds=1, iterations=1)
     benchmark.extra_info.update(result)
+
+
+def _cpu_per_op(run, items) -> float:
+    """CPU seconds of this process per item (less sensitive to the shared machine's load than wall time)."""
+    t0 = time.process_time()
+    run(items)
+    return (time.process_time() - t0) / len(items)
+
+
+def _send_all(node, raws: list[bytes]) -> None:
+    for raw in raws:
+        assert node.get_receipt(node.send_raw_transaction(raw)).status == 1
+
+
+def test_tx_speedups_before_after(benchmark):
+    """Round 3 (tx_speedups, evm_loop) off and on, alternating on one warm node: CPU per automined
+    ETH transfer, ERC-20 transfer, and eth_call of balanceOf at latest; ratios printed."""
+    per, rounds = 40, 8  # each way: small chunks, many turns (the shared machine's load drifts)
+    count = per * (2 * rounds + 1)
+    node = build_node(NodeConfig())
+    token = _deploy_token(node)
+    transfer = selector("transfer(address,uint256)") + encode(["address", "uint256"], [SINK, 1])
+    call = {"to": bytes.fromhex(token[2:]),
+            "data": selector("balanceOf(address)") + encode(["address"], [ADDR0])}
+    kinds = {"ETH transfer": (_signed(1, count, SINK), lambda raws: _send_all(node, raws)),
+             "ERC-20 transfer": (_signed(1 + count, count, token, transfer, gas=200_000),
+                                 lambda raws: _send_all(node, raws)),
+             "eth_call balanceOf": ([None] * count, lambda items: [node.call(call) for _ in items])}
+    results = {}
+
+    def measure():
+        # What exists so far (imports, genesis) is kept out of the garbage collector's full
+        # collections: one of them (~0.1 s) landing in a 40-operation chunk decides its median.
+        gc.collect()
+        gc.freeze()
+        for kind, (items, run) in kinds.items():
+            chunks = [items[i:i + per] for i in range(0, len(items), per)]
+            run(chunks[0])  # warm-up
+            spent = {False: [], True: []}
+            for i, chunk in enumerate(chunks[1:]):
+                on = i % 2 == 1
+                speedups.set_tx_speedups(on)
+                spent[on].append(_cpu_per_op(run, chunk))
+            speedups.set_tx_speedups(True)
+            results[kind] = (statistics.median(spent[False]), statistics.median(spent[True]))
+
+    try:
+        benchmark.pedantic(measure, rounds=1, iterations=1)
+    finally:
+        gc.unfreeze()
+        speedups.set_tx_speedups(True)
+        node.close()
+    print(f"\nround 3 (tx_speedups) off vs on, CPU ms per operation in-process "
+          f"(load {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores):")
+    for kind, (before, after) in results.items():
+        print(f"{kind:22s} {before * 1e3:7.3f} -> {after * 1e3:7.3f} ms  ({before / after:.2f}x)")
+        benchmark.extra_info[kind] = {"before_ms": before * 1e3, "after_ms": after * 1e3}
 
 
 PHASES = [  # (owner path, attribute, label): nested phases are shown indented

@@ -77,9 +77,23 @@ def _code_stream_init(self, code_bytes: bytes) -> None:
     self.invalid_positions, self.valid_positions = shared
 
 
-@functools.lru_cache(maxsize=16384)
+MAX_ACCOUNTS = 16384  # decoded accounts kept by their RLP; cleared when full
+_accounts: dict[bytes, Account] = {}
+
+
 def _decode_account(encoded: bytes) -> Account:
-    return rlp.decode(encoded, sedes=Account)
+    account = _accounts.get(encoded)
+    if account is None:
+        account = rlp.decode(encoded, sedes=Account)
+        remember_account(encoded, account)
+    return account
+
+
+def remember_account(encoded: bytes, account: Account) -> None:
+    """`encoded` is `account`'s RLP (an account just written: the next block reads it back)."""
+    if len(_accounts) >= MAX_ACCOUNTS:
+        _accounts.clear()
+    _accounts[encoded] = account
 
 
 def _get_account(self, address, from_journal: bool = True) -> Account:
@@ -106,6 +120,11 @@ def _opcode_call(self, computation):
     else:
         computation.consume_gas(amount, self.mnemonic)
     return self.logic_fn(computation)
+
+
+def clear() -> None:
+    _accounts.clear()
+    _jump_analysis.clear()
 
 
 def patches() -> list:

@@ -74,10 +74,10 @@ def build_block(chain, vm_class, parent, pre_root: bytes, timestamp: int, coinba
         included.append(ptx)
         receipts.append(receipt)
         results.append(computation)
-    txs = [p.tx for p in included]
-    block = vm.set_block_transactions_and_withdrawals(vm.get_block(), header, txs, receipts, withdrawals=[])
     witness = state.persist()
-    block = block.copy(header=block.header.copy(state_root=state.state_root))
+    header = header.copy(state_root=state.state_root)  # before the block is made: one copy fewer
+    block = vm.set_block_transactions_and_withdrawals(vm.get_block(), header, [p.tx for p in included], receipts,
+                                                      withdrawals=[])
     return BuiltBlock(block, included, receipts, results, witness, state)
 
 

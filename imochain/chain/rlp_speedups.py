@@ -15,6 +15,8 @@ from __future__ import annotations
 import copy as copy_module
 import functools
 
+import rlp.codec
+
 from rlp.sedes import serializable
 from rlp.sedes.big_endian_int import BigEndianInt
 from rlp.sedes.binary import Binary
@@ -71,19 +73,26 @@ def fast_init(self, *args, **kwargs):
         setattr(self, attr, value if type(value) in _ATOMIC else make_immutable(value))
 
 
-def fast_copy(self, *args, **kwargs):
-    meta = self._meta
-    names = meta.field_names
-    if args or type(names) is not tuple or not kwargs.keys() <= (_name_set(names) or frozenset()):
-        return slow_copy(self, *args, **kwargs)
-    values = {}
-    for name, attr in zip(names, meta.field_attrs):
-        if name in kwargs:
-            values[name] = kwargs[name]
-        else:
-            value = getattr(self, attr)
-            values[name] = value if type(value) in _ATOMIC else copy_module.deepcopy(value)
-    return type(self)(**values)
+def make_fast_copy(shareable=None):
+    """`copy()` that deep-copies only what is not atomic, nor `shareable(value)` when given."""
+    def fast_copy(self, *args, **kwargs):
+        meta = self._meta
+        names = meta.field_names
+        if args or type(names) is not tuple or not kwargs.keys() <= (_name_set(names) or frozenset()):
+            return slow_copy(self, *args, **kwargs)
+        values = {}
+        for name, attr in zip(names, meta.field_attrs):
+            if name in kwargs:
+                values[name] = kwargs[name]
+            else:
+                value = getattr(self, attr)
+                shared = type(value) in _ATOMIC or (shareable is not None and shareable(value))
+                values[name] = value if shared else copy_module.deepcopy(value)
+        return type(self)(**values)
+    return fast_copy
+
+
+fast_copy = make_fast_copy()
 
 
 slow_list_serialize = List.serialize
@@ -135,6 +144,42 @@ def binary_deserialize(self, serial):
     if type(serial) is bytes and self.min_length <= len(serial) <= self.max_length:
         return serial
     return slow_binary_deserialize(self, serial)
+
+
+slow_encode_raw = rlp.codec.encode_raw
+
+
+def encode_raw(item):
+    """RLP of bytes and (nested) lists with concrete type checks. pyrlp's own version checks
+    against abstract base classes at every level, which dominates encoding trie nodes; any
+    other type falls through to it, so results are identical."""
+    kind = type(item)
+    if kind is bytes:
+        n = len(item)
+        if n == 1 and item[0] < 128:
+            return item
+        return (bytes((0x80 + n,)) if n < 56 else _long_prefix(n, 0x80)) + item
+    if kind is list or kind is tuple:
+        parts = []
+        for x in item:  # byte strings inline (a branch node is 17 of them): no call each
+            if type(x) is bytes:
+                n = len(x)
+                if n == 1 and x[0] < 128:
+                    parts.append(x)
+                else:
+                    parts.append((bytes((0x80 + n,)) if n < 56 else _long_prefix(n, 0x80)) + x)
+            else:
+                parts.append(encode_raw(x))
+        payload = b"".join(parts)
+        n = len(payload)
+        return (bytes((0xC0 + n,)) if n < 56 else _long_prefix(n, 0xC0)) + payload
+    return slow_encode_raw(item)
+
+
+def _long_prefix(n: int, offset: int) -> bytes:
+    size = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return bytes((offset + 55 + len(size),)) + size
+
 
 
 PATCHES = [

@@ -13,12 +13,15 @@ lists (a node has at most 17 items, and embedded children are under 32 bytes, so
 are all there is).
 
 Every patch is recorded with what it replaced, so `uninstall()` restores stock py-trie,
-pyrlp and py-evm (the equivalence tests run the same blocks both ways).
+pyrlp and py-evm (the equivalence tests run the same blocks both ways). The per-transaction
+patches (tx_speedups, with evm_loop and chaindb_speedups) are a second group on top, which
+`set_tx_speedups` switches alone (the benchmark's before/after on one warm node).
 """
 
 from __future__ import annotations
 
 import functools
+import itertools
 
 import rlp
 import rlp.codec
@@ -29,12 +32,15 @@ from trie.hexary import HexaryTrie
 from trie.utils import nibbles as trie_nibbles
 from trie.utils.nibbles import bytes_to_nibbles
 
-from . import evm_speedups, rlp_speedups, trie_values
+from . import evm_speedups, rlp_speedups, trie_values, tx_speedups
+from .rlp_speedups import encode_raw as _encode_raw
+from .rlp_speedups import slow_encode_raw as _slow_encode_raw  # noqa: F401  (the tests compare against it)
 
 MAX_NODES = 100_000  # ~ tens of MB at most; cleared wholesale when full
 
-_decoded: dict[bytes, list] = {}
+_decoded: dict[bytes, tuple] = {}  # as tuples: the garbage collector need not scan them
 _originals: list[tuple[object, str, object]] = []  # (owner, name, what the patch replaced)
+_tx_originals: list[tuple[object, str, object]] = []  # the same, for tx_speedups (on top)
 
 
 def _get_node(self, node_hash):
@@ -43,42 +49,45 @@ def _get_node(self, node_hash):
     node = _decoded.get(node_hash)
     if node is None:
         encoded = self.db[node_hash] if len(node_hash) >= 32 else node_hash
-        node = rlp.decode(encoded)
-        if len(_decoded) >= MAX_NODES:
-            _decoded.clear()
-        _decoded[node_hash] = node
-    if not isinstance(node, list):
-        return node
-    return [list(x) if isinstance(x, list) else x for x in node]
+        decoded = rlp.decode(encoded)
+        frozen = _frozen(decoded) if type(decoded) is list else None
+        if frozen is not None:
+            if len(_decoded) >= MAX_NODES:
+                _decoded.clear()
+            _decoded[node_hash] = frozen
+        return decoded  # fresh: py-trie edits branch nodes in place
+    return _listify(node)
 
 
-def _plain_copy(node):
-    """A node's lists copied, or None when it holds anything but bytes and lists (then the
-    cache is left to what decoding the stored bytes gives)."""
+def _frozen(node):
+    """A node's lists as tuples, or None when it holds anything but bytes and lists (then
+    the cache is left to what decoding the stored bytes gives). Cached nodes are tuples of
+    bytes: Python's garbage collector stops tracking them, so a full collection does not
+    walk the whole cache (it ran once every few hundred blocks, ~0.1 s each)."""
     out = []
     for item in node:
         kind = type(item)
         if kind is bytes:
             out.append(item)
         elif kind is list:
-            item = _plain_copy(item)
+            item = _frozen(item)
             if item is None:
                 return None
             out.append(item)
         else:
             return None
-    return out
+    return tuple(out)
 
 
 def _remember_written(node_hash, node) -> None:
     """A node just written is the node its hash decodes to: cache it now, so the next block
     does not decode what this one encoded."""
     if type(node_hash) is bytes and len(node_hash) == 32 and type(node) is list and node_hash not in _decoded:
-        copied = _plain_copy(node)
-        if copied is not None:
+        frozen = _frozen(node)
+        if frozen is not None:
             if len(_decoded) >= MAX_NODES:
                 _decoded.clear()
-            _decoded[node_hash] = copied
+            _decoded[node_hash] = frozen
 
 
 def _make_persist_node(original):
@@ -98,12 +107,19 @@ def _make_set_raw_node(original):
 
 
 def _tuplify(node):
+    # most nodes hold no embedded node: one C-level scan of the item types, then one copy
+    if not any(map(isinstance, node, _LISTS)):
+        return tuple(node)
     return tuple([_tuplify(sub) if isinstance(sub, list) else sub for sub in node])
 
 
 def _listify(node):
+    if not any(map(isinstance, node, _TUPLES)):
+        return list(node)
     return [_listify(sub) if isinstance(sub, tuple) else sub for sub in node]
 
+
+_LISTS, _TUPLES = itertools.repeat(list), itertools.repeat(tuple)
 
 _stock_node_mapping = HexaryTrie._create_node_to_db_mapping  # uses nothing of the trie itself
 
@@ -120,31 +136,6 @@ def _cached_node_mapping(self, node: tuple):
     again when the next block prunes them. Small nodes come back as fresh lists."""
     key, encoded = _node_mapping_of(node)
     return (_listify(key), None) if type(key) is tuple else (key, encoded)
-
-
-_slow_encode_raw = rlp.codec.encode_raw
-
-
-def _encode_raw(item):
-    """RLP of bytes and (nested) lists with concrete type checks. pyrlp's own version checks
-    against abstract base classes at every level, which dominates encoding trie nodes; any
-    other type falls through to it, so results are identical."""
-    kind = type(item)
-    if kind is bytes:
-        n = len(item)
-        if n == 1 and item[0] < 128:
-            return item
-        return (bytes((0x80 + n,)) if n < 56 else _long_prefix(n, 0x80)) + item
-    if kind is list or kind is tuple:
-        payload = b"".join([_encode_raw(x) for x in item])
-        n = len(payload)
-        return (bytes((0xC0 + n,)) if n < 56 else _long_prefix(n, 0xC0)) + payload
-    return _slow_encode_raw(item)
-
-
-def _long_prefix(n: int, offset: int) -> bytes:
-    size = n.to_bytes((n.bit_length() + 7) // 8, "big")
-    return bytes((offset + 55 + len(size),)) + size
 
 
 @functools.lru_cache(maxsize=65536)
@@ -212,21 +203,41 @@ def _patches() -> list:
     return trie_patches + rlp_speedups.PATCHES + evm_speedups.patches()
 
 
-def install() -> None:
-    if _originals:
-        return
-    for owner, name, value in _patches():
-        _originals.append((owner, name, owner.__dict__[name]))
+def install(tx: bool = True) -> None:
+    """Every speed-up; `tx=False` leaves out tx_speedups (the bench's before/after)."""
+    if not _originals:
+        _apply(_patches(), _originals)
+    set_tx_speedups(tx)
+
+
+def set_tx_speedups(enabled: bool) -> None:
+    """tx_speedups on or off, on top of the others, keeping every cache (the benchmark
+    alternates both ways on one warm node)."""
+    if enabled and _originals and not _tx_originals:
+        _apply(tx_speedups.patches(), _tx_originals)
+    elif not enabled:
+        _restore(_tx_originals)
+
+
+def _apply(patches: list, record: list) -> None:
+    for owner, name, value in patches:
+        record.append((owner, name, owner.__dict__[name]))
         setattr(owner, name, value)
+
+
+def _restore(record: list) -> None:
+    while record:
+        owner, name, original = record.pop()
+        setattr(owner, name, original)
 
 
 def uninstall() -> None:
     """Stock libraries again (for equivalence tests); install() puts the speed-ups back."""
-    while _originals:
-        owner, name, original = _originals.pop()
-        setattr(owner, name, original)
+    _restore(_tx_originals)
+    _restore(_originals)
     _decoded.clear()
     trie_values.clear()
+    evm_speedups.clear()
 
 
 def installed() -> bool:

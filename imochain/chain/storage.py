@@ -288,6 +288,8 @@ class ChainStorage:
         if block_id == "earliest":
             return self.header_at(self.canonical.base)
         if isinstance(block_id, int):
+            if block_id == self.head.block_number:  # the newest block (every service reads it): no decoding
+                return self.head
             if block_id < self.canonical.base or block_id > self.head.block_number:
                 raise BlockNotFound(f"block {block_id} not found (head is {self.head.block_number})")
             return self.header_at(block_id)
@@ -302,6 +304,8 @@ class ChainStorage:
         return self.chaindb.get_block_header_by_hash(self.canonical[number])
 
     def header_by_hash(self, block_hash: bytes) -> BlockHeaderAPI | None:
+        if block_hash == self.head.hash:  # the common case (a receipt just mined): no decoding
+            return self.head
         try:
             header = self.chaindb.get_block_header_by_hash(block_hash)
         except Exception:

@@ -6,6 +6,7 @@ import re
 
 import rlp
 from eth import constants
+from eth_utils import keccak
 
 from . import forks
 from .errors import TransactionRejected
@@ -17,10 +18,17 @@ MAX_CALL_DATA = 128 * 1024
 
 
 def decode_raw(tx_builder, raw: bytes):
+    body = _without_blob_sidecar(raw)
     try:
-        return tx_builder.decode(_without_blob_sidecar(raw))
+        tx = tx_builder.decode(body)
     except Exception as exc:
         raise TransactionRejected(f"failed to decode transaction: {exc}") from None
+    if body[:1] < b"\x80" and isinstance(tx.__dict__, dict):
+        # A typed transaction's hash is keccak(type || payload), which py-evm computes (and
+        # caches) by encoding the decoded object again; decoding is strict, so these bytes
+        # are that encoding.
+        tx.__dict__.setdefault("hash", keccak(body))
+    return tx
 
 
 def _without_blob_sidecar(raw: bytes) -> bytes:

@@ -5,13 +5,16 @@ every block (old roots too, which the trie-value layers answer)."""
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 import pytest
+from eth_abi import encode
 from eth_account import Account
-from eth_utils import keccak, to_checksum_address
+from eth_utils import function_signature_to_4byte_selector, keccak, to_checksum_address
 
 from imochain.chain import Node, NodeConfig, speedups
 from imochain.chain.accounts import create_address
+from imochain.contracts import load_artifact
 
 GENESIS_TIME = 1_700_000_000
 
@@ -62,7 +65,15 @@ def _random_blocks(seed: int, blocks: int) -> list[list[bytes]]:
     senders = [Account.from_key(k).address for k in keys]
     nonces = [0] * len(keys)
     contracts: list[str] = []
-    out = []
+    # an OpenZeppelin ERC-20 (the ERC-7641 token), its whole supply with the first sender
+    token_args = encode(["string", "string", "uint256", "uint256", "uint256", "address"],
+                        ["Eq", "EQ", 10**24, 80, 3600, senders[0]])
+    token = to_checksum_address(create_address(bytes.fromhex(senders[0][2:]), 0))
+    out = [[bytes(Account.sign_transaction(dict(
+        chainId=31337, nonce=0, gas=6_000_000, gasPrice=2 * 10**9,
+        data=bytes.fromhex(load_artifact("ERC7641")["bytecode"][2:]) + token_args), keys[0]).raw_transaction)]]
+    nonces[0] = 1
+    transfer = function_signature_to_4byte_selector("transfer(address,uint256)")
     for _ in range(blocks):
         txs = []
         for _ in range(rng.choice([1, 1, 2, 5])):
@@ -73,7 +84,13 @@ def _random_blocks(seed: int, blocks: int) -> list[list[bytes]]:
                 tx.update(gasPrice=2 * 10**9)
             else:
                 tx.update(type=2, maxFeePerGas=5 * 10**9, maxPriorityFeePerGas=rng.choice([0, 10**9]))
-            if kind < 0.25 or not contracts:
+            if kind > 0.8:  # ERC-20 transfers: most from the holder, some reverting (no balance)
+                i = 0 if rng.random() < 0.8 else i
+                tx.update(nonce=nonces[i], to=token, gas=rng.choice([40_000, 100_000]),
+                          data=transfer + encode(["address", "uint256"], [
+                              rng.choice(senders + [to_checksum_address(keccak(rng.randbytes(8))[12:])]),
+                              rng.choice([1, 10**18, rng.getrandbits(64)])]))
+            elif kind < 0.25 or not contracts:
                 if rng.random() < 0.4 or not contracts:
                     tx.update(data=INITCODE, value=rng.choice([0, 10**15]))
                     contracts.append(to_checksum_address(create_address(bytes.fromhex(senders[i][2:]), nonces[i])))
@@ -102,6 +119,8 @@ def _mine_all(blocks: list[list[bytes]]) -> dict:
             node.mine(1, timestamp=GENESIS_TIME + n)
         seen = set()
         chain = []
+        token = node.get_receipt(keccak(blocks[0][0])).contract_address
+        token_calls = [r.status for n in range(node.block_number + 1) for r in node.block_receipts(n) if r.to == token]
         for n in range(node.block_number + 1):
             info = node.get_block(n)
             receipts = node.block_receipts(n)
@@ -121,7 +140,10 @@ def _mine_all(blocks: list[list[bytes]]) -> dict:
             assert (node.get_balance(a), node.get_nonce(a), node.get_code(a), node.get_storage(a, 1)) == \
                    (node.get_balance(a, head), node.get_nonce(a, head), node.get_code(a, head),
                     node.get_storage(a, 1, head))
-        return {"chain": chain, "state": state, "dump": node.states.dump()}
+        # and the store itself: every key and value py-evm and the node wrote (trie nodes,
+        # headers, bodies, receipts, indexes)
+        return {"chain": chain, "state": state, "dump": node.states.dump(),
+                "store": dict(node.storage.store._data), "token_calls": token_calls}
     finally:
         node.close()
 
@@ -145,6 +167,8 @@ def test_random_blocks_identical_with_and_without_speedups(seed):
     assert stock["chain"] == fast["chain"] == fast_again["chain"]
     assert stock["state"] == fast["state"] == fast_again["state"]
     assert stock["dump"] == fast["dump"]
+    assert stock["store"] == fast["store"] == fast_again["store"]
+    assert 0 in stock["token_calls"] and 1 in stock["token_calls"], "ERC-20 transfers that pass and revert"
 
 
 def test_uninstall_restores_the_libraries():
@@ -164,3 +188,23 @@ def test_uninstall_restores_the_libraries():
     again = (HexaryTrie.get, rlp.codec.encode_raw, serializable.BaseSerializable.copy)
     assert [f.__module__ for f in again] == [f.__module__ for f in patched]
     assert all(f.__module__.startswith("imochain.chain.") for f in again)
+
+
+STATE_TESTS = Path(__file__).resolve().parents[2].parent / "shared" / "osaka-state-tests"
+
+
+@pytest.mark.skipif(not STATE_TESTS.is_dir(), reason=f"state-test fixtures not found at {STATE_TESTS}")
+def test_osaka_state_tests_pass_with_the_speedups():
+    """Ethereum's 1 230 Osaka state tests with every speed-up installed (tests/forks runs them
+    on whatever its worker has installed; the node always runs with the speed-ups)."""
+    from imochain.chain.forks.statetest import cases, run_case
+    was_installed = speedups.installed()
+    speedups.install()
+    try:
+        results = [(name, run_case(test, fork, index, post, name)) for name, test, fork, index, post in cases(STATE_TESTS)]
+    finally:
+        if not was_installed:
+            speedups.uninstall()
+    assert len(results) == 1230
+    failures = [f"{name}: {r.detail}" for name, r in results if not r.passed]
+    assert not failures, "\n".join(failures[:10])
