@@ -112,14 +112,19 @@ def cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def wait_quiet(pid: int, timeout: float = 120) -> None:
-    """Until the process uses under 5 % of a core over half a second (or `timeout`)."""
+def wait_quiet(pid: int, timeout: float = 120, quiet_s: float = 0.5) -> None:
+    """Until the process has used under 5 % of a core for `quiet_s` seconds on end (or `timeout`)."""
     deadline = time.monotonic() + timeout
     last = cpu_seconds(pid)
+    quiet_since = time.monotonic()
     while last is not None and time.monotonic() < deadline:
-        time.sleep(0.5)
+        time.sleep(0.25)
         now = cpu_seconds(pid)
-        if now is None or now - last < 0.025:
+        if now is None:
+            return
+        if now - last >= 0.0125:  # busy in this quarter second: start over
+            quiet_since = time.monotonic()
+        elif time.monotonic() - quiet_since >= quiet_s:
             return
         last = now
 
@@ -198,7 +203,9 @@ def warm_up(peer: Peer) -> None:
             size *= d
         c.call("imo_dryRun", [model["hash"], "0x" + encode(["uint8", "uint32[]", "bytes"],
                                                            [1, model["input_shape"], bytes(size)]).hex()])
-    wait_quiet(peer.pid)  # background start-up work (imochain's warm-up thread) is over
+    # imochain's background warm-up (models' runtimes, then a full collection) starts after 2 s
+    # without oracle work: quiet for longer than that means it has run
+    wait_quiet(peer.pid, quiet_s=3.0)
     for _ in range(50):
         c.call("eth_blockNumber", [])
         c.call("eth_getBalance", [ADDR0, "latest"])

@@ -6,6 +6,7 @@ blocks in order; with automine their transactions go into one block rather than 
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 import time
@@ -95,11 +96,26 @@ def _warm_up_inference(node, delay: float = 2.0, runner=None) -> None:
             node.inference.warm_up()
         except Exception:  # warming is an optimisation only
             log.debug("warm-up failed", exc_info=True)
+        _freeze_start_up()
 
     if runner is not None:
         runner.submit_call(warm)
     else:
         threading.Thread(target=warm, name="imochain-warmup", daemon=True).start()
+
+
+_frozen = False
+
+
+def _freeze_start_up() -> None:
+    """Once per process, after torch and the models are in: what start-up built (~400 000
+    objects) lives as long as the process, so it leaves the collector's scans (gc.freeze).
+    A full collection then walks what the chain made since, not torch: ~0.3 s → ms each."""
+    global _frozen
+    if not _frozen:
+        _frozen = True
+        gc.collect()  # start-up's garbage first: frozen objects are never freed
+        gc.freeze()
 
 
 def oracle_worker(node) -> OracleWorker | None:
