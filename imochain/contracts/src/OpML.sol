@@ -201,6 +201,20 @@ contract OpML is IOpML, ReentrancyGuard {
             return;
         }
 
+        _correct(requestId, g, posted, correct, output, msg.sender, challengeBond);
+    }
+
+    /// The posted result was wrong: `correct` (the hash of `output`) becomes the result, the
+    /// winner gets `paid` plus up to the result's bond slashed from the operator's stake.
+    function _correct(
+        uint256 requestId,
+        Record storage g,
+        bytes32 posted,
+        bytes32 correct,
+        bytes memory output,
+        address winner,
+        uint256 paid
+    ) internal {
         g.status = GameStatus.Corrected;
         _correctedOutputHash[requestId] = correct;
         g.version += 1;
@@ -208,12 +222,11 @@ contract OpML is IOpML, ReentrancyGuard {
         uint256 stake = bondOf[g.submitter];
         uint256 slash = stake < bond ? stake : bond;
         bondOf[g.submitter] = stake - slash;
-        uint256 payout = challengeBond + slash;
-        bondOf[msg.sender] += payout;
-        emit ChallengeSettled(requestId, msg.sender, true, posted, correct, payout);
+        bondOf[winner] += paid + slash;
+        emit ChallengeSettled(requestId, winner, true, posted, correct, paid + slash);
         // Last: the oracle stores the corrected output and calls the consumer (which may fail
         // without undoing this verdict).
-        IAIOracleExtended(oracle).onResultCorrected(requestId, output, msg.sender);
+        IAIOracleExtended(oracle).onResultCorrected(requestId, output, winner);
     }
 
     /// Runs the model on the request's input. Reverts when the precompile fails or returns nothing
@@ -256,17 +269,7 @@ contract OpML is IOpML, ReentrancyGuard {
             emit ChallengeSettled(requestId, challenger, false, posted, posted, msg.value);
             return;
         }
-        bytes32 correct = keccak256(output);
-        g.status = GameStatus.Corrected;
-        _correctedOutputHash[requestId] = correct;
-        g.version += 1;
-        uint256 bond = _bond(requestId);
-        uint256 stake = bondOf[g.submitter];
-        uint256 slash = stake < bond ? stake : bond;
-        bondOf[g.submitter] = stake - slash;
-        bondOf[challenger] += msg.value + slash;
-        emit ChallengeSettled(requestId, challenger, true, posted, correct, msg.value + slash);
-        IAIOracleExtended(oracle).onResultCorrected(requestId, output, challenger);
+        _correct(requestId, g, posted, keccak256(output), output, challenger, msg.value);
     }
 
     // ------------------------------------------------------------------ bonds
