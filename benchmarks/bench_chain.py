@@ -208,18 +208,25 @@ def _phase_times(node, raws: list[bytes]) -> tuple[dict, float]:
     return {label: spent[label] / len(raws) for _, _, label in PHASES}, per_tx
 
 
-def test_where_a_transfer_goes(benchmark):
-    """ms per automined transfer by phase, stock py-evm beside the speed-ups (same node)."""
+def _stock_then_fast(benchmark, measure):
+    """`measure(node, raws)` on one warm node: a round with every speed-up uninstalled, then one
+    with them (the benchmark's timed round)."""
     node = build_node(NodeConfig())
     raws = _signed(0, 3 * PER_ROUND, SINK)
     _send_and_wait(node, raws[:PER_ROUND])
     try:
         speedups.uninstall()
-        stock, stock_tx = _phase_times(node, raws[PER_ROUND:2 * PER_ROUND])
+        stock = measure(node, raws[PER_ROUND:2 * PER_ROUND])
     finally:
         speedups.install()
-    fast, fast_tx = benchmark.pedantic(_phase_times, args=(node, raws[2 * PER_ROUND:]), rounds=1, iterations=1)
+    fast = benchmark.pedantic(measure, args=(node, raws[2 * PER_ROUND:]), rounds=1, iterations=1)
     node.close()
+    return stock, fast
+
+
+def test_where_a_transfer_goes(benchmark):
+    """ms per automined transfer by phase, stock py-evm beside the speed-ups (same node)."""
+    (stock, stock_tx), (fast, fast_tx) = _stock_then_fast(benchmark, _phase_times)
     print(f"\nwhere an automined ETH transfer's time goes, ms (load {os.getloadavg()[0]:.1f}):")
     print(f"{'phase':40s} {'stock':>8s} {'speed-ups':>10s}")
     for _, _, label in PHASES:
@@ -269,16 +276,7 @@ def _profile(node, raws) -> tuple[dict, float, float]:
 
 def test_profile_top_items(benchmark):
     """cProfile of automined transfers: each item's share of the time, stock and with the speed-ups."""
-    node = build_node(NodeConfig())
-    raws = _signed(0, 3 * PER_ROUND, SINK)
-    _send_and_wait(node, raws[:PER_ROUND])
-    try:
-        speedups.uninstall()
-        stock, stock_ms, stock_calls = _profile(node, raws[PER_ROUND:2 * PER_ROUND])
-    finally:
-        speedups.install()
-    fast, fast_ms, fast_calls = benchmark.pedantic(_profile, args=(node, raws[2 * PER_ROUND:]), rounds=1, iterations=1)
-    node.close()
+    (stock, stock_ms, stock_calls), (fast, fast_ms, fast_calls) = _stock_then_fast(benchmark, _profile)
     print(f"\ncProfile of an automined ETH transfer (load {os.getloadavg()[0]:.1f}): share of its time")
     print(f"{'item':44s} {'stock':>7s} {'speed-ups':>10s}")
     for label, _, _ in PROFILED:
