@@ -176,3 +176,20 @@ def test_each_request_keeps_its_models_hash_at_request_time(w3, oracle, opml, ac
     assert f.getRequestModelHashes(ids + [10**6]).call() == want + [bytes(32)]
     r = send(f.invokeCallbacks(ids, [b"\x01"] * len(ids)), operator)
     assert [e.args.modelHash for e in events(opml, "ResultSubmitted", r)] == want
+
+
+def test_the_batch_entry_points_refuse_garbage_and_know_nothing_of_unknown_requests(oracle, opml, accounts,
+                                                                                    operator):
+    """`submitResults` is the oracle's alone and needs one model and output hash per request id;
+    the new views answer empty for a request that was never made."""
+    h = b"\x11" * 32
+    before = opml.functions.bondOf(operator).call()
+    reverts(opml.functions.submitResults([1], [h], [h], operator, 0), "only oracle", accounts[3])
+    # as the oracle itself (an eth_call from its address): arrays of different lengths
+    reverts(opml.functions.submitResults([1, 2], [h], [h, h], operator, 0), "length mismatch", oracle.address)
+    reverts(opml.functions.submitResults([1], [h], [h], accounts[4], 1), "operator bond too low", oracle.address)
+    unknown = 10**9
+    assert oracle.functions.getGameResult(unknown).call() == [ZERO, ZERO, 0]
+    assert oracle.functions.getResultBond(unknown).call() == 0
+    assert oracle.functions.getRequestModelHash(unknown).call() == b"\x00" * 32
+    assert opml.functions.bondOf(operator).call() == before  # nothing was taken or moved
