@@ -12,6 +12,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from eth.db.trie import make_trie_root_and_nodes
 from eth_utils import to_checksum_address
 
 from .accounts import create_address
@@ -75,10 +76,23 @@ def build_block(chain, vm_class, parent, pre_root: bytes, timestamp: int, coinba
         receipts.append(receipt)
         results.append(computation)
     witness = state.persist()
-    header = header.copy(state_root=state.state_root)  # before the block is made: one copy fewer
-    block = vm.set_block_transactions_and_withdrawals(vm.get_block(), header, [p.tx for p in included], receipts,
-                                                      withdrawals=[])
+    block = assemble_block(vm, header, state.state_root, [p.tx for p in included], receipts)
     return BuiltBlock(block, included, receipts, results, witness, state)
+
+
+def assemble_block(vm, header, state_root: bytes, transactions: list, receipts: list):
+    """The block with its state root, transactions and receipts (no withdrawals, no uncles):
+    py-evm's `set_block_transactions_and_withdrawals` on `vm.get_block()`, without reading the
+    empty block back from the database first, with one header copy and one write batch."""
+    block_class = vm.get_block_class()
+    if "withdrawals" not in block_class._meta.field_names:  # before Shanghai: py-evm's way
+        header = header.copy(state_root=state_root)
+        return vm.set_block_transactions_and_withdrawals(vm.get_block(), header, transactions, receipts)
+    tx_root, tx_nodes = make_trie_root_and_nodes(transactions)
+    receipt_root, receipt_nodes = make_trie_root_and_nodes(receipts)
+    vm.chaindb.persist_trie_data_dict({**tx_nodes, **receipt_nodes})
+    header = header.copy(state_root=state_root, transaction_root=tx_root, receipt_root=receipt_root)
+    return block_class(header, transactions, (), ())
 
 
 def log_block(info, built: BuiltBlock, custom_precompiles: set) -> None:
