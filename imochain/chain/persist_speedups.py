@@ -12,6 +12,8 @@ the whole store both ways.
 
 from __future__ import annotations
 
+import functools
+
 import rlp
 from eth.constants import EMPTY_UNCLE_HASH
 from eth.db.chain import BlockDataKey, ChainDB
@@ -26,9 +28,26 @@ _BLOCK_GAPS = SchemaV1.make_chain_gaps_lookup_key()
 stock_persist_block = ChainDB.persist_block
 
 
+@functools.lru_cache(maxsize=8)  # a block checks the record the block before wrote
 def _tail(number: int) -> bytes:
     """A chain-gaps record with no gaps, whose next unknown block is `number`."""
     return rlp.encode(((), number), sedes=chain_gaps)
+
+
+_scores: dict[bytes, int] = {}  # scores this module wrote, by their encoding: the next block reads one
+
+
+def _score_of(chaindb, db, block_hash: bytes) -> int:
+    score = _scores.get(db.get(SchemaV1.make_block_hash_to_score_lookup_key(block_hash)))
+    return chaindb._get_score(db, block_hash) if score is None else score
+
+
+def _encode_score(score: int) -> bytes:
+    encoded = rlp.encode(score, sedes=rlp.sedes.big_endian_int)
+    if len(_scores) >= 64:
+        _scores.clear()
+    _scores[encoded] = score
+    return encoded
 
 
 def persist_block(self, block, *args, **kwargs):
@@ -41,7 +60,7 @@ def persist_block(self, block, *args, **kwargs):
     tail = _tail(number)
     if db.get(_HEADER_GAPS) != tail or db.get(_BLOCK_GAPS) != tail:  # gaps, or not the next block
         return stock_persist_block(self, block, *args, **kwargs)
-    score = self._get_score(db, header.parent_hash)
+    score = _score_of(self, db, header.parent_hash)
     encoded = rlp.encode(header)
     if getattr(header, "_hash", 0) is None:  # py-evm's header caches keccak(rlp(header)) here
         header._hash = keccak(encoded)
@@ -49,8 +68,8 @@ def persist_block(self, block, *args, **kwargs):
     with db.atomic_batch() as batch:
         batch[block_hash] = encoded
         # py-evm's score after the merge: the parent's plus the block number (difficulty 0)
-        batch[SchemaV1.make_block_hash_to_score_lookup_key(block_hash)] = rlp.encode(
-            score + (header.difficulty or number), sedes=rlp.sedes.big_endian_int)
+        batch[SchemaV1.make_block_hash_to_score_lookup_key(block_hash)] = _encode_score(
+            score + (header.difficulty or number))
         batch[SchemaV1.make_block_number_to_hash_lookup_key(number)] = rlp.encode(block_hash)
         batch[_CANONICAL_HEAD] = block_hash
         for index, tx in enumerate(block.transactions):
