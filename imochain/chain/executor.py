@@ -13,12 +13,15 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from eth.db.trie import make_trie_root_and_nodes
+from eth.vm.forks.cancun import get_total_blob_gas
 from eth_utils import to_checksum_address
 
 from .accounts import create_address
 from .calls import walk_computations
 from .errors import decode_revert_reason
+from .fees import tx_type
 from .forking.remote import RemoteUnavailable
+from .forks import max_blob_gas
 
 log = logging.getLogger("imochain.node")
 
@@ -44,8 +47,12 @@ def build_block(chain, vm_class, parent, pre_root: bytes, timestamp: int, coinba
     state = vm.state
     included, receipts, results = [], [], []
     gas_left = header.gas_limit
+    blob_gas_left = max_blob_gas(type(vm))
     for ptx in pool.ready(lambda a: state.get_nonce(a)):
         if ptx.tx.gas > gas_left:
+            continue
+        blob_gas = get_total_blob_gas(ptx.tx) if tx_type(ptx.tx) == 3 else 0
+        if blob_gas > blob_gas_left:  # waits for a later block, as gas does
             continue
         if state.get_nonce(ptx.sender) != ptx.nonce:
             continue
@@ -71,6 +78,9 @@ def build_block(chain, vm_class, parent, pre_root: bytes, timestamp: int, coinba
             log.warning("dropped 0x%s: %s", ptx.hash.hex(), exc)
             continue
         header = vm.add_receipt_to_header(header, receipt)
+        if blob_gas:
+            header = vm.increment_blob_gas_used(header, ptx.tx)
+            blob_gas_left -= blob_gas
         gas_left = header.gas_limit - header.gas_used
         included.append(ptx)
         receipts.append(receipt)
