@@ -32,9 +32,31 @@ def to_int(*args, **kwargs) -> int:
     return eth_utils.to_int(*args, **kwargs)
 
 
+def _own_type_byte(self) -> bytes:  # a payload class: its type id is a class constant
+    return to_bytes(self._type_id)
+
+
+def _wrapped_type_byte(self) -> bytes:  # the typed wrapper: its payload's type id
+    return to_bytes(self.type_id)
+
+
+# py-evm caches these with the `cached_property` package, whose first read on each object
+# asks asyncio whether the function is a coroutine: a plain property is cheaper than that
+_TYPE_BYTES = [
+    (eth.vm.forks.berlin.transactions.TypedTransaction, _wrapped_type_byte),
+    (eth.vm.forks.berlin.receipts.TypedReceipt, _wrapped_type_byte),
+    (eth.vm.forks.berlin.transactions.UnsignedAccessListTransaction, _own_type_byte),
+    (eth.vm.forks.berlin.transactions.AccessListTransaction, _own_type_byte),
+    (eth.vm.forks.london.transactions.UnsignedDynamicFeeTransaction, _own_type_byte),
+    (eth.vm.forks.london.transactions.DynamicFeeTransaction, _own_type_byte),
+    (eth.vm.forks.prague.transactions.UnsignedSetCodeTransaction, _own_type_byte),
+    (eth.vm.forks.prague.transactions.SetCodeTransaction, _own_type_byte),
+]
+
 _MODULES = (eth.vm.forks.berlin.transactions, eth.vm.forks.london.transactions,
             eth.vm.forks.cancun.transactions, eth.vm.forks.prague.transactions,
             eth.vm.forks.berlin.receipts)
 
 PATCHES = [(module, "to_bytes", to_bytes) for module in _MODULES] + [
-    (module, "to_int", to_int) for module in _MODULES if "to_int" in module.__dict__]
+    (module, "to_int", to_int) for module in _MODULES if "to_int" in module.__dict__] + [
+    (cls, "_type_byte", property(getter)) for cls, getter in _TYPE_BYTES]
