@@ -17,7 +17,6 @@ import os
 import pstats
 import statistics
 
-import eth_utils
 from eth.db.chain import ChainDB
 from eth_abi import encode
 from eth_account import Account
@@ -44,7 +43,7 @@ def py_evm_paths():
     """This round's shortcuts off, py-evm's own paths in their place; restored on exit."""
     replaced = [(headers, "direct_header", lambda *args: None), (executor, "assemble_block", _py_evm_assembly),
                 (ChainDB, "persist_block", persist_speedups.stock_persist_block)]
-    replaced += [(module, name, getattr(eth_utils, name)) for module, name, _ in type_byte_speedups.PATCHES]
+    replaced += type_byte_speedups.STOCK
     saved = [(owner, name, owner.__dict__[name]) for owner, name, _ in replaced]
     for owner, name, value in replaced:
         setattr(owner, name, value)

@@ -60,3 +60,4 @@ _MODULES = (eth.vm.forks.berlin.transactions, eth.vm.forks.london.transactions,
 PATCHES = [(module, "to_bytes", to_bytes) for module in _MODULES] + [
     (module, "to_int", to_int) for module in _MODULES if "to_int" in module.__dict__] + [
     (cls, "_type_byte", property(getter)) for cls, getter in _TYPE_BYTES]
+STOCK = [(owner, name, owner.__dict__[name]) for owner, name, _ in PATCHES]  # what they replace (the bench)
