@@ -24,6 +24,7 @@ from eth_utils import keccak
 _CANONICAL_HEAD = SchemaV1.make_canonical_head_hash_lookup_key()
 _HEADER_GAPS = SchemaV1.make_header_chain_gaps_lookup_key()
 _BLOCK_GAPS = SchemaV1.make_chain_gaps_lookup_key()
+_BLOCK_DATA_KEY = rlp.sedes.List([field for _, field in BlockDataKey._meta.fields])  # its fields, no object
 
 stock_persist_block = ChainDB.persist_block
 
@@ -74,7 +75,7 @@ def persist_block(self, block, *args, **kwargs):
         batch[_CANONICAL_HEAD] = block_hash
         for index, tx in enumerate(block.transactions):
             batch[SchemaV1.make_transaction_hash_to_block_lookup_key(tx.hash)] = rlp.encode(
-                BlockDataKey(number, index))
+                (number, index), sedes=_BLOCK_DATA_KEY)
         batch[_HEADER_GAPS] = batch[_BLOCK_GAPS] = _tail(number + 1)
     return (block_hash,), ()
 
