@@ -6,6 +6,8 @@ from __future__ import annotations
 from eth_account import Account
 
 from imochain.chain import Node, NodeConfig
+from imochain.chain.forks import FORKS, max_blob_gas
+from imochain.chain.vm import make_chain_class
 
 GENESIS_TIME = 1_700_000_000
 KEYS = ["0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80",  # dev accounts 0 and 1
@@ -56,3 +58,11 @@ def test_blobs_over_the_block_limit_wait_for_the_next_block():
         _check_blobs(node, 2)
     finally:
         node.close()
+
+
+def test_each_fork_s_blob_limit():
+    expected = {"cancun": 6, "prague": 9, "osaka": 9, "bpo1": 15, "bpo2": 21}
+    for name, vm in FORKS.items():
+        # as the node configures it too (its own precompiles on a subclass)
+        configured = make_chain_class(31337, {b"\0" * 19 + b"\xa1": lambda c: c}, name).vm_configuration[0][1]
+        assert max_blob_gas(vm) == max_blob_gas(configured) == expected.get(name, 0) * GAS_PER_BLOB, name

@@ -62,7 +62,6 @@ def max_blob_gas(vm: type[VirtualMachineAPI]) -> int:
     schedule = getattr(vm._state_class, "blob_schedule", None)
     if schedule is not None:
         return schedule.max_gas
-    order = list(FORKS)
-    if order.index(vm.fork) < order.index("cancun"):
-        return 0
-    return MAX_BLOB_GAS_PER_BLOCK if vm.fork == "cancun" else PRAGUE_MAX
+    if issubclass(vm, PragueVM):
+        return PRAGUE_MAX
+    return MAX_BLOB_GAS_PER_BLOCK if issubclass(vm, CancunVM) else 0
