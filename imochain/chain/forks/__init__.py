@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from eth.abc import VirtualMachineAPI
+from eth.vm.forks.cancun.constants import MAX_BLOB_GAS_PER_BLOCK
+from eth.vm.forks.prague.constants import MAX_BLOB_GAS_PER_BLOCK as PRAGUE_MAX
 from eth.vm.forks import (
     ArrowGlacierVM, BerlinVM, ByzantiumVM, CancunVM, ConstantinopleVM, FrontierVM, GrayGlacierVM,
     HomesteadVM, IstanbulVM, LondonVM, MuirGlacierVM, ParisVM, PetersburgVM, ShanghaiVM,
@@ -57,8 +59,6 @@ def blob_base_fee(vm: type[VirtualMachineAPI], excess_blob_gas: int) -> int:
 def max_blob_gas(vm: type[VirtualMachineAPI]) -> int:
     """The most blob gas one block may use (EIP-4844's limit, raised by Prague and the
     schedules after it); 0 before Cancun."""
-    from eth.vm.forks.cancun.constants import MAX_BLOB_GAS_PER_BLOCK
-    from eth.vm.forks.prague.constants import MAX_BLOB_GAS_PER_BLOCK as PRAGUE_MAX
     schedule = getattr(vm._state_class, "blob_schedule", None)
     if schedule is not None:
         return schedule.max_gas
