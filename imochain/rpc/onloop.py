@@ -54,17 +54,16 @@ def on_loop(ctx: Context, payload: Any) -> bool:
 def serve(ctx: Context, payload: dict) -> tuple[bool, Any]:
     """Answer on the loop: (True, answer), or (False, None) when the node's lock is busy (the
     caller hands the request to a worker). A send's block is queued behind this task."""
-    node = ctx.node
-    if node.block_in_progress or not node.lock.acquire(blocking=False):
-        return False, None
     limit = time_limit(CALL_S) if payload.get("method") == "eth_call" else contextlib.nullcontext()
     try:
-        with answer_first() as after, limit:  # never a send's: a block is not given up midway
-            answer = handle_parsed(ctx, payload)
+        # a promised block holds the node's lock on its own (miner.automine_now)
+        with ctx.node.atomic(wait=False) as free, answer_first() as after:
+            if free is None:
+                return False, None
+            with limit:  # never a send's: a block is not given up midway
+                answer = handle_parsed(ctx, payload)
     except OverTime:
         return False, None  # nothing it did is kept (a call's state is reverted on the way out)
-    finally:
-        node.lock.release()  # a promised block holds the lock on its own (miner.automine_now)
     if after:
         loop = asyncio.get_running_loop()
         for work in after:

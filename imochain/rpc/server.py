@@ -68,7 +68,8 @@ def _after_block(handle, ctx: Context, request: Any) -> Any:
     """A request that arrives while an answered send's block is built waits for that block
     (those that take the node's lock would anyway; this covers the few that read the head)."""
     if ctx.node.block_in_progress:
-        ctx.node.wait_for_block()
+        with ctx.node.atomic():  # taken once the block is in
+            pass
     return handle(ctx, request)
 
 
