@@ -7,10 +7,14 @@ per ERC-20 transfer. Here the loop reads the code bytes itself, charges a plain 
 in place when the meter is py-evm's own and the charge fits (the check evm_speedups makes),
 and calls its logic directly. Every other case (wrapped opcodes of tracers, unknown opcodes,
 a gas charge that fails, debug logging) goes the stock way, so errors and traces are unchanged.
-The most frequent opcodes (PUSH, DUP, SWAP, POP, JUMPDEST, JUMP, JUMPI: about three quarters
-of an ERC-20 transfer's) are done in the loop itself on the stack's list when they are py-evm's own
-functions and the stack allows them; an underflow or overflow calls py-evm's function,
-which raises its error. The steps around the loop are py-evm's own, in its order.
+The most frequent opcodes are done in the loop itself on the stack's list when they are py-evm's
+own functions and the stack allows them: PUSH, DUP, SWAP, POP, JUMPDEST, JUMP, JUMPI (about three
+quarters of an OpenZeppelin ERC-20 transfer's), the pure stack arithmetic (ADD, SUB, MUL, the
+comparisons, the bitwise ops and shifts, BYTE, ISZERO, NOT: most of the rest), the message's
+CALLVALUE, CALLDATASIZE, CALLER, ADDRESS and CALLDATALOAD, and MLOAD/MSTORE within memory already
+paid for. An underflow or overflow, memory to expand, or a stack item of another type calls
+py-evm's function, which charges or raises as it does. The steps around the loop are py-evm's
+own, in its order.
 
 Also here, the message a transaction starts with (Cancun's executor, which Prague and Osaka
 use): py-evm formats a debug line with the contract's whole code in hex, a keccak of the
@@ -33,24 +37,63 @@ from eth.vm.computation import NO_RESULT, BaseComputation
 from eth.vm.forks.cancun.constants import BLOB_TX_TYPE
 from eth.vm.forks.cancun.state import CancunTransactionExecutor
 from eth.vm.gas_meter import GasMeter
-from eth.vm.logic import duplication, flow, swap
+from eth.vm.logic import arithmetic, comparison, context, duplication, flow, memory, swap
 from eth.vm.logic import stack as stack_logic
 from eth.vm.logic.invalid import InvalidOpcode
+from eth.vm.memory import Memory
 from eth.vm.message import Message
 from eth.vm.opcode import _FastOpcode
 from eth.vm.stack import Stack
 
 STOP = 0x00
 JUMPDEST_OPCODE = 0x5B
-PUSH, DUP, SWAP, POP, JUMPDEST, JUMP, JUMPI = range(7)
-# py-evm's logic functions done inline: {function: (kind, n)}
+MASK = 2**256 - 1
+SIGN = 2**255
+PUSH, DUP, SWAP, POP, JUMPDEST, JUMP, JUMPI, BINARY, UNARY, ENV, MSTORE, MLOAD, CALLDATALOAD = range(13)
+
+
+def _signed(x: int) -> int:
+    return x - 2**256 if x >= SIGN else x
+
+
+# py-evm's results, for operands already ints below 2**256 (left is the top of the stack)
+_BINARY_OPS = {
+    arithmetic.add: lambda a, b: (a + b) & MASK,
+    arithmetic.sub: lambda a, b: (a - b) & MASK,
+    arithmetic.mul: lambda a, b: (a * b) & MASK,
+    comparison.lt: lambda a, b: 1 if a < b else 0,
+    comparison.gt: lambda a, b: 1 if a > b else 0,
+    comparison.slt: lambda a, b: 1 if _signed(a) < _signed(b) else 0,
+    comparison.sgt: lambda a, b: 1 if _signed(a) > _signed(b) else 0,
+    comparison.eq: lambda a, b: 1 if a == b else 0,
+    comparison.and_op: lambda a, b: a & b,
+    comparison.or_op: lambda a, b: a | b,
+    comparison.xor: lambda a, b: a ^ b,
+    comparison.byte_op: lambda i, v: (v >> (248 - 8 * i)) & 0xFF if i < 32 else 0,
+    arithmetic.shl: lambda n, v: (v << n) & MASK if n < 256 else 0,
+    arithmetic.shr: lambda n, v: v >> n if n < 256 else 0,
+    arithmetic.sar: lambda n, v: (_signed(v) >> min(n, 256)) & MASK,
+}
+_UNARY_OPS = {comparison.iszero: lambda a: 0 if a else 1, comparison.not_op: lambda a: MASK - a}
+_ENV_OPS = {  # what the opcode pushes, from the message
+    context.callvalue: lambda msg: msg.value,
+    context.calldatasize: lambda msg: len(msg.data),
+    context.caller: lambda msg: msg.sender,
+    context.address: lambda msg: msg.storage_address,
+}
+# py-evm's logic functions done inline: {function: (kind, n or the result's function)}
 _INLINE = {getattr(stack_logic, f"push{n}"): (PUSH, n) for n in range(33) if hasattr(stack_logic, f"push{n}")}
 _INLINE.update({getattr(duplication, f"dup{n}"): (DUP, n) for n in range(1, 17)})
 _INLINE.update({getattr(swap, f"swap{n}"): (SWAP, n) for n in range(1, 17)})
 _INLINE.update({stack_logic.pop: (POP, 0), flow.jumpdest: (JUMPDEST, 0), flow.jump: (JUMP, 1),
-                flow.jumpi: (JUMPI, 2)})
+                flow.jumpi: (JUMPI, 2), memory.mstore: (MSTORE, 2), memory.mload: (MLOAD, 1),
+                context.calldataload: (CALLDATALOAD, 1)})
+_INLINE.update({fn: (BINARY, op) for fn, op in _BINARY_OPS.items()})
+_INLINE.update({fn: (UNARY, op) for fn, op in _UNARY_OPS.items()})
+_INLINE.update({fn: (ENV, op) for fn, op in _ENV_OPS.items()})
 _stock_apply_computation = BaseComputation.__dict__["apply_computation"]
 _stock_consume_gas = BaseComputation.consume_gas
+_stock_extend_memory = BaseComputation.extend_memory
 
 
 class OverTime(BaseException):
@@ -121,6 +164,10 @@ def _run(computation, deadline: float | None) -> None:
     stack = computation._stack
     values = stack.values if type(stack) is Stack and type(code) is CodeStream else None
     inline = _INLINE if values is not None else {}
+    memory = computation._memory  # MLOAD/MSTORE inline only within it, as py-evm's own Memory
+    if type(memory) is not Memory or type(computation).extend_memory is not _stock_extend_memory:
+        memory = None
+    calldata = None
     if deadline is not None and values is None:
         raise OverTime  # a stack or code stream of a tracer's: its jumps are not counted here
     jumps = 0
@@ -158,16 +205,44 @@ def _run(computation, deadline: float | None) -> None:
                         values[-1], values[-n - 1] = values[-n - 1], values[-1]
                     elif kind == POP and depth:
                         values.pop()
-                    elif kind >= JUMP and depth >= n and _plain(values[-1]) and _plain(values[-n]):
-                        dest = _int(values.pop())
-                        if kind == JUMP or _int(values.pop()):
-                            _jump(code, raw, size, dest)
-                            if deadline is not None:
-                                jumps += 1
-                                if not jumps & 127 and perf_counter() > deadline:
-                                    raise OverTime
-                    elif kind != JUMPDEST:
-                        fn.logic_fn(computation)  # py-evm's function raises the stack's error
+                    elif kind == JUMPDEST:
+                        pass
+                    elif kind == ENV and depth < 1024:
+                        values.append(n(computation.msg))
+                    else:  # the rest take the top item as a number
+                        top = values[-1] if depth else None
+                        if type(top) is bytes:
+                            top = int.from_bytes(top, "big")
+                        below = values[-2] if depth > 1 else None
+                        if type(top) is not int:
+                            fn.logic_fn(computation)  # py-evm's function raises the stack's error
+                        elif kind == BINARY and (type(below) is int or type(below) is bytes):
+                            del values[-1]
+                            values[-1] = n(top, below if type(below) is int else int.from_bytes(below, "big"))
+                        elif kind == UNARY:
+                            values[-1] = n(top)
+                        elif kind == JUMP or kind == JUMPI and (type(below) is int or type(below) is bytes):
+                            del values[-n:]
+                            if kind == JUMP or (below if type(below) is int else int.from_bytes(below, "big")):
+                                _jump(code, raw, size, top)
+                                if deadline is not None:
+                                    jumps += 1
+                                    if not jumps & 127 and perf_counter() > deadline:
+                                        raise OverTime
+                        elif kind == MLOAD and memory is not None and top + 32 <= len(memory._bytes):
+                            values[-1] = bytes(memory._bytes[top:top + 32])
+                        elif kind == MSTORE and memory is not None and top + 32 <= len(memory._bytes) \
+                                and (type(below) is int or type(below) is bytes):
+                            # no expansion: py-evm charges nothing more; the word is the item, left-padded
+                            memory._bytes[top:top + 32] = below.to_bytes(32, "big") if type(below) is int \
+                                else below.rjust(32, b"\x00")
+                            del values[-2:]
+                        elif kind == CALLDATALOAD:
+                            if calldata is None:
+                                calldata = computation.msg.data_as_bytes
+                            values[-1] = calldata[top:top + 32].ljust(32, b"\x00").lstrip(b"\x00")
+                        else:
+                            fn.logic_fn(computation)  # memory to expand, or a stack item of another type
             else:
                 if deadline is not None and perf_counter() > deadline:
                     raise OverTime  # wrapped or unusual opcodes: checked one by one (rare)
@@ -176,14 +251,6 @@ def _run(computation, deadline: float | None) -> None:
             break
         if pc >= size:  # the implicit STOP did not halt (never in py-evm): the stream ends here
             break
-
-
-def _plain(item) -> bool:
-    return type(item) is int or type(item) is bytes
-
-
-def _int(item) -> int:
-    return item if type(item) is int else int.from_bytes(item, "big")
 
 
 def _jump(code, raw, size, dest: int) -> None:
