@@ -163,7 +163,7 @@ def _run(computation, deadline: float | None) -> None:
     inline_gas = type(meter) is GasMeter and type(computation).consume_gas is _stock_consume_gas
     stack = computation._stack
     values = stack.values if type(stack) is Stack and type(code) is CodeStream else None
-    inline = _INLINE if values is not None else {}
+    table = _table(opcodes, values is not None)
     memory = computation._memory  # MLOAD/MSTORE inline only within it, as py-evm's own Memory
     if type(memory) is not Memory or type(computation).extend_memory is not _stock_extend_memory:
         memory = None
@@ -178,21 +178,16 @@ def _run(computation, deadline: float | None) -> None:
             code.program_counter = pc + 1
         else:
             opcode = STOP  # past the end: an implicit STOP, as the stock code stream yields
-        fn = opcodes.get(opcode)
-        if fn is None:
-            fn = InvalidOpcode(opcode)
+        fn, cost, kind, n = table[opcode]
         try:
-            if inline_gas and type(fn) is _FastOpcode:
-                cost = fn.gas_cost
-                if 0 <= cost <= meter.gas_remaining:
+            if cost is not None and inline_gas:
+                if cost <= meter.gas_remaining:
                     meter.gas_remaining -= cost
                 else:
                     computation.consume_gas(cost, fn.mnemonic)
-                step = inline.get(fn.logic_fn)
-                if step is None:
+                if kind is None:
                     fn.logic_fn(computation)
                 else:
-                    kind, n = step
                     depth = len(values)
                     if kind == PUSH and depth < 1024:
                         start = code.program_counter
@@ -251,6 +246,32 @@ def _run(computation, deadline: float | None) -> None:
             break
         if pc >= size:  # the implicit STOP did not halt (never in py-evm): the stream ends here
             break
+
+
+_tables: dict = {}  # (id of an opcode table, inline?) -> (the table, its steps)
+
+
+def _table(opcodes, inline: bool) -> list:
+    """Each opcode's (function, fixed gas or None, inline kind or None, its argument): a plain
+    opcode of py-evm's (fixed gas, a logic function) has its gas charged in the loop, and is done
+    inline when its function is one of py-evm's in _INLINE; the rest are called the stock way.
+    Kept for py-evm's tables (dicts made once per fork), built per run for a tracer's."""
+    entry = _tables.get((id(opcodes), inline))
+    if entry is not None and entry[0] is opcodes:
+        return entry[1]
+    steps = []
+    for opcode in range(256):
+        fn = opcodes.get(opcode)
+        if fn is None:
+            steps.append((InvalidOpcode(opcode), None, None, None))
+        elif type(fn) is _FastOpcode and type(fn.gas_cost) is int and fn.gas_cost >= 0:
+            kind, n = _INLINE.get(fn.logic_fn, (None, None)) if inline else (None, None)
+            steps.append((fn, fn.gas_cost, kind, n))
+        else:
+            steps.append((fn, None, None, None))
+    if type(opcodes) is dict:
+        _tables[(id(opcodes), inline)] = (opcodes, steps)
+    return steps
 
 
 def _jump(code, raw, size, dest: int) -> None:
