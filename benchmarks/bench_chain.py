@@ -283,3 +283,68 @@ def test_profile_top_items(benchmark):
         print(f"{label:44s} {stock[label] * 100:6.1f}% {fast[label] * 100:9.1f}%")
     print(f"{'ms per transaction under the profiler':44s} {stock_ms:7.2f} {fast_ms:10.2f}")
     print(f"{'Python function calls per transaction':44s} {stock_calls:7.0f} {fast_calls:10.0f}")
+
+
+def test_evm_loop_ops_before_after(benchmark):
+    """Round 5 (evm_loop's inline arithmetic, comparisons, shifts, environment pushes, CALLDATALOAD,
+    MLOAD/MSTORE) off and on, alternating on one warm node: CPU and Python calls per ERC-20
+    transfer and per eth_call of balanceOf. "Off" leaves round 3's inline opcodes (PUSH, DUP,
+    SWAP, POP, JUMPDEST, JUMP, JUMPI)."""
+    import cProfile
+    import pstats
+
+    from imochain.chain import evm_loop
+    added = {fn: step for fn, step in evm_loop._INLINE.items() if step[0] > evm_loop.JUMPI}
+
+    def set_round5(on: bool) -> None:
+        for fn, step in added.items():
+            if on:
+                evm_loop._INLINE[fn] = step
+            else:
+                evm_loop._INLINE.pop(fn, None)
+        evm_loop._tables.clear()
+
+    per, rounds = 40, 6
+    count = per * (2 * rounds + 1)
+    node = build_node(NodeConfig())
+    token = _deploy_token(node)
+    transfer = selector("transfer(address,uint256)") + encode(["address", "uint256"], [SINK, 1])
+    call = {"to": bytes.fromhex(token[2:]),
+            "data": selector("balanceOf(address)") + encode(["address"], [ADDR0])}
+    kinds = {"ERC-20 transfer": (_signed(1, count + 2 * per, token, transfer, gas=200_000),
+                                 lambda raws: _send_all(node, raws)),
+             "eth_call balanceOf": ([None] * (count + 2 * per), lambda items: [node.call(call) for _ in items])}
+    results = {}
+
+    def measure():
+        gc.collect()
+        gc.freeze()  # see test_tx_speedups_before_after
+        for kind, (items, run) in kinds.items():
+            chunks = [items[i:i + per] for i in range(0, len(items), per)]
+            run(chunks[0])  # warm-up
+            spent = {False: [], True: []}
+            for i, chunk in enumerate(chunks[1:2 * rounds + 1]):
+                on = i % 2 == 1
+                set_round5(on)
+                spent[on].append(_cpu_per_op(run, chunk))
+            calls = {}
+            for on, chunk in zip((False, True), chunks[2 * rounds + 1:]):
+                set_round5(on)
+                profile = cProfile.Profile()
+                profile.runcall(run, chunk)
+                calls[on] = sum(v[1] for v in pstats.Stats(profile).stats.values()) / len(chunk)
+            results[kind] = (statistics.median(spent[False]), statistics.median(spent[True]), calls)
+
+    try:
+        benchmark.pedantic(measure, rounds=1, iterations=1)
+    finally:
+        gc.unfreeze()
+        set_round5(True)
+        node.close()
+    print(f"\nround 5 (evm_loop's inline ops) off vs on, in-process "
+          f"(load {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores):")
+    for kind, (before, after, calls) in results.items():
+        print(f"{kind:22s} CPU {before * 1e3:7.3f} -> {after * 1e3:7.3f} ms ({before / after:.2f}x); "
+              f"Python calls {calls[False]:.0f} -> {calls[True]:.0f}")
+        benchmark.extra_info[kind] = {"before_ms": before * 1e3, "after_ms": after * 1e3,
+                                      "calls_before": calls[False], "calls_after": calls[True]}
