@@ -11,9 +11,9 @@ The most frequent opcodes are done in the loop itself on the stack's list when t
 own functions and the stack allows them: PUSH, DUP, SWAP, POP, JUMPDEST, JUMP, JUMPI (about three
 quarters of an OpenZeppelin ERC-20 transfer's), the pure stack arithmetic (ADD, SUB, MUL, the
 comparisons, the bitwise ops and shifts, BYTE, ISZERO, NOT: most of the rest), the message's
-CALLVALUE, CALLDATASIZE, CALLER, ADDRESS and CALLDATALOAD, and MLOAD/MSTORE within memory already
-paid for. An underflow or overflow, memory to expand, or a stack item of another type calls
-py-evm's function, which charges or raises as it does. The steps around the loop are py-evm's
+CALLVALUE, CALLDATASIZE, CALLER, ADDRESS and CALLDATALOAD, and MLOAD/MSTORE (memory to expand
+goes through py-evm's `extend_memory`, which charges for it or raises). An underflow or overflow,
+or a stack item of another type, calls py-evm's function, which raises its error. The steps around the loop are py-evm's
 own, in its order.
 
 Also here, the message a transaction starts with (Cancun's executor, which Prague and Osaka
@@ -164,7 +164,7 @@ def _run(computation, deadline: float | None) -> None:
     stack = computation._stack
     values = stack.values if type(stack) is Stack and type(code) is CodeStream else None
     table = _table(opcodes, values is not None)
-    memory = computation._memory  # MLOAD/MSTORE inline only within it, as py-evm's own Memory
+    memory = computation._memory  # MLOAD/MSTORE inline only on py-evm's own Memory
     if type(memory) is not Memory or type(computation).extend_memory is not _stock_extend_memory:
         memory = None
     calldata = None
@@ -224,11 +224,14 @@ def _run(computation, deadline: float | None) -> None:
                                     jumps += 1
                                     if not jumps & 127 and perf_counter() > deadline:
                                         raise OverTime
-                        elif kind == MLOAD and memory is not None and top + 32 <= len(memory._bytes):
+                        elif kind == MLOAD and memory is not None:
+                            if top + 32 > len(memory._bytes):
+                                computation.extend_memory(top, 32)  # py-evm's gas for it, or its error
                             values[-1] = bytes(memory._bytes[top:top + 32])
-                        elif kind == MSTORE and memory is not None and top + 32 <= len(memory._bytes) \
-                                and (type(below) is int or type(below) is bytes):
-                            # no expansion: py-evm charges nothing more; the word is the item, left-padded
+                        elif kind == MSTORE and memory is not None and (type(below) is int or type(below) is bytes):
+                            if top + 32 > len(memory._bytes):
+                                computation.extend_memory(top, 32)
+                            # the word is the item, left-padded
                             memory._bytes[top:top + 32] = below.to_bytes(32, "big") if type(below) is int \
                                 else below.rjust(32, b"\x00")
                             del values[-2:]
