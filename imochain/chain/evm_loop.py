@@ -190,7 +190,7 @@ def _run(computation, deadline: float | None) -> None:
                 else:
                     depth = len(values)
                     if kind == PUSH and depth < 1024:
-                        start = code.program_counter
+                        start = pc + 1
                         data = raw[start:start + n]
                         code.program_counter = start + n
                         values.append(data if len(data) == n else data.ljust(n, b"\x00"))
@@ -240,7 +240,7 @@ def _run(computation, deadline: float | None) -> None:
                                 calldata = computation.msg.data_as_bytes
                             values[-1] = calldata[top:top + 32].ljust(32, b"\x00").lstrip(b"\x00")
                         else:
-                            fn.logic_fn(computation)  # memory to expand, or a stack item of another type
+                            fn.logic_fn(computation)  # too few or too many items, or one of another type
             else:
                 if deadline is not None and perf_counter() > deadline:
                     raise OverTime  # wrapped or unusual opcodes: checked one by one (rare)
