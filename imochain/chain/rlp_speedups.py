@@ -9,10 +9,11 @@ instead of generators wrapped in decorators. Unusual input (positional arguments
 duplicate names, other types, anything that fails) falls through to pyrlp's own code, so
 results and errors are unchanged.
 
-When rusty-rlp is installed (pyrlp's optional Rust backend, `rlp[rust-backend]`), raw encoding
-and decoding go to it: it encodes ~5-10x faster than the Python loops below, and decodes a
-transaction or receipt faster. Whatever it refuses takes the Python path, and malformed RLP
-still gets pyrlp's own messages ("RLP string too short", not Rust's "Invariant").
+Raw RLP: when rusty-rlp is installed (pyrlp's optional Rust backend, `rlp[rust-backend]`),
+encoding and strict decoding go to it (it encodes 4-10x faster than the Python loops below,
+and decodes the chain's transactions and receipts faster); without it, the Python loops.
+Either way the bytes are the same, and malformed RLP gets pyrlp's Python messages ("RLP
+string too short", not Rust's "Invariant"); the bench is benchmarks/bench_rlp_backend.py.
 """
 
 from __future__ import annotations
@@ -153,7 +154,6 @@ def binary_deserialize(self, serial):
 
 
 slow_encode_raw = rlp.codec.encode_raw
-slow_decode_raw = rlp.codec.decode_raw
 rusty_rlp = getattr(rlp.codec, "rusty_rlp", None)  # set when pyrlp found the Rust backend
 
 
@@ -214,7 +214,8 @@ def rust_decode_raw(item, strict, preserve_per_item_rlp):
 
 
 def python_decode_raw(item, strict, _preserve_per_item_rlp=False):
-    """pyrlp's pure-Python `decode_raw` (which it leaves out when it has the Rust backend)."""
+    """pyrlp's pure-Python `decode_raw` (which it leaves out when it has the Rust backend),
+    saying "too short" for a truncated item where pyrlp says "ends with -1 superfluous bytes"."""
     try:
         result, per_item_rlp, end = rlp.codec.consume_item(item, 0)
     except IndexError:
@@ -227,7 +228,7 @@ def python_decode_raw(item, strict, _preserve_per_item_rlp=False):
 
 
 encode_raw = python_encode_raw if rusty_rlp is None else rust_encode_raw
-decode_raw = slow_decode_raw if rusty_rlp is None else rust_decode_raw
+decode_raw = python_decode_raw if rusty_rlp is None else rust_decode_raw
 
 
 PATCHES = [
@@ -242,5 +243,5 @@ PATCHES = [
     (serializable, "merge_args_to_kwargs", merge_args_to_kwargs),
     (serializable.BaseSerializable, "copy", fast_copy),
     (serializable.BaseSerializable, "__init__", fast_init),
-    (rlp.codec, "decode_raw", decode_raw),  # itself when there is no Rust backend
+    (rlp.codec, "decode_raw", decode_raw),
 ]
