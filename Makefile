@@ -23,7 +23,7 @@ $(STAMP): pyproject.toml
 
 # pyrlp's optional Rust backend (docs/bench/profile.md): a binary wheel or nothing, never a build.
 $(RUSTY): $(STAMP)
-	$(BIN)/pip install -q --only-binary=:all: rusty-rlp==0.4.0 >/dev/null 2>&1 \
+	@$(BIN)/pip install -q --only-binary=:all: rusty-rlp==0.4.0 >/dev/null 2>&1 \
 		|| echo "rusty-rlp: no binary wheel here; RLP stays in Python (same results, a little slower)"
 	touch $@
 
