@@ -115,13 +115,26 @@ def test_both_backends_write_identical_chains():
     rust = _mine_all(blocks)
     assert python["chain"] == rust["chain"] and python["state"] == rust["state"]
     assert python["store"] == rust["store"]
-    decoded = 0
+    decoded, accounts = 0, 0
     for value in rust["store"].values():
-        try:
-            item = rlp_speedups.python_decode_raw(value, True)[0]
-        except rlp.DecodingError:
+        item = _same_both_ways(value)
+        if item is None:
             continue  # not RLP (code, raw hashes, numbers)
-        assert rlp_speedups.rust_decode_raw(value, True, False)[0] == item
-        assert rlp_speedups.rust_encode_raw(item) == rlp_speedups.python_encode_raw(item) == value
         decoded += 1
+        if type(item) is list and len(item) == 2 and type(item[1]) is bytes:  # a trie leaf
+            leaf_value = _same_both_ways(item[1])
+            accounts += type(leaf_value) is list and len(leaf_value) == 4
     assert decoded > 100, "trie nodes, headers, receipts and bodies were among the stored values"
+    assert accounts > 5, "accounts (state-trie leaves) were among them"
+
+
+def _same_both_ways(value: bytes):
+    """`value` decoded, after checking both backends decode it alike and re-encode it to itself;
+    None when it is not RLP."""
+    try:
+        item = rlp_speedups.python_decode_raw(value, True)[0]
+    except rlp.DecodingError:
+        return None
+    assert rlp_speedups.rust_decode_raw(value, True, False)[0] == item
+    assert rlp_speedups.rust_encode_raw(item) == rlp_speedups.python_encode_raw(item) == value
+    return item
