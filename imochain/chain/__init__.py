@@ -2,10 +2,11 @@
 
 from .errors import (BlockNotFound, ChainError, ExecutionFailed, ExecutionReverted,
                      InvalidParams, TransactionRejected)
+from .evm_loop import OverTime, limits_enforced, time_limit
 from .miner import answer_first
 from .node import Node
 from .types import BlockInfo, CallResult, LogInfo, NodeConfig, ReceiptInfo, TxInfo
 
-__all__ = ["Node", "answer_first", "NodeConfig", "BlockInfo", "CallResult", "LogInfo", "ReceiptInfo", "TxInfo", "ChainError",
+__all__ = ["Node", "answer_first", "time_limit", "limits_enforced", "OverTime", "NodeConfig", "BlockInfo", "CallResult", "LogInfo", "ReceiptInfo", "TxInfo", "ChainError",
            "ExecutionReverted", "ExecutionFailed", "InvalidParams", "TransactionRejected",
            "BlockNotFound"]

@@ -21,6 +21,10 @@ line unless debug logging is on.
 
 from __future__ import annotations
 
+import contextlib
+import threading
+from time import perf_counter
+
 from eth._utils.address import generate_contract_address
 from eth.constants import CREATE_CONTRACT_ADDRESS
 from eth.exceptions import Halt, InvalidInstruction, InvalidJumpDestination
@@ -49,8 +53,41 @@ _stock_apply_computation = BaseComputation.__dict__["apply_computation"]
 _stock_consume_gas = BaseComputation.consume_gas
 
 
+class OverTime(BaseException):
+    """A run under `time_limit` went past it and was abandoned midway. A BaseException, so no
+    handler of py-evm's or ours takes it for the run's own error; the caller runs it again
+    where time does not matter."""
+
+
+_limit = threading.local()
+_CHEAP_PRECOMPILES = 4  # ecrecover, sha256, ripemd160, identity: microseconds whatever the input
+
+
+def limits_enforced() -> bool:
+    """Whether `time_limit` is honoured: only this module's interpreter loop checks it."""
+    return BaseComputation.__dict__["apply_computation"].__func__ is apply_computation
+
+
+@contextlib.contextmanager
+def time_limit(seconds: float):
+    """Runs on this thread that go past `seconds` raise OverTime. Checked when a message starts
+    and every 128 jumps (only a loop or a call can make a run long); a run this loop cannot
+    bound (the stock loop under a tracer or debug logging, a precompile other than the four
+    cheap ones) is given up at once."""
+    _limit.deadline = perf_counter() + seconds
+    try:
+        yield
+    finally:
+        _limit.deadline = None
+
+
 def apply_computation(cls, state, message, transaction_context, parent_computation=None):
+    deadline = getattr(_limit, "deadline", None)
+    if deadline is not None and perf_counter() > deadline:
+        raise OverTime
     if cls.logger.show_debug2 or GasMeter.logger.show_debug2:  # py-evm logs every opcode
+        if deadline is not None:
+            raise OverTime
         return _stock_apply_computation.__func__(cls, state, message, transaction_context, parent_computation)
     with cls(state, message, transaction_context) as computation:
         if computation.is_origin_computation:
@@ -65,14 +102,16 @@ def apply_computation(cls, state, message, transaction_context, parent_computati
         precompile = computation.precompiles.get(message.code_address, NO_RESULT)
         if precompile is not NO_RESULT:
             if not message.is_delegation:
+                if deadline is not None and int.from_bytes(message.code_address, "big") > _CHEAP_PRECOMPILES:
+                    raise OverTime
                 precompile(computation)
             return computation
 
-        _run(computation)
+        _run(computation, deadline)
     return computation
 
 
-def _run(computation) -> None:
+def _run(computation, deadline: float | None) -> None:
     opcodes = computation.opcodes
     code = computation.code
     raw = code._raw_code_bytes
@@ -82,6 +121,9 @@ def _run(computation) -> None:
     stack = computation._stack
     values = stack.values if type(stack) is Stack and type(code) is CodeStream else None
     inline = _INLINE if values is not None else {}
+    if deadline is not None and values is None:
+        raise OverTime  # a stack or code stream of a tracer's: its jumps are not counted here
+    jumps = 0
     while True:
         pc = code.program_counter
         if pc < size:
@@ -120,9 +162,15 @@ def _run(computation) -> None:
                         dest = _int(values.pop())
                         if kind == JUMP or _int(values.pop()):
                             _jump(code, raw, size, dest)
+                            if deadline is not None:
+                                jumps += 1
+                                if not jumps & 127 and perf_counter() > deadline:
+                                    raise OverTime
                     elif kind != JUMPDEST:
                         fn.logic_fn(computation)  # py-evm's function raises the stack's error
             else:
+                if deadline is not None and perf_counter() > deadline:
+                    raise OverTime  # wrapped or unusual opcodes: checked one by one (rare)
                 fn(computation=computation)
         except Halt:
             break

@@ -12,12 +12,16 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from eth.db.trie import make_trie_root_and_nodes
+from eth.vm.forks.cancun import get_total_blob_gas
 from eth_utils import to_checksum_address
 
 from .accounts import create_address
 from .calls import walk_computations
 from .errors import decode_revert_reason
+from .fees import tx_type
 from .forking.remote import RemoteUnavailable
+from .forks import max_blob_gas
 
 log = logging.getLogger("imochain.node")
 
@@ -43,8 +47,12 @@ def build_block(chain, vm_class, parent, pre_root: bytes, timestamp: int, coinba
     state = vm.state
     included, receipts, results = [], [], []
     gas_left = header.gas_limit
+    blob_gas_left = max_blob_gas(type(vm))
     for ptx in pool.ready(lambda a: state.get_nonce(a)):
         if ptx.tx.gas > gas_left:
+            continue
+        blob_gas = get_total_blob_gas(ptx.tx) if tx_type(ptx.tx) == 3 else 0
+        if blob_gas > blob_gas_left:  # waits for a later block, as gas does
             continue
         if state.get_nonce(ptx.sender) != ptx.nonce:
             continue
@@ -70,15 +78,31 @@ def build_block(chain, vm_class, parent, pre_root: bytes, timestamp: int, coinba
             log.warning("dropped 0x%s: %s", ptx.hash.hex(), exc)
             continue
         header = vm.add_receipt_to_header(header, receipt)
+        if blob_gas:
+            header = vm.increment_blob_gas_used(header, ptx.tx)
+            blob_gas_left -= blob_gas
         gas_left = header.gas_limit - header.gas_used
         included.append(ptx)
         receipts.append(receipt)
         results.append(computation)
     witness = state.persist()
-    header = header.copy(state_root=state.state_root)  # before the block is made: one copy fewer
-    block = vm.set_block_transactions_and_withdrawals(vm.get_block(), header, [p.tx for p in included], receipts,
-                                                      withdrawals=[])
+    block = assemble_block(vm, header, state.state_root, [p.tx for p in included], receipts)
     return BuiltBlock(block, included, receipts, results, witness, state)
+
+
+def assemble_block(vm, header, state_root: bytes, transactions: list, receipts: list):
+    """The block with its state root, transactions and receipts (no withdrawals, no uncles):
+    py-evm's `set_block_transactions_and_withdrawals` on `vm.get_block()`, without reading the
+    empty block back from the database first, with one header copy and one write batch."""
+    block_class = vm.get_block_class()
+    if "withdrawals" not in block_class._meta.field_names:  # before Shanghai: py-evm's way
+        header = header.copy(state_root=state_root)
+        return vm.set_block_transactions_and_withdrawals(vm.get_block(), header, transactions, receipts)
+    tx_root, tx_nodes = make_trie_root_and_nodes(transactions)
+    receipt_root, receipt_nodes = make_trie_root_and_nodes(receipts)
+    vm.chaindb.persist_trie_data_dict({**tx_nodes, **receipt_nodes})
+    header = header.copy(state_root=state_root, transaction_root=tx_root, receipt_root=receipt_root)
+    return block_class(header, transactions, (), ())
 
 
 def log_block(info, built: BuiltBlock, custom_precompiles: set) -> None:

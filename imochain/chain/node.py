@@ -143,10 +143,17 @@ class Node(DevControls):
                 self.fork.close()
 
     @contextlib.contextmanager
-    def atomic(self):
-        """Hold the chain still across several calls (a reader that needs one consistent view)."""
-        with self.lock:
+    def atomic(self, wait: bool = True):
+        """Hold the chain still across several calls; wait=False: None rather than wait for it."""
+        if not wait and (self.block_in_progress or not self.lock.acquire(blocking=False)):
+            yield None
+            return
+        if wait:
+            self.lock.acquire()
+        try:
             yield self
+        finally:
+            self.lock.release()
 
     # ------------------------------------------------------------------ blocks & state
 
@@ -432,11 +439,6 @@ class Node(DevControls):
     def block_in_progress(self) -> bool:
         """An automined block is being built after its sender was answered (miner.answer_first)."""
         return self.miner.in_progress > 0
-
-    def wait_for_block(self) -> None:
-        """Return once no block promised to an answered sender is still being built."""
-        with self.lock:
-            pass
 
     @property
     def automine(self) -> bool:

@@ -27,6 +27,9 @@ CONFIG_KEY = b"imo:config"
 BASE_KEY = b"imo:base"  # a fork's first local block: its number and local state root
 CACHE_WEIGHT = 4096  # decoded blocks (and receipt lists) kept: one per block plus one per transaction
 HEAD_TAGS = ("latest", "pending", "safe", "finalized")
+# the shapes of our records, given rather than inferred from each value (the same bytes)
+HEAD_SEDES = rlp.sedes.List([rlp.sedes.big_endian_int, rlp.sedes.binary, rlp.sedes.binary])
+TX_LOCATION_SEDES = rlp.sedes.List([rlp.sedes.binary, rlp.sedes.big_endian_int])
 
 
 def num_key(n: int) -> bytes:
@@ -167,7 +170,7 @@ class ChainStorage:
                 self.touched.setdefault(addr, set()).update(int.from_bytes(s, "big") for s in slots)
 
     def write_head(self) -> None:
-        self.store[HEAD_KEY] = rlp.encode([self.head.block_number, self.head.hash, self.head_root])
+        self.store[HEAD_KEY] = rlp.encode([self.head.block_number, self.head.hash, self.head_root], sedes=HEAD_SEDES)
 
     def set_head_root(self, root: bytes, witness) -> None:
         """A dev edit of the head's state (anvil_setBalance & co.): no new block."""
@@ -207,7 +210,7 @@ class ChainStorage:
         if self.head_root != parent_root:  # replays (debug_trace*) must start from it
             self.store[pre_key(header.hash)] = self.head_root
         for i, ptx in enumerate(included):
-            self.store[tx_key(ptx.hash)] = rlp.encode([header.hash, i])
+            self.store[tx_key(ptx.hash)] = rlp.encode([header.hash, i], sedes=TX_LOCATION_SEDES)
             if ptx.hash in self.imp_senders:
                 self.store[imp_key(ptx.hash)] = ptx.sender
         self.remember_touched(witness)

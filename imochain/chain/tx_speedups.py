@@ -110,7 +110,7 @@ _stock_trie_root_and_nodes = eth.db.trie._make_trie_root_and_nodes
 def _make_trie_root_and_nodes(items: tuple):
     if len(items) != 1 or type(items[0]) is not bytes:
         return _stock_trie_root_and_nodes(items)
-    encoded = rlp.encode([_ONE_ITEM_KEY, items[0]])
+    encoded = _encode_raw([_ONE_ITEM_KEY, items[0]])  # plain bytes: no sedes to infer
     root = keccak256(encoded)
     return root, {root: encoded}
 

@@ -17,6 +17,7 @@ from fastapi import FastAPI, WebSocket, WebSocketDisconnect
 from imochain.chain import answer_first
 
 from . import config, dev, eth, filters, proof, raw, simulate, spec_extras, testing_ns  # noqa: F401  (registers methods)
+from . import onloop
 from .browser import BrowserGuard, BrowserPolicy
 from .dispatch import METHODS, Context, error_response, handle_parsed, handle_payload, parse
 from .filters import FilterManager
@@ -67,7 +68,8 @@ def _after_block(handle, ctx: Context, request: Any) -> Any:
     """A request that arrives while an answered send's block is built waits for that block
     (those that take the node's lock would anyway; this covers the few that read the head)."""
     if ctx.node.block_in_progress:
-        ctx.node.wait_for_block()
+        with ctx.node.atomic():  # taken once the block is in
+            pass
     return handle(ctx, request)
 
 
@@ -103,9 +105,9 @@ def _settle(loop, future: asyncio.Future, result: Any, written: threading.Event)
 
 
 async def run_payload(ctx: Context, body: bytes | str) -> Any:
-    """Dispatch a request body. Chain work blocks (py-evm is pure Python), so it runs on a
-    worker thread: the event loop stays free to answer every other client meanwhile. A small
-    body is parsed once, here, to see whether it can be answered at once."""
+    """Dispatch a request body. Chain work blocks (py-evm is pure Python), so all but bounded
+    work (onloop) runs on a worker thread: the event loop stays free to answer every other
+    client meanwhile. A small body is parsed once, here, to see where it can be answered."""
     loop = asyncio.get_running_loop()
     if len(body) <= SMALL_BODY:
         try:
@@ -114,6 +116,10 @@ async def run_payload(ctx: Context, body: bytes | str) -> Any:
             return handle_payload(ctx, body)  # the parse error, answered at once
         if _inline(payload) and not ctx.node.block_in_progress:
             return handle_parsed(ctx, payload)
+        if onloop.on_loop(ctx, payload):
+            served, answer = onloop.serve(ctx, payload)
+            if served:
+                return answer
         if isinstance(payload, dict) and payload.get("method") in ANSWER_FIRST:
             future = loop.create_future()
             _executor.submit(_send_answering_first, ctx, payload, loop, future)

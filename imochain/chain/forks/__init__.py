@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from eth.abc import VirtualMachineAPI
+from eth.vm.forks.cancun.constants import MAX_BLOB_GAS_PER_BLOCK
+from eth.vm.forks.prague.constants import MAX_BLOB_GAS_PER_BLOCK as PRAGUE_MAX
 from eth.vm.forks import (
     ArrowGlacierVM, BerlinVM, ByzantiumVM, CancunVM, ConstantinopleVM, FrontierVM, GrayGlacierVM,
     HomesteadVM, IstanbulVM, LondonVM, MuirGlacierVM, ParisVM, PetersburgVM, ShanghaiVM,
@@ -52,3 +54,14 @@ def blob_base_fee(vm: type[VirtualMachineAPI], excess_blob_gas: int) -> int:
     fraction = (schedule.base_fee_update_fraction if schedule is not None
                 else BLOB_BASE_FEE_UPDATE_FRACTION if vm.fork == "cancun" else BLOB_BASE_FEE_UPDATE_FRACTION_PRAGUE)
     return fake_exponential(MIN_BLOB_BASE_FEE, excess_blob_gas, fraction)
+
+
+def max_blob_gas(vm: type[VirtualMachineAPI]) -> int:
+    """The most blob gas one block may use (EIP-4844's limit, raised by Prague and the
+    schedules after it); 0 before Cancun."""
+    schedule = getattr(vm._state_class, "blob_schedule", None)
+    if schedule is not None:
+        return schedule.max_gas
+    if issubclass(vm, PragueVM):
+        return PRAGUE_MAX
+    return MAX_BLOB_GAS_PER_BLOCK if issubclass(vm, CancunVM) else 0
