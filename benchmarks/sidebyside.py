@@ -196,7 +196,7 @@ def warm_up(peer: Peer) -> None:
     """Steady state before measuring: imochain imports the precompile's runtime (torch) in the
     background shortly after start-up; one inference makes sure it is in, not mid-measurement."""
     c = peer.client
-    if peer.name == "imochain":
+    if peer.name.startswith("imochain"):
         model = c.call("imo_listModels", [])[0]
         size = 1
         for d in model["input_shape"]:

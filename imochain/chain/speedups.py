@@ -220,6 +220,16 @@ def set_tx_speedups(enabled: bool) -> None:
         _restore(_tx_originals)
 
 
+def set_rust_rlp(enabled: bool) -> None:
+    """Raw RLP by rusty-rlp (the default where it is installed) or by the Python loops, at every
+    place the speed-ups put it (the backend benchmark's and byte-equality test's A/B)."""
+    if not _originals or (enabled and rlp_speedups.rusty_rlp is None):
+        raise RuntimeError("needs the speed-ups installed, and rusty-rlp for the Rust backend")
+    encode = rlp_speedups.rust_encode_raw if enabled else rlp_speedups.python_encode_raw
+    rlp.codec.encode_raw = trie.hexary.encode_raw = tx_speedups._encode_raw = encode
+    rlp.codec.decode_raw = rlp_speedups.rust_decode_raw if enabled else rlp_speedups.python_decode_raw
+
+
 def _apply(patches: list, record: list) -> None:
     for owner, name, value in patches:
         record.append((owner, name, owner.__dict__[name]))
