@@ -11,10 +11,8 @@ Run: .venv/bin/python -m pytest benchmarks/bench_block.py --benchmark-enable -s 
 from __future__ import annotations
 
 import contextlib
-import cProfile
 import gc
 import os
-import pstats
 import statistics
 
 from eth.db.chain import ChainDB
@@ -22,7 +20,7 @@ from eth_abi import encode
 from eth_account import Account
 from eth_utils import to_checksum_address
 
-from bench_chain import SINK, _cpu_per_op, _send_all, _signed
+from bench_chain import SINK, _calls_per_op, _cpu_per_op, _send_all, _signed
 from bench_node import _token_creation_code
 from imochain.builder import build_node
 from imochain.chain import NodeConfig, executor, persist_speedups, type_byte_speedups
@@ -60,14 +58,6 @@ def _deploy_bench_token(node) -> str:
                                         data=_token_creation_code() + encode(["uint256"], [10**27])),
                                    KEY0).raw_transaction
     return to_checksum_address(node.get_receipt(node.send_raw_transaction(bytes(raw))).contract_address)
-
-
-def _calls_per_op(run, items) -> float:
-    profile = cProfile.Profile()
-    profile.enable()
-    run(items)
-    profile.disable()
-    return sum(v[1] for v in pstats.Stats(profile).stats.values()) / len(items)
 
 
 def test_block_round4_before_after(benchmark):

@@ -9,9 +9,11 @@ Run: .venv/bin/python -m pytest benchmarks/bench_chain.py --benchmark-enable -s 
 from __future__ import annotations
 
 import collections
+import cProfile
 import functools
 import gc
 import os
+import pstats
 import statistics
 import time
 
@@ -108,20 +110,46 @@ def _send_all(node, raws: list[bytes]) -> None:
         assert node.get_receipt(node.send_raw_transaction(raw)).status == 1
 
 
+def _calls_per_op(run, items) -> float:
+    """Python calls per item (cProfile's count: deterministic, unlike time)."""
+    profile = cProfile.Profile()
+    profile.enable()
+    run(items)
+    profile.disable()
+    return sum(v[1] for v in pstats.Stats(profile).stats.values()) / len(items)
+
+
+def _take_turns(run, chunks: list, modes: tuple, switch) -> dict:
+    """{mode: median CPU seconds per item}: the chunks take turns between `modes`, each run
+    after `switch(mode)` (one warm node measured both ways)."""
+    spent: dict = {mode: [] for mode in modes}
+    for i, chunk in enumerate(chunks):
+        mode = modes[i % len(modes)]
+        switch(mode)
+        spent[mode].append(_cpu_per_op(run, chunk))
+    return {mode: statistics.median(values) for mode, values in spent.items()}
+
+
+def _three_kinds(node, count: int) -> dict:
+    """{kind: (items, run)} for `count` automined ETH transfers, OpenZeppelin ERC-20 transfers
+    (a token deployed here) and eth_calls of its balanceOf at latest."""
+    token = _deploy_token(node)
+    transfer = selector("transfer(address,uint256)") + encode(["address", "uint256"], [SINK, 1])
+    call = {"to": bytes.fromhex(token[2:]),
+            "data": selector("balanceOf(address)") + encode(["address"], [ADDR0])}
+    return {"ETH transfer": (_signed(1, count, SINK), lambda raws: _send_all(node, raws)),
+            "ERC-20 transfer": (_signed(1 + count, count, token, transfer, gas=200_000),
+                                lambda raws: _send_all(node, raws)),
+            "eth_call balanceOf": ([None] * count, lambda items: [node.call(call) for _ in items])}
+
+
 def test_tx_speedups_before_after(benchmark):
     """Round 3 (tx_speedups, evm_loop) off and on, alternating on one warm node: CPU per automined
     ETH transfer, ERC-20 transfer, and eth_call of balanceOf at latest; ratios printed."""
     per, rounds = 40, 8  # each way: small chunks, many turns (the shared machine's load drifts)
     count = per * (2 * rounds + 1)
     node = build_node(NodeConfig())
-    token = _deploy_token(node)
-    transfer = selector("transfer(address,uint256)") + encode(["address", "uint256"], [SINK, 1])
-    call = {"to": bytes.fromhex(token[2:]),
-            "data": selector("balanceOf(address)") + encode(["address"], [ADDR0])}
-    kinds = {"ETH transfer": (_signed(1, count, SINK), lambda raws: _send_all(node, raws)),
-             "ERC-20 transfer": (_signed(1 + count, count, token, transfer, gas=200_000),
-                                 lambda raws: _send_all(node, raws)),
-             "eth_call balanceOf": ([None] * count, lambda items: [node.call(call) for _ in items])}
+    kinds = _three_kinds(node, count)
     results = {}
 
     def measure():
@@ -132,13 +160,9 @@ def test_tx_speedups_before_after(benchmark):
         for kind, (items, run) in kinds.items():
             chunks = [items[i:i + per] for i in range(0, len(items), per)]
             run(chunks[0])  # warm-up
-            spent = {False: [], True: []}
-            for i, chunk in enumerate(chunks[1:]):
-                on = i % 2 == 1
-                speedups.set_tx_speedups(on)
-                spent[on].append(_cpu_per_op(run, chunk))
+            medians = _take_turns(run, chunks[1:], (False, True), speedups.set_tx_speedups)
             speedups.set_tx_speedups(True)
-            results[kind] = (statistics.median(spent[False]), statistics.median(spent[True]))
+            results[kind] = (medians[False], medians[True])
 
     try:
         benchmark.pedantic(measure, rounds=1, iterations=1)

@@ -11,10 +11,8 @@ Run: .venv/bin/python -m pytest benchmarks/bench_rlp_backend.py --benchmark-enab
 from __future__ import annotations
 
 import contextlib
-import cProfile
 import gc
 import os
-import pstats
 import signal
 import statistics
 import sys
@@ -22,10 +20,8 @@ import time
 
 import pytest
 import sidebyside as sb
-from bench_chain import ADDR0, SINK, _cpu_per_op, _deploy_token, _send_all, _signed
+from bench_chain import SINK, _calls_per_op, _take_turns, _three_kinds
 from bench_node import _token_creation_code
-from eth_abi import encode
-from eth_utils import function_signature_to_4byte_selector as selector
 
 from imochain.builder import build_node
 from imochain.chain import NodeConfig, rlp_speedups, speedups
@@ -35,25 +31,11 @@ pytestmark = pytest.mark.skipif(rlp_speedups.rusty_rlp is None,
 MODES = ("python", "rust")
 
 
-def _calls_per_op(run, items) -> float:
-    profile = cProfile.Profile()
-    profile.enable()
-    run(items)
-    profile.disable()
-    return sum(v[1] for v in pstats.Stats(profile).stats.values()) / len(items)
-
-
 def test_rlp_backend_in_process(benchmark):
     per, rounds = 40, 8  # each way: small chunks, many turns (the shared machine's load drifts)
     count = per * (2 * rounds + 2)
     node = build_node(NodeConfig())
-    token = _deploy_token(node)
-    transfer = selector("transfer(address,uint256)") + encode(["address", "uint256"], [SINK, 1])
-    call = {"to": bytes.fromhex(token[2:]), "data": selector("balanceOf(address)") + encode(["address"], [ADDR0])}
-    kinds = {"ETH transfer": (_signed(1, count, SINK), lambda raws: _send_all(node, raws)),
-             "ERC-20 transfer": (_signed(1 + count, count, token, transfer, gas=200_000),
-                                 lambda raws: _send_all(node, raws)),
-             "eth_call balanceOf": ([None] * count, lambda items: [node.call(call) for _ in items])}
+    kinds = _three_kinds(node, count)
     results = {}
 
     def measure():
@@ -62,16 +44,12 @@ def test_rlp_backend_in_process(benchmark):
         for kind, (items, run) in kinds.items():
             chunks = [items[i:i + per] for i in range(0, len(items), per)]
             run(chunks[0])  # warm-up
-            spent = {mode: [] for mode in MODES}
-            for i, chunk in enumerate(chunks[1:-2]):
-                mode = MODES[i % 2]
-                speedups.set_rust_rlp(mode == "rust")
-                spent[mode].append(_cpu_per_op(run, chunk))
+            medians = _take_turns(run, chunks[1:-2], MODES, lambda mode: speedups.set_rust_rlp(mode == "rust"))
             calls = {}
             for mode, chunk in zip(MODES, chunks[-2:]):
                 speedups.set_rust_rlp(mode == "rust")
                 calls[mode] = _calls_per_op(run, chunk)
-            results[kind] = {mode: (statistics.median(spent[mode]), calls[mode]) for mode in MODES}
+            results[kind] = {mode: (medians[mode], calls[mode]) for mode in MODES}
 
     try:
         benchmark.pedantic(measure, rounds=1, iterations=1)
