@@ -311,12 +311,9 @@ def test_profile_top_items(benchmark):
 
 def test_evm_loop_ops_before_after(benchmark):
     """Round 5 (evm_loop's inline arithmetic, comparisons, shifts, environment pushes, CALLDATALOAD,
-    MLOAD/MSTORE) off and on, alternating on one warm node: CPU and Python calls per ERC-20
-    transfer and per eth_call of balanceOf. "Off" leaves round 3's inline opcodes (PUSH, DUP,
+    MLOAD/MSTORE) off and on, alternating on one warm node: CPU and Python calls per ETH and
+    ERC-20 transfer and per eth_call of balanceOf. "Off" leaves round 3's inline opcodes (PUSH, DUP,
     SWAP, POP, JUMPDEST, JUMP, JUMPI)."""
-    import cProfile
-    import pstats
-
     from imochain.chain import evm_loop
     added = {fn: step for fn, step in evm_loop._INLINE.items() if step[0] > evm_loop.JUMPI}
 
@@ -329,15 +326,9 @@ def test_evm_loop_ops_before_after(benchmark):
         evm_loop._tables.clear()
 
     per, rounds = 40, 6
-    count = per * (2 * rounds + 1)
+    count = per * (2 * rounds + 3)  # a warm-up chunk, the turns, then one profiled chunk each way
     node = build_node(NodeConfig())
-    token = _deploy_token(node)
-    transfer = selector("transfer(address,uint256)") + encode(["address", "uint256"], [SINK, 1])
-    call = {"to": bytes.fromhex(token[2:]),
-            "data": selector("balanceOf(address)") + encode(["address"], [ADDR0])}
-    kinds = {"ERC-20 transfer": (_signed(1, count + 2 * per, token, transfer, gas=200_000),
-                                 lambda raws: _send_all(node, raws)),
-             "eth_call balanceOf": ([None] * (count + 2 * per), lambda items: [node.call(call) for _ in items])}
+    kinds = _three_kinds(node, count)  # ETH transfers run no code: a control
     results = {}
 
     def measure():
@@ -346,18 +337,12 @@ def test_evm_loop_ops_before_after(benchmark):
         for kind, (items, run) in kinds.items():
             chunks = [items[i:i + per] for i in range(0, len(items), per)]
             run(chunks[0])  # warm-up
-            spent = {False: [], True: []}
-            for i, chunk in enumerate(chunks[1:2 * rounds + 1]):
-                on = i % 2 == 1
-                set_round5(on)
-                spent[on].append(_cpu_per_op(run, chunk))
+            medians = _take_turns(run, chunks[1:-2], (False, True), set_round5)
             calls = {}
-            for on, chunk in zip((False, True), chunks[2 * rounds + 1:]):
+            for on, chunk in zip((False, True), chunks[-2:]):
                 set_round5(on)
-                profile = cProfile.Profile()
-                profile.runcall(run, chunk)
-                calls[on] = sum(v[1] for v in pstats.Stats(profile).stats.values()) / len(chunk)
-            results[kind] = (statistics.median(spent[False]), statistics.median(spent[True]), calls)
+                calls[on] = _calls_per_op(run, chunk)
+            results[kind] = (medians[False], medians[True], calls)
 
     try:
         benchmark.pedantic(measure, rounds=1, iterations=1)
