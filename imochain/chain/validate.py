@@ -23,11 +23,12 @@ _last_decoded: tuple = (None, b"", None)  # (builder, raw, transaction)
 def decode_raw(tx_builder, raw: bytes):
     """A signed transaction's bytes → py-evm's transaction. The last one is kept: the RPC
     layer reads a send's gas limit to see where to run it, then the node admits the same bytes."""
+    global _last_decoded
     builder, last_raw, last_tx = _last_decoded
     if builder is tx_builder and last_raw == raw:
         return last_tx
     tx = _decode(tx_builder, raw)
-    globals()["_last_decoded"] = (tx_builder, raw, tx)
+    _last_decoded = (tx_builder, raw, tx)
     return tx
 
 

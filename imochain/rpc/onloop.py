@@ -1,14 +1,14 @@
 """Requests the event loop serves itself when the node is free: reads of one entry, small sends, short calls.
 
-A request handed to a worker thread pays the hand-off twice (executor, future, loop wake-up)
-and, under the interpreter lock, the two threads' switches: ~0.8 ms of node CPU per automined
-transfer (send + receipt) in docs/bench/profile_rpc.md, a quarter of it. Hardhat's node serves
-everything on its one loop. Here the loop serves only what is bounded: a read of one entry,
-a send whose block is bounded by its own gas limit (the pool is empty, so the block holds
-it alone), and an eth_call for at most CALL_S (past that it is given up midway and run again
-on a worker, which costs the loop that long once). Everything else, and everything while the lock is held elsewhere (a long eth_call,
-interval mining, a block in progress) or on a fork (whose reads may wait on the remote),
-still goes to a worker, so a long request never stalls the loop.
+A request handed to a worker thread pays the hand-off (executor, future, loop wake-up) and,
+under the interpreter lock, the two threads' switches: about a quarter of the node's CPU per
+automined transfer (send + receipt; docs/bench/profile_rpc.md, round 4). Hardhat's node serves
+everything on its one loop. Here the loop serves only what is bounded: a read of one entry, a
+send whose block is bounded by its own gas limit (the pool is empty, so the block holds it
+alone), and an eth_call for at most CALL_S (past that it is given up midway and run again on a
+worker, which costs the loop that long once). Everything else, and everything while the lock
+is held elsewhere (a long eth_call, interval mining, a block in progress) or on a fork (whose
+reads may wait on the remote), still goes to a worker, so a long request never stalls the loop.
 
 A send's block is built after its answer is written (chain.answer_first): the block work is
 queued behind the request's task, which writes the answer before it yields. Any request that
