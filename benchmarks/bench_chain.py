@@ -130,6 +130,29 @@ def _take_turns(run, chunks: list, modes: tuple, switch) -> dict:
     return {mode: statistics.median(values) for mode, values in spent.items()}
 
 
+def _before_after(kinds: dict, per: int, modes: tuple, switch, profile: bool = False) -> dict:
+    """{kind: {mode: (median CPU seconds per item, Python calls per item or None)}}: each kind's
+    items in chunks of `per`, the first a warm-up, the rest taking turns between `modes`
+    (`switch(mode)` before each); with `profile`, the last two chunks count Python calls, one
+    each way. What exists so far (imports, genesis) is frozen out of the collector's full
+    collections first, since one (~0.1 s) landing in a chunk would decide its median: the
+    caller calls gc.unfreeze() after."""
+    gc.collect()
+    gc.freeze()
+    results = {}
+    for kind, (items, run) in kinds.items():
+        chunks = [items[i:i + per] for i in range(0, len(items), per)]
+        run(chunks[0])  # warm-up
+        medians = _take_turns(run, chunks[1:-2] if profile else chunks[1:], modes, switch)
+        calls = dict.fromkeys(modes)
+        if profile:
+            for mode, chunk in zip(modes, chunks[-2:]):
+                switch(mode)
+                calls[mode] = _calls_per_op(run, chunk)
+        results[kind] = {mode: (medians[mode], calls[mode]) for mode in modes}
+    return results
+
+
 def _three_kinds(node, count: int) -> dict:
     """{kind: (items, run)} for `count` automined ETH transfers, OpenZeppelin ERC-20 transfers
     (a token deployed here) and eth_calls of its balanceOf at latest."""
@@ -153,16 +176,7 @@ def test_tx_speedups_before_after(benchmark):
     results = {}
 
     def measure():
-        # What exists so far (imports, genesis) is kept out of the garbage collector's full
-        # collections: one of them (~0.1 s) landing in a 40-operation chunk decides its median.
-        gc.collect()
-        gc.freeze()
-        for kind, (items, run) in kinds.items():
-            chunks = [items[i:i + per] for i in range(0, len(items), per)]
-            run(chunks[0])  # warm-up
-            medians = _take_turns(run, chunks[1:], (False, True), speedups.set_tx_speedups)
-            speedups.set_tx_speedups(True)
-            results[kind] = (medians[False], medians[True])
+        results.update(_before_after(kinds, per, (False, True), speedups.set_tx_speedups))
 
     try:
         benchmark.pedantic(measure, rounds=1, iterations=1)
@@ -172,7 +186,8 @@ def test_tx_speedups_before_after(benchmark):
         node.close()
     print(f"\nround 3 (tx_speedups) off vs on, CPU ms per operation in-process "
           f"(load {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores):")
-    for kind, (before, after) in results.items():
+    for kind, by_mode in results.items():
+        before, after = by_mode[False][0], by_mode[True][0]
         print(f"{kind:22s} {before * 1e3:7.3f} -> {after * 1e3:7.3f} ms  ({before / after:.2f}x)")
         benchmark.extra_info[kind] = {"before_ms": before * 1e3, "after_ms": after * 1e3}
 
@@ -332,17 +347,7 @@ def test_evm_loop_ops_before_after(benchmark):
     results = {}
 
     def measure():
-        gc.collect()
-        gc.freeze()  # see test_tx_speedups_before_after
-        for kind, (items, run) in kinds.items():
-            chunks = [items[i:i + per] for i in range(0, len(items), per)]
-            run(chunks[0])  # warm-up
-            medians = _take_turns(run, chunks[1:-2], (False, True), set_round5)
-            calls = {}
-            for on, chunk in zip((False, True), chunks[-2:]):
-                set_round5(on)
-                calls[on] = _calls_per_op(run, chunk)
-            results[kind] = (medians[False], medians[True], calls)
+        results.update(_before_after(kinds, per, (False, True), set_round5, profile=True))
 
     try:
         benchmark.pedantic(measure, rounds=1, iterations=1)
@@ -352,7 +357,9 @@ def test_evm_loop_ops_before_after(benchmark):
         node.close()
     print(f"\nround 5 (evm_loop's inline ops) off vs on, in-process "
           f"(load {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores):")
-    for kind, (before, after, calls) in results.items():
+    for kind, by_mode in results.items():
+        (before, calls_before), (after, calls_after) = by_mode[False], by_mode[True]
+        calls = {False: calls_before, True: calls_after}
         print(f"{kind:22s} CPU {before * 1e3:7.3f} -> {after * 1e3:7.3f} ms ({before / after:.2f}x); "
               f"Python calls {calls[False]:.0f} -> {calls[True]:.0f}")
         benchmark.extra_info[kind] = {"before_ms": before * 1e3, "after_ms": after * 1e3,

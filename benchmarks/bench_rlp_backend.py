@@ -20,7 +20,7 @@ import time
 
 import pytest
 import sidebyside as sb
-from bench_chain import SINK, _calls_per_op, _take_turns, _three_kinds
+from bench_chain import SINK, _before_after, _three_kinds
 from bench_node import _token_creation_code
 
 from imochain.builder import build_node
@@ -33,23 +33,14 @@ MODES = ("python", "rust")
 
 def test_rlp_backend_in_process(benchmark):
     per, rounds = 40, 8  # each way: small chunks, many turns (the shared machine's load drifts)
-    count = per * (2 * rounds + 2)
+    count = per * (2 * rounds + 3)  # a warm-up chunk, the turns, then one profiled chunk each way
     node = build_node(NodeConfig())
     kinds = _three_kinds(node, count)
     results = {}
 
     def measure():
-        gc.collect()
-        gc.freeze()  # a full collection landing in one chunk would decide its median
-        for kind, (items, run) in kinds.items():
-            chunks = [items[i:i + per] for i in range(0, len(items), per)]
-            run(chunks[0])  # warm-up
-            medians = _take_turns(run, chunks[1:-2], MODES, lambda mode: speedups.set_rust_rlp(mode == "rust"))
-            calls = {}
-            for mode, chunk in zip(MODES, chunks[-2:]):
-                speedups.set_rust_rlp(mode == "rust")
-                calls[mode] = _calls_per_op(run, chunk)
-            results[kind] = {mode: (medians[mode], calls[mode]) for mode in MODES}
+        results.update(_before_after(kinds, per, MODES, lambda mode: speedups.set_rust_rlp(mode == "rust"),
+                                     profile=True))
 
     try:
         benchmark.pedantic(measure, rounds=1, iterations=1)
