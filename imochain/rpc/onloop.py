@@ -29,6 +29,7 @@ from .dispatch import Context, handle_parsed
 # Reads of one entry by key: a receipt, a transaction, an account field, a slot.
 READS = frozenset({"eth_getTransactionReceipt", "eth_getTransactionByHash", "eth_getBalance",
                    "eth_getTransactionCount", "eth_getCode", "eth_getStorageAt"})
+SENDS = frozenset({"eth_sendRawTransaction", "eth_sendTransaction"})
 CALL_S = 0.01  # an eth_call longer than this is abandoned on the loop and run on a worker
 # A send on the loop builds its block there: at most this much gas (an OpenZeppelin ERC-20
 # transfer uses ~35 000, a typical contract deployment a few 100 000; py-evm runs ~10–30 Mgas/s).
@@ -36,7 +37,8 @@ SEND_GAS = 500_000
 
 
 def on_loop(ctx: Context, payload: Any) -> bool:
-    """Whether `payload` may run on the event loop (its cost is bounded and small)."""
+    """Whether `payload` may run on the event loop (its cost is bounded and small). Takes no
+    lock: a worker may hold the node's for seconds, and the loop must not wait for it."""
     if not isinstance(payload, dict) or ctx.node.fork is not None:
         return False
     name = payload.get("method")
@@ -45,9 +47,9 @@ def on_loop(ctx: Context, payload: Any) -> bool:
     if name == "eth_call":
         return limits_enforced()
     if name == "eth_sendRawTransaction":
-        return ctx.node.pending_count() == 0 and _raw_gas(ctx, payload.get("params")) <= SEND_GAS
+        return _raw_gas(ctx, payload.get("params")) <= SEND_GAS
     if name == "eth_sendTransaction":
-        return ctx.node.pending_count() == 0 and _request_gas(payload.get("params")) <= SEND_GAS
+        return _request_gas(payload.get("params")) <= SEND_GAS
     return False
 
 
@@ -57,9 +59,9 @@ def serve(ctx: Context, payload: dict) -> tuple[bool, Any]:
     limit = time_limit(CALL_S) if payload.get("method") == "eth_call" else contextlib.nullcontext()
     try:
         # a promised block holds the node's lock on its own (miner.automine_now)
-        with ctx.node.atomic(wait=False) as free, answer_first() as after:
-            if free is None:
-                return False, None
+        with ctx.node.atomic(wait=False) as node, answer_first() as after:
+            if node is None or (payload.get("method") in SENDS and node.pending_count()):
+                return False, None  # busy, or a block that would hold more than this send
             with limit:  # never a send's: a block is not given up midway
                 answer = handle_parsed(ctx, payload)
     except OverTime:

@@ -22,6 +22,7 @@ from node_support import KEYS, node_config
 
 SINK = "0x000000000000000000000000000000000000dEaD"
 LOOP = "imochain-rpc"
+WAIT = 30  # seconds a step may take at most on a loaded machine (never reached when it works)
 # runtime code `JUMPDEST PUSH1 0 JUMP`: loops until its gas is gone (~0.5 s for 3 Mgas)
 SPINNER_INIT = "0x6004600c60003960046000f3" + "5b600056"
 
@@ -141,3 +142,30 @@ def test_a_fork_and_other_methods_stay_off_the_loop():
     assert not onloop.on_loop(free, [receipt])  # batches go to a worker
     assert onloop.on_loop(free, {"method": "eth_sendTransaction", "params": [{"gas": "0x5208"}]})
     assert not onloop.on_loop(free, {"method": "eth_sendTransaction", "params": [{}]})  # estimated: unbounded
+
+
+def test_the_loop_never_waits_for_a_lock_held_elsewhere():
+    """A worker may hold the node's lock for seconds (a long call, a big block): deciding and
+    serving must then give up at once, never wait, so the request goes to a worker."""
+    ctx = SimpleNamespace(node=build_node(node_config()))
+    held, release = threading.Event(), threading.Event()
+
+    def hold():
+        with ctx.node.atomic():
+            held.set()
+            release.wait(WAIT)
+    holder = threading.Thread(target=hold, daemon=True)
+    holder.start()
+    assert held.wait(WAIT)
+    answers = []
+    for payload in ({"jsonrpc": "2.0", "id": 1, "method": "eth_sendRawTransaction", "params": [signed(0)]},
+                    {"jsonrpc": "2.0", "id": 2, "method": "eth_getBalance", "params": [SINK, "latest"]}):
+        probe = threading.Thread(target=lambda p=payload: answers.append((onloop.on_loop(ctx, p),
+                                                                          onloop.serve(ctx, p))), daemon=True)
+        probe.start()
+        probe.join(WAIT / 3)
+        assert not probe.is_alive(), "the loop waited for the node's lock"
+    release.set()
+    holder.join(WAIT)
+    assert answers == [(True, (False, None)), (True, (False, None))]
+    assert ctx.node.pending_count() == 0 and ctx.node.block_number == 0  # nothing admitted meanwhile
