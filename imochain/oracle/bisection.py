@@ -118,6 +118,12 @@ class _Player(BlockService):
         self.sent: dict[int, tuple] = {}  # request id -> (phase, mid) of the last move sent
         self.outcomes: dict[int, str] = {}  # request id -> "operator" / "challenger" once settled
 
+    def watched(self) -> tuple[bytes, ...]:
+        return (self.opml,)
+
+    def busy(self) -> bool:
+        return bool(self.traces)  # a dispute in play: each block may pass a deadline
+
     def _max_new(self) -> int:
         out = self.node.call({"to": self.bisection, "data": _selector("maxNewTokens()")})
         return int.from_bytes(out[:32], "big")

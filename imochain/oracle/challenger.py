@@ -32,6 +32,9 @@ class Challenger(BlockService):
         self.checked: dict[int, bool] = {}  # request id → result was right
         self.challenged: dict[int, bytes] = {}  # request id → challenge tx
 
+    def watched(self) -> tuple[bytes, ...]:
+        return (self.opml,)
+
     def on_block(self, info) -> None:
         posted = []
         for receipt in self.node.block_receipts(info.number):

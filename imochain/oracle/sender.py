@@ -6,6 +6,7 @@ from eth_account import Account
 from eth_utils import to_checksum_address
 
 from imochain.chain.fees import DEFAULT_PRIORITY_FEE, default_max_fee
+from imochain.chain.logs import bloom_may_match
 
 
 class Sender:
@@ -28,7 +29,9 @@ class Sender:
 
 
 class BlockService:
-    """A node-side service: sees every new block until stopped."""
+    """A node-side service: sees every new block until stopped, or, when it names the contracts
+    it watches, only the blocks whose logs bloom may hold a log of one of them, and every block
+    while it is `busy` (most blocks concern no oracle: the check is O(1), no receipt is read)."""
 
     def __init__(self, node):
         self.node = node
@@ -36,8 +39,19 @@ class BlockService:
         node.block_listeners.append(self._seen)
 
     def _seen(self, info) -> None:
-        if self._running:
+        if not self._running:
+            return
+        watched = self.watched()
+        if watched is None or self.busy() or bloom_may_match(info.header.bloom, watched, None):
             self.on_block(info)
+
+    def watched(self) -> tuple[bytes, ...] | None:
+        """The addresses whose logs concern this service; None: every block does."""
+        return None
+
+    def busy(self) -> bool:
+        """Whether it must see the next block even without a log of its contracts (work in flight)."""
+        return False
 
     def on_block(self, info) -> None:
         raise NotImplementedError

@@ -95,6 +95,12 @@ class OracleWorker(BlockService):
             self.offlock.stop()
 
     # -- reading the chain ------------------------------------------------------------------
+    def watched(self) -> tuple[bytes, ...]:
+        return (self.oracle,)
+
+    def busy(self) -> bool:
+        return bool(self.sent)  # its transactions, until mined (a reverted one logs nothing)
+
     def _requests(self, info) -> list[Request]:
         out = []
         for receipt in self.node.block_receipts(info.number):
