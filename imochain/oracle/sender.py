@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from eth_account import Account
+from eth_bloom import BloomFilter
 from eth_utils import to_checksum_address
 
 from imochain.chain.fees import DEFAULT_PRIORITY_FEE, default_max_fee
-from imochain.chain.logs import bloom_may_match
 
 
 class Sender:
@@ -36,18 +36,21 @@ class BlockService:
     def __init__(self, node):
         self.node = node
         self._running = True
+        self._masks: tuple[int, ...] | None = None  # each watched address's bloom bits, once known
         node.block_listeners.append(self._seen)
 
     def _seen(self, info) -> None:
         if not self._running:
             return
-        watched = self.watched()
-        if watched is None or self.busy() or bloom_may_match(info.header.bloom, watched, None):
+        if self._masks is None:
+            self._masks = tuple(int(BloomFilter.from_iterable([a])) for a in self.watched() or ())
+        bloom = info.header.bloom
+        if not self._masks or self.busy() or any(bloom & mask == mask for mask in self._masks):
             self.on_block(info)
 
-    def watched(self) -> tuple[bytes, ...] | None:
-        """The addresses whose logs concern this service; None: every block does."""
-        return None
+    def watched(self) -> tuple[bytes, ...]:
+        """The addresses whose logs concern this service (read once); none: every block does."""
+        return ()
 
     def busy(self) -> bool:
         """Whether it must see the next block even without a log of its contracts (work in flight)."""
