@@ -32,7 +32,7 @@ from trie.hexary import HexaryTrie
 from trie.utils import nibbles as trie_nibbles
 from trie.utils.nibbles import bytes_to_nibbles
 
-from . import evm_speedups, persist_speedups, rlp_speedups, trie_values, tx_speedups, type_byte_speedups
+from . import bloom_speedups, evm_speedups, persist_speedups, rlp_speedups, trie_values, tx_speedups, type_byte_speedups
 from .rlp_speedups import encode_raw as _encode_raw
 from .rlp_speedups import slow_encode_raw as _slow_encode_raw  # noqa: F401  (the tests compare against it)
 
@@ -201,7 +201,7 @@ def _patches() -> list:
         (trie.hexary, "encode_raw", _encode_raw),
     ]
     return (trie_patches + rlp_speedups.PATCHES + evm_speedups.patches()
-            + persist_speedups.PATCHES + type_byte_speedups.PATCHES)
+            + persist_speedups.PATCHES + type_byte_speedups.PATCHES + bloom_speedups.PATCHES)
 
 
 def install(tx: bool = True) -> None:
