@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 from dataclasses import dataclass, field
@@ -109,10 +110,14 @@ def _not_json(name: str):
     raise ValueError(f"{name} is not JSON")
 
 
+# Built once: json.loads builds a decoder (and its scanner) per call when given an option.
+_DECODER = json.JSONDecoder(parse_constant=_not_json)
+
+
 def parse(body: bytes | str) -> Any:
     """A request body as JSON (bounded nesting, no NaN/Infinity); raises ValueError,
     UnicodeDecodeError or RecursionError."""
-    return safejson.loads(body, parse_constant=_not_json)
+    return safejson.loads(body, cls=lambda: _DECODER)  # json.loads decodes bytes, then calls cls()
 
 
 def handle_payload(ctx: Context, body: bytes | str) -> Any:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib.util
-import json
 import logging
 import socket
 import threading
@@ -40,7 +39,7 @@ DRAIN_LIMIT = 4 * MAX_BODY  # an oversized body is read and dropped up to this, 
 
 
 def _dumps(obj: Any) -> bytes:
-    return json.dumps(obj, separators=(",", ":")).encode()
+    return dumps(obj).encode()
 
 
 # Answered on the event loop itself: they read a field or two and never take the chain's lock

@@ -29,8 +29,11 @@ class WsLimits:
     max_queued_bytes: int = 16 * 1024 * 1024  # unsent messages per connection
 
 
+_COMPACT = json.JSONEncoder(separators=(",", ":"))  # built once: json.dumps builds one per call given options
+
+
 def dumps(obj: Any) -> str:
-    return json.dumps(obj, separators=(",", ":"))
+    return _COMPACT.encode(obj)
 
 
 class WsConnection:
