@@ -19,7 +19,7 @@ from eth.constants import EMPTY_UNCLE_HASH
 from eth.db.chain import BlockDataKey, ChainDB
 from eth.db.schema import SchemaV1
 from eth.rlp.sedes import chain_gaps
-from eth_utils import keccak
+from eth_hash.auto import keccak  # eth_utils.keccak checks its arguments through decorators first
 
 _CANONICAL_HEAD = SchemaV1.make_canonical_head_hash_lookup_key()
 _HEADER_GAPS = SchemaV1.make_header_chain_gaps_lookup_key()

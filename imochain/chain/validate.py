@@ -6,7 +6,7 @@ import re
 
 import rlp
 from eth import constants
-from eth_utils import keccak
+from eth_hash.auto import keccak
 
 from . import forks
 from .errors import TransactionRejected
