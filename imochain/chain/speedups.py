@@ -32,7 +32,7 @@ from trie.hexary import HexaryTrie
 from trie.utils import nibbles as trie_nibbles
 from trie.utils.nibbles import bytes_to_nibbles
 
-from . import evm_speedups, persist_speedups, rlp_speedups, trie_values, tx_speedups, type_byte_speedups
+from . import evm_speedups, persist_speedups, rlp_speedups, trie_batch, trie_values, tx_speedups, type_byte_speedups
 from .rlp_speedups import encode_raw as _encode_raw
 from .rlp_speedups import slow_encode_raw as _slow_encode_raw  # noqa: F401  (the tests compare against it)
 
@@ -196,12 +196,14 @@ def _patches() -> list:
         (HexaryTrie, "get", trie_values.make_get(HexaryTrie.get)),
         (HexaryTrie, "set", trie_values.make_set(HexaryTrie.set)),
         (HexaryTrie, "delete", trie_values.make_delete(HexaryTrie.delete)),
+        # A block's sets to one trie in one pass (each changed node hashed and written once).
+        (trie_batch, "remember_written", _remember_written),
         # Trie nodes and most chain data are plain bytes and lists: encode those directly.
         (rlp.codec, "encode_raw", _encode_raw),
         (trie.hexary, "encode_raw", _encode_raw),
     ]
     return (trie_patches + rlp_speedups.PATCHES + evm_speedups.patches()
-            + persist_speedups.PATCHES + type_byte_speedups.PATCHES)
+            + persist_speedups.PATCHES + type_byte_speedups.PATCHES + trie_batch.patches())
 
 
 def install(tx: bool = True) -> None:
