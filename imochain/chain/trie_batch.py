@@ -228,6 +228,7 @@ def set_many(trie, items: dict) -> bool:
         remember_written(node_hash, node)
     write(new_root, encoded_root)
     remember_written(new_root, root)
+    trie.root_hash = new_root
     if trie.is_pruning and batch.pruned:
         pending = trie._pending_prune_keys = {}
         for node_hash in batch.pruned:
@@ -236,7 +237,6 @@ def set_many(trie, items: dict) -> bool:
             trie._complete_pruning()
         finally:
             trie._pending_prune_keys = None
-    trie.root_hash = new_root
     trie_values.record_many(old_root, new_root, items)
     batches += 1
     return True
