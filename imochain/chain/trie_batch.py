@@ -23,11 +23,13 @@ import functools
 
 import rlp.codec
 from eth.db.account import AccountDB
+from eth.db.batch import BatchDB
 from eth.db.hash_trie import HashTrie
 from eth.db.storage import AccountStorageDB
 from eth_hash.auto import keccak as _keccak
 from trie.constants import BLANK_NODE, BLANK_NODE_HASH
 from trie.hexary import HexaryTrie
+from trie.utils.db import ScratchDB
 from trie.utils import nibbles as trie_nibbles
 from trie.utils import nodes as trie_nodes
 
@@ -195,6 +197,15 @@ class _Batch:
         return branch
 
 
+def _deletes_unseen(db) -> bool:
+    """Whether deleting a stored node from `db` changes nothing anyone sees: py-evm's tries write
+    to a BatchDB that reads through deletes and is committed without them (directly, or under
+    `squash_changes`' ScratchDB, which passes its deletes on to it)."""
+    while type(db) is ScratchDB:
+        db = db.wrapped_db
+    return type(db) is BatchDB and db._read_through_deletes
+
+
 def set_many(trie, items: dict) -> bool:
     """`trie.set(key, value)` for every item, in one pass; False (the trie untouched) when the
     batch does not apply: the caller then sets them one by one through py-trie."""
@@ -232,13 +243,20 @@ def set_many(trie, items: dict) -> bool:
     remember_written(new_root, root)
     trie.root_hash = new_root
     if trie.is_pruning and batch.pruned:
-        pending = trie._pending_prune_keys = {}
+        counts, unseen = trie._ref_count, _deletes_unseen(trie.db)
+        pending = {}
         for node_hash in batch.pruned:
-            pending[node_hash] = pending.get(node_hash, 0) + 1
-        try:
-            trie._complete_pruning()
-        finally:
-            trie._pending_prune_keys = None
+            # a node this trie never wrote ends at count 0 either way; py-trie would also delete
+            # it from the store, which py-evm's stores never see (they read through deletes and
+            # commit without them): that delete, a look-up and a write each, is skipped
+            if not (unseen and node_hash not in counts):
+                pending[node_hash] = pending.get(node_hash, 0) + 1
+        if pending:
+            trie._pending_prune_keys = pending
+            try:
+                trie._complete_pruning()
+            finally:
+                trie._pending_prune_keys = None
     trie_values.record_many(old_root, new_root, items)
     batches += 1
     return True
