@@ -96,10 +96,7 @@ class _Batch:
             return ref
         if type(ref) is not bytes or len(ref) != 32:
             raise _Unbatchable
-        try:
-            node = self.trie.get_node(ref)
-        except KeyError:
-            raise _Unbatchable from None
+        node = self.trie.get_node(ref)  # a missing node's KeyError ends the batch
         self.pruned.append(ref)
         return node
 
@@ -115,16 +112,18 @@ class _Batch:
             node = list(node)
             self.fill(node, pairs, depth)
             return node
-        if len(node) != 2 or type(node[0]) is not bytes or not node[0]:
+        if len(node) != 2 or type(node[0]) is not bytes or not node[0] or node[0][0] >> 4 > 3:
             raise _Unbatchable
         path = _path_of(node[0])
         if node[0][0] & 0x20:  # a leaf
-            if depth + len(path) != 2 * KEY_BYTES:
-                raise _Unbatchable
+            if depth + len(path) != 2 * KEY_BYTES or _leaf_key(path) != node[0]:
+                raise _Unbatchable  # py-trie would keep a leaf's odd encoding: its path instead
             full = pairs[0][0][:depth] + path
             if not any(p == full for p, _ in pairs):
                 pairs = sorted(pairs + [(full, node[1])])
             return self.build(pairs, depth)
+        if _extension_key(path) != node[0]:
+            raise _Unbatchable
         return self.extend(path, node[1], pairs, depth)
 
     def extend(self, path: tuple, child, pairs: list, depth: int) -> list:
@@ -222,16 +221,13 @@ def set_many(trie, items: dict) -> bool:
         if old_root == BLANK_NODE_HASH:
             root = batch.build(pairs, 0)
         else:
-            try:
-                old = trie.get_node(old_root)
-            except KeyError:
-                return False
+            old = trie.get_node(old_root)
             root = batch.insert(old, pairs, 0)
             # py-trie prunes the old root by its hash: a large one as any node it replaces,
             # a small one (stored by hash all the same) only when the store holds it
             if old != BLANK_NODE and (len(rlp.codec.encode_raw(old)) >= 32 or old_root in trie.db):
                 batch.pruned.append(old_root)
-    except _Unbatchable:
+    except Exception:  # a missing or malformed node (or _Unbatchable): py-trie's path raises its error
         return False
     encoded_root = rlp.codec.encode_raw(root)
     new_root = keccak(encoded_root)

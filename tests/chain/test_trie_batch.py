@@ -183,6 +183,24 @@ def test_only_plain_sets_of_32_byte_keys_are_batched(stock_and_fast):
     fast(check)
 
 
+def test_a_malformed_node_leaves_the_trie(stock_and_fast):
+    """A node py-trie would refuse, or one it would keep as stored (an odd encoding of a leaf's
+    path): no batch, nothing written; py-trie's path then answers as it does."""
+    _, fast = stock_and_fast
+
+    def check():
+        bad_flag, odd_leaf_path, short_leaf = [b"\x45\x00", b"v" * 40], [b"\x2f" + bytes(32), b"v"], [b"\x30\x00", b"v"]
+        extension_to_a_leaf = [b"\x00" + bytes(31), [b"x"]]
+        for node in (bad_flag, odd_leaf_path, short_leaf, extension_to_a_leaf):
+            encoded = rlp.encode(node)
+            db = MemoryDB({keccak(encoded): encoded})
+            trie = HexaryTrie(db, keccak(encoded), prune=True)
+            assert not trie_batch.set_many(trie, {bytes(32): b"v"})
+            assert trie.root_hash == keccak(encoded) and len(db.kv_store) == 1
+
+    fast(check)
+
+
 def _trie_missing_a_node(rng: random.Random):
     """A stored trie of 50 keys with one inner node removed, and a key whose set needs it."""
     db = MemoryDB()
