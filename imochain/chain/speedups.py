@@ -5,8 +5,8 @@ trie from the root, RLP-decoding each node again in pure Python. Trie nodes are 
 the hash of their contents, so a node once decoded can never change: caching decoded nodes by
 key is always correct. Measured on this machine: one-transfer blocks 99.5 → 149.6 per second.
 Trie keys' nibble expansions and hex-prefix encodings are memoised for the same reason; values
-of recent roots are kept too (trie_values), and pyrlp's Serializable bookkeeping has faster
-equivalents (rlp_speedups).
+of recent roots are kept too (trie_values), a block's sets to each trie are applied in one pass
+(trie_batch), and pyrlp's Serializable bookkeeping has faster equivalents (rlp_speedups).
 
 `HexaryTrie` edits branch nodes in place, so every hit returns a fresh copy of the node's
 lists (a node has at most 17 items, and embedded children are under 32 bytes, so two levels
