@@ -24,6 +24,7 @@ from imochain.chain import Node, NodeConfig, speedups, trie_batch
 from imochain.chain.accounts import create_address
 
 GENESIS_TIME = 1_700_000_000
+pytestmark = pytest.mark.filterwarnings("ignore:SELFDESTRUCT opcode:DeprecationWarning")  # py-evm's, on purpose
 
 
 @pytest.fixture
