@@ -378,3 +378,20 @@ def test_random_state_blocks_identical_to_stock(seed, stock_and_fast):
     assert got["roots"] == expected["roots"]
     assert got["dump"] == expected["dump"]
     assert got["store"] == expected["store"]
+
+
+def test_random_state_blocks_catch_a_wrong_hash(stock_and_fast, monkeypatch):
+    """The comparison above fails when the batch hashes one node of one block wrongly."""
+    stock, fast = stock_and_fast
+    blocks = _random_state_blocks(3, 6)
+    expected = stock(lambda: _mine(blocks))
+    real, calls = trie_batch.keccak, []
+
+    def wrong_once(data: bytes) -> bytes:
+        calls.append(1)
+        return real(data + b"\x00") if len(calls) == 40 else real(data)
+
+    monkeypatch.setattr(trie_batch, "keccak", wrong_once)
+    got = fast(lambda: _mine(blocks))
+    assert len(calls) > 40
+    assert got["roots"] != expected["roots"] and got["store"] != expected["store"]
