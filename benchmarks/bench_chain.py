@@ -437,4 +437,5 @@ def test_trie_batch_before_after(benchmark):
               f"whole transfer {before * 1e3:6.3f} -> {after * 1e3:6.3f} ms ({before / after:.2f}x)")
         benchmark.extra_info[kind] = {"persist_before_ms": p0 * 1e3, "persist_after_ms": p1 * 1e3,
                                       "before_ms": before * 1e3, "after_ms": after * 1e3,
-                                      "persist_calls_before": calls[kind, False], "persist_calls_after": calls[kind, True]}
+                                      "persist_calls_before": calls[kind, False],
+                                      "persist_calls_after": calls[kind, True]}

@@ -8,7 +8,9 @@ block changes is built once, hashed once and written once, and the nodes it repl
 once. Tries are canonical (one shape per contents), so the root is py-trie's; nodes are written
 and pruned through py-trie's own `_set_db_value` and `_complete_pruning`, so its reference
 counts and the store come out as its per-key sets leave them (tests/chain/test_trie_batch.py
-compares both, and the whole store after random blocks).
+compares both, and the whole store after random blocks). The one thing left out: deleting a
+stored node this trie never wrote from a store that never shows or commits the delete (py-evm's
+read-through BatchDB), where py-trie's own delete changes nothing but costs a look-up and a write.
 
 Only plain sets of 32-byte keys (hashed slots and addresses) to non-empty values are batched:
 anything else, and any node that cannot be read, leaves the trie untouched and the caller runs
