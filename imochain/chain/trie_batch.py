@@ -12,9 +12,10 @@ compares both, and the whole store after random blocks). The one thing left out:
 stored node this trie never wrote from a store that never shows or commits the delete (py-evm's
 read-through BatchDB), where py-trie's own delete changes nothing but costs a look-up and a write.
 
-Only plain sets of 32-byte keys (hashed slots and addresses) to non-empty values are batched:
-anything else, and any node that cannot be read, leaves the trie untouched and the caller runs
-py-evm's per-key path, which raises py-trie's own errors (MissingTrieNode and the rest). Nothing
+Only plain sets of 32-byte keys (hashed slots and addresses) to non-empty values are batched
+(an account trie's deletes go first through py-evm, as it orders them; a storage trie with a slot
+cleared goes through py-evm whole): anything else, and any node that cannot be read, leaves the
+trie untouched and the caller runs py-evm's per-key path, which raises py-trie's own errors (MissingTrieNode and the rest). Nothing
 is written before the new trie is complete, and only real hashes are ever written or cached, so
 other threads reading committed roots see nothing half-done.
 """
@@ -26,6 +27,7 @@ import functools
 import rlp.codec
 from eth.db.account import AccountDB
 from eth.db.batch import BatchDB
+from eth.db.diff import DBDiffTracker
 from eth.db.hash_trie import HashTrie
 from eth.db.storage import AccountStorageDB
 from eth_hash.auto import keccak as _keccak
@@ -264,12 +266,27 @@ _stock_apply_account_diff = AccountDB._apply_account_diff_without_proof
 _stock_make_storage_root = AccountStorageDB.make_storage_root
 
 
+def _diff_of(deleted=(), pending=()):
+    tracker = DBDiffTracker()
+    for key in deleted:
+        del tracker[key]
+    for key, value in pending:
+        tracker[key] = value
+    return tracker.diff()
+
+
 def _apply_account_diff(self, diff, trie) -> None:
-    """py-evm's account writes at the state root: one pass when they are all plain sets."""
-    if type(trie) is HashTrie and not diff.deleted_keys():
-        if set_many(trie._db, {keccak(address): account for address, account in diff.pending_items()}):
-            return
-    _stock_apply_account_diff(self, diff, trie)
+    """py-evm's account writes at the state root, the sets in one pass. py-evm deletes first
+    (self-destructs, empty accounts a transaction touched, as any call to a precompile does),
+    then sets: its deletes are left to it as they are, the sets follow."""
+    if type(trie) is not HashTrie:
+        return _stock_apply_account_diff(self, diff, trie)
+    deleted = diff.deleted_keys()
+    if deleted:
+        _stock_apply_account_diff(self, _diff_of(deleted=deleted), trie)
+        diff = _diff_of(pending=diff.pending_items())
+    if not set_many(trie._db, {keccak(address): account for address, account in diff.pending_items()}):
+        _stock_apply_account_diff(self, diff, trie)
 
 
 def _make_storage_root(self) -> None:

@@ -367,13 +367,18 @@ def _mine(blocks: list[list[bytes]]) -> dict:
 
 
 @pytest.mark.parametrize("seed", [1, 2])
-def test_random_state_blocks_identical_to_stock(seed, stock_and_fast):
+def test_random_state_blocks_identical_to_stock(seed, stock_and_fast, monkeypatch):
     stock, fast = stock_and_fast
     blocks = _random_state_blocks(seed, 24)
     expected = stock(lambda: _mine(blocks))
-    before = trie_batch.batches
+    before, left_to_py_evm = trie_batch.batches, []
+    per_key = trie_batch._stock_apply_account_diff
+    monkeypatch.setattr(trie_batch, "_stock_apply_account_diff", lambda self, diff, trie: (
+        left_to_py_evm.append((len(diff.deleted_keys()), len(diff.pending_items()))), per_key(self, diff, trie)))
     got = fast(lambda: _mine(blocks))
     assert trie_batch.batches > before + len(blocks), "the blocks went through the batch path"
+    assert any(deletes for deletes, _ in left_to_py_evm), "accounts deleted (self-destructs, sweeps)"
+    assert not any(sets for _, sets in left_to_py_evm), "their blocks' account sets batched all the same"
     assert len(expected["statuses"]) == sum(map(len, blocks)) and 1 in expected["statuses"]
     assert got["roots"] == expected["roots"]
     assert got["dump"] == expected["dump"]
