@@ -21,10 +21,19 @@ def _stock_bloom(values) -> int:
     return out
 
 
-def test_bloom_bits_equal_eth_bloom_s():
+@pytest.fixture
+def installed():
+    """The speed-ups on for the test; their state before it comes back after it."""
+    was_installed = speedups.installed()
+    speedups.install()
+    yield
+    if not was_installed:
+        speedups.uninstall()
+
+
+def test_bloom_bits_equal_eth_bloom_s(installed):
     rng = random.Random(3)
     values = [rng.randbytes(rng.choice([0, 1, 20, 32, 33])) for _ in range(300)]
-    assert speedups.installed() or speedups.install() is None
     for i in range(0, len(values), 5):
         chunk = values[i:i + 5]
         patched = BloomFilter.from_iterable(chunk)
@@ -42,8 +51,7 @@ def test_bloom_bits_equal_eth_bloom_s():
             bad in BloomFilter()  # noqa: B015
 
 
-def test_bloom_patch_is_undone_with_the_others():
-    speedups.install()
+def test_bloom_patch_is_undone_with_the_others(installed):
     assert BloomFilter.add.__module__ == "imochain.chain.bloom_speedups"
     speedups.uninstall()
     try:
