@@ -45,6 +45,8 @@ from eth.vm.message import Message
 from eth.vm.opcode import _FastOpcode
 from eth.vm.stack import Stack
 
+from .evm_state_ops import FAST as FAST_STATE_OPS
+
 STOP = 0x00
 JUMPDEST_OPCODE = 0x5B
 MASK = 2**256 - 1
@@ -186,7 +188,7 @@ def _run(computation, deadline: float | None) -> None:
                 else:
                     computation.consume_gas(cost, fn.mnemonic)
                 if kind is None:
-                    fn.logic_fn(computation)
+                    n(computation)  # py-evm's logic function, or evm_state_ops' for it
                 else:
                     depth = len(values)
                     if kind == PUSH and depth < 1024:
@@ -257,7 +259,8 @@ _tables: dict = {}  # (id of an opcode table, inline?) -> (the table, its steps)
 def _table(opcodes, inline: bool) -> list:
     """Each opcode's (function, fixed gas or None, inline kind or None, its argument): a plain
     opcode of py-evm's (fixed gas, a logic function) has its gas charged in the loop, and is done
-    inline when its function is one of py-evm's in _INLINE; the rest are called the stock way.
+    inline when its function is one of py-evm's in _INLINE, else its logic function is called
+    (evm_state_ops' own for SLOAD, SSTORE, KECCAK256, LOGn, RETURN); the rest the stock way.
     Kept for py-evm's tables (dicts made once per fork), built per run for a tracer's."""
     entry = _tables.get((id(opcodes), inline))
     if entry is not None and entry[0] is opcodes:
@@ -269,6 +272,8 @@ def _table(opcodes, inline: bool) -> list:
             steps.append((InvalidOpcode(opcode), None, None, None))
         elif type(fn) is _FastOpcode and type(fn.gas_cost) is int and fn.gas_cost >= 0:
             kind, n = _INLINE.get(fn.logic_fn, (None, None)) if inline else (None, None)
+            if kind is None:
+                n = FAST_STATE_OPS.get(fn.logic_fn, fn.logic_fn) if inline else fn.logic_fn
             steps.append((fn, fn.gas_cost, kind, n))
         else:
             steps.append((fn, None, None, None))
