@@ -157,22 +157,137 @@ def apply_computation(cls, state, message, transaction_context, parent_computati
 
 
 def _run(computation, deadline: float | None) -> None:
-    opcodes = computation.opcodes
+    """The opcodes of one frame. The program counter and the gas left live in locals here and are
+    written back to the code stream and the meter before anything else can read or change them
+    (a call to py-evm's functions, memory growth, an error raised here), and read back after."""
     code = computation.code
+    meter = computation._gas_meter
+    stack = computation._stack
+    if not (type(meter) is GasMeter and type(computation).consume_gas is _stock_consume_gas
+            and type(stack) is Stack and type(code) is CodeStream):
+        return _run_stock_steps(computation, code, deadline)
     raw = code._raw_code_bytes
     size = len(raw)
-    meter = computation._gas_meter
-    inline_gas = type(meter) is GasMeter and type(computation).consume_gas is _stock_consume_gas
-    stack = computation._stack
-    values = stack.values if type(stack) is Stack and type(code) is CodeStream else None
-    table = _table(opcodes, values is not None)
+    values = stack.values
+    valid = code.valid_positions  # jump targets known to be valid (is_valid_opcode adds to it)
+    table = _table(computation.opcodes, True)
     memory = computation._memory  # MLOAD/MSTORE inline only on py-evm's own Memory
     if type(memory) is not Memory or type(computation).extend_memory is not _stock_extend_memory:
         memory = None
     calldata = None
-    if deadline is not None and values is None:
-        raise OverTime  # a stack or code stream of a tracer's: its jumps are not counted here
     jumps = 0
+    pc = code.program_counter
+    gas = meter.gas_remaining
+    while True:
+        if pc >= size:  # past the end: an implicit STOP, as the stock code stream yields; then it ends
+            code.program_counter, meter.gas_remaining = pc, gas
+            with contextlib.suppress(Halt):
+                table[STOP][0](computation=computation)
+            return
+        opcode = raw[pc]
+        pc += 1
+        fn, cost, kind, n = table[opcode]
+        if cost is None:  # wrapped or unusual opcodes: the stock call, the time checked one by one (rare)
+            code.program_counter, meter.gas_remaining = pc, gas
+            if deadline is not None and perf_counter() > deadline:
+                raise OverTime
+            try:
+                fn(computation=computation)
+            except Halt:
+                return
+            pc, gas = code.program_counter, meter.gas_remaining
+            continue
+        if cost > gas:
+            code.program_counter, meter.gas_remaining = pc, gas
+            computation.consume_gas(cost, fn.mnemonic)  # py-evm's OutOfGas
+        gas -= cost
+        if kind is None:  # py-evm's logic function, or evm_state_ops' for it
+            code.program_counter, meter.gas_remaining = pc, gas
+            try:
+                n(computation)
+            except Halt:
+                return
+            pc, gas = code.program_counter, meter.gas_remaining
+        elif kind == PUSH and len(values) < 1024:
+            data = raw[pc:pc + n]
+            pc += n
+            values.append(data if len(data) == n else data.ljust(n, b"\x00"))
+        elif kind == DUP and n <= len(values) < 1024:
+            values.append(values[-n])
+        elif kind == SWAP and n < len(values):
+            values[-1], values[-n - 1] = values[-n - 1], values[-1]
+        elif kind == POP and values:
+            values.pop()
+        elif kind == JUMPDEST:
+            pass
+        elif kind == ENV and len(values) < 1024:
+            values.append(n(computation.msg))
+        else:  # the rest take the top item as a number
+            depth = len(values)
+            top = values[-1] if depth else None
+            if type(top) is bytes:
+                top = int.from_bytes(top, "big")
+            below = values[-2] if depth > 1 else None
+            if type(top) is not int:
+                pass  # py-evm's function raises the stack's error (below)
+            elif kind == BINARY and (type(below) is int or type(below) is bytes):
+                del values[-1]
+                values[-1] = n(top, below if type(below) is int else int.from_bytes(below, "big"))
+                continue
+            elif kind == UNARY:
+                values[-1] = n(top)
+                continue
+            elif kind == JUMP or kind == JUMPI and (type(below) is int or type(below) is bytes):
+                del values[-n:]
+                if kind == JUMP or (below if type(below) is int else int.from_bytes(below, "big")):
+                    pc = top  # as py-evm: the counter moves, then the target is checked
+                    if (raw[top] if top < size else STOP) != JUMPDEST_OPCODE:
+                        code.program_counter, meter.gas_remaining = pc, gas
+                        raise InvalidJumpDestination("Invalid Jump Destination")
+                    if top not in valid and not code.is_valid_opcode(top):
+                        code.program_counter, meter.gas_remaining = pc, gas
+                        raise InvalidInstruction("Jump resulted in invalid instruction")
+                    if deadline is not None:
+                        jumps += 1
+                        if not jumps & 127 and perf_counter() > deadline:
+                            raise OverTime
+                continue
+            elif kind == MLOAD and memory is not None:
+                if top + 32 > len(memory._bytes):  # py-evm's gas for it, or its error
+                    code.program_counter, meter.gas_remaining = pc, gas
+                    computation.extend_memory(top, 32)
+                    gas = meter.gas_remaining
+                values[-1] = bytes(memory._bytes[top:top + 32])
+                continue
+            elif kind == MSTORE and memory is not None and (type(below) is int or type(below) is bytes):
+                if top + 32 > len(memory._bytes):
+                    code.program_counter, meter.gas_remaining = pc, gas
+                    computation.extend_memory(top, 32)
+                    gas = meter.gas_remaining
+                # the word is the item, left-padded
+                memory._bytes[top:top + 32] = below.to_bytes(32, "big") if type(below) is int \
+                    else below.rjust(32, b"\x00")
+                del values[-2:]
+                continue
+            elif kind == CALLDATALOAD:
+                if calldata is None:
+                    calldata = computation.msg.data_as_bytes
+                values[-1] = calldata[top:top + 32].ljust(32, b"\x00").lstrip(b"\x00")
+                continue
+            # too few or too many items, or one of another type: py-evm's function (its error)
+            code.program_counter, meter.gas_remaining = pc, gas
+            fn.logic_fn(computation)
+            pc, gas = code.program_counter, meter.gas_remaining
+
+
+def _run_stock_steps(computation, code, deadline: float | None) -> None:
+    """A frame whose stack, code stream, meter or gas method is not py-evm's own (a tracer's):
+    each opcode the stock way, the time checked at each."""
+    if deadline is not None and type(code) is not CodeStream:
+        raise OverTime  # a tracer's code stream: its jumps cannot be counted here
+    table = _table(computation.opcodes, False)
+    raw = code._raw_code_bytes
+    size = len(raw)
     while True:
         pc = code.program_counter
         if pc < size:
@@ -180,77 +295,14 @@ def _run(computation, deadline: float | None) -> None:
             code.program_counter = pc + 1
         else:
             opcode = STOP  # past the end: an implicit STOP, as the stock code stream yields
-        fn, cost, kind, n = table[opcode]
+        if deadline is not None and perf_counter() > deadline:
+            raise OverTime
         try:
-            if cost is not None and inline_gas:
-                if cost <= meter.gas_remaining:
-                    meter.gas_remaining -= cost
-                else:
-                    computation.consume_gas(cost, fn.mnemonic)
-                if kind is None:
-                    n(computation)  # py-evm's logic function, or evm_state_ops' for it
-                else:
-                    depth = len(values)
-                    if kind == PUSH and depth < 1024:
-                        start = pc + 1
-                        data = raw[start:start + n]
-                        code.program_counter = start + n
-                        values.append(data if len(data) == n else data.ljust(n, b"\x00"))
-                    elif kind == DUP and n <= depth < 1024:
-                        values.append(values[-n])
-                    elif kind == SWAP and n < depth:
-                        values[-1], values[-n - 1] = values[-n - 1], values[-1]
-                    elif kind == POP and depth:
-                        values.pop()
-                    elif kind == JUMPDEST:
-                        pass
-                    elif kind == ENV and depth < 1024:
-                        values.append(n(computation.msg))
-                    else:  # the rest take the top item as a number
-                        top = values[-1] if depth else None
-                        if type(top) is bytes:
-                            top = int.from_bytes(top, "big")
-                        below = values[-2] if depth > 1 else None
-                        if type(top) is not int:
-                            fn.logic_fn(computation)  # py-evm's function raises the stack's error
-                        elif kind == BINARY and (type(below) is int or type(below) is bytes):
-                            del values[-1]
-                            values[-1] = n(top, below if type(below) is int else int.from_bytes(below, "big"))
-                        elif kind == UNARY:
-                            values[-1] = n(top)
-                        elif kind == JUMP or kind == JUMPI and (type(below) is int or type(below) is bytes):
-                            del values[-n:]
-                            if kind == JUMP or (below if type(below) is int else int.from_bytes(below, "big")):
-                                _jump(code, raw, size, top)
-                                if deadline is not None:
-                                    jumps += 1
-                                    if not jumps & 127 and perf_counter() > deadline:
-                                        raise OverTime
-                        elif kind == MLOAD and memory is not None:
-                            if top + 32 > len(memory._bytes):
-                                computation.extend_memory(top, 32)  # py-evm's gas for it, or its error
-                            values[-1] = bytes(memory._bytes[top:top + 32])
-                        elif kind == MSTORE and memory is not None and (type(below) is int or type(below) is bytes):
-                            if top + 32 > len(memory._bytes):
-                                computation.extend_memory(top, 32)
-                            # the word is the item, left-padded
-                            memory._bytes[top:top + 32] = below.to_bytes(32, "big") if type(below) is int \
-                                else below.rjust(32, b"\x00")
-                            del values[-2:]
-                        elif kind == CALLDATALOAD:
-                            if calldata is None:
-                                calldata = computation.msg.data_as_bytes
-                            values[-1] = calldata[top:top + 32].ljust(32, b"\x00").lstrip(b"\x00")
-                        else:
-                            fn.logic_fn(computation)  # too few or too many items, or one of another type
-            else:
-                if deadline is not None and perf_counter() > deadline:
-                    raise OverTime  # wrapped or unusual opcodes: checked one by one (rare)
-                fn(computation=computation)
+            table[opcode][0](computation=computation)
         except Halt:
-            break
+            return
         if pc >= size:  # the implicit STOP did not halt (never in py-evm): the stream ends here
-            break
+            return
 
 
 _tables: dict = {}  # (id of an opcode table, inline?) -> (the table, its steps)
@@ -280,15 +332,6 @@ def _table(opcodes, inline: bool) -> list:
     if type(opcodes) is dict:
         _tables[(id(opcodes), inline)] = (opcodes, steps)
     return steps
-
-
-def _jump(code, raw, size, dest: int) -> None:
-    """JUMP's and JUMPI's landing, as py-evm's: the counter moves, then the target is checked."""
-    code.program_counter = dest
-    if (raw[dest] if dest < size else STOP) != JUMPDEST_OPCODE:
-        raise InvalidJumpDestination("Invalid Jump Destination")
-    if not code.is_valid_opcode(dest):
-        raise InvalidInstruction("Jump resulted in invalid instruction")
 
 
 _stock_build_evm_message = CancunTransactionExecutor.build_evm_message
