@@ -20,7 +20,7 @@ Also here, the message a transaction starts with (Cancun's executor, which Pragu
 use): py-evm formats a debug line with the contract's whole code in hex, a keccak of the
 calldata and the transaction's repr before it asks whether debug logging is on (~19 µs for
 an ERC-20 transfer, paid by every transaction and eth_call). The same steps, without the
-line unless debug logging is on.
+line unless debug logging is on; likewise the transaction's last step (finalize_computation).
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from eth.vm.code_stream import CodeStream
 from eth.vm.computation import NO_RESULT, BaseComputation
 from eth.vm.forks.cancun.constants import BLOB_TX_TYPE
 from eth.vm.forks.cancun.state import CancunTransactionExecutor
+from eth.vm.forks.frontier.state import FrontierTransactionExecutor
 from eth.vm.gas_meter import GasMeter
 from eth.vm.logic import arithmetic, comparison, context, duplication, flow, memory, swap
 from eth.vm.logic import stack as stack_logic
@@ -360,5 +361,32 @@ def build_evm_message(self, transaction):
                    code=code, create_address=contract_address, refund=msg_refund, is_delegation=is_delegation)
 
 
+_stock_finalize_computation = FrontierTransactionExecutor.finalize_computation
+
+
+def finalize_computation(self, transaction, computation):
+    """Frontier's last step (refund, the coinbase's fee, self-destructs; every later fork's
+    through Spurious Dragon's), which formats two debug lines with addresses in hex before
+    asking whether debug logging is on: the same steps, the lines only when it is."""
+    state = self.vm_state
+    if state.logger.show_debug2:
+        return _stock_finalize_computation(self, transaction, computation)
+    transaction_context = state.get_transaction_context(transaction)
+    gas_remaining = computation.get_gas_remaining()
+    gas_used = transaction.gas - gas_remaining
+    gas_refund = self.calculate_gas_refund(computation, gas_used)
+    computation.data_floor_gas = self.calc_data_floor_gas(transaction, gas_used, gas_refund)
+    gas_refund_amount = (gas_refund + gas_remaining - computation.data_floor_gas) * transaction_context.gas_price
+    if gas_refund_amount:
+        state.delta_balance(computation.msg.sender, gas_refund_amount)
+    gas_used = transaction.gas - gas_remaining - gas_refund + computation.data_floor_gas
+    transaction_fee = gas_used * state.get_tip(transaction)
+    state.delta_balance(state.coinbase, transaction_fee)
+    for account in computation.get_accounts_for_deletion():
+        state.delete_account(account)
+    return computation
+
+
 PATCHES = [(BaseComputation, "apply_computation", classmethod(apply_computation)),
-           (CancunTransactionExecutor, "build_evm_message", build_evm_message)]
+           (CancunTransactionExecutor, "build_evm_message", build_evm_message),
+           (FrontierTransactionExecutor, "finalize_computation", finalize_computation)]

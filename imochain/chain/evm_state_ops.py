@@ -23,6 +23,7 @@ grown and charged by py-evm's `extend_memory`.
 from __future__ import annotations
 
 from eth.db.account import IS_PRESENT_VALUE, AccountDB
+from eth.db.cache import CacheDB
 from eth.db.journal import DELETE_WRAPPED, REVERT_TO_WRAPPED, Journal, JournalDB
 from eth.db.storage import AccountStorageDB
 from eth.exceptions import Halt
@@ -69,7 +70,8 @@ def _account_db(state):
 
 def _lookup(db, key: bytes):
     """`db[key]` down a stack of py-evm JournalDBs (as JournalDB.__getitem__ walks it), or
-    _MISSING where it raises KeyError; the first other layer is asked the ordinary way."""
+    _MISSING where it raises KeyError; the first other layer is asked the ordinary way (a
+    CacheDB's hit is read in place)."""
     while type(db) is JournalDB and type(db._journal) is Journal:
         journal = db._journal
         value = journal._current_values.get(key, REVERT_TO_WRAPPED if journal._ignore_wrapped_db else None)
@@ -79,6 +81,10 @@ def _lookup(db, key: bytes):
             return _MISSING
         else:
             return value
+    if type(db) is CacheDB:  # CacheDB.__getitem__'s hit, in place
+        cached = db._cached_values
+        if key in cached:
+            return cached[key]
     try:
         return db[key]
     except MissingStorageTrieNode:  # a KeyError too: it goes on up, as in py-evm

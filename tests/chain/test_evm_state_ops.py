@@ -253,7 +253,9 @@ def test_mined_transactions_match_py_evm(node):
                                            KEY).raw_transaction
             r = node.get_receipt(node.send_raw_transaction(bytes(raw)))
             receipts.append((r.status, r.gas_used, [(log.address, log.topics, log.data) for log in r.logs]))
-        results[enabled] = (receipts, node.get_balance(SENDER), [node.get_storage(TARGET, s) for s in range(30)],
+        coinbase = node.get_block("latest").header.coinbase
+        results[enabled] = (receipts, node.get_balance(SENDER), node.get_balance(coinbase),
+                            [node.get_storage(TARGET, s) for s in range(30)],
                             node.get_account(TARGET)["storageRoot"])  # the words' RLP in the trie
         node.revert(snapshot)
     assert results[False] == results[True]
