@@ -12,7 +12,7 @@ own functions and the stack allows them: PUSH, DUP, SWAP, POP, JUMPDEST, JUMP, J
 quarters of an OpenZeppelin ERC-20 transfer's), the pure stack arithmetic (ADD, SUB, MUL, the
 comparisons, the bitwise ops and shifts, BYTE, ISZERO, NOT: most of the rest), the message's
 CALLVALUE, CALLDATASIZE, CALLER, ADDRESS and CALLDATALOAD, and MLOAD/MSTORE (memory to expand
-goes through py-evm's `extend_memory`, which charges for it or raises). An underflow or overflow,
+is charged py-evm's fee here, or left to py-evm's `extend_memory` to raise when gas is short). An underflow or overflow,
 or a stack item of another type, calls py-evm's function, which raises its error. The steps around the loop are py-evm's
 own, in its order.
 
@@ -30,7 +30,7 @@ import threading
 from time import perf_counter
 
 from eth._utils.address import generate_contract_address
-from eth.constants import CREATE_CONTRACT_ADDRESS
+from eth.constants import CREATE_CONTRACT_ADDRESS, GAS_MEMORY, GAS_MEMORY_QUADRATIC_DENOMINATOR
 from eth.exceptions import Halt, InvalidInstruction, InvalidJumpDestination
 from eth.vm.code_stream import CodeStream
 from eth.vm.computation import NO_RESULT, BaseComputation
@@ -254,17 +254,13 @@ def _run(computation, deadline: float | None) -> None:
                             raise OverTime
                 continue
             elif kind == MLOAD and memory is not None:
-                if top + 32 > len(memory._bytes):  # py-evm's gas for it, or its error
-                    code.program_counter, meter.gas_remaining = pc, gas
-                    computation.extend_memory(top, 32)
-                    gas = meter.gas_remaining
+                if top + 32 > len(memory._bytes):
+                    gas = _grow(computation, memory, top, gas, pc)
                 values[-1] = bytes(memory._bytes[top:top + 32])
                 continue
             elif kind == MSTORE and memory is not None and (type(below) is int or type(below) is bytes):
                 if top + 32 > len(memory._bytes):
-                    code.program_counter, meter.gas_remaining = pc, gas
-                    computation.extend_memory(top, 32)
-                    gas = meter.gas_remaining
+                    gas = _grow(computation, memory, top, gas, pc)
                 # the word is the item, left-padded
                 memory._bytes[top:top + 32] = below.to_bytes(32, "big") if type(below) is int \
                     else below.rjust(32, b"\x00")
@@ -279,6 +275,34 @@ def _run(computation, deadline: float | None) -> None:
             code.program_counter, meter.gas_remaining = pc, gas
             fn.logic_fn(computation)
             pc, gas = code.program_counter, meter.gas_remaining
+
+
+def _grow(computation, memory, start: int, gas: int, pc: int) -> int:
+    """`extend_memory(start, 32)` for MLOAD/MSTORE: py-evm's fee (words x 3 + words² / 512, the
+    difference) taken from `gas`, which is returned, and memory grown to the word's end as
+    py-evm's Memory does. Gas short of the fee: py-evm's own call raises its OutOfGas."""
+    size_before = (len(memory._bytes) + 31) // 32 * 32
+    size_after = (start + 32 + 31) // 32 * 32
+    fee = _memory_cost(size_after) - _memory_cost(size_before)
+    if fee > 0:
+        if fee > gas:
+            computation.code.program_counter, computation._gas_meter.gas_remaining = pc, gas
+            computation.extend_memory(start, 32)
+            return computation._gas_meter.gas_remaining  # (it raised: py-evm's OutOfGas)
+        gas -= fee
+    missing = size_after - len(memory._bytes)
+    if missing > 0:
+        try:
+            memory._bytes.extend(bytearray(missing))
+        except BufferError:  # a view of it is held: a new buffer, as py-evm's Memory does
+            memory._bytes = memory._bytes + bytearray(missing)
+    return gas
+
+
+def _memory_cost(size: int) -> int:
+    """eth.vm.computation.memory_gas_cost for a size already rounded up to whole words."""
+    words = size // 32
+    return words * GAS_MEMORY + words * words // GAS_MEMORY_QUADRATIC_DENOMINATOR
 
 
 def _run_stock_steps(computation, code, deadline: float | None) -> None:

@@ -135,3 +135,34 @@ def test_storage_clear_count_conversions_are_eth_utils():
             to_bytes(bad)
         with pytest.raises(type(stock.value)):
             tx_speedups._storage_to_bytes(bad)
+
+
+def test_memory_growth_fees_match_py_evm(node, monkeypatch):
+    """MSTORE/MLOAD growing memory by one word up to thousands, from empty and from some, with gas
+    one short of the fee, exact, and one over; with the loop, growth is priced without py-evm's
+    extend_memory (the count shows the stock run priced it there)."""
+    for first in (None, 64, 5000):
+        for offset in (0, 1, 31, 32, 33, 100, 1000, 4096, 40_000):
+            for op in (MSTORE, 0x51):
+                prefix = b"" if first is None else bytes([0x60, 7, 0x61]) + first.to_bytes(2, "big") + bytes([MSTORE])
+                body = (bytes([0x60, 9]) if op == MSTORE else b"") + bytes([0x62]) + offset.to_bytes(3, "big") + bytes([op])
+                code = prefix + body + bytes([GAS, MSIZE]) + _record(0) + _record(1)
+                code += bytes([0x61, 0, 64, PUSH0, 0xF3])
+                full = _both(node, code)
+                assert full[0] == full[1] and full[0][2] is None
+                grows = _both(node, prefix + body)  # the growth is the last charge: the edge is its fee
+                needed = 300_000 - grows[0][3]  # the intrinsic 21 000 included
+                for gas in (needed - 1, needed, needed + 1):
+                    stock, fast = _both(node, prefix + body, gas=gas)
+                    assert stock == fast, (first, offset, op, gas)
+                    assert (stock[2] is None) == (gas >= needed)
+    import eth.vm.computation as computation_module
+    priced = []
+    original = computation_module.memory_gas_cost
+    monkeypatch.setattr(computation_module, "memory_gas_cost", lambda size: priced.append(size) or original(size))
+    node.set_code(TARGET, bytes([0x60, 9, 0x61, 0x10, 0, MSTORE, 0x61, 0x20, 0, 0x51, 0x60, 32, PUSH0, 0xF3]))
+    for enabled, expect_stock in ((False, True), (True, False)):
+        speedups.set_tx_speedups(enabled)
+        priced.clear()
+        r = node.execute_call({"from": SENDER, "to": TARGET, "gas": 300_000})
+        assert r.error is None and bool(priced) == expect_stock, enabled
