@@ -12,9 +12,11 @@ own functions and the stack allows them: PUSH, DUP, SWAP, POP, JUMPDEST, JUMP, J
 quarters of an OpenZeppelin ERC-20 transfer's), the pure stack arithmetic (ADD, SUB, MUL, the
 comparisons, the bitwise ops and shifts, BYTE, ISZERO, NOT: most of the rest), the message's
 CALLVALUE, CALLDATASIZE, CALLER, ADDRESS and CALLDATALOAD, and MLOAD/MSTORE (memory to expand
-is charged py-evm's fee here, or left to py-evm's `extend_memory` to raise when gas is short). An underflow or overflow,
-or a stack item of another type, calls py-evm's function, which raises its error. The steps around the loop are py-evm's
-own, in its order.
+is charged py-evm's fee here, or left to py-evm's `extend_memory` to raise when gas is short).
+An underflow or overflow, or a stack item of another type, calls py-evm's function, which
+raises its error. SLOAD, SSTORE, KECCAK256, LOGn and RETURN call evm_state_ops' versions of
+py-evm's functions. The program counter and the gas left are locals of the loop, written back
+whenever anything else may read them. The steps around the loop are py-evm's own, in its order.
 
 Also here, the message a transaction starts with (Cancun's executor, which Prague and Osaka
 use): py-evm formats a debug line with the contract's whole code in hex, a keccak of the
