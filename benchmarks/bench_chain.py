@@ -364,3 +364,78 @@ def test_evm_loop_ops_before_after(benchmark):
               f"Python calls {calls[False]:.0f} -> {calls[True]:.0f}")
         benchmark.extra_info[kind] = {"before_ms": before * 1e3, "after_ms": after * 1e3,
                                       "calls_before": calls[False], "calls_after": calls[True]}
+
+
+def test_trie_batch_before_after(benchmark):
+    """Round 6 (trie_batch: each trie's sets of a block in one pass) off and on, alternating on one
+    warm node: CPU of `AccountDB.persist` (the state root and its writes) and of the whole
+    operation per automined ETH and ERC-20 transfer, and Python calls inside persist."""
+    from eth.db.account import AccountDB
+    from imochain.chain import trie_batch
+    stock = {"_apply_account_diff_without_proof": trie_batch._stock_apply_account_diff,
+             "make_storage_root": trie_batch._stock_make_storage_root}
+
+    def set_batched(on: bool) -> None:
+        for owner, name, patched in trie_batch.patches():
+            setattr(owner, name, patched if on else stock[name])
+
+    per, rounds = 40, 6
+    count = per * (2 * rounds + 3)  # a warm-up chunk, the turns, then one profiled chunk each way
+    node = build_node(NodeConfig())
+    kinds = _three_kinds(node, count)
+    kinds.pop("eth_call balanceOf")  # a call writes no state
+    inner = AccountDB.persist
+    clock = {"mode": None, "spent": 0.0, "profile": None}
+    persist_cpu: dict = {}
+
+    def timed_persist(self):
+        profile, t0 = clock["profile"], time.process_time()
+        if profile:
+            profile.enable()
+        try:
+            return inner(self)
+        finally:
+            if profile:
+                profile.disable()
+            clock["spent"] += time.process_time() - t0
+
+    def switch(mode) -> None:  # closes the chunk before: its persist CPU goes to its mode
+        if clock["mode"] is not None:
+            persist_cpu.setdefault((clock["kind"], clock["mode"]), []).append(clock["spent"] / per)
+        clock.update(mode=mode, spent=0.0)
+        set_batched(bool(mode))
+
+    results, calls = {}, {}
+
+    def measure():
+        for kind, (items, run) in kinds.items():
+            clock.update(kind=kind, mode=None)
+            results.update(_before_after({kind: (items[:-2 * per], run)}, per, (False, True), switch))
+            switch(None)
+            for mode, chunk in zip((False, True), (items[-2 * per:-per], items[-per:])):
+                set_batched(mode)
+                clock["profile"] = cProfile.Profile()
+                run(chunk)
+                calls[kind, mode] = sum(v[1] for v in pstats.Stats(clock["profile"]).stats.values()) / per
+                clock["profile"] = None
+
+    AccountDB.persist = timed_persist
+    try:
+        benchmark.pedantic(measure, rounds=1, iterations=1)
+    finally:
+        AccountDB.persist = inner
+        gc.unfreeze()
+        set_batched(True)
+        node.close()
+    print(f"\nround 6 (trie_batch) off vs on, CPU per automined transfer in-process "
+          f"(load {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores):")
+    for kind, by_mode in results.items():
+        (before, _), (after, _) = by_mode[False], by_mode[True]
+        p0, p1 = (statistics.median(persist_cpu[kind, mode]) for mode in (False, True))
+        print(f"{kind:16s} AccountDB.persist {p0 * 1e3:6.3f} -> {p1 * 1e3:6.3f} ms ({(1 - p1 / p0) * 100:.0f} % less), "
+              f"Python calls in it {calls[kind, False]:.0f} -> {calls[kind, True]:.0f}; "
+              f"whole transfer {before * 1e3:6.3f} -> {after * 1e3:6.3f} ms ({before / after:.2f}x)")
+        benchmark.extra_info[kind] = {"persist_before_ms": p0 * 1e3, "persist_after_ms": p1 * 1e3,
+                                      "before_ms": before * 1e3, "after_ms": after * 1e3,
+                                      "persist_calls_before": calls[kind, False],
+                                      "persist_calls_after": calls[kind, True]}

@@ -5,8 +5,8 @@ trie from the root, RLP-decoding each node again in pure Python. Trie nodes are 
 the hash of their contents, so a node once decoded can never change: caching decoded nodes by
 key is always correct. Measured on this machine: one-transfer blocks 99.5 → 149.6 per second.
 Trie keys' nibble expansions and hex-prefix encodings are memoised for the same reason; values
-of recent roots are kept too (trie_values), and pyrlp's Serializable bookkeeping has faster
-equivalents (rlp_speedups).
+of recent roots are kept too (trie_values), a block's sets to each trie are applied in one pass
+(trie_batch), and pyrlp's Serializable bookkeeping has faster equivalents (rlp_speedups).
 
 `HexaryTrie` edits branch nodes in place, so every hit returns a fresh copy of the node's
 lists (a node has at most 17 items, and embedded children are under 32 bytes, so two levels
@@ -32,7 +32,7 @@ from trie.hexary import HexaryTrie
 from trie.utils import nibbles as trie_nibbles
 from trie.utils.nibbles import bytes_to_nibbles
 
-from . import evm_speedups, persist_speedups, rlp_speedups, trie_values, tx_speedups, type_byte_speedups
+from . import evm_speedups, persist_speedups, rlp_speedups, trie_batch, trie_values, tx_speedups, type_byte_speedups
 from .rlp_speedups import encode_raw as _encode_raw
 from .rlp_speedups import slow_encode_raw as _slow_encode_raw  # noqa: F401  (the tests compare against it)
 
@@ -196,12 +196,14 @@ def _patches() -> list:
         (HexaryTrie, "get", trie_values.make_get(HexaryTrie.get)),
         (HexaryTrie, "set", trie_values.make_set(HexaryTrie.set)),
         (HexaryTrie, "delete", trie_values.make_delete(HexaryTrie.delete)),
+        # A block's sets to one trie in one pass (each changed node hashed and written once).
+        (trie_batch, "remember_written", _remember_written),
         # Trie nodes and most chain data are plain bytes and lists: encode those directly.
         (rlp.codec, "encode_raw", _encode_raw),
         (trie.hexary, "encode_raw", _encode_raw),
     ]
     return (trie_patches + rlp_speedups.PATCHES + evm_speedups.patches()
-            + persist_speedups.PATCHES + type_byte_speedups.PATCHES)
+            + persist_speedups.PATCHES + type_byte_speedups.PATCHES + trie_batch.patches())
 
 
 def install(tx: bool = True) -> None:

@@ -109,6 +109,15 @@ def _record(old_root: bytes, new_root: bytes, key, value) -> None:
         _layer(new_root, _layers.get(old_root), {key: value})
 
 
+def record_many(old_root: bytes, new_root: bytes, values: dict) -> None:
+    """Many sets at once (trie_batch) as one layer: `values` over the old root's layer."""
+    _count(len(values))
+    if old_root == new_root:
+        _layer(old_root, values=dict(values))
+    else:
+        _layer(new_root, _layers.get(old_root), dict(values))
+
+
 def clear() -> None:
     global _stored
     _layers.clear()
