@@ -12,15 +12,17 @@ own functions and the stack allows them: PUSH, DUP, SWAP, POP, JUMPDEST, JUMP, J
 quarters of an OpenZeppelin ERC-20 transfer's), the pure stack arithmetic (ADD, SUB, MUL, the
 comparisons, the bitwise ops and shifts, BYTE, ISZERO, NOT: most of the rest), the message's
 CALLVALUE, CALLDATASIZE, CALLER, ADDRESS and CALLDATALOAD, and MLOAD/MSTORE (memory to expand
-goes through py-evm's `extend_memory`, which charges for it or raises). An underflow or overflow,
-or a stack item of another type, calls py-evm's function, which raises its error. The steps around the loop are py-evm's
-own, in its order.
+is charged py-evm's fee here, or left to py-evm's `extend_memory` to raise when gas is short).
+An underflow or overflow, or a stack item of another type, calls py-evm's function, which
+raises its error. SLOAD, SSTORE, KECCAK256, LOGn and RETURN call evm_state_ops' versions of
+py-evm's functions. The program counter and the gas left are locals of the loop, written back
+whenever anything else may read them. The steps around the loop are py-evm's own, in its order.
 
 Also here, the message a transaction starts with (Cancun's executor, which Prague and Osaka
 use): py-evm formats a debug line with the contract's whole code in hex, a keccak of the
 calldata and the transaction's repr before it asks whether debug logging is on (~19 µs for
 an ERC-20 transfer, paid by every transaction and eth_call). The same steps, without the
-line unless debug logging is on.
+line unless debug logging is on; likewise the transaction's last step (finalize_computation).
 """
 
 from __future__ import annotations
@@ -30,12 +32,13 @@ import threading
 from time import perf_counter
 
 from eth._utils.address import generate_contract_address
-from eth.constants import CREATE_CONTRACT_ADDRESS
+from eth.constants import CREATE_CONTRACT_ADDRESS, GAS_MEMORY, GAS_MEMORY_QUADRATIC_DENOMINATOR
 from eth.exceptions import Halt, InvalidInstruction, InvalidJumpDestination
 from eth.vm.code_stream import CodeStream
 from eth.vm.computation import NO_RESULT, BaseComputation
 from eth.vm.forks.cancun.constants import BLOB_TX_TYPE
 from eth.vm.forks.cancun.state import CancunTransactionExecutor
+from eth.vm.forks.frontier.state import FrontierTransactionExecutor
 from eth.vm.gas_meter import GasMeter
 from eth.vm.logic import arithmetic, comparison, context, duplication, flow, memory, swap
 from eth.vm.logic import stack as stack_logic
@@ -44,6 +47,8 @@ from eth.vm.memory import Memory
 from eth.vm.message import Message
 from eth.vm.opcode import _FastOpcode
 from eth.vm.stack import Stack
+
+from .evm_state_ops import FAST as FAST_STATE_OPS
 
 STOP = 0x00
 JUMPDEST_OPCODE = 0x5B
@@ -155,22 +160,161 @@ def apply_computation(cls, state, message, transaction_context, parent_computati
 
 
 def _run(computation, deadline: float | None) -> None:
-    opcodes = computation.opcodes
+    """The opcodes of one frame. The program counter and the gas left live in locals here and are
+    written back to the code stream and the meter before anything else can read or change them
+    (a call to py-evm's functions, memory growth, an error raised here), and read back after."""
     code = computation.code
+    meter = computation._gas_meter
+    stack = computation._stack
+    if not (type(meter) is GasMeter and type(computation).consume_gas is _stock_consume_gas
+            and type(stack) is Stack and type(code) is CodeStream):
+        return _run_stock_steps(computation, code, deadline)
     raw = code._raw_code_bytes
     size = len(raw)
-    meter = computation._gas_meter
-    inline_gas = type(meter) is GasMeter and type(computation).consume_gas is _stock_consume_gas
-    stack = computation._stack
-    values = stack.values if type(stack) is Stack and type(code) is CodeStream else None
-    table = _table(opcodes, values is not None)
+    values = stack.values
+    valid = code.valid_positions  # jump targets known to be valid (is_valid_opcode adds to it)
+    table = _table(computation.opcodes, True)
     memory = computation._memory  # MLOAD/MSTORE inline only on py-evm's own Memory
     if type(memory) is not Memory or type(computation).extend_memory is not _stock_extend_memory:
         memory = None
     calldata = None
-    if deadline is not None and values is None:
-        raise OverTime  # a stack or code stream of a tracer's: its jumps are not counted here
     jumps = 0
+    pc = code.program_counter
+    gas = meter.gas_remaining
+    while True:
+        if pc >= size:  # past the end: an implicit STOP, as the stock code stream yields; then it ends
+            code.program_counter, meter.gas_remaining = pc, gas
+            with contextlib.suppress(Halt):
+                table[STOP][0](computation=computation)
+            return
+        opcode = raw[pc]
+        pc += 1
+        fn, cost, kind, n = table[opcode]
+        if cost is None:  # wrapped or unusual opcodes: the stock call, the time checked one by one (rare)
+            code.program_counter, meter.gas_remaining = pc, gas
+            if deadline is not None and perf_counter() > deadline:
+                raise OverTime
+            try:
+                fn(computation=computation)
+            except Halt:
+                return
+            pc, gas = code.program_counter, meter.gas_remaining
+            continue
+        if cost > gas:
+            code.program_counter, meter.gas_remaining = pc, gas
+            computation.consume_gas(cost, fn.mnemonic)  # py-evm's OutOfGas
+        gas -= cost
+        if kind is None:  # py-evm's logic function, or evm_state_ops' for it
+            code.program_counter, meter.gas_remaining = pc, gas
+            try:
+                n(computation)
+            except Halt:
+                return
+            pc, gas = code.program_counter, meter.gas_remaining
+        elif kind == PUSH and len(values) < 1024:
+            data = raw[pc:pc + n]
+            pc += n
+            values.append(data if len(data) == n else data.ljust(n, b"\x00"))
+        elif kind == DUP and n <= len(values) < 1024:
+            values.append(values[-n])
+        elif kind == SWAP and n < len(values):
+            values[-1], values[-n - 1] = values[-n - 1], values[-1]
+        elif kind == POP and values:
+            values.pop()
+        elif kind == JUMPDEST:
+            pass
+        elif kind == ENV and len(values) < 1024:
+            values.append(n(computation.msg))
+        else:  # the rest take the top item as a number
+            depth = len(values)
+            top = values[-1] if depth else None
+            if type(top) is bytes:
+                top = int.from_bytes(top, "big")
+            below = values[-2] if depth > 1 else None
+            if type(top) is not int:
+                pass  # py-evm's function raises the stack's error (below)
+            elif kind == BINARY and (type(below) is int or type(below) is bytes):
+                del values[-1]
+                values[-1] = n(top, below if type(below) is int else int.from_bytes(below, "big"))
+                continue
+            elif kind == UNARY:
+                values[-1] = n(top)
+                continue
+            elif kind == JUMP or kind == JUMPI and (type(below) is int or type(below) is bytes):
+                del values[-n:]
+                if kind == JUMP or (below if type(below) is int else int.from_bytes(below, "big")):
+                    pc = top  # as py-evm: the counter moves, then the target is checked
+                    if (raw[top] if top < size else STOP) != JUMPDEST_OPCODE:
+                        code.program_counter, meter.gas_remaining = pc, gas
+                        raise InvalidJumpDestination("Invalid Jump Destination")
+                    if top not in valid and not code.is_valid_opcode(top):
+                        code.program_counter, meter.gas_remaining = pc, gas
+                        raise InvalidInstruction("Jump resulted in invalid instruction")
+                    if deadline is not None:
+                        jumps += 1
+                        if not jumps & 127 and perf_counter() > deadline:
+                            raise OverTime
+                continue
+            elif kind == MLOAD and memory is not None:
+                if top + 32 > len(memory._bytes):
+                    gas = _grow(computation, memory, top, gas, pc)
+                values[-1] = bytes(memory._bytes[top:top + 32])
+                continue
+            elif kind == MSTORE and memory is not None and (type(below) is int or type(below) is bytes):
+                if top + 32 > len(memory._bytes):
+                    gas = _grow(computation, memory, top, gas, pc)
+                # the word is the item, left-padded
+                memory._bytes[top:top + 32] = below.to_bytes(32, "big") if type(below) is int \
+                    else below.rjust(32, b"\x00")
+                del values[-2:]
+                continue
+            elif kind == CALLDATALOAD:
+                if calldata is None:
+                    calldata = computation.msg.data_as_bytes
+                values[-1] = calldata[top:top + 32].ljust(32, b"\x00").lstrip(b"\x00")
+                continue
+            # too few or too many items, or one of another type: py-evm's function (its error)
+            code.program_counter, meter.gas_remaining = pc, gas
+            fn.logic_fn(computation)
+            pc, gas = code.program_counter, meter.gas_remaining
+
+
+def _grow(computation, memory, start: int, gas: int, pc: int) -> int:
+    """`extend_memory(start, 32)` for MLOAD/MSTORE: py-evm's fee (words x 3 + words² / 512, the
+    difference) taken from `gas`, which is returned, and memory grown to the word's end as
+    py-evm's Memory does. Gas short of the fee: py-evm's own call raises its OutOfGas."""
+    size_before = (len(memory._bytes) + 31) // 32 * 32
+    size_after = (start + 32 + 31) // 32 * 32
+    fee = _memory_cost(size_after) - _memory_cost(size_before)
+    if fee > 0:
+        if fee > gas:
+            computation.code.program_counter, computation._gas_meter.gas_remaining = pc, gas
+            computation.extend_memory(start, 32)
+            return computation._gas_meter.gas_remaining  # (it raised: py-evm's OutOfGas)
+        gas -= fee
+    missing = size_after - len(memory._bytes)
+    if missing > 0:
+        try:
+            memory._bytes.extend(bytearray(missing))
+        except BufferError:  # a view of it is held: a new buffer, as py-evm's Memory does
+            memory._bytes = memory._bytes + bytearray(missing)
+    return gas
+
+
+def _memory_cost(size: int) -> int:
+    """eth.vm.computation.memory_gas_cost for a size already rounded up to whole words."""
+    words = size // 32
+    return words * GAS_MEMORY + words * words // GAS_MEMORY_QUADRATIC_DENOMINATOR
+
+
+def _run_stock_steps(computation, code, deadline: float | None) -> None:
+    """A frame whose stack, code stream, meter or gas method is not py-evm's own (a tracer's):
+    each opcode the stock way, the time checked at each."""
+    if deadline is not None and type(code) is not CodeStream:
+        raise OverTime  # a tracer's code stream: its jumps cannot be counted here
+    table = _table(computation.opcodes, False)
+    raw = code._raw_code_bytes
+    size = len(raw)
     while True:
         pc = code.program_counter
         if pc < size:
@@ -178,77 +322,14 @@ def _run(computation, deadline: float | None) -> None:
             code.program_counter = pc + 1
         else:
             opcode = STOP  # past the end: an implicit STOP, as the stock code stream yields
-        fn, cost, kind, n = table[opcode]
+        if deadline is not None and perf_counter() > deadline:
+            raise OverTime
         try:
-            if cost is not None and inline_gas:
-                if cost <= meter.gas_remaining:
-                    meter.gas_remaining -= cost
-                else:
-                    computation.consume_gas(cost, fn.mnemonic)
-                if kind is None:
-                    fn.logic_fn(computation)
-                else:
-                    depth = len(values)
-                    if kind == PUSH and depth < 1024:
-                        start = pc + 1
-                        data = raw[start:start + n]
-                        code.program_counter = start + n
-                        values.append(data if len(data) == n else data.ljust(n, b"\x00"))
-                    elif kind == DUP and n <= depth < 1024:
-                        values.append(values[-n])
-                    elif kind == SWAP and n < depth:
-                        values[-1], values[-n - 1] = values[-n - 1], values[-1]
-                    elif kind == POP and depth:
-                        values.pop()
-                    elif kind == JUMPDEST:
-                        pass
-                    elif kind == ENV and depth < 1024:
-                        values.append(n(computation.msg))
-                    else:  # the rest take the top item as a number
-                        top = values[-1] if depth else None
-                        if type(top) is bytes:
-                            top = int.from_bytes(top, "big")
-                        below = values[-2] if depth > 1 else None
-                        if type(top) is not int:
-                            fn.logic_fn(computation)  # py-evm's function raises the stack's error
-                        elif kind == BINARY and (type(below) is int or type(below) is bytes):
-                            del values[-1]
-                            values[-1] = n(top, below if type(below) is int else int.from_bytes(below, "big"))
-                        elif kind == UNARY:
-                            values[-1] = n(top)
-                        elif kind == JUMP or kind == JUMPI and (type(below) is int or type(below) is bytes):
-                            del values[-n:]
-                            if kind == JUMP or (below if type(below) is int else int.from_bytes(below, "big")):
-                                _jump(code, raw, size, top)
-                                if deadline is not None:
-                                    jumps += 1
-                                    if not jumps & 127 and perf_counter() > deadline:
-                                        raise OverTime
-                        elif kind == MLOAD and memory is not None:
-                            if top + 32 > len(memory._bytes):
-                                computation.extend_memory(top, 32)  # py-evm's gas for it, or its error
-                            values[-1] = bytes(memory._bytes[top:top + 32])
-                        elif kind == MSTORE and memory is not None and (type(below) is int or type(below) is bytes):
-                            if top + 32 > len(memory._bytes):
-                                computation.extend_memory(top, 32)
-                            # the word is the item, left-padded
-                            memory._bytes[top:top + 32] = below.to_bytes(32, "big") if type(below) is int \
-                                else below.rjust(32, b"\x00")
-                            del values[-2:]
-                        elif kind == CALLDATALOAD:
-                            if calldata is None:
-                                calldata = computation.msg.data_as_bytes
-                            values[-1] = calldata[top:top + 32].ljust(32, b"\x00").lstrip(b"\x00")
-                        else:
-                            fn.logic_fn(computation)  # too few or too many items, or one of another type
-            else:
-                if deadline is not None and perf_counter() > deadline:
-                    raise OverTime  # wrapped or unusual opcodes: checked one by one (rare)
-                fn(computation=computation)
+            table[opcode][0](computation=computation)
         except Halt:
-            break
+            return
         if pc >= size:  # the implicit STOP did not halt (never in py-evm): the stream ends here
-            break
+            return
 
 
 _tables: dict = {}  # (id of an opcode table, inline?) -> (the table, its steps)
@@ -257,7 +338,8 @@ _tables: dict = {}  # (id of an opcode table, inline?) -> (the table, its steps)
 def _table(opcodes, inline: bool) -> list:
     """Each opcode's (function, fixed gas or None, inline kind or None, its argument): a plain
     opcode of py-evm's (fixed gas, a logic function) has its gas charged in the loop, and is done
-    inline when its function is one of py-evm's in _INLINE; the rest are called the stock way.
+    inline when its function is one of py-evm's in _INLINE, else its logic function is called
+    (evm_state_ops' own for SLOAD, SSTORE, KECCAK256, LOGn, RETURN); the rest the stock way.
     Kept for py-evm's tables (dicts made once per fork), built per run for a tracer's."""
     entry = _tables.get((id(opcodes), inline))
     if entry is not None and entry[0] is opcodes:
@@ -269,21 +351,14 @@ def _table(opcodes, inline: bool) -> list:
             steps.append((InvalidOpcode(opcode), None, None, None))
         elif type(fn) is _FastOpcode and type(fn.gas_cost) is int and fn.gas_cost >= 0:
             kind, n = _INLINE.get(fn.logic_fn, (None, None)) if inline else (None, None)
+            if kind is None:
+                n = FAST_STATE_OPS.get(fn.logic_fn, fn.logic_fn) if inline else fn.logic_fn
             steps.append((fn, fn.gas_cost, kind, n))
         else:
             steps.append((fn, None, None, None))
     if type(opcodes) is dict:
         _tables[(id(opcodes), inline)] = (opcodes, steps)
     return steps
-
-
-def _jump(code, raw, size, dest: int) -> None:
-    """JUMP's and JUMPI's landing, as py-evm's: the counter moves, then the target is checked."""
-    code.program_counter = dest
-    if (raw[dest] if dest < size else STOP) != JUMPDEST_OPCODE:
-        raise InvalidJumpDestination("Invalid Jump Destination")
-    if not code.is_valid_opcode(dest):
-        raise InvalidInstruction("Jump resulted in invalid instruction")
 
 
 _stock_build_evm_message = CancunTransactionExecutor.build_evm_message
@@ -312,5 +387,32 @@ def build_evm_message(self, transaction):
                    code=code, create_address=contract_address, refund=msg_refund, is_delegation=is_delegation)
 
 
+_stock_finalize_computation = FrontierTransactionExecutor.finalize_computation
+
+
+def finalize_computation(self, transaction, computation):
+    """Frontier's last step (refund, the coinbase's fee, self-destructs; every later fork's
+    through Spurious Dragon's), which formats two debug lines with addresses in hex before
+    asking whether debug logging is on: the same steps, the lines only when it is."""
+    state = self.vm_state
+    if state.logger.show_debug2:
+        return _stock_finalize_computation(self, transaction, computation)
+    transaction_context = state.get_transaction_context(transaction)
+    gas_remaining = computation.get_gas_remaining()
+    gas_used = transaction.gas - gas_remaining
+    gas_refund = self.calculate_gas_refund(computation, gas_used)
+    computation.data_floor_gas = self.calc_data_floor_gas(transaction, gas_used, gas_refund)
+    gas_refund_amount = (gas_refund + gas_remaining - computation.data_floor_gas) * transaction_context.gas_price
+    if gas_refund_amount:
+        state.delta_balance(computation.msg.sender, gas_refund_amount)
+    gas_used = transaction.gas - gas_remaining - gas_refund + computation.data_floor_gas
+    transaction_fee = gas_used * state.get_tip(transaction)
+    state.delta_balance(state.coinbase, transaction_fee)
+    for account in computation.get_accounts_for_deletion():
+        state.delete_account(account)
+    return computation
+
+
 PATCHES = [(BaseComputation, "apply_computation", classmethod(apply_computation)),
-           (CancunTransactionExecutor, "build_evm_message", build_evm_message)]
+           (CancunTransactionExecutor, "build_evm_message", build_evm_message),
+           (FrontierTransactionExecutor, "finalize_computation", finalize_computation)]

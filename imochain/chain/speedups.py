@@ -47,6 +47,8 @@ _tx_originals: list[tuple[object, str, object]] = []  # the same, for tx_speedup
 def _get_node(self, node_hash):
     if node_hash == BLANK_NODE or node_hash == BLANK_NODE_HASH:
         return BLANK_NODE
+    if type(node_hash) is list:  # an embedded node (under 32 bytes): py-trie returns it as is
+        return node_hash
     node = _decoded.get(node_hash)
     if node is None:
         encoded = self.db[node_hash] if len(node_hash) >= 32 else node_hash

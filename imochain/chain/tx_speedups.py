@@ -61,6 +61,7 @@ import itertools
 from operator import attrgetter
 
 import coincurve
+import eth.db.storage
 import eth.db.trie
 import eth.vm.forks.berlin.transactions as berlin_txs
 import eth.vm.forks.cancun.transactions as cancun_txs
@@ -274,6 +275,23 @@ def _push_bytes(self, value: bytes) -> None:
         _stock_push_bytes(self, value)
 
 
+_stock_to_bytes, _stock_to_int = eth.db.storage.to_bytes, eth.db.storage.to_int
+
+
+def _storage_to_bytes(primitive=None, hexstr=None, text=None) -> bytes:
+    """eth_utils.to_bytes as AccountStorageDB uses it (its clear count, an int, at every
+    account's storage opened: once per block for a token), without the decorators' checks."""
+    if type(primitive) is int and primitive >= 0 and hexstr is None and text is None:
+        return primitive.to_bytes((primitive.bit_length() + 7) // 8 or 1, "big")
+    return _stock_to_bytes(primitive, hexstr, text)
+
+
+def _storage_to_int(primitive=None, hexstr=None, text=None) -> int:
+    if type(primitive) is bytes and hexstr is None and text is None:
+        return int.from_bytes(primitive, "big")
+    return _stock_to_int(primitive, hexstr, text)
+
+
 def patches() -> list:
     return [(module, "extract_transaction_sender", extract_transaction_sender) for module in _TX_MODULES] + [
         (eth.db.trie, "_make_trie_root_and_nodes", _make_trie_root_and_nodes),
@@ -289,4 +307,6 @@ def patches() -> list:
         (Stack, "pop1_int", _pop1_int),
         (Stack, "push_int", _push_int),
         (Stack, "push_bytes", _push_bytes),
+        (eth.db.storage, "to_bytes", _storage_to_bytes),
+        (eth.db.storage, "to_int", _storage_to_int),
     ] + evm_loop.PATCHES + chaindb_speedups.PATCHES + _field_getters()

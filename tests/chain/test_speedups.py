@@ -54,6 +54,25 @@ def test_trie_roots_and_reads_unchanged_with_caches():
     assert bytes_to_nibbles(b"\x12\xab") == (1, 2, 10, 11)
 
 
+def test_embedded_nodes_read_as_py_trie_reads_them():
+    # short keys and values make nodes under 32 bytes, which a parent holds in place of a hash
+    items = [(bytes([i, j]), bytes([j])) for i in range(3) for j in range(5)]
+    speedups.uninstall()
+    stock = _root_of(items)
+    speedups.install()
+    assert _root_of(items) == stock
+    t = HexaryTrie({})
+    for k, v in items:
+        t[k] = v
+    embedded, refs = [], [t.root_hash]
+    while refs:
+        node = t.get_node(refs.pop())
+        children = node[:16] if len(node) == 17 else node[1:] if len(node) == 2 else []
+        embedded += [c for c in children if type(c) is list]
+        refs += [c for c in children if type(c) is bytes and len(c) == 32]
+    assert embedded and all(t.get_node(node) == node for node in embedded)
+
+
 def test_cached_nodes_are_copies():
     speedups.install()
     t = HexaryTrie({})
