@@ -340,30 +340,35 @@ def test_evm_loop_ops_before_after(benchmark):
                 evm_loop._INLINE.pop(fn, None)
         evm_loop._tables.clear()
 
+    _switched_off_and_on(benchmark, set_round5, "round 5 (evm_loop's inline ops)")
+
+
+def _switched_off_and_on(benchmark, switch, title: str) -> dict:
+    """`switch(False)`/`switch(True)` taking turns on one warm node (ETH transfers, which run no
+    code, are the control): prints and records CPU and Python calls per operation both ways."""
     per, rounds = 40, 6
     count = per * (2 * rounds + 3)  # a warm-up chunk, the turns, then one profiled chunk each way
     node = build_node(NodeConfig())
-    kinds = _three_kinds(node, count)  # ETH transfers run no code: a control
+    kinds = _three_kinds(node, count)
     results = {}
 
     def measure():
-        results.update(_before_after(kinds, per, (False, True), set_round5, profile=True))
+        results.update(_before_after(kinds, per, (False, True), switch, profile=True))
 
     try:
         benchmark.pedantic(measure, rounds=1, iterations=1)
     finally:
         gc.unfreeze()
-        set_round5(True)
+        switch(True)
         node.close()
-    print(f"\nround 5 (evm_loop's inline ops) off vs on, in-process "
-          f"(load {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores):")
+    print(f"\n{title} off vs on, in-process (load {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores):")
     for kind, by_mode in results.items():
         (before, calls_before), (after, calls_after) = by_mode[False], by_mode[True]
-        calls = {False: calls_before, True: calls_after}
         print(f"{kind:22s} CPU {before * 1e3:7.3f} -> {after * 1e3:7.3f} ms ({before / after:.2f}x); "
-              f"Python calls {calls[False]:.0f} -> {calls[True]:.0f}")
+              f"Python calls {calls_before:.0f} -> {calls_after:.0f}")
         benchmark.extra_info[kind] = {"before_ms": before * 1e3, "after_ms": after * 1e3,
-                                      "calls_before": calls[False], "calls_after": calls[True]}
+                                      "calls_before": calls_before, "calls_after": calls_after}
+    return results
 
 
 def test_trie_batch_before_after(benchmark):

@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import random
 
-import pytest
 from eth.vm.stack import Stack
 
-from imochain.chain import Node, NodeConfig, evm_loop, speedups
+from imochain.chain import evm_loop, speedups
 
 TARGET = b"\x00" * 19 + b"\xc0"
 SENDER = bytes.fromhex("f39Fd6e51aad88F6F4ce6aB8827279cffFb92266")  # dev account 0
@@ -61,36 +60,27 @@ def _unary_cases(op: int, rng: random.Random) -> list[bytes]:
     return [_push(v, form) + bytes([op]) for v in values for form in ("word", "short", "int")]
 
 
-@pytest.fixture(scope="module")
-def node():
-    speedups.install()
-    node = Node(NodeConfig(genesis_contracts=False))
-    yield node
-    speedups.set_tx_speedups(True)
-    node.close()
-
-
-def _both(node, code: bytes, data: bytes = b"", value: int = 0, gas: int = 5_000_000) -> tuple:
+def _both(evm_node, code: bytes, data: bytes = b"", value: int = 0, gas: int = 5_000_000) -> tuple:
     """(stock py-evm's result, the loop's result), each (output, gas used, error)."""
     out = []
     for enabled in (False, True):
         speedups.set_tx_speedups(enabled)
-        r = node.execute_call({"from": SENDER, "to": TARGET, "gas": gas, "value": value, "data": data},
+        r = evm_node.execute_call({"from": SENDER, "to": TARGET, "gas": gas, "value": value, "data": data},
                               overrides={TARGET: {"code": code}})
         out.append((r.output, r.gas_used, r.error))
     return tuple(out)
 
 
-def test_binary_and_unary_ops_match_py_evm(node):
+def test_binary_and_unary_ops_match_py_evm(evm_node):
     rng = random.Random(14)
     for name, op in list(BINARY.items()) + list(UNARY.items()):
         cases = _binary_cases(op, rng) if name in BINARY else _unary_cases(op, rng)
-        stock, fast = _both(node, _program(cases), data=rng.randbytes(70))
+        stock, fast = _both(evm_node, _program(cases), data=rng.randbytes(70))
         assert stock == fast, name
         assert stock[2] is None and len(stock[0]) >= RESULTS_AT + 32 * len(cases), name
 
 
-def test_the_ops_run_inline(node, monkeypatch):
+def test_the_ops_run_inline(evm_node, monkeypatch):
     """A program of inlined ops only (memory expansion included) makes no call to the stack's
     methods (py-evm's functions would): the comparisons here test the loop's code, not py-evm's twice."""
     rng = random.Random(1)
@@ -102,33 +92,33 @@ def test_the_ops_run_inline(node, monkeypatch):
     for method in ("pop_ints", "pop1_int", "pop1_bytes", "pop_bytes", "push_int", "push_bytes"):
         original = getattr(Stack, method)
         monkeypatch.setattr(Stack, method, lambda *a, _o=original, _m=method: used.append(_m) or _o(*a))
-    r = node.execute_call({"to": TARGET, "gas": 5_000_000}, overrides={TARGET: {"code": _program(cases)}})
+    r = evm_node.execute_call({"to": TARGET, "gas": 5_000_000}, overrides={TARGET: {"code": _program(cases)}})
     assert r.error is None and used == ["push_int"]  # only the MSIZE at the end (RETURN: evm_state_ops)
     used.clear()
     # the counting itself works: DIV is not done inline, and its function pops through the stack
-    r = node.execute_call({"to": TARGET, "gas": 5_000_000}, overrides={TARGET: {"code": bytes.fromhex("6001600204")}})
+    r = evm_node.execute_call({"to": TARGET, "gas": 5_000_000}, overrides={TARGET: {"code": bytes.fromhex("6001600204")}})
     assert r.error is None and used == ["pop_ints", "push_int"]
 
 
-def test_environment_ops_match_py_evm(node):
+def test_environment_ops_match_py_evm(evm_node):
     rng = random.Random(3)
     code = _program([bytes([op]) for op in ENV.values()] * 2)
     for data, value in [(b"", 0), (rng.randbytes(1), 7), (rng.randbytes(68), 10**18), (rng.randbytes(300), 0)]:
-        stock, fast = _both(node, code, data, value)
+        stock, fast = _both(evm_node, code, data, value)
         assert stock == fast and stock[2] is None
         assert stock[0][RESULTS_AT + 12:RESULTS_AT + 32] == TARGET  # ADDRESS, as a check of the harness
 
 
-def test_calldataload_offsets_match_py_evm(node):
+def test_calldataload_offsets_match_py_evm(evm_node):
     rng = random.Random(5)
     offsets = [0, 1, 4, 31, 32, 36, 67, 68, 69, 100, 2**64, 2**255, 2**256 - 1]
     code = _program([_push(o, form) + bytes([0x35]) for o in offsets for form in ("word", "short", "int")])
     for data in (b"", b"\x01", rng.randbytes(68), b"\x00" * 40 + b"\x05"):
-        stock, fast = _both(node, code, data)
+        stock, fast = _both(evm_node, code, data)
         assert stock == fast and stock[2] is None
 
 
-def test_memory_ops_match_py_evm(node):
+def test_memory_ops_match_py_evm(evm_node):
     """MSTORE/MLOAD inside memory already paid for, at its edge, past it (expansion gas), and at
     offsets no gas can pay for (py-evm's out-of-gas), values as words, short bytes and ints."""
     rng = random.Random(9)
@@ -147,12 +137,12 @@ def test_memory_ops_match_py_evm(node):
         "mload a byte past it": _program([_push(RESULTS_AT + 32 * 4 + 1, "short") + bytes([0x51])] * 5),
     }
     for name, code in programs.items():
-        stock, fast = _both(node, code)
+        stock, fast = _both(evm_node, code)
         assert stock == fast, name
-    assert _both(node, programs["mstore far"])[0][2]  # it does fail (out of gas)
+    assert _both(evm_node, programs["mstore far"])[0][2]  # it does fail (out of gas)
 
 
-def test_stack_errors_and_out_of_gas_match_py_evm(node):
+def test_stack_errors_and_out_of_gas_match_py_evm(evm_node):
     """Too few items (each arity), a full stack for the ops that push, and gas that runs out
     midway: py-evm's errors and gas, with the loop as without it."""
     arity = {**{op: 2 for op in BINARY.values()}, 0x15: 1, 0x19: 1, 0x35: 1, 0x51: 1, MSTORE: 2, 0x56: 1, 0x57: 2}
@@ -165,14 +155,14 @@ def test_stack_errors_and_out_of_gas_match_py_evm(node):
     codes["out of gas midway"] = _program(_binary_cases(0x01, random.Random(2))[:50])
     succeeded = []
     for name, code in codes.items():
-        stock, fast = _both(node, code, gas=21_000 + 1_200 if name == "out of gas midway" else 5_000_000)
+        stock, fast = _both(evm_node, code, gas=21_000 + 1_200 if name == "out of gas midway" else 5_000_000)
         assert stock == fast, name
         if stock[2] is None:
             succeeded.append(name)
     assert succeeded == [], "each of these fails"
 
 
-def test_random_programs_match_py_evm(node):
+def test_random_programs_match_py_evm(evm_node):
     """Random mixes of the inlined ops over a stack of random items, with the odd underflow."""
     rng = random.Random(77)
     ops = list(BINARY.values()) + [0x15, 0x19, 0x35, 0x80, 0x81, 0x90, 0x91, 0x50] + list(ENV.values())
@@ -189,7 +179,7 @@ def test_random_programs_match_py_evm(node):
                 op, 1 if op in ENV.values() else -1)
         stores = b"".join(bytes([PUSH2]) + (32 * i).to_bytes(2, "big") + bytes([MSTORE]) for i in range(depth))
         code += stores + bytes([MSIZE, PUSH0, RETURN])
-        stock, fast = _both(node, code, data=rng.randbytes(rng.choice([0, 36, 68])), value=rng.choice([0, 3]))
+        stock, fast = _both(evm_node, code, data=rng.randbytes(rng.choice([0, 36, 68])), value=rng.choice([0, 3]))
         assert stock == fast, code.hex()
 
 

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import random
 
-import pytest
 from eth.db.account import AccountDB
 from eth.vm.computation import BaseComputation
 from eth_account import Account
 from eth_utils import to_checksum_address
 
-from imochain.chain import Node, NodeConfig, evm_state_ops, speedups
+from imochain.chain import evm_state_ops, speedups
 
 TARGET = b"\x00" * 19 + b"\xc0"
 HELPER = b"\x00" * 19 + b"\xc1"  # code run by DELEGATECALL/STATICCALL from TARGET
@@ -53,30 +52,21 @@ def delegate(to: bytes, static: bool = False) -> bytes:
     return bytes([PUSH0] * 4) + push(int.from_bytes(to, "big")) + bytes([GAS, 0xFA if static else 0xF4])
 
 
-@pytest.fixture(scope="module")
-def node():
-    speedups.install()
-    node = Node(NodeConfig(genesis_contracts=False))
-    yield node
-    speedups.set_tx_speedups(True)
-    node.close()
-
-
-def _both(node, code: bytes, gas: int = 1_000_000, access: list | None = None, helper: bytes | None = None,
+def _both(evm_node, code: bytes, gas: int = 1_000_000, access: list | None = None, helper: bytes | None = None,
           storage: dict | None = None) -> tuple:
     """(stock py-evm's result, the loop's), each (output, gas used, refund, logs, error)."""
-    node.set_code(TARGET, code)
+    evm_node.set_code(TARGET, code)
     if helper is not None:
-        node.set_code(HELPER, helper)
+        evm_node.set_code(HELPER, helper)
     for slot, value in (storage or {}).items():
-        node.set_storage_at(TARGET, slot, value)  # committed: the transaction's original value
+        evm_node.set_storage_at(TARGET, slot, value)  # committed: the transaction's original value
     params = {"from": SENDER, "to": TARGET, "gas": gas}
     if access is not None:
         params["accessList"] = [{"address": TARGET, "storageKeys": list(access)}]
     out = []
     for enabled in (False, True):
         speedups.set_tx_speedups(enabled)
-        r = node.execute_call(params)
+        r = evm_node.execute_call(params)
         comp = r.computation
         out.append((r.output, r.gas_used, comp.get_gas_refund(), comp.get_log_entries(), r.error))
     return tuple(out)
@@ -86,7 +76,7 @@ def _values(original: int) -> list[int]:
     return [0, A, B, C] if original else [0, A, B]
 
 
-def test_every_sstore_case_matches_py_evm(node):
+def test_every_sstore_case_matches_py_evm(evm_node):
     """original x current x new, each cold, warm by an SLOAD and warm by the access list."""
     cases = 0
     for slot_no, original in enumerate([0, A]):
@@ -99,7 +89,7 @@ def test_every_sstore_case_matches_py_evm(node):
                         code += sstore(slot, current)
                     code += bytes([GAS]) + record(0) + sstore(slot, new) + bytes([GAS]) + record(1)
                     code += sload(slot) + record(2) + returns(3)
-                    stock, fast = _both(node, code, access=[slot] if warm == "access list" else None,
+                    stock, fast = _both(evm_node, code, access=[slot] if warm == "access list" else None,
                                         storage={slot: original})
                     label = (original, current, new, warm)
                     assert stock == fast, label
@@ -108,7 +98,7 @@ def test_every_sstore_case_matches_py_evm(node):
     assert cases == 3 * (3 * 3 + 4 * 4)
 
 
-def test_a_reverted_write_and_a_kept_one_in_a_delegated_frame(node):
+def test_a_reverted_write_and_a_kept_one_in_a_delegated_frame(evm_node):
     """The child's write is undone (and its refund dropped) or kept; the parent writes after it."""
     for original in (0, A):
         for reverts in (True, False):
@@ -116,12 +106,12 @@ def test_a_reverted_write_and_a_kept_one_in_a_delegated_frame(node):
                 helper = sstore(5, C if original else A) + sstore(6, 0)
                 helper += bytes([PUSH0, PUSH0, REVERT if reverts else RETURN])
                 code = delegate(HELPER) + record(0) + sstore(5, new) + sload(5) + record(1) + returns(2)
-                stock, fast = _both(node, code, helper=helper, storage={5: original, 6: B})
+                stock, fast = _both(evm_node, code, helper=helper, storage={5: original, 6: B})
                 assert stock == fast, (original, reverts, new)
                 assert int.from_bytes(stock[0][:32], "big") == (0 if reverts else 1)
 
 
-def test_the_sentry_and_out_of_gas_around_each_charge(node):
+def test_the_sentry_and_out_of_gas_around_each_charge(evm_node):
     """Gas left at SSTORE around the sentry and each of its two charges (cold and warm; set,
     reset, clear, no-op), and around SLOAD's cold and warm read: out of gas on one side, not
     on the other. Marks are gas after the intrinsic 21 000 (each PUSH32 costs 3, POP 2)."""
@@ -138,21 +128,21 @@ def test_the_sentry_and_out_of_gas_around_each_charge(node):
         for mark in marks:
             outcomes = set()
             for delta in range(-2, 3):
-                stock, fast = _both(node, code, gas=21_000 + mark + delta, storage=storage)
+                stock, fast = _both(evm_node, code, gas=21_000 + mark + delta, storage=storage)
                 assert stock == fast, (name, mark, delta)
                 error = stock[4]
                 outcomes.add(error and ("sentry" if "below 2300 gas" in error else error.split(" - Remaining")[0]))
             assert len(outcomes) >= 2, (name, mark, outcomes)  # the edge is crossed (success or another error)
 
 
-def test_static_calls_cannot_write(node):
+def test_static_calls_cannot_write(evm_node):
     for helper in (sstore(1, A), push(1) + push(0) + push(0) + bytes([LOG0 + 1]), sload(1) + record(0) + returns(1)):
         code = delegate(HELPER, static=True) + record(0) + bytes([0x3D, PUSH0, PUSH0, 0x3E]) + returns(1)
-        stock, fast = _both(node, code, helper=helper, storage={1: B})
+        stock, fast = _both(evm_node, code, helper=helper, storage={1: B})
         assert stock == fast
 
 
-def test_keccak_log_and_return_edges_match_py_evm(node):
+def test_keccak_log_and_return_edges_match_py_evm(evm_node):
     rng = random.Random(2)
     fill = b"".join(push(rng.getrandbits(256)) + push(32 * i) + bytes([MSTORE]) for i in range(4))
     spans = [(0, 0), (0, 1), (5, 31), (0, 32), (31, 33), (0, 128), (100, 60), (120, 200), (2**64, 0),
@@ -169,13 +159,13 @@ def test_keccak_log_and_return_edges_match_py_evm(node):
         for name, body in bodies.items():
             code = fill + body + returns(2)
             for gas in (1_000_000, 21_000 + 1_500):
-                stock, fast = _both(node, code, gas=gas)
+                stock, fast = _both(evm_node, code, gas=gas)
                 assert stock == fast, (name, start, size, gas)
                 compared += 1
     assert compared == len(spans) * 7 * 2
 
 
-def test_random_programs_match_py_evm(node):
+def test_random_programs_match_py_evm(evm_node):
     """SLOADs, SSTOREs, KECCAKs and LOGs over a few slots, at random gas limits (out of gas at
     random points), with the slots' originals set at random."""
     rng = random.Random(41)
@@ -199,12 +189,12 @@ def test_random_programs_match_py_evm(node):
         code += returns(4)
         storage = {s: rng.choice([0, 0, A, B]) for s in slots}
         gas = rng.choice([1_000_000, 21_000 + rng.randrange(2_000, 60_000)])
-        stock, fast = _both(node, code, gas=gas, storage=storage,
+        stock, fast = _both(evm_node, code, gas=gas, storage=storage,
                             access=rng.sample(slots, rng.randrange(3)) if rng.random() < 0.3 else None)
         assert stock == fast, code.hex()
 
 
-def test_the_ops_take_the_short_path(node, monkeypatch):
+def test_the_ops_take_the_short_path(evm_node, monkeypatch):
     """With the loop, SLOAD/SSTORE never call AccountDB's storage methods, and KECCAK/LOG/RETURN
     never the computation's memory_read_bytes (py-evm's functions do: the counting is checked
     too), so the comparisons above test evm_state_ops, not py-evm twice."""
@@ -215,12 +205,12 @@ def test_the_ops_take_the_short_path(node, monkeypatch):
         monkeypatch.setattr(owner, name, lambda *a, _o=original, _n=name, **k: used.append(_n) or _o(*a, **k))
     code = sstore(9, A) + sload(9) + bytes([POP]) + push(32) + push(0) + bytes([SHA3]) + push(1) + push(32) \
         + push(0) + bytes([LOG0 + 1]) + record(0) + returns(1)
-    node.set_code(TARGET, code)
+    evm_node.set_code(TARGET, code)
     stock = {"get_storage", "set_storage", "is_storage_warm", "memory_read_bytes"}
     for enabled, expected in ((True, set()), (False, stock)):
         speedups.set_tx_speedups(enabled)
         used.clear()
-        r = node.execute_call({"from": SENDER, "to": TARGET, "gas": 1_000_000})
+        r = evm_node.execute_call({"from": SENDER, "to": TARGET, "gas": 1_000_000})
         assert r.error is None and set(used) == expected
 
 
@@ -230,7 +220,7 @@ def test_every_replaced_function_is_py_evms():
     assert replaced == {SHA3, SLOAD, SSTORE, RETURN} | {LOG0 + n for n in range(5)}
 
 
-def test_mined_transactions_match_py_evm(node):
+def test_mined_transactions_match_py_evm(evm_node):
     """Automined transactions both ways from one snapshot: receipts (gas after the refund cap,
     status, logs) and the state after them are the same. Clearing ten slots earns more refund
     than the cap (a fifth of the gas used) allows."""
@@ -240,24 +230,24 @@ def test_mined_transactions_match_py_evm(node):
     results = {}
     for enabled in (False, True):
         speedups.set_tx_speedups(enabled)
-        snapshot = node.snapshot()
-        node.set_code(TARGET, clear_all)
+        snapshot = evm_node.snapshot()
+        evm_node.set_code(TARGET, clear_all)
         for s in range(12):
-            node.set_storage_at(TARGET, s, A)
-        nonce = node.get_nonce(SENDER)
+            evm_node.set_storage_at(TARGET, s, A)
+        nonce = evm_node.get_nonce(SENDER)
         receipts = []
         for i, code in enumerate([clear_all, mixed]):
-            node.set_code(TARGET, code)
+            evm_node.set_code(TARGET, code)
             raw = Account.sign_transaction(dict(chainId=31337, nonce=nonce + i, gas=400_000, maxFeePerGas=10**10,
                                                 maxPriorityFeePerGas=10**9, to=to_checksum_address(TARGET), type=2),
                                            KEY).raw_transaction
-            r = node.get_receipt(node.send_raw_transaction(bytes(raw)))
+            r = evm_node.get_receipt(evm_node.send_raw_transaction(bytes(raw)))
             receipts.append((r.status, r.gas_used, [(log.address, log.topics, log.data) for log in r.logs]))
-        coinbase = node.get_block("latest").header.coinbase
-        results[enabled] = (receipts, node.get_balance(SENDER), node.get_balance(coinbase),
-                            [node.get_storage(TARGET, s) for s in range(30)],
-                            node.get_account(TARGET)["storageRoot"])  # the words' RLP in the trie
-        node.revert(snapshot)
+        coinbase = evm_node.get_block("latest").header.coinbase
+        results[enabled] = (receipts, evm_node.get_balance(SENDER), evm_node.get_balance(coinbase),
+                            [evm_node.get_storage(TARGET, s) for s in range(30)],
+                            evm_node.get_account(TARGET)["storageRoot"])  # the words' RLP in the trie
+        evm_node.revert(snapshot)
     assert results[False] == results[True]
     (status, gas_used, logs), _ = results[False][0]
     assert status == 1 and len(logs) == 1

@@ -12,7 +12,7 @@ import pytest
 from eth_account import Account
 from eth_utils import to_bytes, to_checksum_address, to_int
 
-from imochain.chain import Node, NodeConfig, speedups, tx_speedups
+from imochain.chain import speedups, tx_speedups
 
 TARGET = b"\x00" * 19 + b"\xc0"
 KEY = Account.from_mnemonic("test test test test test test test test test test test junk",
@@ -21,21 +21,12 @@ SENDER = bytes.fromhex(Account.from_key(KEY).address[2:])
 PC, GAS, MSIZE, MSTORE, JUMPDEST, JUMP, JUMPI, PUSH0 = 0x58, 0x5A, 0x59, 0x52, 0x5B, 0x56, 0x57, 0x5F
 
 
-@pytest.fixture(scope="module")
-def node():
-    speedups.install()
-    node = Node(NodeConfig(genesis_contracts=False))
-    yield node
-    speedups.set_tx_speedups(True)
-    node.close()
-
-
-def _both(node, code: bytes, gas: int = 300_000) -> tuple:
-    node.set_code(TARGET, code)
+def _both(evm_node, code: bytes, gas: int = 300_000) -> tuple:
+    evm_node.set_code(TARGET, code)
     out = []
     for enabled in (False, True):
         speedups.set_tx_speedups(enabled)
-        r = node.execute_call({"from": SENDER, "to": TARGET, "gas": gas})
+        r = evm_node.execute_call({"from": SENDER, "to": TARGET, "gas": gas})
         out.append((r.output, r.gas_used, r.error, r.computation.get_gas_remaining()))
     return tuple(out)
 
@@ -44,7 +35,7 @@ def _record(i: int) -> bytes:
     return bytes([0x61]) + (32 * i).to_bytes(2, "big") + bytes([MSTORE])
 
 
-def test_pc_and_gas_seen_by_py_evms_functions(node):
+def test_pc_and_gas_seen_by_py_evms_functions(evm_node):
     """PC and GAS (py-evm's functions) after runs of inline opcodes, pushes of every width,
     jumps, memory growth and a call to the identity precompile, each recorded in memory."""
     code = bytes([PC]) + _record(0) + bytes([0x60, 1, 0x61, 0, 2, 0x01, GAS]) + _record(1)
@@ -56,13 +47,13 @@ def test_pc_and_gas_seen_by_py_evms_functions(node):
     # CALL(gas, 0x04, 0, 0, 64, 0x200, 32): the identity precompile, then the gas left after it
     code += bytes([0x60, 32, 0x61, 2, 0, 0x60, 64, PUSH0, PUSH0, 0x60, 4, GAS, 0xF1, GAS]) + _record(6) + _record(7)
     code += bytes([MSIZE, PUSH0, 0xF3])
-    stock, fast = _both(node, code)
+    stock, fast = _both(evm_node, code)
     assert stock == fast and stock[2] is None
     assert int.from_bytes(stock[0][64:96], "big") == 50  # the PC after the PUSH32 and POP
     assert stock[0][0x200:0x220] == stock[0][:32]  # the precompile's copy
 
 
-def test_errors_leave_py_evms_gas_and_counter(node):
+def test_errors_leave_py_evms_gas_and_counter(evm_node):
     """An inline charge that does not fit, a jump to a non-JUMPDEST and into PUSH data, memory
     growth no gas can pay, each after some gas is spent: the same error and gas with both."""
     spend = bytes([0x60, 1, 0x60, 2, 0x01, 0x50]) * 5
@@ -75,12 +66,12 @@ def test_errors_leave_py_evms_gas_and_counter(node):
     }
     for name, code in codes.items():
         for gas in (21_000 + 40, 21_000 + 100, 300_000):
-            stock, fast = _both(node, code, gas)
+            stock, fast = _both(evm_node, code, gas)
             assert stock == fast, (name, gas)
             assert stock[2] is not None or gas == 300_000, name
 
 
-def test_random_programs_with_pc_gas_and_jumps(node):
+def test_random_programs_with_pc_gas_and_jumps(evm_node):
     rng = random.Random(606)
     for _ in range(30):
         code = b""
@@ -97,11 +88,11 @@ def test_random_programs_with_pc_gas_and_jumps(node):
                 target = len(code) + 4
                 code += bytes([0x60, target % 256, rng.choice([JUMP, JUMPI]), 0x00, JUMPDEST])
         code += bytes([MSIZE, PUSH0, 0xF3])
-        stock, fast = _both(node, code, gas=rng.choice([300_000, 21_000 + rng.randrange(20, 400)]))
+        stock, fast = _both(evm_node, code, gas=rng.choice([300_000, 21_000 + rng.randrange(20, 400)]))
         assert stock == fast, code.hex()
 
 
-def test_the_last_step_skips_the_unread_debug_lines(node, monkeypatch):
+def test_the_last_step_skips_the_unread_debug_lines(evm_node, monkeypatch):
     """A mined transfer formats no address in hex with the speed-ups (py-evm's finalize formats
     two: the count shows the stock path was measured too); its receipt and the balances match."""
     formatted = []
@@ -109,16 +100,16 @@ def test_the_last_step_skips_the_unread_debug_lines(node, monkeypatch):
     results = {}
     for enabled in (False, True):
         speedups.set_tx_speedups(enabled)
-        snapshot = node.snapshot()
+        snapshot = evm_node.snapshot()
         formatted.clear()
-        raw = Account.sign_transaction(dict(chainId=31337, nonce=node.get_nonce(SENDER), gas=30_000, value=5,
+        raw = Account.sign_transaction(dict(chainId=31337, nonce=evm_node.get_nonce(SENDER), gas=30_000, value=5,
                                             maxFeePerGas=10**10, maxPriorityFeePerGas=10**9, type=2,
                                             to=to_checksum_address(b"\x11" * 20)), KEY).raw_transaction
-        r = node.get_receipt(node.send_raw_transaction(bytes(raw)))
-        coinbase = node.get_block("latest").header.coinbase
-        results[enabled] = (r.status, r.gas_used, node.get_balance(SENDER), node.get_balance(coinbase),
+        r = evm_node.get_receipt(evm_node.send_raw_transaction(bytes(raw)))
+        coinbase = evm_node.get_block("latest").header.coinbase
+        results[enabled] = (r.status, r.gas_used, evm_node.get_balance(SENDER), evm_node.get_balance(coinbase),
                             len(formatted))
-        node.revert(snapshot)
+        evm_node.revert(snapshot)
     assert results[False][:4] == results[True][:4]
     assert results[False][4] == 2 and results[True][4] == 0
 
@@ -137,7 +128,7 @@ def test_storage_clear_count_conversions_are_eth_utils():
             tx_speedups._storage_to_bytes(bad)
 
 
-def test_memory_growth_fees_match_py_evm(node, monkeypatch):
+def test_memory_growth_fees_match_py_evm(evm_node, monkeypatch):
     """MSTORE/MLOAD growing memory by one word up to thousands, from empty and from some, with gas
     one short of the fee, exact, and one over; with the loop, growth is priced without py-evm's
     extend_memory (the count shows the stock run priced it there)."""
@@ -148,21 +139,21 @@ def test_memory_growth_fees_match_py_evm(node, monkeypatch):
                 body = (bytes([0x60, 9]) if op == MSTORE else b"") + bytes([0x62]) + offset.to_bytes(3, "big") + bytes([op])
                 code = prefix + body + bytes([GAS, MSIZE]) + _record(0) + _record(1)
                 code += bytes([0x61, 0, 64, PUSH0, 0xF3])
-                full = _both(node, code)
+                full = _both(evm_node, code)
                 assert full[0] == full[1] and full[0][2] is None
-                grows = _both(node, prefix + body)  # the growth is the last charge: the edge is its fee
+                grows = _both(evm_node, prefix + body)  # the growth is the last charge: the edge is its fee
                 needed = 300_000 - grows[0][3]  # the intrinsic 21 000 included
                 for gas in (needed - 1, needed, needed + 1):
-                    stock, fast = _both(node, prefix + body, gas=gas)
+                    stock, fast = _both(evm_node, prefix + body, gas=gas)
                     assert stock == fast, (first, offset, op, gas)
                     assert (stock[2] is None) == (gas >= needed)
     import eth.vm.computation as computation_module
     priced = []
     original = computation_module.memory_gas_cost
     monkeypatch.setattr(computation_module, "memory_gas_cost", lambda size: priced.append(size) or original(size))
-    node.set_code(TARGET, bytes([0x60, 9, 0x61, 0x10, 0, MSTORE, 0x61, 0x20, 0, 0x51, 0x60, 32, PUSH0, 0xF3]))
+    evm_node.set_code(TARGET, bytes([0x60, 9, 0x61, 0x10, 0, MSTORE, 0x61, 0x20, 0, 0x51, 0x60, 32, PUSH0, 0xF3]))
     for enabled, expect_stock in ((False, True), (True, False)):
         speedups.set_tx_speedups(enabled)
         priced.clear()
-        r = node.execute_call({"from": SENDER, "to": TARGET, "gas": 300_000})
+        r = evm_node.execute_call({"from": SENDER, "to": TARGET, "gas": 300_000})
         assert r.error is None and bool(priced) == expect_stock, enabled

@@ -12,11 +12,12 @@ from eth_abi import encode
 from eth_account import Account
 from eth_utils import function_signature_to_4byte_selector, keccak, to_checksum_address
 
-from imochain.chain import Node, NodeConfig, speedups
+from imochain.chain import speedups
 from imochain.chain.accounts import create_address
+
+from chain_support import mined
 from imochain.contracts import load_artifact
 
-GENESIS_TIME = 1_700_000_000
 
 
 def _assemble(ops: list) -> bytes:
@@ -111,12 +112,7 @@ def _random_blocks(seed: int, blocks: int) -> list[list[bytes]]:
 
 
 def _mine_all(blocks: list[list[bytes]]) -> dict:
-    node = Node(NodeConfig(genesis_contracts=False, automine=False, genesis_timestamp=GENESIS_TIME))
-    try:
-        for n, txs in enumerate(blocks, 1):
-            for raw in txs:
-                node.send_raw_transaction(raw)
-            node.mine(1, timestamp=GENESIS_TIME + n)
+    with mined(blocks) as node:
         seen = set()
         chain = []
         token = node.get_receipt(keccak(blocks[0][0])).contract_address
@@ -144,8 +140,6 @@ def _mine_all(blocks: list[list[bytes]]) -> dict:
         # headers, bodies, receipts, indexes)
         return {"chain": chain, "state": state, "dump": node.states.dump(),
                 "store": dict(node.storage.store._data), "token_calls": token_calls}
-    finally:
-        node.close()
 
 
 @pytest.mark.parametrize("seed", [1, 2])

@@ -20,10 +20,11 @@ from trie import HexaryTrie
 from trie.constants import BLANK_NODE_HASH
 from trie.exceptions import MissingTrieNode
 
-from imochain.chain import Node, NodeConfig, speedups, trie_batch
+from imochain.chain import speedups, trie_batch
 from imochain.chain.accounts import create_address
 
-GENESIS_TIME = 1_700_000_000
+from chain_support import mined
+
 pytestmark = pytest.mark.filterwarnings("ignore:SELFDESTRUCT opcode:DeprecationWarning")  # py-evm's, on purpose
 
 
@@ -352,18 +353,11 @@ def _random_state_blocks(seed: int, blocks: int) -> list[list[bytes]]:
 
 
 def _mine(blocks: list[list[bytes]]) -> dict:
-    node = Node(NodeConfig(genesis_contracts=False, automine=False, genesis_timestamp=GENESIS_TIME))
-    try:
-        for n, txs in enumerate(blocks, 1):
-            for raw in txs:
-                node.send_raw_transaction(raw)
-            node.mine(1, timestamp=GENESIS_TIME + n)
+    with mined(blocks) as node:
         headers = [node.get_block(n).header for n in range(node.block_number + 1)]
         statuses = [r.status for n in range(node.block_number + 1) for r in node.block_receipts(n)]
         return {"roots": [(h.state_root, h.hash) for h in headers], "statuses": statuses,
                 "dump": node.states.dump(), "store": dict(node.storage.store._data)}
-    finally:
-        node.close()
 
 
 @pytest.mark.parametrize("seed", [1, 2])
