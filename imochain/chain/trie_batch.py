@@ -73,6 +73,18 @@ def _nibbles(key: bytes) -> tuple:
     return tuple(trie_nibbles.bytes_to_nibbles(key))
 
 
+def _groups(pairs: list, depth: int):
+    """The sorted (path, value) `pairs` in runs sharing their nibble at `depth`: (nibble, run)."""
+    i, n = 0, len(pairs)
+    while i < n:
+        nibble = pairs[i][0][depth]
+        j = i + 1
+        while j < n and pairs[j][0][depth] == nibble:
+            j += 1
+        yield nibble, pairs[i:j]
+        i = j
+
+
 class _Batch:
     """One trie's pass: the nodes it made (written at the end) and the stored ones it replaced."""
 
@@ -163,18 +175,11 @@ class _Batch:
         """Sets `pairs` into `branch` by their nibble at `depth`; the group for nibble `skip`
         is returned instead of set (the caller merges it with what it holds there)."""
         skipped = {}
-        i, n = 0, len(pairs)
-        while i < n:
-            nibble = pairs[i][0][depth]
-            j = i + 1
-            while j < n and pairs[j][0][depth] == nibble:
-                j += 1
-            group = pairs[i:j]
+        for nibble, group in _groups(pairs, depth):
             if nibble == skip:
                 skipped[nibble] = group
             else:
                 branch[nibble] = self.ref(self.insert(self.open(branch[nibble]), group, depth + 1))
-            i = j
         return skipped
 
     def build(self, pairs: list, depth: int) -> list:
@@ -187,14 +192,8 @@ class _Batch:
         while first[split] == last[split]:
             split += 1
         branch = [BLANK_NODE] * 17
-        i, n = 0, len(pairs)
-        while i < n:
-            nibble = pairs[i][0][split]
-            j = i + 1
-            while j < n and pairs[j][0][split] == nibble:
-                j += 1
-            branch[nibble] = self.ref(self.build(pairs[i:j], split + 1))
-            i = j
+        for nibble, group in _groups(pairs, split):
+            branch[nibble] = self.ref(self.build(group, split + 1))
         if split > depth:
             return [_extension_key(first[depth:split]), self.ref(branch)]
         return branch
