@@ -51,6 +51,7 @@ def _scenario(counts: dict) -> dict:
         for n in range(6, 10):  # the same numbers again, other blocks: py-evm keeps its head
             node.send_raw_transaction(_transfer(nonce + n - 6, value=3))
             node.mine(1, timestamp=GENESIS_TIME + 100 + n)
+        node.set_block_timestamp_interval(1)  # automined blocks off the wall clock: both runs alike
         node.set_automine(True)
         for i in range(3):
             node.send_raw_transaction(_transfer(nonce + 4 + i))
