@@ -79,15 +79,28 @@ class Miner:
         self._stop = threading.Event()
 
         def loop(stop=self._stop, period=self.interval):
-            while not stop.wait(period):
+            while not stop.wait(period) and self._lock_unless(stop):
                 try:
-                    with self.lock:
-                        self._mine_one()
+                    self._mine_one()
                 except Exception:  # a miner thread must not die on one bad block
                     log.exception("interval mining failed")
+                finally:
+                    self.lock.release()
 
         self._thread = threading.Thread(target=loop, name="imochain-miner", daemon=True)
         self._thread.start()
+
+    def _lock_unless(self, stop: threading.Event) -> bool:
+        """The lock, or False once `stop` is set. Stops come with the lock held (evm_setAutomine,
+        anvil_reset): waiting for it blindly, the thread could not be joined, and it mined one
+        more block when the lock came free."""
+        while not self.lock.acquire(timeout=0.05):
+            if stop.is_set():
+                return False
+        if stop.is_set():
+            self.lock.release()
+            return False
+        return True
 
     def stop_interval(self) -> None:
         self._stop.set()
