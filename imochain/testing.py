@@ -61,16 +61,24 @@ def in_process_web3(config: NodeConfig | None = None, node: Node | None = None):
 
 
 class _ServerThread(threading.Thread):
-    def __init__(self, node: Node, port: int, app_options: dict):
+    def __init__(self, node: Node, app_options: dict):
         super().__init__(daemon=True, name="imochain-rpc")
         import uvicorn
 
         from imochain.rpc.server import create_app, uvicorn_options
-        self.server = uvicorn.Server(uvicorn.Config(create_app(node, **app_options), host="127.0.0.1", port=port,
-                                                    **uvicorn_options()))
+        # Bound here and handed over: a port chosen free and bound later can be taken between
+        # (by any process's outgoing connection: they draw from the same ephemeral range).
+        self.socket = socket.socket()
+        self.socket.bind(("127.0.0.1", 0))
+        self.port = self.socket.getsockname()[1]
+        self.server = uvicorn.Server(uvicorn.Config(create_app(node, **app_options), host="127.0.0.1",
+                                                    port=self.port, **uvicorn_options()))
 
     def run(self) -> None:
-        self.server.run()
+        try:
+            self.server.run(sockets=[self.socket])
+        finally:
+            self.socket.close()
 
 
 @contextlib.contextmanager
@@ -79,8 +87,8 @@ def running_node(config: NodeConfig | None = None, node: Node | None = None, **a
     the block; yields its URL. `app_options` go to `create_app` (policy=BrowserPolicy(...),
     ws_limits=WsLimits(...))."""
     node = node or build_node(config)
-    port = free_port()
-    thread = _ServerThread(node, port, app_options)
+    thread = _ServerThread(node, app_options)
+    port = thread.port
     thread.start()
     deadline = time.time() + 15
     while not thread.server.started:
