@@ -379,12 +379,12 @@ def test_cors_for_browser_dapps(node_url):
     req = urllib.request.Request(node_url, method="OPTIONS", headers={
         "Origin": "http://localhost:3000", "Access-Control-Request-Method": "POST",
         "Access-Control-Request-Headers": "content-type"})
-    with urllib.request.urlopen(req, timeout=10) as resp:
+    with urllib.request.urlopen(req, timeout=60) as resp:
         assert resp.status == 200
         assert resp.headers["Access-Control-Allow-Origin"] in ("*", "http://localhost:3000")
         assert "POST" in resp.headers["Access-Control-Allow-Methods"]
     req = urllib.request.Request(node_url, json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_chainId"}).encode(),
                                  {"Content-Type": "application/json", "Origin": "http://localhost:3000"})
-    with urllib.request.urlopen(req, timeout=10) as resp:
+    with urllib.request.urlopen(req, timeout=60) as resp:
         assert resp.headers["Access-Control-Allow-Origin"] in ("*", "http://localhost:3000")
         assert json.loads(resp.read())["result"] == "0x7a69"

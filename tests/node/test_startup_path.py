@@ -105,7 +105,7 @@ def test_head_reads_answer_on_the_event_loop_while_the_lock_and_workers_are_busy
         monkeypatch.setattr(server, "_executor", busy)
         busy.submit(hold)
         try:
-            assert held.wait(10)
+            assert held.wait(60)
             answers = [rpc(url, m)["result"] for m in ("eth_blockNumber", "eth_chainId", "eth_gasPrice")]
             assert not release.is_set()  # answered with the lock held and the only worker taken
         finally:

@@ -27,7 +27,7 @@ def test_transfer_and_receipt(w3, isolated):
     before_a, before_b = w3.eth.get_balance(a), w3.eth.get_balance(b)
     nonce = w3.eth.get_transaction_count(a)
     tx_hash = w3.eth.send_transaction({"from": a, "to": b, "value": 12345})
-    receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=10)
+    receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=60)
     assert receipt.status == 1
     assert receipt.gasUsed == 21000
     assert receipt["from"] == a and receipt.to == b
