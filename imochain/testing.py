@@ -90,7 +90,7 @@ def running_node(config: NodeConfig | None = None, node: Node | None = None, **a
     thread = _ServerThread(node, app_options)
     port = thread.port
     thread.start()
-    deadline = time.time() + 15
+    deadline = time.time() + 60  # a bound on a hung start (it takes ~0.1 s), not a speed requirement
     while not thread.server.started:
         if time.time() > deadline or not thread.is_alive():
             raise RuntimeError("imochain RPC server did not start")
@@ -113,7 +113,7 @@ def rpc(url: str, method: str, params: list | None = None) -> Any:
 
 
 @contextlib.contextmanager
-def node_process(*args: str, timeout: float = 60) -> Iterator[str]:
+def node_process(*args: str, timeout: float = 120) -> Iterator[str]:
     """Run `imochain node` as its own process (as a user would) on a free port; yields its URL.
     Unlike `running_node`, the server does not share this process's interpreter lock."""
     import sys

@@ -54,7 +54,7 @@ def _start(db: str, port: int) -> subprocess.Popen:
     proc = subprocess.Popen([sys.executable, "-m", "imochain.cli", "node", "--db", db, "--port", str(port),
                              "--quiet"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
+    deadline = time.time() + 120  # a bound on a hung start (~5 s; more on a loaded machine)
     while time.time() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"node exited: {proc.stderr.read().decode()[-2000:]}")
