@@ -81,7 +81,7 @@ def test_sends_whose_block_is_not_bounded_go_to_a_worker(traced_node):
         assert where(blocks) == ["worker", "worker"]
 
 
-def test_a_long_call_is_given_up_on_the_loop_and_answered_from_a_worker(traced_node):
+def test_a_long_call_is_given_up_on_the_loop_and_answered_from_a_worker(traced_node, monkeypatch):
     node, _, handlers = traced_node
     with running_node(node=node) as url:
         deployed = rpc(url, "eth_sendRawTransaction", [signed(0, gas=100_000, to=None, data=SPINNER_INIT)])["result"]
@@ -92,6 +92,9 @@ def test_a_long_call_is_given_up_on_the_loop_and_answered_from_a_worker(traced_n
         assert answer["error"]["message"] == expected.error and "Out of gas" in expected.error
         assert where(handlers["eth_call"]) == ["loop", "worker"]
         handlers["eth_call"].clear()
+        # A 30 k-gas call takes ~1 ms, but on a loaded machine 5-18 % of them went past the 10 ms
+        # budget (the thread was descheduled): a budget far above it keeps this about routing.
+        monkeypatch.setattr(onloop, "CALL_S", WAIT)
         short = rpc(url, "eth_call", [{"to": spinner, "gas": hex(30_000)}, "latest"])
         assert "Out of gas" in short["error"]["message"]
         assert where(handlers["eth_call"]) == ["loop"]
