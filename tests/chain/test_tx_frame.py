@@ -1,0 +1,149 @@
+"""tx_frame changes nothing but speed: random blocks of every transaction type the node takes
+(0 to 4), with reverts, out-of-gas, refunds over the cap, creations, self-destructs, precompile
+calls, value sent to new and empty accounts (EIP-161's sweep) and access lists, give stock
+py-evm's blocks, receipts, logs, state and key-value store; and the short paths did run."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from eth_account import Account
+from eth_utils import keccak, to_checksum_address
+
+from imochain.chain import speedups, tx_frame
+from imochain.chain.accounts import create_address
+
+from test_speed_equivalence import _assemble, _mine_all
+
+KEYS = [Account.from_mnemonic("test test test test test test test test test test test junk",
+                              account_path=f"m/44'/60'/0'/0/{i}").key for i in range(5)]
+SENDERS = [Account.from_key(k).address for k in KEYS]
+AUTHORITY = 3  # signs set-code authorizations only, never sends
+SPENDER = 4  # sends two transfers of most of its balance in one block: the second fails validation
+
+# calldata: op (1 byte) | value (32). 0: store value in slots 0-2; 1: clear slots 0-2 (refunds
+# over EIP-3529's cap); 2: SELFDESTRUCT to the caller; 3: CALL identity (0x04) and RIPEMD160
+# (0x03); 4: REVERT; 5: INVALID (all gas)
+RUNTIME = _assemble([
+    bytes.fromhex("600035" "60f8" "1c"),  # op
+    bytes.fromhex("80" "6001" "14"), ">clear", bytes.fromhex("57"),
+    bytes.fromhex("80" "6002" "14"), ">destruct", bytes.fromhex("57"),
+    bytes.fromhex("80" "6003" "14"), ">precompile", bytes.fromhex("57"),
+    bytes.fromhex("80" "6004" "14"), ">revert", bytes.fromhex("57"),
+    bytes.fromhex("80" "6005" "14"), ">invalid", bytes.fromhex("57"),
+    bytes.fromhex("600135" "80" "600055" "80" "600155" "600255" "00"),  # SSTORE value in 0, 1, 2
+    "@clear", bytes.fromhex("6000600055" "6000600155" "6000600255" "00"),
+    "@destruct", bytes.fromhex("33" "ff"),
+    "@precompile", bytes.fromhex("6020600060206000600060045af1" "50" "6020600060206000600060035af1" "00"),
+    "@revert", bytes.fromhex("60006000fd"),
+    "@invalid", bytes.fromhex("fe"),
+])
+INITCODE = (bytes([0x60, len(RUNTIME), 0x80, 0x60, 0x0C, 0x60, 0x00, 0x39, 0x60, 0x00, 0xF3]) + b"\x00"
+            + RUNTIME)
+PRECOMPILES = [to_checksum_address(bytes(19) + bytes([n])) for n in (1, 2, 3, 4)]
+
+
+def _frame_blocks(seed: int, blocks: int) -> list[list[bytes]]:
+    rng = random.Random(seed)
+    nonces = [0] * len(KEYS)
+    first = to_checksum_address(create_address(bytes.fromhex(SENDERS[0][2:]), 0))
+    contracts = [first]
+    out = [[bytes(Account.sign_transaction(dict(chainId=31337, nonce=0, gas=500_000, gasPrice=2 * 10**9,
+                                                data=INITCODE), KEYS[0]).raw_transaction)]]
+    nonces[0] = 1
+    for _ in range(blocks):
+        txs = []
+        for _ in range(rng.choice([1, 1, 2, 4])):
+            i = rng.randrange(AUTHORITY)
+            kind = rng.choices(["call", "precompile", "pay", "create", "blob", "setcode"], [8, 2, 3, 1, 1, 1])[0]
+            tx_type = rng.choice([0, 1, 2, 2])
+            tx = dict(chainId=31337, nonce=nonces[i], gas=rng.choice([60_000, 200_000]), value=0, data=b"")
+            if kind == "call":
+                op = rng.choices(range(6), [5, 3, 1, 2, 1, 1])[0]
+                tx.update(to=rng.choice(contracts), data=bytes([op]) + rng.choice([1, 2**255]).to_bytes(32, "big"),
+                          value=rng.choice([0, 0, 10**9]))
+            elif kind == "precompile":  # the account is touched and empty: the sweep deletes it
+                data = rng.randbytes(rng.choice([0, 32, 64]))
+                tx.update(to=rng.choice(PRECOMPILES), data=data, value=rng.choice([0, 1]),
+                          gas=60_000 if data else rng.choice([21_100, 60_000]))  # 21 100: out of gas in the precompile
+            elif kind == "pay":  # to a new account, with or without value (empty: swept)
+                to = to_checksum_address(keccak(rng.randbytes(8))[12:])
+                tx.update(to=rng.choice([to, to, SENDERS[rng.randrange(3)]]), value=rng.choice([0, 1, 10**18]),
+                          gas=21_000)
+            elif kind == "create":
+                tx.update(data=INITCODE, gas=200_000, value=rng.choice([0, 10**15]))
+                tx_type = rng.choice([0, 2])
+                contracts.append(to_checksum_address(create_address(bytes.fromhex(SENDERS[i][2:]), nonces[i])))
+            elif kind == "blob":
+                tx.update(type=3, to=to_checksum_address(keccak(rng.randbytes(8))[12:]), value=1, gas=21_000,
+                          maxFeePerGas=5 * 10**9, maxPriorityFeePerGas=10**9, maxFeePerBlobGas=10**10,
+                          blobVersionedHashes=[b"\x01" + bytes([rng.randrange(256)]) * 31])
+                tx_type = None
+            else:  # EIP-7702: the authority delegates to a contract; the call runs its code
+                auth = Account.sign_authorization({"chainId": 31337, "address": rng.choice(contracts),
+                                                   "nonce": nonces[AUTHORITY]}, KEYS[AUTHORITY])
+                nonces[AUTHORITY] += 1
+                tx.update(type=4, to=SENDERS[AUTHORITY], data=bytes([rng.choice([0, 3])]) + bytes(32),
+                          maxFeePerGas=5 * 10**9, maxPriorityFeePerGas=10**9, accessList=[],
+                          authorizationList=[auth], gas=200_000)
+                tx_type = None
+            if tx_type == 0:
+                tx.update(gasPrice=2 * 10**9)
+            elif tx_type is not None:
+                tx.update(type=tx_type, maxFeePerGas=5 * 10**9, maxPriorityFeePerGas=rng.choice([0, 10**9]))
+                if tx_type == 1:
+                    tx.update(gasPrice=tx.pop("maxFeePerGas"), type=1)
+                    tx.pop("maxPriorityFeePerGas")
+                if "to" in tx and tx["gas"] >= 60_000 and rng.random() < 0.5:
+                    tx["accessList"] = [{"address": tx["to"], "storageKeys": ["0x" + "00" * 32, "0x" + "00" * 31 + "01"]},
+                                        {"address": PRECOMPILES[3], "storageKeys": []}]
+            txs.append(bytes(Account.sign_transaction(tx, KEYS[i]).raw_transaction))
+            nonces[i] += 1
+        if len(out) == blocks // 2:  # each enters the pool against the head; the second cannot pay in the block
+            txs += [bytes(Account.sign_transaction(dict(chainId=31337, nonce=n, gas=21_000, gasPrice=2 * 10**9,
+                                                        to=SENDERS[0], value=9_000 * 10**18), KEYS[SPENDER]).raw_transaction)
+                    for n in (0, 1)]
+        out.append(txs)
+    return out
+
+
+@pytest.mark.parametrize("seed", [3, 4])
+def test_random_blocks_identical_to_stock_py_evm(seed):
+    blocks = _frame_blocks(seed, 30)
+    was_installed = speedups.installed()
+    speedups.uninstall()
+    try:
+        stock = _mine_all(blocks)
+    finally:
+        speedups.install()
+    before = dict(tx_frame.taken)
+    fast = _mine_all(blocks)
+    ran = {step: tx_frame.taken[step] - before[step] for step in before}
+    tx_frame.enabled = False  # the rest of the speed-ups, the frame py-evm's own
+    try:
+        frame_off = _mine_all(blocks)
+    finally:
+        tx_frame.enabled = True
+    if not was_installed:
+        speedups.uninstall()
+    receipts = [r for block in stock["chain"] for r in block[5]]
+    assert {s for s, _, _ in receipts} == {0, 1}, "failures and successes"
+    assert all(ran.values()), f"each short path ran: {ran}"
+    assert stock["chain"] == fast["chain"] == frame_off["chain"]
+    assert stock["state"] == fast["state"] == frame_off["state"]
+    assert stock["dump"] == fast["dump"] == frame_off["dump"]
+    assert stock["store"] == fast["store"] == frame_off["store"]
+
+
+def test_the_blocks_hold_every_case():
+    """The random blocks above hold what the equivalence must cover (so it cannot pass vacuously)."""
+    blocks = _frame_blocks(3, 30)
+    from chain_support import mined
+    with mined(blocks) as node:
+        receipts = [r for n in range(1, node.block_number + 1) for r in node.block_receipts(n)]
+        kinds = {r.type for r in receipts}
+        swept = [a for a in PRECOMPILES if not node.states.state_at("latest").account_exists(bytes.fromhex(a[2:]))]
+    assert kinds >= {0, 1, 2, 3, 4}, kinds
+    assert any(r.contract_address for r in receipts) and any(r.status == 0 for r in receipts)
+    assert swept, "a touched empty precompile account was swept"
