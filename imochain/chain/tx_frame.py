@@ -24,6 +24,7 @@ self-destructs in the sweep, a value out of range (py-evm's own call raises its 
 from __future__ import annotations
 
 from eth._utils.address import generate_contract_address
+from eth._utils.state import code_is_delegation_designation
 from eth.constants import CREATE_CONTRACT_ADDRESS, EMPTY_SHA3, SECPK1_N, UINT_256_MAX
 from eth.db.account import AccountDB
 from eth.exceptions import InsufficientFunds
@@ -37,6 +38,7 @@ from eth.vm.forks.spurious_dragon.state import SpuriousDragonTransactionExecutor
 from eth.vm.message import Message
 from eth.vm.spoof import SpoofTransaction
 
+from .evm_state_ops import _MISSING, _lookup
 from .forks.osaka.state import OsakaState
 
 UINT_64_MAX = 2**64 - 1
@@ -109,17 +111,17 @@ def validate_transaction(self, transaction) -> None:
     if db is None or type(transaction) is SpoofTransaction:
         return _stock_validate_transaction(self, transaction)
     transaction.validate()
-    if not _plainly_valid(state, db, transaction, osaka):
+    if not _plainly_valid(state, db, transaction, osaka, self):
         state.validate_transaction(transaction)
         return
     taken["validate"] += 1
 
 
-def _plainly_valid(state, db, tx, osaka: bool) -> bool:
+def _plainly_valid(state, db, tx, osaka: bool, executor) -> bool:
     if tx.type_id not in _PLAIN_TYPES:
         return False
     gas = tx.gas
-    if osaka and (gas > state.tx_gas_limit_cap or gas < tx.intrinsic_gas):
+    if osaka and (gas > state.tx_gas_limit_cap or gas < _intrinsic_gas(executor, tx)):
         return False
     base_fee = state.execution_context.base_fee_per_gas
     max_fee = tx.max_fee_per_gas
@@ -131,6 +133,33 @@ def _plainly_valid(state, db, tx, osaka: bool) -> bool:
     balance = account.balance
     price = min(max_fee, tx.max_priority_fee_per_gas + base_fee)
     return balance >= gas * price + tx.value and account.nonce == tx.nonce and balance >= gas * max_fee
+
+
+def _intrinsic_gas(executor, transaction) -> int:
+    """transaction.intrinsic_gas (a pure function of the transaction, ~20 calls), computed once per
+    executor, which py-evm makes for each transaction: validation and the message share it."""
+    known = executor.__dict__.get("_frame_intrinsic_gas")
+    if known is not None and known[0] is transaction:
+        return known[1]
+    gas = transaction.intrinsic_gas
+    executor._frame_intrinsic_gas = (transaction, gas)
+    return gas
+
+
+def _code_at(self, state, db, address):
+    """get_code_at_address (Cancun's, and Prague's for code that delegates nowhere): AccountDB.get_code
+    with the code journal walked in one loop; a delegation or a missing code takes py-evm's way."""
+    if db is None or type(self) not in _EXECUTORS or not _is_address(address):
+        return self.get_code_at_address(address)
+    code_hash = db._get_account(address).code_hash
+    if code_hash == EMPTY_SHA3:
+        return b"", None
+    code = _lookup(db._journaldb, code_hash)
+    if code is _MISSING or code_is_delegation_designation(code):
+        return self.get_code_at_address(address)  # MissingBytecode, or Prague's delegation
+    if code_hash in db._get_accessed_node_hashes():
+        db._accessed_bytecodes.add(address)
+    return code, None
 
 
 def build_evm_message(self, transaction):
@@ -159,7 +188,7 @@ def build_evm_message(self, transaction):
         state.delta_balance(sender, -1 * (transaction.gas * state.get_gas_price(transaction) + blob_fee))
         state.increment_nonce(sender)
     msg_refund = self.calc_message_refund(transaction)
-    message_gas = transaction.gas - transaction.intrinsic_gas
+    message_gas = transaction.gas - (_intrinsic_gas(self, transaction) if db is not None else transaction.intrinsic_gas)
     to, value = transaction.to, transaction.value
     if to == CREATE_CONTRACT_ADDRESS:
         contract_address = generate_contract_address(sender, state.get_nonce(sender) - 1)
@@ -167,7 +196,7 @@ def build_evm_message(self, transaction):
     else:
         contract_address = None
         data = transaction.data
-        code, delegation_address = self.get_code_at_address(to)
+        code, delegation_address = _code_at(self, state, db, to)
         is_delegation = delegation_address is not None
         if _is_address(to) and _is_address(sender) and 0 <= message_gas <= UINT_256_MAX \
                 and 0 <= value <= UINT_256_MAX and type(data) is bytes and type(code) is bytes:
