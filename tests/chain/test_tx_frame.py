@@ -147,3 +147,46 @@ def test_the_blocks_hold_every_case():
     assert kinds >= {0, 1, 2, 3, 4}, kinds
     assert any(r.contract_address for r in receipts) and any(r.status == 0 for r in receipts)
     assert swept, "a touched empty precompile account was swept"
+
+
+def test_unusual_states_take_py_evm_s_path(evm_node):
+    """The short path is only for py-evm's own state and account database, with nothing replaced on
+    the instance and debug logging off; anything else gets None (py-evm's functions)."""
+    from eth.db.account import AccountDB
+    state = evm_node.states.state_at("latest")
+    assert tx_frame._frame_db(state) is state._account_db
+    state.get_balance = lambda address: 0  # e.g. a recording state's override
+    assert tx_frame._frame_db(state) is None
+    del state.get_balance
+    tx_frame.enabled = False
+    try:
+        assert tx_frame._frame_db(state) is None
+    finally:
+        tx_frame.enabled = True
+    plain_db = state._account_db
+    state._account_db = type("LazyAccountDB", (AccountDB,), {})(plain_db._raw_store_db, plain_db.state_root)
+    assert tx_frame._frame_db(state) is None  # a forked chain's lazy AccountDB is a subclass
+    state._account_db = plain_db
+    assert tx_frame._frame_db(state) is state._account_db
+
+
+def test_debug_logging_takes_py_evm_s_path():
+    """With py-evm's DEBUG2 logging on for the state, its own frame runs (and logs): the same blocks."""
+    import logging
+    from eth_utils.logging import ExtendedDebugLogger
+    blocks = _frame_blocks(5, 4)
+    plain = _mine_all(blocks)
+    # show_debug2 is a cached_property, answered once per logger: set on the state classes' loggers
+    loggers = [lg for name, lg in logging.root.manager.loggerDict.items()
+               if name.startswith("eth.vm.state.") and isinstance(lg, ExtendedDebugLogger)]
+    assert loggers
+    before = dict(tx_frame.taken)
+    for lg in loggers:
+        lg.__dict__["show_debug2"] = True
+    try:
+        logged = _mine_all(blocks)
+    finally:
+        for lg in loggers:
+            lg.__dict__.pop("show_debug2", None)
+    assert tx_frame.taken == before
+    assert plain["chain"] == logged["chain"] and plain["store"] == logged["store"]
