@@ -29,10 +29,12 @@ from eth.constants import CREATE_CONTRACT_ADDRESS, EMPTY_SHA3, SECPK1_N, UINT_25
 from eth.db.account import AccountDB
 from eth.exceptions import InsufficientFunds
 from eth.vm.forks.berlin.state import BerlinTransactionExecutor
+from eth.vm.forks.berlin.transactions import AccountAccesses, TypedTransaction
 from eth.vm.forks.cancun.constants import BLOB_TX_TYPE
 from eth.vm.forks.cancun.state import CancunState, CancunTransactionExecutor
 from eth.vm.forks.frontier.computation import FrontierComputation
 from eth.vm.forks.frontier.state import FrontierTransactionExecutor
+from eth.vm.forks.london.transactions import DynamicFeeTransaction
 from eth.vm.forks.prague.state import PragueTransactionExecutor
 from eth.vm.forks.spurious_dragon.state import SpuriousDragonTransactionExecutor
 from eth.vm.message import Message
@@ -59,6 +61,9 @@ _stock_build_evm_message = CancunTransactionExecutor.build_evm_message
 _stock_build_computation = BerlinTransactionExecutor.build_computation
 _stock_frontier_finalize = FrontierTransactionExecutor.finalize_computation
 _stock_finalize = SpuriousDragonTransactionExecutor.finalize_computation
+_typed_validate = TypedTransaction.validate
+_SEQUENCES = (tuple, list)
+_ENTRIES = (tuple, list, AccountAccesses)  # an access list's entries, as decoded or as built
 _plain_states: dict[type, bool] = {}
 taken = {"validate": 0, "message": 0, "computation": 0, "finalize": 0}  # short paths run (the tests read it)
 enabled = True  # False: every step py-evm's way (the benchmark's and tests' before/after on one node)
@@ -110,11 +115,36 @@ def validate_transaction(self, transaction) -> None:
     db = _frame_db(state) if osaka is not None else None
     if db is None or type(transaction) is SpoofTransaction:
         return _stock_validate_transaction(self, transaction)
-    transaction.validate()
+    if not _plain_dynamic_fee_fields(transaction):
+        transaction.validate()
     if not _plainly_valid(state, db, transaction, osaka, self):
         state.validate_transaction(transaction)
         return
     taken["validate"] += 1
+
+
+def _plain_dynamic_fee_fields(tx) -> bool:
+    """Whether a dynamic-fee transaction's own validate() (London's validate_dynamic_fee_tx: each
+    number an int in range, the recipient empty or an address, the data bytes, the access list
+    well formed) would pass: then it need not run."""
+    inner = getattr(tx, "_inner", None)
+    if not isinstance(inner, DynamicFeeTransaction) or type(inner).validate is not DynamicFeeTransaction.validate \
+            or type(tx).validate is not _typed_validate:
+        return False
+    to, access_list = inner.to, inner.access_list
+    return (_uint(inner.chain_id) and _uint(inner.max_fee_per_gas) and _uint(inner.max_priority_fee_per_gas)
+            and _uint(inner.gas) and _uint(inner.value) and _uint(inner.r) and _uint(inner.s)
+            and type(inner.nonce) is int and 0 <= inner.nonce < UINT_64_MAX
+            and type(inner.y_parity) is int and 0 <= inner.y_parity <= 255
+            and (to == CREATE_CONTRACT_ADDRESS or _is_address(to)) and type(inner.data) is bytes
+            and type(access_list) in _SEQUENCES and all(
+                type(entry) in _ENTRIES and len(entry) == 2 and _is_address(entry[0])
+                and type(entry[1]) in _SEQUENCES and all(type(key) is int for key in entry[1])
+                for entry in access_list))
+
+
+def _uint(value) -> bool:
+    return type(value) is int and 0 <= value <= UINT_256_MAX  # validate_uint256
 
 
 def _plainly_valid(state, db, tx, osaka: bool, executor) -> bool:

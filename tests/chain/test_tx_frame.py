@@ -190,3 +190,47 @@ def test_debug_logging_takes_py_evm_s_path():
             lg.__dict__.pop("show_debug2", None)
     assert tx_frame.taken == before
     assert plain["chain"] == logged["chain"] and plain["store"] == logged["store"]
+
+
+def test_plain_field_check_agrees_with_py_evm_s_validate():
+    """The short path skips a dynamic-fee transaction's validate() only when it would pass: for
+    each field set to edge and bad values, "plain" implies validate() passes, and every value
+    validate() refuses is not "plain"."""
+    from eth_utils import ValidationError
+    from imochain.chain.forks import vm_class
+    builder = vm_class("bpo2").get_transaction_builder()
+    raw = Account.sign_transaction(dict(type=2, chainId=31337, nonce=1, gas=50_000, maxFeePerGas=10**10,
+                                        maxPriorityFeePerGas=10**9, to=SENDERS[1], value=5, data=b"\x01",
+                                        accessList=[{"address": SENDERS[2], "storageKeys": ["0x" + "00" * 32]}]),
+                                   KEYS[0]).raw_transaction
+    tx = builder.decode(bytes(raw))
+    assert tx_frame._plain_dynamic_fee_fields(tx)
+    tx.validate()
+    edges = [0, 1, 2**64 - 2, 2**64 - 1, 2**64, 255, 256, 2**256 - 1, 2**256, -1, True, "1", b"\x01"]
+    cases = {name: edges for name in ("chain_id", "nonce", "max_priority_fee_per_gas", "max_fee_per_gas", "gas",
+                                      "value", "y_parity", "r", "s")}
+    cases.update(to=[b"", b"\x01" * 20, b"\x01" * 19, b"\x01" * 21, "0x" + "01" * 20, None],
+                 data=[b"", b"\x00" * 40, bytearray(b"\x01"), "0x01", None],
+                 access_list=[(), [], ((b"\x02" * 20, ()),), ((b"\x02" * 20, (1, 2**256)),), ((b"\x02" * 19, ()),),
+                              ((b"\x02" * 20,),), ((b"\x02" * 20, (b"\x01",)),), ((b"\x02" * 20, "1"),), b"", None])
+    seen = {True: 0, False: 0}
+    for name, values in cases.items():
+        for value in values:
+            inner = tx._inner
+            fields = dict(zip(inner._meta.field_names, (getattr(inner, n) for n in inner._meta.field_names)))
+            fields[name] = value
+            try:
+                bent = type(tx)(tx.type_id, type(inner)(**fields))
+            except Exception:  # pyrlp refuses it outright: nothing to check
+                continue
+            try:
+                bent.validate()
+                valid = True
+            except ValidationError:
+                valid = False
+            plain = tx_frame._plain_dynamic_fee_fields(bent)
+            assert not plain or valid, (name, value)
+            seen[valid] += 1
+            if not valid:
+                assert not plain, (name, value)
+    assert seen[True] > 10 and seen[False] > 10, seen
