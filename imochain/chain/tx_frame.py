@@ -17,7 +17,7 @@ raises its error. Anything unusual takes py-evm's function before any step is ta
 account database not py-evm's own (a forked chain's lazy state, eth_createAccessList's recording
 state, a method replaced on the instance), a computation class with its own `apply_message`
 (tracers, simulations), debug logging, another executor, a create, a blob or set-code
-transaction, an eth_call's spoofed transaction in validation, a frame with children or
+transaction, a frame with children or
 self-destructs in the sweep, a value out of range (py-evm's own call raises its error).
 """
 
@@ -107,17 +107,19 @@ def _gas_price(state, transaction) -> int:
 
 def validate_transaction(self, transaction) -> None:
     """FrontierTransactionExecutor.validate_transaction: the transaction's own checks, then the
-    state's (Osaka's cap and intrinsic gas, London's base fee, Homestead's s, Frontier's balance and
-    nonce, Cancun's balance for the fee cap) answered from one read of the sender when they all
-    pass; otherwise, or for anything else, py-evm's own, which raises its error."""
+    state's (Osaka's cap, which calls' spoofed transactions skip, and intrinsic gas, London's base
+    fee, Homestead's s, Frontier's balance and nonce, Cancun's balance for the fee cap) answered
+    from one read of the sender when they all pass; otherwise, or for anything else, py-evm's own,
+    which raises its error."""
     state = self.vm_state
     osaka = _VALIDATORS.get(type(state).validate_transaction)
     db = _frame_db(state) if osaka is not None else None
-    if db is None or type(transaction) is SpoofTransaction:
+    if db is None:
         return _stock_validate_transaction(self, transaction)
     if not _plain_dynamic_fee_fields(transaction):
         transaction.validate()
-    if not _plainly_valid(state, db, transaction, osaka, self):
+    capped = osaka and not isinstance(transaction, SpoofTransaction)
+    if not _plainly_valid(state, db, transaction, osaka, capped, self):
         state.validate_transaction(transaction)
         return
     taken["validate"] += 1
@@ -127,9 +129,10 @@ def _plain_dynamic_fee_fields(tx) -> bool:
     """Whether a dynamic-fee transaction's own validate() (London's validate_dynamic_fee_tx: each
     number an int in range, the recipient empty or an address, the data bytes, the access list
     well formed) would pass: then it need not run."""
-    inner = getattr(tx, "_inner", None)
-    if not isinstance(inner, DynamicFeeTransaction) or type(inner).validate is not DynamicFeeTransaction.validate \
-            or type(tx).validate is not _typed_validate:
+    if getattr(type(tx), "validate", None) is not _typed_validate:  # (a spoof answers from its overrides)
+        return False
+    inner = tx._inner
+    if not isinstance(inner, DynamicFeeTransaction) or type(inner).validate is not DynamicFeeTransaction.validate:
         return False
     to, access_list = inner.to, inner.access_list
     return (_uint(inner.chain_id) and _uint(inner.max_fee_per_gas) and _uint(inner.max_priority_fee_per_gas)
@@ -147,11 +150,11 @@ def _uint(value) -> bool:
     return type(value) is int and 0 <= value <= UINT_256_MAX  # validate_uint256
 
 
-def _plainly_valid(state, db, tx, osaka: bool, executor) -> bool:
+def _plainly_valid(state, db, tx, osaka: bool, capped: bool, executor) -> bool:
     if tx.type_id not in _PLAIN_TYPES:
         return False
     gas = tx.gas
-    if osaka and (gas > state.tx_gas_limit_cap or gas < _intrinsic_gas(executor, tx)):
+    if (capped and gas > state.tx_gas_limit_cap) or (osaka and gas < _intrinsic_gas(executor, tx)):
         return False
     base_fee = state.execution_context.base_fee_per_gas
     max_fee = tx.max_fee_per_gas

@@ -234,3 +234,59 @@ def test_plain_field_check_agrees_with_py_evm_s_validate():
             if not valid:
                 assert not plain, (name, value)
     assert seen[True] > 10 and seen[False] > 10, seen
+
+
+def _impersonated_and_calls() -> dict:
+    """Impersonated sends (py-evm runs them as spoofed transactions) mined at fixed times, then
+    eth_calls and gas estimates (spoofed, unsigned): everything they leave and answer."""
+    from imochain.chain import Node, NodeConfig
+    from chain_support import GENESIS_TIME
+    whale, sink = b"\xbe" * 20, b"\x5e" * 20
+    node = Node(NodeConfig(genesis_contracts=False, automine=False, genesis_timestamp=GENESIS_TIME))
+    try:
+        node.send_raw_transaction(_frame_blocks(6, 0)[0][0])  # the test contract, from dev account 0
+        node.mine(1, timestamp=GENESIS_TIME + 1)
+        contract = create_address(bytes.fromhex(SENDERS[0][2:]), 0)
+        node.set_balance(whale, 10**20)
+        node.impersonate(whale)
+        node.send_transaction({"from": whale, "to": sink, "value": 10**18, "gas": 21_000})
+        node.send_transaction({"from": whale, "to": contract, "data": b"\x00" + (7).to_bytes(32, "big"),
+                               "gas": 200_000, "maxFeePerGas": 5 * 10**9, "maxPriorityFeePerGas": 10**9})
+        node.mine(1, timestamp=GENESIS_TIME + 2)
+        calls = [_answers(node, params) for params in (
+            {"from": whale, "to": contract, "data": b"\x00" + (9).to_bytes(32, "big")},
+            {"from": whale, "to": contract, "data": b"\x03", "value": 5},
+            {"to": contract, "data": b"\x01", "gasPrice": 3 * 10**9},
+            {"from": bytes.fromhex(SENDERS[1][2:]), "to": sink, "value": 1})]
+        receipts = [(r.status, r.gas_used, r.sender) for r in node.block_receipts(2)]
+        return {"receipts": receipts, "calls": calls, "head": node.head.hash, "store": dict(node.storage.store._data)}
+    finally:
+        node.close()
+
+
+def _answers(node, params: dict) -> tuple:
+    """A call's output and gas estimate, or the error each raised (its message)."""
+    answers = []
+    for ask in (node.call, node.estimate_gas):
+        try:
+            answers.append(ask(params))
+        except Exception as exc:
+            answers.append(f"{type(exc).__name__}: {exc}")
+    return tuple(answers)
+
+
+def test_impersonated_sends_and_calls_identical_to_stock_py_evm():
+    was_installed = speedups.installed()
+    speedups.uninstall()
+    try:
+        stock = _impersonated_and_calls()
+    finally:
+        speedups.install()
+    before = dict(tx_frame.taken)
+    fast = _impersonated_and_calls()
+    if not was_installed:
+        speedups.uninstall()
+    assert [status for status, _, _ in stock["receipts"]] == [1, 1]
+    assert tx_frame.taken["validate"] - before["validate"] >= 2 + 3  # the sends, and the calls
+    assert any(type(a) is str for call in stock["calls"] for a in call), "a call that fails validation"
+    assert stock == fast
