@@ -1,4 +1,4 @@
-"""A transaction's frame around the interpreter loop, with fewer layers: validation, the first message, its value transfer, refund, fee and touched-account sweep.
+"""A transaction's frame around the interpreter loop (validation, message, refund, fee, sweep), fewer layers.
 
 Per automined ERC-20 transfer py-evm spent ~680 Python calls around the interpreter (~750 for an
 ETH transfer): five fork layers of `validate_transaction` reading the sender's account four times,
@@ -17,8 +17,9 @@ raises its error. Anything unusual takes py-evm's function before any step is ta
 account database not py-evm's own (a forked chain's lazy state, eth_createAccessList's recording
 state, a method replaced on the instance), a computation class with its own `apply_message`
 (tracers, simulations), debug logging, another executor, a create, a blob or set-code
-transaction, a frame with children or
-self-destructs in the sweep, a value out of range (py-evm's own call raises its error).
+transaction in validation, a frame with children or self-destructs in the sweep, a value out of
+range (py-evm's own call raises its error). Calls' and impersonated sends' spoofed transactions
+take the same path (Osaka's gas cap does not bind them, as in py-evm's).
 """
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ from test_speed_equivalence import _assemble, _mine_all
 KEYS = [Account.from_mnemonic("test test test test test test test test test test test junk",
                               account_path=f"m/44'/60'/0'/0/{i}").key for i in range(5)]
 SENDERS = [Account.from_key(k).address for k in KEYS]
+pytestmark = pytest.mark.filterwarnings("ignore:SELFDESTRUCT opcode present:DeprecationWarning")  # py-evm's, by design
 AUTHORITY = 3  # signs set-code authorizations only, never sends
 SPENDER = 4  # sends two transfers of most of its balance in one block: the second fails validation
 
