@@ -9,7 +9,7 @@ import pytest
 import rlp
 from eth_account import Account
 
-from node_support import ACCTS, call, chain_state, deploy, hexraw, raw_post, rpc_error, signed
+from node_support import ACCTS, call, chain_state, deploy, hexraw, node_config, raw_post, rpc_error, signed
 
 WATCH = [ACCTS[0].address, ACCTS[1].address, ACCTS[2].address]
 
@@ -294,7 +294,6 @@ def test_a_big_body_is_gathered_in_linear_time():
 
     from imochain.chain import Node
     from imochain.rpc.server import create_app
-    from node_support import node_config
 
     node = Node(node_config())
     try:
