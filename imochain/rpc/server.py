@@ -35,6 +35,9 @@ from . import forked  # noqa: F401,E402  (wraps the methods above: last)
 log = logging.getLogger("imochain.rpc")
 
 MAX_BODY = 64 * 1024 * 1024  # model uploads travel as hex; anything bigger is refused
+# Idle keep-alive connections are kept this long: with uvicorn's 5 s, a process stalled 5 s (a loaded
+# machine) closed connections its clients were reusing ("Remote end closed connection without response").
+KEEP_ALIVE_S = 120
 DRAIN_LIMIT = 4 * MAX_BODY  # an oversized body is read and dropped up to this, then cut off
 
 
@@ -277,7 +280,8 @@ def uvicorn_options(log_level: str = "warning") -> dict:
     header rewriting (a dev node behind no proxy)."""
     return dict(http="httptools" if importlib.util.find_spec("httptools") else "h11",
                 loop="uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
-                log_level=log_level, access_log=False, proxy_headers=False, ws_max_size=MAX_BODY, lifespan="off")
+                log_level=log_level, access_log=False, proxy_headers=False, ws_max_size=MAX_BODY, lifespan="off",
+                timeout_keep_alive=KEEP_ALIVE_S)
 
 
 def serve(node, host: str = "127.0.0.1", port: int = 8545, log_level: str = "warning", ui: bool = True,

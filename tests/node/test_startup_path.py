@@ -112,3 +112,21 @@ def test_head_reads_answer_on_the_event_loop_while_the_lock_and_workers_are_busy
             release.set()
             busy.shutdown()
         assert answers == ["0x0", "0x7a69", expected]
+
+
+def test_an_idle_connection_is_kept_past_uvicorns_5_s():
+    """A client reusing its connection after 6 s idle gets its answer (uvicorn's default closed it
+    at 5 s; a process stalled that long had every pooled client's next request refused)."""
+    import http.client
+    import json
+    import time
+
+    from imochain.testing import running_node
+    with running_node(NodeConfig(genesis_contracts=False)) as url:
+        conn = http.client.HTTPConnection("127.0.0.1", int(url.rsplit(":", 1)[1]), timeout=60)
+        body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []})
+        for wait in (0, 6):
+            time.sleep(wait)
+            conn.request("POST", "/", body, {"Content-Type": "application/json"})
+            assert json.loads(conn.getresponse().read())["result"] == "0x7a69"
+        conn.close()
