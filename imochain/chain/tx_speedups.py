@@ -82,7 +82,7 @@ from eth_hash.backends.pysha3 import keccak256
 from rlp.sedes import serializable
 from rlp.sedes.serializable import BaseSerializable
 
-from . import chaindb_speedups, evm_loop
+from . import chaindb_speedups, evm_loop, rlp_plans
 from .evm_speedups import remember_account
 from .rlp_speedups import _ATOMIC, fast_init, make_fast_copy
 from .rlp_speedups import encode_raw as _encode_raw
@@ -309,4 +309,4 @@ def patches() -> list:
         (Stack, "push_bytes", _push_bytes),
         (eth.db.storage, "to_bytes", _storage_to_bytes),
         (eth.db.storage, "to_int", _storage_to_int),
-    ] + evm_loop.PATCHES + chaindb_speedups.PATCHES + _field_getters()
+    ] + evm_loop.PATCHES + chaindb_speedups.PATCHES + rlp_plans.PATCHES + _field_getters()
