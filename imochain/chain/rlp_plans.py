@@ -8,12 +8,26 @@ length, bytes within a length range, a list of such, another Serializable), so e
 plan once: one entry per field saying which kind it is, run by one loop. Any value the plan does
 not expect (another type, a bool, a negative int, a wrong length, an unknown sedes) hands the
 whole object to pyrlp's own code, so results and errors are pyrlp's.
+
+`copy(**changes)` builds the new object through its class's constructor from every field
+(pyrlp's copy; ~30 calls for a header, a block copies three). For classes whose constructor
+only stores the fields it is given (pyrlp's own; py-evm's Account, and its headers', which
+only fill in a missing timestamp), the unchanged values are carried over directly when all are
+ints, bytes and the like (immutable: a deep copy would return them as they are) and no change
+is None; anything else takes the copy it replaces.
 """
 
 from __future__ import annotations
 
+import functools
 from operator import attrgetter
 
+from eth.rlp.accounts import Account
+from eth.rlp.headers import BlockHeader
+from eth.vm.forks.cancun.blocks import CancunBlockHeader
+from eth.vm.forks.london.blocks import LondonBlockHeader
+from eth.vm.forks.prague.blocks import PragueBlockHeader
+from eth.vm.forks.shanghai.blocks import ShanghaiBlockHeader
 from rlp.sedes import serializable
 from rlp.sedes.big_endian_int import BigEndianInt
 from rlp.sedes.binary import Binary
@@ -158,6 +172,43 @@ def _deserialize(cls, serial, **extra_kwargs):
         except Exception:  # as above; a constructor that refuses the values refuses them again
             pass
     return _stock_deserialize(cls, serial, **extra_kwargs)
+
+
+# constructors that store the fields they are given and nothing else (None: a default filled in)
+_STORING = frozenset({BaseSerializable, Account, BlockHeader, LondonBlockHeader, ShanghaiBlockHeader,
+                      CancunBlockHeader, PragueBlockHeader})
+_ATOMIC = frozenset({int, bytes, bool, str, type(None)})
+
+
+@functools.lru_cache(maxsize=None)
+def _copy_plan(cls) -> tuple | None:
+    """(field attribute of each name, field attributes) where `copy` may skip the constructor."""
+    init_owner = next(c for c in cls.__mro__ if "__init__" in c.__dict__)
+    if init_owner not in _STORING or cls.__dictoffset__ == 0:
+        return None
+    meta = cls._meta
+    return dict(zip(meta.field_names, meta.field_attrs)), meta.field_attrs
+
+
+def make_copy(fallback):
+    """`copy()` carrying the unchanged fields over without the constructor where that is the
+    same (see above); `fallback` otherwise."""
+    def copy(self, *args, **kwargs):
+        plan = _copy_plan(type(self))
+        if plan is None or args:
+            return fallback(self, *args, **kwargs)
+        attrs, field_attrs = plan
+        values = self.__dict__
+        fields = {attr: values[attr] for attr in field_attrs if attr in values}
+        if not (len(fields) == len(field_attrs) and _ATOMIC.issuperset(map(type, fields.values()))
+                and kwargs.keys() <= attrs.keys() and None not in kwargs.values()):
+            return fallback(self, *args, **kwargs)
+        for name, value in kwargs.items():
+            fields[attrs[name]] = value if type(value) in _ATOMIC else serializable.make_immutable(value)
+        new = type(self).__new__(type(self))
+        new.__dict__.update(fields)
+        return new
+    return copy
 
 
 _stock_serialize = BaseSerializable.__dict__["serialize"].__func__

@@ -7,7 +7,9 @@ chaindb_speedups. `speedups.set_tx_speedups(False)` turns the whole group off.
 Sender recovery: `extract_transaction_sender` wraps the signature and the recovered key in
 eth_keys objects (each validated again) before it calls coincurve; the replacement checks
 what eth_keys checks (y parity 0 or 1, r and s below the curve order) and calls coincurve
-directly. Anything unusual, and any failure, takes py-evm's own path for its error.
+directly. Anything unusual, and any failure, takes py-evm's own path for its error. The
+signed message is the one validate.decode_raw read off the raw bytes where it did (py-evm
+builds an unsigned transaction object and encodes it again).
 
 One-item tries: an automined block holds one transaction and one receipt. A trie with the
 single key rlp(0) is one leaf node, [hex-prefix(0x80, leaf), value], stored by its hash.
@@ -90,12 +92,15 @@ from .rlp_speedups import encode_raw as _encode_raw
 _TX_MODULES = (frontier_txs, berlin_txs, london_txs, cancun_txs, prague_txs)
 
 
+SIGNING_MESSAGE = "_imo_signing_message"  # validate.decode_raw's copy, read off the raw bytes
+
+
 def extract_transaction_sender(transaction) -> bytes:
     v, r, s = transaction.y_parity, transaction.r, transaction.s
     if not (type(v) is int and type(r) is int and type(s) is int
             and (v == 0 or v == 1) and 0 <= r < SECPK1_N and 0 <= s < SECPK1_N):
         return stock_extract_sender(transaction)
-    msg_hash = keccak256(transaction.get_message_for_signing())
+    msg_hash = keccak256(transaction.__dict__.get(SIGNING_MESSAGE) or transaction.get_message_for_signing())
     try:
         key = coincurve.PublicKey.from_signature_and_message(
             r.to_bytes(32, "big") + s.to_bytes(32, "big") + bytes((v,)), msg_hash, hasher=None)
@@ -295,7 +300,7 @@ def _storage_to_int(primitive=None, hexstr=None, text=None) -> int:
 def patches() -> list:
     return [(module, "extract_transaction_sender", extract_transaction_sender) for module in _TX_MODULES] + [
         (eth.db.trie, "_make_trie_root_and_nodes", _make_trie_root_and_nodes),
-        (BaseSerializable, "copy", make_fast_copy(_shareable)),
+        (BaseSerializable, "copy", rlp_plans.make_copy(make_fast_copy(_shareable))),
         (BaseSerializable, "__init__", _dict_init),
         (BaseSerializable, "as_dict", _as_dict),
         (BaseSerializable, "__iter__", _iter),

@@ -11,7 +11,10 @@ from eth_hash.auto import keccak
 from . import forks
 from .errors import TransactionRejected
 from .fees import fee_caps
+from .rlp_speedups import decode_raw as decode_items
+from .rlp_speedups import encode_raw
 from .signing import mark_signature_checked
+from .tx_speedups import SIGNING_MESSAGE
 
 MAX_INITCODE_SIZE = 2 * 0x6000  # EIP-3860
 MAX_CALL_DATA = 128 * 1024
@@ -43,7 +46,34 @@ def _decode(tx_builder, raw: bytes):
         # caches) by encoding the decoded object again; decoding is strict, so these bytes
         # are that encoding.
         tx.__dict__.setdefault("hash", keccak(body))
+    message = _signing_message(body)
+    signed = getattr(tx, "_inner", tx)  # a typed transaction's fields are its inner object's
+    if message is not None and isinstance(signed.__dict__, dict):
+        signed.__dict__[SIGNING_MESSAGE] = message
     return tx
+
+
+def _signing_message(body: bytes) -> bytes | None:
+    """What the sender signed, read off the transaction's bytes (they decoded strictly, so they
+    are the fields' own encoding): a typed transaction's fields without y, r and s, after the
+    type byte; a legacy one's six fields, plus EIP-155's chain id and two empty strings."""
+    try:
+        items = decode_items(body[1:] if body[:1] < b"\xc0" else body, True, False)[0]
+    except Exception:
+        return None
+    if type(items) is not list or len(items) < 4:
+        return None
+    if body[:1] < b"\xc0":
+        return body[:1] + encode_raw(items[:-3])
+    if len(items) != 9 or type(items[6]) is not bytes:
+        return None
+    v = int.from_bytes(items[6], "big")
+    if v in (27, 28):
+        return encode_raw(items[:6])
+    if v >= 35:  # EIP-155: the chain id as eth_utils' int_to_big_endian writes it (0 as one zero byte)
+        chain_id = (v - 35) // 2
+        return encode_raw(items[:6] + [chain_id.to_bytes((chain_id.bit_length() + 7) // 8 or 1, "big"), b"", b""])
+    return None
 
 
 def _without_blob_sidecar(raw: bytes) -> bytes:
