@@ -1,0 +1,226 @@
+"""Round 7's shortcuts between a raw transaction and its stored block give py-evm's and pyrlp's
+results: the signing message read off the raw bytes, Serializable (de)serialisation by a plan
+per class, copies without the constructor; every transaction type mined with and without the
+speed-ups gives the same blocks, receipts (their JSON too) and key-value store."""
+
+from __future__ import annotations
+
+import cProfile
+import pstats
+
+import pytest
+import rlp
+from eth._utils.transactions import extract_transaction_sender as stock_sender
+from eth.db.chain import BlockDataKey
+from eth.rlp.accounts import Account as EvmAccount
+from eth.rlp.logs import Log
+from eth.rlp.receipts import Receipt
+from eth.vm.forks.prague.blocks import PragueBlockHeader
+from eth_account import Account
+from eth_keys import keys
+from eth_utils import keccak, to_checksum_address
+from rlp.sedes.serializable import BaseSerializable
+
+from imochain.chain import rlp_plans, speedups, tx_speedups, validate
+from imochain.chain.accounts import create_address
+from imochain.chain.vm import make_chain_class
+from imochain.rpc import format as fmt
+
+from chain_support import mined
+
+KEYS = [Account.from_mnemonic("test test test test test test test test test test test junk",
+                              account_path=f"m/44'/60'/0'/0/{i}").key for i in range(2)]
+SENDERS = [bytes.fromhex(Account.from_key(k).address[2:]) for k in KEYS]
+# runtime: no calldata → REVERT; any calldata → LOG1(42; topic 7). Deployed by INITCODE.
+RUNTIME = bytes.fromhex("36600957" "60006000fd" "5b" "602a600052" "6007" "60206000a1" "00")
+INITCODE = bytes([0x60, len(RUNTIME), 0x80, 0x60, 0x0C, 0x60, 0x00, 0x39, 0x60, 0x00, 0xF3, 0x00]) + RUNTIME
+CONTRACT = create_address(SENDERS[0], 0)
+SINK = "0x000000000000000000000000000000000000dEaD"
+FEES = dict(maxFeePerGas=10**11, maxPriorityFeePerGas=10**9)
+
+
+def _sign(tx: dict, key=KEYS[0]) -> bytes:
+    return bytes(Account.sign_transaction(tx, key).raw_transaction)
+
+
+def _every_kind() -> dict[str, bytes]:
+    """One raw transaction of each kind, in an order that mines (sender 0's nonces 0-5, sender 1's 0)."""
+    to = to_checksum_address(CONTRACT)
+    auth = Account.sign_authorization({"chainId": 31337, "address": to, "nonce": 1}, KEYS[1])
+    return {
+        "legacy EIP-155, creation": _sign(dict(chainId=31337, nonce=0, gas=200_000, gasPrice=2 * 10**9, data=INITCODE)),
+        "legacy without chain id": _sign(dict(nonce=1, gas=21_000, gasPrice=2 * 10**9, to=SINK, value=5)),
+        "access list (1), log": _sign(dict(type=1, chainId=31337, nonce=2, gas=60_000, gasPrice=2 * 10**9, to=to,
+                                           data=b"\x01", accessList=[{"address": to, "storageKeys": ["0x" + "00" * 32]}])),
+        "dynamic fee (2), revert": _sign(dict(type=2, chainId=31337, nonce=3, gas=60_000, to=to, **FEES)),
+        "blob (3)": _sign(dict(type=3, chainId=31337, nonce=4, gas=21_000, to=SINK, value=1, maxFeePerBlobGas=10**10,
+                               blobVersionedHashes=[b"\x01" + b"\x07" * 31], **FEES)),
+        "set code (4), log": _sign(dict(type=4, chainId=31337, nonce=0, gas=100_000, to=Account.from_key(KEYS[1]).address,
+                                        data=b"\x02", authorizationList=[auth], **FEES), KEYS[1]),
+        "dynamic fee (2), creation": _sign(dict(type=2, chainId=31337, nonce=5, gas=200_000, data=INITCODE, **FEES)),
+    }
+
+
+KINDS = _every_kind()
+BUILDER = make_chain_class(31337, {}).vm_configuration[-1][1].get_transaction_builder()
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_signing_message_read_off_the_bytes_is_py_evms(kind):
+    tx = validate.decode_raw(BUILDER, KINDS[kind])
+    signed = getattr(tx, "_inner", tx)
+    message = signed.__dict__.get(tx_speedups.SIGNING_MESSAGE)
+    assert message is not None and message == signed.get_message_for_signing()
+    assert tx_speedups.extract_transaction_sender(signed) == stock_sender(signed) == SENDERS[kind.startswith("set code")]
+
+
+def test_chain_id_zero_and_odd_signatures_sign_what_py_evm_signs():
+    """EIP-155 with chain id 0 (v 35/36: py-evm writes the id as one zero byte); a v that is
+    neither 27/28 nor EIP-155 gets no copy (py-evm's path and its error)."""
+    fields = dict(nonce=1, gas_price=1, gas=21_000, to=b"\x11" * 20, value=1, data=b"")
+    message = rlp.encode([1, 1, 21_000, b"\x11" * 20, 1, b"", b"\x00", b"", b""])  # py-evm's EIP-155 form, id 0
+    signature = keys.PrivateKey(KEYS[0]).sign_msg(message)
+    signed = BUILDER.new_transaction(**fields, v=35 + signature.v, r=signature.r, s=signature.s)
+    tx = validate.decode_raw(BUILDER, rlp.encode(signed))
+    assert tx.__dict__[tx_speedups.SIGNING_MESSAGE] == tx.get_message_for_signing()
+    assert tx_speedups.extract_transaction_sender(tx) == SENDERS[0]
+    odd = validate.decode_raw(BUILDER, rlp.encode(signed.copy(v=30)))
+    assert tx_speedups.SIGNING_MESSAGE not in odd.__dict__
+    with pytest.raises(validate.TransactionRejected, match="invalid signature"):
+        validate.check_signed(odd, 31337)
+
+
+def _mine_every_kind() -> dict:
+    raws = list(KINDS.values())
+    with mined([raws[:4], [raws[4], raws[6]], [raws[5]]]) as node:
+        receipts = [fmt.receipt(r) for n in (1, 2, 3) for r in node.block_receipts(n)]
+        txs = [fmt.transaction(t) for n in (1, 2, 3) for t in node.get_block(n).transactions]
+        blocks = [fmt.block(node.get_block(n), True) for n in (1, 2, 3)]
+        return {"receipts": receipts, "txs": txs, "blocks": blocks, "store": dict(node.storage.store._data)}
+
+
+def test_every_transaction_type_mined_alike_with_and_without_speedups():
+    was_installed = speedups.installed()
+    speedups.uninstall()
+    try:
+        stock = _mine_every_kind()
+    finally:
+        speedups.install()
+    fast = _mine_every_kind()
+    if not was_installed:
+        speedups.uninstall()
+    statuses = [r["status"] for r in stock["receipts"]]
+    assert len(statuses) == len(KINDS) and "0x0" in statuses and statuses.count("0x1") == len(KINDS) - 1
+    assert [r["type"] for r in stock["receipts"]] == ["0x0", "0x0", "0x1", "0x2", "0x3", "0x2", "0x4"]
+    assert sum(len(r["logs"]) for r in stock["receipts"]) == 2 and stock["receipts"][0]["contractAddress"]
+    assert stock["receipts"] == fast["receipts"]
+    assert stock["txs"] == fast["txs"]
+    assert stock["blocks"] == fast["blocks"]
+    assert stock["store"] == fast["store"]
+
+
+def _outcome(fn):
+    try:
+        value = fn()
+    except Exception as exc:  # the kind and words of the error
+        return "error", type(exc).__name__, str(exc)
+    if isinstance(value, BaseSerializable):
+        return "object", type(value).__name__, value.as_dict(), _outcome(lambda: rlp.encode(value))
+    return "ok", value
+
+
+def _header(**changes) -> PragueBlockHeader:
+    fields = dict(difficulty=0, block_number=7, gas_limit=30_000_000, timestamp=1_700_000_000, gas_used=21_000,
+                  bloom=(1 << 2047) | 5, coinbase=b"\x03" * 20, extra_data=b"imo", base_fee_per_gas=7,
+                  parent_beacon_block_root=b"\x01" * 32, requests_hash=b"\x02" * 32, parent_hash=b"\x04" * 32)
+    return PragueBlockHeader(**{**fields, **changes})
+
+
+SERIAL_CASES = [
+    lambda: rlp.encode(_header()), lambda: rlp.decode(rlp.encode(_header()), PragueBlockHeader),
+    lambda: rlp.encode(_header(gas_used=-1)), lambda: rlp.encode(_header(gas_used=True)),
+    lambda: rlp.encode(_header(bloom=1 << 2048)), lambda: rlp.encode(_header(bloom=-1)),
+    lambda: rlp.encode(_header(coinbase=b"\x03" * 19)), lambda: rlp.encode(_header(coinbase=b"")),
+    lambda: rlp.encode(_header(extra_data="text")), lambda: rlp.encode(_header(extra_data=bytearray(b"ab"))),
+    lambda: rlp.encode(EvmAccount(3, 10**18)), lambda: rlp.decode(rlp.encode(EvmAccount(3, 10**18)), EvmAccount),
+    lambda: rlp.encode(Receipt(b"\x01", 50_000, [Log(b"\x05" * 20, [7, 2**256 - 1], b"data")])),
+    lambda: rlp.decode(rlp.encode(Receipt(b"\x01", 9, [Log(b"\x05" * 20, [7], b"")])), Receipt),
+    lambda: rlp.encode(Receipt(b"", 1, [Log(b"\x05" * 20, [2**256], b"")])),
+    lambda: rlp.encode(Receipt(b"", 1, [Log(b"\x05" * 20, (1, 2), b"")], bloom=0)),
+    lambda: rlp.encode(Receipt(b"", 1, [[b"\x05" * 20, [], b""]], bloom=0)),
+    lambda: rlp.encode(Log(b"\x05" * 21, [], b"")), lambda: rlp.encode(BlockDataKey(5, 0)),
+    lambda: rlp.decode(rlp.encode([b"\x05", b""]), BlockDataKey),
+    lambda: rlp.decode(rlp.encode([b"\x00\x05", b""]), BlockDataKey),
+    lambda: rlp.decode(rlp.encode([b"\x05", b"", b""]), BlockDataKey),
+    lambda: rlp.decode(rlp.encode([[b"\x05"], b""]), BlockDataKey),
+    lambda: rlp.decode(rlp.encode([b"\x01", b"", b"\x00" * 255 + b"\x01", []]), Receipt),
+    lambda: rlp.decode(rlp.encode([b"\x01", b"", b"\x01", []]), Receipt),
+    lambda: rlp.decode(rlp.encode([b"\x01", b"", b"\x00" * 256, [[b"\x05" * 20, [b"\x07" * 31], b""]]]), Receipt),
+    lambda: rlp.decode(rlp.encode([b"\x01", b"", b"\x00" * 256, [[b"\x05" * 19, [], b""]]]), Receipt),
+    lambda: rlp.decode(rlp.encode([b"\x01", b"", b"\x00" * 256, [b"x"]]), Receipt),
+    lambda: rlp.decode(rlp.encode([b"\x05"]), EvmAccount),
+] + [lambda raw=raw: rlp.encode(getattr(BUILDER.decode(raw), "_inner", BUILDER.decode(raw))) for raw in KINDS.values()]
+
+
+def _calls(fn) -> int:
+    profile = cProfile.Profile()
+    profile.enable()
+    fn()
+    profile.disable()
+    return sum(v[1] for v in pstats.Stats(profile).stats.values())
+
+
+def _with_plans(enabled: bool, fn):
+    patched = BaseSerializable.__dict__["serialize"], BaseSerializable.__dict__["deserialize"]
+    if not enabled:
+        BaseSerializable.serialize = classmethod(rlp_plans._stock_serialize)
+        BaseSerializable.deserialize = classmethod(rlp_plans._stock_deserialize)
+    try:
+        return fn()
+    finally:
+        BaseSerializable.serialize, BaseSerializable.deserialize = patched
+
+
+def test_plans_serialise_as_pyrlp_does_with_its_errors():
+    speedups.install()
+    assert BaseSerializable.__dict__["serialize"].__func__ is rlp_plans._serialize
+    planned = _with_plans(True, lambda: [_outcome(case) for case in SERIAL_CASES])
+    stock = _with_plans(False, lambda: [_outcome(case) for case in SERIAL_CASES])
+    assert planned == stock
+    assert sum(1 for o in stock if o[0] == "error") >= 14, "the bad values do fail"
+    # the plans are what runs: encoding a header (a fresh one: pyrlp keeps an object's encoding)
+    # takes a fraction of pyrlp's calls
+    fresh = [_header(), _header()]
+    assert _with_plans(True, lambda: _calls(lambda: rlp.encode(fresh[0]))) * 2 < \
+        _with_plans(False, lambda: _calls(lambda: rlp.encode(fresh[1])))
+
+
+COPY_CASES = [
+    lambda h, a: h.copy(gas_used=5, state_root=b"\x09" * 32), lambda h, a: h.copy(),
+    lambda h, a: h.copy(timestamp=None), lambda h, a: h.copy(no_such_field=1), lambda h, a: h.copy(1),
+    lambda h, a: h.copy(extra_data=[b"a"]), lambda h, a: a.copy(balance=1), lambda h, a: a.copy(nonce=-1),
+    lambda h, a: h.copy(gas_used=7).copy(gas_limit=8),
+    lambda h, a: Log(b"\x05" * 20, [7], b"").copy(data=b"x"),
+    lambda h, a: Receipt(b"", 1, [Log(b"\x05" * 20, [7], b"")]).copy(gas_used=2),
+]
+
+
+def test_copies_without_the_constructor_are_pyrlps():
+    speedups.install()
+    header, account = _header(), EvmAccount(3, 10**18)
+    fallback = rlp_plans.make_copy.__code__  # the patched copy is make_copy's; its fallback is the one before
+    assert BaseSerializable.copy.__code__ is not fallback and BaseSerializable.copy.__code__.co_name == "copy"
+    header.hash, account.copy(nonce=4)  # a cached hash and encoding must not carry over to a changed copy
+    fast = [_outcome(lambda case=case: case(header, account)) for case in COPY_CASES]
+    patched = BaseSerializable.copy
+    BaseSerializable.copy = tx_speedups.make_fast_copy(tx_speedups._shareable)  # the copy it wraps
+    try:
+        before = [_outcome(lambda case=case: case(header, account)) for case in COPY_CASES]
+        calls_before = _calls(lambda: header.copy(gas_used=5))
+    finally:
+        BaseSerializable.copy = patched
+    assert fast == before
+    assert sum("'error'" in str(o) for o in before) >= 4, "the bad copies do fail (when made, or when encoded)"
+    changed = header.copy(gas_used=5)
+    assert changed.hash == keccak(rlp.encode(changed)) != header.hash
+    assert _calls(lambda: header.copy(gas_used=5)) * 2 < calls_before
