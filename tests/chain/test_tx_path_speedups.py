@@ -224,3 +224,43 @@ def test_copies_without_the_constructor_are_pyrlps():
     changed = header.copy(gas_used=5)
     assert changed.hash == keccak(rlp.encode(changed)) != header.hash
     assert _calls(lambda: header.copy(gas_used=5)) * 2 < calls_before
+
+
+def _stock_of(owner, name):
+    return next(orig for o, n, orig in speedups._originals if o is owner and n == name)
+
+
+def test_receipt_blooms_and_their_errors_as_eth_bloom_and_pyrlp_make_them():
+    from eth_bloom import BloomFilter
+    from eth_bloom.bloom import get_bloom_bits
+
+    from imochain.chain import bloom_speedups
+
+    speedups.install()
+    assert Log.bloomables.fget is bloom_speedups._bloomables and BloomFilter.extend is bloom_speedups.extend
+    logs = [[], [Log(b"\x05" * 20, [], b"")], [Log(b"\x05" * 20, [0, 7, 2**256 - 1], b"x"), Log(b"\x06" * 20, [1], b"")]]
+    bad = [[Log(b"\x05" * 20, [2**256], b"")], [Log(b"\x05" * 20, [-1], b"")], [Log(b"\x05" * 20, ["7"], b"")]]
+
+    def made():
+        out = [_outcome(lambda entries=entries: Receipt(b"\x01", 1, entries).bloom) for entries in logs + bad]
+        bloom = BloomFilter(1)
+        out += [_outcome(lambda: bloom.extend([b"a", bytearray(b"b")])), bloom.value]
+        return out
+
+    fast = made()
+    patched = [(owner, name, owner.__dict__[name]) for owner, name in
+               ((BloomFilter, "add"), (BloomFilter, "extend"), (Log, "bloomables"))]
+    for owner, name, _ in patched:
+        setattr(owner, name, _stock_of(owner, name))
+    try:
+        stock = made()
+    finally:
+        for owner, name, value in patched:
+            setattr(owner, name, value)
+    assert fast == stock
+    expected = 0
+    for value in [b"\x05" * 20, b"\x06" * 20] + [t.to_bytes(32, "big") for t in (0, 7, 2**256 - 1, 1)]:
+        for bit in get_bloom_bits(value):
+            expected |= bit
+    assert fast[2] == ("ok", expected)
+    assert [o[0] for o in fast[3:7]] == ["error"] * 4 and fast[7] == 1 | bloom_speedups.bloom_bits(b"a")
