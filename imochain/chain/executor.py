@@ -104,7 +104,7 @@ def assemble_block(vm, header, state_root: bytes, transactions: list, receipts: 
     for key, value in (*tx_nodes.items(), *receipt_nodes.items()):
         db[key] = value
     header = header.copy(state_root=state_root, transaction_root=tx_root, receipt_root=receipt_root)
-    return block_class(header, transactions, (), ())
+    return block_class(header, tuple(transactions), (), ())  # a tuple: pyrlp would rebuild a list item by item
 
 
 def log_block(info, built: BuiltBlock, custom_precompiles: set) -> None:

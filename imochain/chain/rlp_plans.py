@@ -161,6 +161,8 @@ def _build(cls, plan: tuple, serial, extra_kwargs: dict):
         item if entry[0] is _BYTES and type(item) is bytes and entry[1][0] <= len(item) <= entry[1][1] else
         _deserialize_value(entry, item)
         for entry, item in zip(plan[1], serial)]
+    if not extra_kwargs and _init_owner(cls) is BaseSerializable:  # pyrlp's: the fields in order
+        return cls(*values)
     return cls(**dict(zip(cls._meta.field_names, values)), **extra_kwargs)
 
 
@@ -181,10 +183,15 @@ _ATOMIC = frozenset({int, bytes, bool, str, type(None)})
 
 
 @functools.lru_cache(maxsize=None)
+def _init_owner(cls) -> type:
+    """The class whose __init__ constructs `cls`."""
+    return next(c for c in cls.__mro__ if "__init__" in c.__dict__)
+
+
+@functools.lru_cache(maxsize=None)
 def _copy_plan(cls) -> tuple | None:
     """(field attribute of each name, field attributes) where `copy` may skip the constructor."""
-    init_owner = next(c for c in cls.__mro__ if "__init__" in c.__dict__)
-    if init_owner not in _STORING or cls.__dictoffset__ == 0:
+    if _init_owner(cls) not in _STORING or cls.__dictoffset__ == 0:
         return None
     meta = cls._meta
     return dict(zip(meta.field_names, meta.field_attrs)), meta.field_attrs

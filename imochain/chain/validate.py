@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 import re
 
 import rlp
+from cached_property import cached_property
 from eth import constants
 from eth_hash.auto import keccak
 
@@ -94,7 +97,7 @@ def _without_blob_sidecar(raw: bytes) -> bytes:
 def check_signed(tx, chain_id: int) -> bytes:
     """The sender of a signed transaction, or TransactionRejected."""
     try:
-        sender = tx.sender  # recovering the key is the signature check (below: EIP-2's low s)
+        sender = _sender(tx)  # recovering the key is the signature check (below: EIP-2's low s)
     except Exception:
         raise TransactionRejected("invalid signature") from None
     if not 0 < tx.s <= constants.SECPK1_N // 2:  # EIP-2: high-s signatures are invalid
@@ -104,6 +107,24 @@ def check_signed(tx, chain_id: int) -> bytes:
     if tx_chain_id is not None and tx_chain_id != chain_id:
         raise TransactionRejected(f"invalid chain id for signer: have {tx_chain_id} want {chain_id}")
     return sender
+
+
+def _sender(tx) -> bytes:
+    """`tx.sender`, recovered once and kept where its cached_property keeps it (the instance's
+    __dict__, under the function's name), without the property's check whether get_sender is
+    a coroutine function (~10 calls)."""
+    known = tx.__dict__.get("sender")
+    if known is None:
+        known = tx.get_sender()
+        if _sender_is_cached(type(tx)):
+            tx.__dict__["sender"] = known
+    return known
+
+
+@functools.lru_cache(maxsize=None)
+def _sender_is_cached(cls) -> bool:
+    prop = inspect.getattr_static(cls, "sender", None)
+    return isinstance(prop, cached_property) and prop.func.__name__ == "sender"
 
 
 def tx_gas_cap(chain_class, header) -> int:

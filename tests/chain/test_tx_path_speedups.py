@@ -264,3 +264,32 @@ def test_receipt_blooms_and_their_errors_as_eth_bloom_and_pyrlp_make_them():
             expected |= bit
     assert fast[2] == ("ok", expected)
     assert [o[0] for o in fast[3:7]] == ["error"] * 4 and fast[7] == 1 | bloom_speedups.bloom_bits(b"a")
+
+
+def test_sender_recovered_once_and_kept_where_py_evm_keeps_it(monkeypatch):
+    txs = [validate.decode_raw(BUILDER, raw) for raw in KINDS.values()]
+    assert [validate.check_signed(tx, 31337) for tx in txs] == [SENDERS[k.startswith("set code")] for k in KINDS]
+    for tx in txs:  # the property answers what was kept, without recovering again
+        monkeypatch.setattr(type(tx), "get_sender", lambda self: pytest.fail("recovered twice"))
+        assert tx.sender == validate.check_signed(tx, 31337)
+        monkeypatch.undo()
+    # without the shortcut the cached_property's own steps run (it asks whether get_sender is a coroutine)
+    raw = KINDS["dynamic fee (2), revert"]
+    fresh = [BUILDER.decode(raw) for _ in range(2)]
+    monkeypatch.setattr(validate, "_sender", lambda tx: tx.sender)
+    stock_calls = _calls(lambda: validate.check_signed(fresh[0], 31337))
+    monkeypatch.undo()
+    assert _calls(lambda: validate.check_signed(fresh[1], 31337)) < stock_calls - 5
+
+
+def test_records_of_the_head_and_each_transaction_are_pyrlps():
+    """The node's own records, encoded from their items directly, are the bytes pyrlp's sedes give."""
+    from imochain.chain.storage import HEAD_KEY, tx_key
+    with mined([list(KINDS.values())[:4]]) as node:
+        store, head = node.storage.store, node.head
+        assert store[HEAD_KEY] == rlp.encode([head.block_number, head.hash, node.storage.head_root],
+                                              sedes=rlp.sedes.List([rlp.sedes.big_endian_int, rlp.sedes.binary,
+                                                                    rlp.sedes.binary]))
+        for i, tx in enumerate(node.get_block(1).transactions):
+            assert store[tx_key(tx.hash)] == rlp.encode([head.hash, i], sedes=rlp.sedes.List(
+                [rlp.sedes.binary, rlp.sedes.big_endian_int]))
