@@ -46,6 +46,10 @@ anything else (embedded nodes, bad shapes) goes to py-trie for its check and err
 PUSH opcodes read their bytes through `CodeStream.read` and push through the computation's
 forwarding property; they slice the code and push directly (a plain code stream only).
 
+Intrinsic gas: a transaction's never changes (its fields are fixed), and py-evm works it out
+again at each ask (pool admission, validation, the first message: ~20 calls each); the first
+answer is kept on the instance.
+
 The interpreter loop and the first message: see evm_loop. The header chain's records: see
 chaindb_speedups.
 
@@ -78,6 +82,7 @@ from eth._utils.transactions import extract_transaction_sender as stock_extract_
 from eth.constants import SECPK1_N, UINT_256_MAX
 from eth.db.account import AccountDB
 from eth.rlp.accounts import Account
+from eth.rlp.transactions import BaseTransactionMethods
 from eth.vm.code_stream import CodeStream
 from eth.vm.stack import Stack
 from eth_hash.backends.pysha3 import keccak256
@@ -151,6 +156,14 @@ def _set_account(self, address: bytes, account: Account) -> None:
 
 
 _MISSING = object()
+_INTRINSIC_GAS = "_imo_intrinsic_gas"
+
+
+def _intrinsic_gas(self) -> int:
+    known = self.__dict__.get(_INTRINSIC_GAS)
+    if known is None:
+        known = self.__dict__[_INTRINSIC_GAS] = self.get_intrinsic_gas()
+    return known
 
 
 @functools.lru_cache(maxsize=None)
@@ -314,4 +327,5 @@ def patches() -> list:
         (Stack, "push_bytes", _push_bytes),
         (eth.db.storage, "to_bytes", _storage_to_bytes),
         (eth.db.storage, "to_int", _storage_to_int),
+        (BaseTransactionMethods, "intrinsic_gas", property(_intrinsic_gas)),
     ] + evm_loop.PATCHES + chaindb_speedups.PATCHES + rlp_plans.PATCHES + _field_getters()

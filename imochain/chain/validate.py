@@ -154,7 +154,7 @@ def check_for_pool(tx, sender: bytes, state, head, base_fee: int, gas_cap: int) 
             f"intrinsic gas too high: tx gas {tx.gas} exceeds block gas limit {head.gas_limit}")
     if tx.gas > gas_cap:
         raise TransactionRejected(f"transaction gas limit {tx.gas} exceeds the cap of {gas_cap} (EIP-7825)")
-    intrinsic = tx.intrinsic_gas if hasattr(tx, "intrinsic_gas") else 21000
+    intrinsic = getattr(tx, "intrinsic_gas", 21000)
     if tx.gas < intrinsic:
         raise TransactionRejected(f"intrinsic gas too low: have {tx.gas}, want {intrinsic}")
     floor = calldata_floor_gas(state, tx.data)

@@ -293,3 +293,14 @@ def test_records_of_the_head_and_each_transaction_are_pyrlps():
         for i, tx in enumerate(node.get_block(1).transactions):
             assert store[tx_key(tx.hash)] == rlp.encode([head.hash, i], sedes=rlp.sedes.List(
                 [rlp.sedes.binary, rlp.sedes.big_endian_int]))
+
+
+def test_intrinsic_gas_worked_out_once_per_transaction(monkeypatch):
+    speedups.install()
+    for raw in KINDS.values():
+        tx = BUILDER.decode(raw)
+        expected = tx.get_intrinsic_gas()
+        assert tx.intrinsic_gas == expected >= 21_000
+        monkeypatch.setattr(type(tx), "get_intrinsic_gas", lambda self: pytest.fail("worked out again"))
+        assert tx.intrinsic_gas == expected and tx.intrinsic_gas == expected
+        monkeypatch.undo()
