@@ -19,7 +19,7 @@ from .dbfolder import check_store_content
 from .errors import BlockNotFound, ChainError, InvalidParams
 from .fees import effective_gas_price, tx_type
 from .lru import LRUCache
-from .rlp_speedups import encode_raw
+from .rlp_speedups import decode_raw, encode_raw
 from .store import LMDBStore, MemoryStore
 from .types import BlockInfo, LogInfo, ReceiptInfo, TxInfo
 
@@ -326,7 +326,7 @@ class ChainStorage:
 
     def locate(self, tx_hash: bytes) -> tuple[BlockHeaderAPI, int] | None:
         try:
-            block_hash, index = rlp.decode(self.store[tx_key(tx_hash)])
+            block_hash, index = decode_raw(self.store[tx_key(tx_hash)], True, False)[0]
         except KeyError:
             return None
         header = self.header_by_hash(block_hash)
