@@ -51,7 +51,7 @@ def _decode(tx_builder, raw: bytes):
         tx.__dict__.setdefault("hash", keccak(body))
     message = _signing_message(body)
     signed = getattr(tx, "_inner", tx)  # a typed transaction's fields are its inner object's
-    if message is not None and isinstance(signed.__dict__, dict):
+    if message is not None and isinstance(getattr(signed, "__dict__", None), dict):
         signed.__dict__[SIGNING_MESSAGE] = message
     return tx
 
@@ -64,7 +64,7 @@ def _signing_message(body: bytes) -> bytes | None:
         items = decode_items(body[1:] if body[:1] < b"\xc0" else body, True, False)[0]
     except Exception:
         return None
-    if type(items) is not list or len(items) < 4:
+    if type(items) is not list or len(items) < 4:  # not a transaction py-evm decoded: its own path
         return None
     if body[:1] < b"\xc0":
         return body[:1] + encode_raw(items[:-3])
@@ -113,11 +113,11 @@ def _sender(tx) -> bytes:
     """`tx.sender`, recovered once and kept where its cached_property keeps it (the instance's
     __dict__, under the function's name), without the property's check whether get_sender is
     a coroutine function (~10 calls)."""
+    if not _sender_is_cached(type(tx)):
+        return tx.sender
     known = tx.__dict__.get("sender")
     if known is None:
-        known = tx.get_sender()
-        if _sender_is_cached(type(tx)):
-            tx.__dict__["sender"] = known
+        known = tx.__dict__["sender"] = tx.get_sender()
     return known
 
 
