@@ -59,8 +59,8 @@ def _entry(sedes) -> tuple:
 
 def _is_stock(cls) -> bool:
     """Whether the class (de)serialises as pyrlp's BaseSerializable does (no override of its own)."""
-    return (cls.serialize.__func__ in (_serialize, _stock_serialize)
-            and cls.deserialize.__func__ in (_deserialize, _stock_deserialize))
+    return (getattr(cls.serialize, "__func__", None) in (_serialize, _stock_serialize)
+            and getattr(cls.deserialize, "__func__", None) in (_deserialize, _stock_deserialize))
 
 
 _plans: dict[type, tuple | None] = {}
