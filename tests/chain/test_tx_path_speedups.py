@@ -304,3 +304,53 @@ def test_intrinsic_gas_worked_out_once_per_transaction(monkeypatch):
         monkeypatch.setattr(type(tx), "get_intrinsic_gas", lambda self: pytest.fail("worked out again"))
         assert tx.intrinsic_gas == expected and tx.intrinsic_gas == expected
         monkeypatch.undo()
+
+
+def _ready_by_sorting(pool, nonce_of) -> list:
+    """The pool's order as it was worked out before (a stable sort of the senders' runs per
+    transaction taken): the reference for the heap."""
+    queues = []
+    for sender, slot in pool._by_sender.items():
+        nonce, run = nonce_of(sender), []
+        while nonce in slot:
+            run.append(slot[nonce])
+            nonce += 1
+        if run:
+            queues.append(run)
+    out = []
+    while queues:
+        queues.sort(key=lambda q: -q[0].priority_fee)
+        out.append(queues[0].pop(0))
+        queues = [q for q in queues if q]
+    return out
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_pool_order_by_heap_is_the_sorted_order(seed):
+    import random
+
+    from imochain.chain.mempool import Mempool, PendingTx
+    rng = random.Random(seed)
+    pool = Mempool()
+    senders = [bytes([i]) * 20 for i in range(rng.choice([1, 3, 12, 40]))]
+    account_nonce = {s: rng.randrange(3) for s in senders}
+    for i in range(len(senders) + rng.choice([5, 60, 300])):
+        sender = senders[i] if i < len(senders) else rng.choice(senders)  # each sender at least once
+        nonce = account_nonce[sender] + (rng.randrange(-1, 8) if i >= len(senders) else 0)  # gaps, stale ones
+        if nonce < 0 or nonce in pool._by_sender.get(sender, {}):
+            continue
+        fee = rng.choice([1, 2, 2, 3, 7]) * 10**9  # many ties
+        pool.add(PendingTx(None, i.to_bytes(32, "big"), sender, nonce, fee * 2, fee))
+    order = pool.ready(account_nonce.__getitem__)
+    assert [p.hash for p in order] == [p.hash for p in _ready_by_sorting(pool, account_nonce.__getitem__)]
+    assert len(order) >= len(senders)
+
+
+def test_pool_order_of_a_big_block_is_not_quadratic():
+    from imochain.chain.mempool import Mempool, PendingTx
+    pool = Mempool()
+    senders = 400
+    for i in range(senders):  # one transaction each: the sorted order sorted all senders per transaction
+        pool.add(PendingTx(None, i.to_bytes(32, "big"), i.to_bytes(20, "big"), 0, 2 * 10**9, 10**9 + i % 3))
+    assert len(pool.ready(lambda sender: 0)) == senders
+    assert _calls(lambda: pool.ready(lambda sender: 0)) < 10 * senders
