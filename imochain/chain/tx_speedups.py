@@ -1,8 +1,9 @@
 """py-evm's per-transaction overhead, cut (the `tx_speedups` group of patches `speedups` installs).
 
 Sender recovery, one-item tries, copies and construction of pyrlp objects, account
-encoding, spoofed transactions, trie-node checks, PUSH and the stack; with evm_loop and
-chaindb_speedups. `speedups.set_tx_speedups(False)` turns the whole group off.
+encoding, spoofed transactions, trie-node checks, PUSH and the stack, intrinsic gas; with
+evm_loop, chaindb_speedups and rlp_plans. `speedups.set_tx_speedups(False)` turns the whole
+group off.
 
 Sender recovery: `extract_transaction_sender` wraps the signature and the recovered key in
 eth_keys objects (each validated again) before it calls coincurve; the replacement checks
