@@ -18,11 +18,8 @@ raises its error. SLOAD, SSTORE, KECCAK256, LOGn and RETURN call evm_state_ops' 
 py-evm's functions. The program counter and the gas left are locals of the loop, written back
 whenever anything else may read them. The steps around the loop are py-evm's own, in its order.
 
-Also here, the message a transaction starts with (Cancun's executor, which Prague and Osaka
-use): py-evm formats a debug line with the contract's whole code in hex, a keccak of the
-calldata and the transaction's repr before it asks whether debug logging is on (~19 µs for
-an ERC-20 transfer, paid by every transaction and eth_call). The same steps, without the
-line unless debug logging is on; likewise the transaction's last step (finalize_computation).
+The transaction's frame around the loop (validation, the first message, refund, fee, sweep):
+see tx_frame, whose patches are installed with this module's.
 """
 
 from __future__ import annotations
@@ -31,23 +28,19 @@ import contextlib
 import threading
 from time import perf_counter
 
-from eth._utils.address import generate_contract_address
-from eth.constants import CREATE_CONTRACT_ADDRESS, GAS_MEMORY, GAS_MEMORY_QUADRATIC_DENOMINATOR
+from eth.constants import GAS_MEMORY, GAS_MEMORY_QUADRATIC_DENOMINATOR
 from eth.exceptions import Halt, InvalidInstruction, InvalidJumpDestination
 from eth.vm.code_stream import CodeStream
 from eth.vm.computation import NO_RESULT, BaseComputation
-from eth.vm.forks.cancun.constants import BLOB_TX_TYPE
-from eth.vm.forks.cancun.state import CancunTransactionExecutor
-from eth.vm.forks.frontier.state import FrontierTransactionExecutor
 from eth.vm.gas_meter import GasMeter
 from eth.vm.logic import arithmetic, comparison, context, duplication, flow, memory, swap
 from eth.vm.logic import stack as stack_logic
 from eth.vm.logic.invalid import InvalidOpcode
 from eth.vm.memory import Memory
-from eth.vm.message import Message
 from eth.vm.opcode import _FastOpcode
 from eth.vm.stack import Stack
 
+from . import tx_frame
 from .evm_state_ops import FAST as FAST_STATE_OPS
 
 STOP = 0x00
@@ -361,58 +354,4 @@ def _table(opcodes, inline: bool) -> list:
     return steps
 
 
-_stock_build_evm_message = CancunTransactionExecutor.build_evm_message
-
-
-def build_evm_message(self, transaction):
-    state = self.vm_state
-    if state.logger.show_debug2:
-        return _stock_build_evm_message(self, transaction)
-    london_gas_fee = transaction.gas * state.get_gas_price(transaction)
-    blob_data_fee = self.calc_data_fee(transaction) if transaction.type_id == BLOB_TX_TYPE else 0
-    sender = transaction.sender
-    state.delta_balance(sender, -1 * (london_gas_fee + blob_data_fee))
-    state.increment_nonce(sender)
-    msg_refund = self.calc_message_refund(transaction)
-    message_gas = transaction.gas - transaction.intrinsic_gas
-    if transaction.to == CREATE_CONTRACT_ADDRESS:
-        contract_address = generate_contract_address(sender, state.get_nonce(sender) - 1)
-        data, code, is_delegation = b"", transaction.data, False
-    else:
-        contract_address = None
-        data = transaction.data
-        code, delegation_address = self.get_code_at_address(transaction.to)
-        is_delegation = delegation_address is not None
-    return Message(gas=message_gas, to=transaction.to, sender=sender, value=transaction.value, data=data,
-                   code=code, create_address=contract_address, refund=msg_refund, is_delegation=is_delegation)
-
-
-_stock_finalize_computation = FrontierTransactionExecutor.finalize_computation
-
-
-def finalize_computation(self, transaction, computation):
-    """Frontier's last step (refund, the coinbase's fee, self-destructs; every later fork's
-    through Spurious Dragon's), which formats two debug lines with addresses in hex before
-    asking whether debug logging is on: the same steps, the lines only when it is."""
-    state = self.vm_state
-    if state.logger.show_debug2:
-        return _stock_finalize_computation(self, transaction, computation)
-    transaction_context = state.get_transaction_context(transaction)
-    gas_remaining = computation.get_gas_remaining()
-    gas_used = transaction.gas - gas_remaining
-    gas_refund = self.calculate_gas_refund(computation, gas_used)
-    computation.data_floor_gas = self.calc_data_floor_gas(transaction, gas_used, gas_refund)
-    gas_refund_amount = (gas_refund + gas_remaining - computation.data_floor_gas) * transaction_context.gas_price
-    if gas_refund_amount:
-        state.delta_balance(computation.msg.sender, gas_refund_amount)
-    gas_used = transaction.gas - gas_remaining - gas_refund + computation.data_floor_gas
-    transaction_fee = gas_used * state.get_tip(transaction)
-    state.delta_balance(state.coinbase, transaction_fee)
-    for account in computation.get_accounts_for_deletion():
-        state.delete_account(account)
-    return computation
-
-
-PATCHES = [(BaseComputation, "apply_computation", classmethod(apply_computation)),
-           (CancunTransactionExecutor, "build_evm_message", build_evm_message),
-           (FrontierTransactionExecutor, "finalize_computation", finalize_computation)]
+PATCHES = [(BaseComputation, "apply_computation", classmethod(apply_computation))] + tx_frame.PATCHES

@@ -191,14 +191,17 @@ STATE_TESTS = Path(__file__).resolve().parents[2].parent / "shared" / "osaka-sta
 def test_osaka_state_tests_pass_with_the_speedups():
     """Ethereum's 1 230 Osaka state tests with every speed-up installed (tests/forks runs them
     on whatever its worker has installed; the node always runs with the speed-ups)."""
+    from imochain.chain import tx_frame
     from imochain.chain.forks.statetest import cases, run_case
     was_installed = speedups.installed()
     speedups.install()
+    before = dict(tx_frame.taken)
     try:
         results = [(name, run_case(test, fork, index, post, name)) for name, test, fork, index, post in cases(STATE_TESTS)]
     finally:
         if not was_installed:
             speedups.uninstall()
     assert len(results) == 1230
+    assert all(tx_frame.taken[step] - before[step] > 500 for step in before), "most ran tx_frame's short paths"
     failures = [f"{name}: {r.detail}" for name, r in results if not r.passed]
     assert not failures, "\n".join(failures[:10])
