@@ -444,3 +444,35 @@ def test_trie_batch_before_after(benchmark):
                                       "before_ms": before * 1e3, "after_ms": after * 1e3,
                                       "persist_calls_before": calls[kind, False],
                                       "persist_calls_after": calls[kind, True]}
+
+
+def _round7_switch():
+    """Round 7's switchable parts off and on: pyrlp's Serializable (de)serialisation by plans and
+    copies without the constructor (rlp_plans), receipt blooms in one loop (bloom_speedups), the
+    signing message read off the raw bytes and the sender kept without its property's checks
+    (validate). Its direct record writes (persist_speedups, storage, assemble_block) stay on."""
+    from eth.rlp.logs import Log
+    from eth_bloom import BloomFilter
+    from rlp.sedes.serializable import BaseSerializable
+
+    from imochain.chain import bloom_speedups, rlp_plans, tx_speedups, validate
+    speedups.install()  # as the node builder does: what the patches replaced is on record
+    places = [(BaseSerializable, "serialize"), (BaseSerializable, "deserialize"), (BaseSerializable, "copy"),
+              (BloomFilter, "extend"), (Log, "bloomables"), (validate, "_signing_message"), (validate, "_sender")]
+    on = {place: place[0].__dict__[place[1]] for place in places}
+    off = dict(zip(places, [
+        classmethod(rlp_plans._stock_serialize), classmethod(rlp_plans._stock_deserialize),
+        tx_speedups.make_fast_copy(tx_speedups._shareable),
+        next(orig for owner, name, orig in speedups._originals if owner is BloomFilter and name == "extend"),
+        bloom_speedups._stock_bloomables, lambda body: None, lambda tx: tx.sender]))
+
+    def switch(enabled: bool) -> None:
+        for (owner, name), value in (on if enabled else off).items():
+            setattr(owner, name, value)
+    return switch
+
+
+def test_round7_before_after(benchmark):
+    """Round 7 (the path from raw bytes to a stored block and its receipt, outside the EVM and the
+    state root) off and on, alternating on one warm node: CPU and Python calls per operation."""
+    _switched_off_and_on(benchmark, _round7_switch(), "round 7 (plans, copies, blooms, signing message)")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 
+from eth.rlp.logs import Log
 from eth_bloom import BloomFilter
 from eth_bloom.bloom import get_bloom_bits
 
@@ -36,4 +37,28 @@ def contains(self, value: bytes) -> bool:
     return self.value & bits == bits
 
 
-PATCHES = [(BloomFilter, "add", add), (BloomFilter, "__contains__", contains)]
+def extend(self, iterable) -> None:
+    bits = self.value
+    for value in iterable:
+        if type(value) is bytes:
+            bits |= bloom_bits(value)
+        else:  # add's check and error (a bytes subclass passes it), with what came before kept
+            self.value = bits
+            self.add(value)
+            bits = self.value
+    self.value = bits
+
+
+_stock_bloomables = Log.__dict__["bloomables"]
+
+
+def _bloomables(self) -> tuple:
+    topics = self.topics
+    for topic in topics:
+        if type(topic) is not int or not 0 <= topic < 1 << 256:
+            return _stock_bloomables.fget(self)  # pyrlp's serialisation and its error
+    return (self.address, *[topic.to_bytes(32, "big") for topic in topics])
+
+
+PATCHES = [(BloomFilter, "add", add), (BloomFilter, "__contains__", contains), (BloomFilter, "extend", extend),
+           (Log, "bloomables", property(_bloomables))]

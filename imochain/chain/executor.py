@@ -93,16 +93,18 @@ def build_block(chain, vm_class, parent, pre_root: bytes, timestamp: int, coinba
 def assemble_block(vm, header, state_root: bytes, transactions: list, receipts: list):
     """The block with its state root, transactions and receipts (no withdrawals, no uncles):
     py-evm's `set_block_transactions_and_withdrawals` on `vm.get_block()`, without reading the
-    empty block back from the database first, with one header copy and one write batch."""
+    empty block back from the database first, with one header copy; the store commits once a block."""
     block_class = vm.get_block_class()
     if "withdrawals" not in block_class._meta.field_names:  # before Shanghai: py-evm's way
         header = header.copy(state_root=state_root)
         return vm.set_block_transactions_and_withdrawals(vm.get_block(), header, transactions, receipts)
     tx_root, tx_nodes = make_trie_root_and_nodes(transactions)
     receipt_root, receipt_nodes = make_trie_root_and_nodes(receipts)
-    vm.chaindb.persist_trie_data_dict({**tx_nodes, **receipt_nodes})
+    db = vm.chaindb.db  # the tries' nodes, as persist_trie_data_dict writes them, without its write batch
+    for key, value in (*tx_nodes.items(), *receipt_nodes.items()):
+        db[key] = value
     header = header.copy(state_root=state_root, transaction_root=tx_root, receipt_root=receipt_root)
-    return block_class(header, transactions, (), ())
+    return block_class(header, tuple(transactions), (), ())  # a tuple: pyrlp would rebuild a list item by item
 
 
 def log_block(info, built: BuiltBlock, custom_precompiles: set) -> None:

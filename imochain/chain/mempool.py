@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
@@ -76,21 +77,29 @@ class Mempool:
 
     def ready(self, nonce_of) -> list[PendingTx]:
         """Executable transactions in block order: each sender's consecutive nonces from its
-        account nonce, senders interleaved by priority fee (highest first)."""
-        queues = []
-        for sender, slot in self._by_sender.items():
+        account nonce, senders interleaved by priority fee (highest first). Among equal fees
+        the sender taken from last goes first, then the others by when they were last taken,
+        then the rest in the order they entered the pool (a heap: a block of n transactions
+        from many senders costs n log n, not a sort per transaction)."""
+        heap = []
+        for order, (sender, slot) in enumerate(self._by_sender.items()):
             nonce = nonce_of(sender)
             run = []
             while nonce in slot:
                 run.append(slot[nonce])
                 nonce += 1
             if run:
-                queues.append(run)
+                run.reverse()  # popped from the end
+                heap.append((-run[-1].priority_fee, order, run))
+        heapq.heapify(heap)
         out = []
-        while queues:
-            queues.sort(key=lambda q: -q[0].priority_fee)
-            out.append(queues[0].pop(0))
-            queues = [q for q in queues if q]
+        taken = 0
+        while heap:
+            _, _, run = heapq.heappop(heap)
+            out.append(run.pop())
+            if run:
+                taken += 1
+                heapq.heappush(heap, (-run[-1].priority_fee, -taken, run))
         return out
 
     def split(self, nonce_of) -> tuple[dict, dict]:

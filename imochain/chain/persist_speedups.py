@@ -16,23 +16,32 @@ import functools
 
 import rlp
 from eth.constants import EMPTY_UNCLE_HASH
-from eth.db.chain import BlockDataKey, ChainDB
+from eth.db.chain import ChainDB
 from eth.db.schema import SchemaV1
 from eth.rlp.sedes import chain_gaps
 from eth_hash.auto import keccak  # eth_utils.keccak checks its arguments through decorators first
 
+from .rlp_speedups import encode_raw
+
 _CANONICAL_HEAD = SchemaV1.make_canonical_head_hash_lookup_key()
 _HEADER_GAPS = SchemaV1.make_header_chain_gaps_lookup_key()
 _BLOCK_GAPS = SchemaV1.make_chain_gaps_lookup_key()
-_BLOCK_DATA_KEY = rlp.sedes.List([field for _, field in BlockDataKey._meta.fields])  # its fields, no object
 
 stock_persist_block = ChainDB.persist_block
 
 
 @functools.lru_cache(maxsize=8)  # a block checks the record the block before wrote
 def _tail(number: int) -> bytes:
-    """A chain-gaps record with no gaps, whose next unknown block is `number`."""
+    """A chain-gaps record with no gaps, whose next unknown block is `number` (a uint32 of
+    py-evm's: 32 bytes); pyrlp's sedes for numbers past it, for its error."""
+    if 0 <= number < 1 << 256:
+        return encode_raw([[], number.to_bytes(32, "big")])
     return rlp.encode(((), number), sedes=chain_gaps)
+
+
+def _int(value: int) -> bytes:
+    """A big_endian_int field (block numbers, indexes, scores are never negative)."""
+    return value.to_bytes((value.bit_length() + 7) // 8, "big")
 
 
 _scores: dict[bytes, int] = {}  # scores this module wrote, by their encoding: the next block reads one
@@ -44,7 +53,7 @@ def _score_of(chaindb, db, block_hash: bytes) -> int:
 
 
 def _encode_score(score: int) -> bytes:
-    encoded = rlp.encode(score, sedes=rlp.sedes.big_endian_int)
+    encoded = encode_raw(_int(score))
     if len(_scores) >= 64:
         _scores.clear()
     _scores[encoded] = score
@@ -66,17 +75,20 @@ def persist_block(self, block, *args, **kwargs):
     if getattr(header, "_hash", 0) is None:  # py-evm's header caches keccak(rlp(header)) here
         header._hash = keccak(encoded)
     block_hash = header.hash
-    with db.atomic_batch() as batch:
-        batch[block_hash] = encoded
+    # Every record is made before the first is written (nothing below can fail half-way), and
+    # the store itself commits once per block: py-evm's write batch would add nothing.
+    records = {
+        block_hash: encoded,
         # py-evm's score after the merge: the parent's plus the block number (difficulty 0)
-        batch[SchemaV1.make_block_hash_to_score_lookup_key(block_hash)] = _encode_score(
-            score + (header.difficulty or number))
-        batch[SchemaV1.make_block_number_to_hash_lookup_key(number)] = rlp.encode(block_hash)
-        batch[_CANONICAL_HEAD] = block_hash
-        for index, tx in enumerate(block.transactions):
-            batch[SchemaV1.make_transaction_hash_to_block_lookup_key(tx.hash)] = rlp.encode(
-                (number, index), sedes=_BLOCK_DATA_KEY)
-        batch[_HEADER_GAPS] = batch[_BLOCK_GAPS] = _tail(number + 1)
+        SchemaV1.make_block_hash_to_score_lookup_key(block_hash): _encode_score(score + (header.difficulty or number)),
+        SchemaV1.make_block_number_to_hash_lookup_key(number): encode_raw(block_hash),
+        _CANONICAL_HEAD: block_hash,
+    }
+    for index, tx in enumerate(block.transactions):
+        records[SchemaV1.make_transaction_hash_to_block_lookup_key(tx.hash)] = encode_raw([_int(number), _int(index)])
+    records[_HEADER_GAPS] = records[_BLOCK_GAPS] = _tail(number + 1)
+    for key, value in records.items():
+        db[key] = value
     return (block_hash,), ()
 
 

@@ -19,6 +19,7 @@ from .dbfolder import check_store_content
 from .errors import BlockNotFound, ChainError, InvalidParams
 from .fees import effective_gas_price, tx_type
 from .lru import LRUCache
+from .rlp_speedups import decode_raw, encode_raw
 from .store import LMDBStore, MemoryStore
 from .types import BlockInfo, LogInfo, ReceiptInfo, TxInfo
 
@@ -27,9 +28,6 @@ CONFIG_KEY = b"imo:config"
 BASE_KEY = b"imo:base"  # a fork's first local block: its number and local state root
 CACHE_WEIGHT = 4096  # decoded blocks (and receipt lists) kept: one per block plus one per transaction
 HEAD_TAGS = ("latest", "pending", "safe", "finalized")
-# the shapes of our records, given rather than inferred from each value (the same bytes)
-HEAD_SEDES = rlp.sedes.List([rlp.sedes.big_endian_int, rlp.sedes.binary, rlp.sedes.binary])
-TX_LOCATION_SEDES = rlp.sedes.List([rlp.sedes.binary, rlp.sedes.big_endian_int])
 
 
 def num_key(n: int) -> bytes:
@@ -51,6 +49,13 @@ def touched_key(n: int) -> bytes:
 def pre_key(h: bytes) -> bytes:
     # a block's starting state root, kept only when dev edits made it differ from its parent's
     return b"imo:pre:" + h
+
+
+def _int_bytes(value: int) -> bytes:
+    """A big_endian_int field's serialisation (0 is the empty string): our records (the head,
+    a transaction's location) are encoded from their items directly, the same bytes as pyrlp's
+    sedes give."""
+    return value.to_bytes((value.bit_length() + 7) // 8, "big")
 
 
 def _rlp_length(payload: int) -> int:
@@ -170,7 +175,8 @@ class ChainStorage:
                 self.touched.setdefault(addr, set()).update(int.from_bytes(s, "big") for s in slots)
 
     def write_head(self) -> None:
-        self.store[HEAD_KEY] = rlp.encode([self.head.block_number, self.head.hash, self.head_root], sedes=HEAD_SEDES)
+        number = self.head.block_number
+        self.store[HEAD_KEY] = encode_raw([_int_bytes(number), self.head.hash, self.head_root])
 
     def set_head_root(self, root: bytes, witness) -> None:
         """A dev edit of the head's state (anvil_setBalance & co.): no new block."""
@@ -210,7 +216,7 @@ class ChainStorage:
         if self.head_root != parent_root:  # replays (debug_trace*) must start from it
             self.store[pre_key(header.hash)] = self.head_root
         for i, ptx in enumerate(included):
-            self.store[tx_key(ptx.hash)] = rlp.encode([header.hash, i], sedes=TX_LOCATION_SEDES)
+            self.store[tx_key(ptx.hash)] = encode_raw([header.hash, _int_bytes(i)])
             if ptx.hash in self.imp_senders:
                 self.store[imp_key(ptx.hash)] = ptx.sender
         self.remember_touched(witness)
@@ -320,7 +326,7 @@ class ChainStorage:
 
     def locate(self, tx_hash: bytes) -> tuple[BlockHeaderAPI, int] | None:
         try:
-            block_hash, index = rlp.decode(self.store[tx_key(tx_hash)])
+            block_hash, index = decode_raw(self.store[tx_key(tx_hash)], True, False)[0]
         except KeyError:
             return None
         header = self.header_by_hash(block_hash)

@@ -1,13 +1,16 @@
 """py-evm's per-transaction overhead, cut (the `tx_speedups` group of patches `speedups` installs).
 
 Sender recovery, one-item tries, copies and construction of pyrlp objects, account
-encoding, spoofed transactions, trie-node checks, PUSH and the stack; with evm_loop and
-chaindb_speedups. `speedups.set_tx_speedups(False)` turns the whole group off.
+encoding, spoofed transactions, trie-node checks, PUSH and the stack, intrinsic gas; with
+evm_loop, chaindb_speedups and rlp_plans. `speedups.set_tx_speedups(False)` turns the whole
+group off.
 
 Sender recovery: `extract_transaction_sender` wraps the signature and the recovered key in
 eth_keys objects (each validated again) before it calls coincurve; the replacement checks
 what eth_keys checks (y parity 0 or 1, r and s below the curve order) and calls coincurve
-directly. Anything unusual, and any failure, takes py-evm's own path for its error.
+directly. Anything unusual, and any failure, takes py-evm's own path for its error. The
+signed message is the one validate.decode_raw read off the raw bytes where it did (py-evm
+builds an unsigned transaction object and encodes it again).
 
 One-item tries: an automined block holds one transaction and one receipt. A trie with the
 single key rlp(0) is one leaf node, [hex-prefix(0x80, leaf), value], stored by its hash.
@@ -44,6 +47,10 @@ anything else (embedded nodes, bad shapes) goes to py-trie for its check and err
 PUSH opcodes read their bytes through `CodeStream.read` and push through the computation's
 forwarding property; they slice the code and push directly (a plain code stream only).
 
+Intrinsic gas: a transaction's never changes (its fields are fixed), and py-evm works it out
+again at each ask (pool admission, validation, the first message: ~20 calls each); the first
+answer is kept on the instance.
+
 The interpreter loop and the first message: see evm_loop. The header chain's records: see
 chaindb_speedups.
 
@@ -76,13 +83,14 @@ from eth._utils.transactions import extract_transaction_sender as stock_extract_
 from eth.constants import SECPK1_N, UINT_256_MAX
 from eth.db.account import AccountDB
 from eth.rlp.accounts import Account
+from eth.rlp.transactions import BaseTransactionMethods
 from eth.vm.code_stream import CodeStream
 from eth.vm.stack import Stack
 from eth_hash.backends.pysha3 import keccak256
 from rlp.sedes import serializable
 from rlp.sedes.serializable import BaseSerializable
 
-from . import chaindb_speedups, evm_loop
+from . import chaindb_speedups, evm_loop, rlp_plans
 from .evm_speedups import remember_account
 from .rlp_speedups import _ATOMIC, fast_init, make_fast_copy
 from .rlp_speedups import encode_raw as _encode_raw
@@ -90,12 +98,15 @@ from .rlp_speedups import encode_raw as _encode_raw
 _TX_MODULES = (frontier_txs, berlin_txs, london_txs, cancun_txs, prague_txs)
 
 
+SIGNING_MESSAGE = "_imo_signing_message"  # validate.decode_raw's copy, read off the raw bytes
+
+
 def extract_transaction_sender(transaction) -> bytes:
     v, r, s = transaction.y_parity, transaction.r, transaction.s
     if not (type(v) is int and type(r) is int and type(s) is int
             and (v == 0 or v == 1) and 0 <= r < SECPK1_N and 0 <= s < SECPK1_N):
         return stock_extract_sender(transaction)
-    msg_hash = keccak256(transaction.get_message_for_signing())
+    msg_hash = keccak256(transaction.__dict__.get(SIGNING_MESSAGE) or transaction.get_message_for_signing())
     try:
         key = coincurve.PublicKey.from_signature_and_message(
             r.to_bytes(32, "big") + s.to_bytes(32, "big") + bytes((v,)), msg_hash, hasher=None)
@@ -146,6 +157,14 @@ def _set_account(self, address: bytes, account: Account) -> None:
 
 
 _MISSING = object()
+_INTRINSIC_GAS = "_imo_intrinsic_gas"
+
+
+def _intrinsic_gas(self) -> int:
+    known = self.__dict__.get(_INTRINSIC_GAS)
+    if known is None:
+        known = self.__dict__[_INTRINSIC_GAS] = self.get_intrinsic_gas()
+    return known
 
 
 @functools.lru_cache(maxsize=None)
@@ -295,7 +314,7 @@ def _storage_to_int(primitive=None, hexstr=None, text=None) -> int:
 def patches() -> list:
     return [(module, "extract_transaction_sender", extract_transaction_sender) for module in _TX_MODULES] + [
         (eth.db.trie, "_make_trie_root_and_nodes", _make_trie_root_and_nodes),
-        (BaseSerializable, "copy", make_fast_copy(_shareable)),
+        (BaseSerializable, "copy", rlp_plans.make_copy(make_fast_copy(_shareable))),
         (BaseSerializable, "__init__", _dict_init),
         (BaseSerializable, "as_dict", _as_dict),
         (BaseSerializable, "__iter__", _iter),
@@ -309,4 +328,5 @@ def patches() -> list:
         (Stack, "push_bytes", _push_bytes),
         (eth.db.storage, "to_bytes", _storage_to_bytes),
         (eth.db.storage, "to_int", _storage_to_int),
-    ] + evm_loop.PATCHES + chaindb_speedups.PATCHES + _field_getters()
+        (BaseTransactionMethods, "intrinsic_gas", property(_intrinsic_gas)),
+    ] + evm_loop.PATCHES + chaindb_speedups.PATCHES + rlp_plans.PATCHES + _field_getters()

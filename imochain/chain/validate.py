@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 import re
 
 import rlp
+from cached_property import cached_property
 from eth import constants
 from eth_hash.auto import keccak
 
 from . import forks
 from .errors import TransactionRejected
 from .fees import fee_caps
+from .rlp_speedups import decode_raw as decode_items
+from .rlp_speedups import encode_raw
 from .signing import mark_signature_checked
+from .tx_speedups import SIGNING_MESSAGE
 
 MAX_INITCODE_SIZE = 2 * 0x6000  # EIP-3860
 MAX_CALL_DATA = 128 * 1024
@@ -43,7 +49,34 @@ def _decode(tx_builder, raw: bytes):
         # caches) by encoding the decoded object again; decoding is strict, so these bytes
         # are that encoding.
         tx.__dict__.setdefault("hash", keccak(body))
+    message = _signing_message(body)
+    signed = getattr(tx, "_inner", tx)  # a typed transaction's fields are its inner object's
+    if message is not None and isinstance(getattr(signed, "__dict__", None), dict):
+        signed.__dict__[SIGNING_MESSAGE] = message
     return tx
+
+
+def _signing_message(body: bytes) -> bytes | None:
+    """What the sender signed, read off the transaction's bytes (they decoded strictly, so they
+    are the fields' own encoding): a typed transaction's fields without y, r and s, after the
+    type byte; a legacy one's six fields, plus EIP-155's chain id and two empty strings."""
+    try:
+        items = decode_items(body[1:] if body[:1] < b"\xc0" else body, True, False)[0]
+    except Exception:
+        return None
+    if type(items) is not list or len(items) < 4:  # not a transaction py-evm decoded: its own path
+        return None
+    if body[:1] < b"\xc0":
+        return body[:1] + encode_raw(items[:-3])
+    if len(items) != 9 or type(items[6]) is not bytes:
+        return None
+    v = int.from_bytes(items[6], "big")
+    if v in (27, 28):
+        return encode_raw(items[:6])
+    if v >= 35:  # EIP-155: the chain id as eth_utils' int_to_big_endian writes it (0 as one zero byte)
+        chain_id = (v - 35) // 2
+        return encode_raw(items[:6] + [chain_id.to_bytes((chain_id.bit_length() + 7) // 8 or 1, "big"), b"", b""])
+    return None
 
 
 def _without_blob_sidecar(raw: bytes) -> bytes:
@@ -64,7 +97,7 @@ def _without_blob_sidecar(raw: bytes) -> bytes:
 def check_signed(tx, chain_id: int) -> bytes:
     """The sender of a signed transaction, or TransactionRejected."""
     try:
-        sender = tx.sender  # recovering the key is the signature check (below: EIP-2's low s)
+        sender = _sender(tx)  # recovering the key is the signature check (below: EIP-2's low s)
     except Exception:
         raise TransactionRejected("invalid signature") from None
     if not 0 < tx.s <= constants.SECPK1_N // 2:  # EIP-2: high-s signatures are invalid
@@ -74,6 +107,24 @@ def check_signed(tx, chain_id: int) -> bytes:
     if tx_chain_id is not None and tx_chain_id != chain_id:
         raise TransactionRejected(f"invalid chain id for signer: have {tx_chain_id} want {chain_id}")
     return sender
+
+
+def _sender(tx) -> bytes:
+    """`tx.sender`, recovered once and kept where its cached_property keeps it (the instance's
+    __dict__, under the function's name), without the property's check whether get_sender is
+    a coroutine function (~10 calls)."""
+    if not _sender_is_cached(type(tx)):
+        return tx.sender
+    known = tx.__dict__.get("sender")
+    if known is None:
+        known = tx.__dict__["sender"] = tx.get_sender()
+    return known
+
+
+@functools.lru_cache(maxsize=None)
+def _sender_is_cached(cls) -> bool:
+    prop = inspect.getattr_static(cls, "sender", None)
+    return isinstance(prop, cached_property) and prop.func.__name__ == "sender"
 
 
 def tx_gas_cap(chain_class, header) -> int:
@@ -103,7 +154,7 @@ def check_for_pool(tx, sender: bytes, state, head, base_fee: int, gas_cap: int) 
             f"intrinsic gas too high: tx gas {tx.gas} exceeds block gas limit {head.gas_limit}")
     if tx.gas > gas_cap:
         raise TransactionRejected(f"transaction gas limit {tx.gas} exceeds the cap of {gas_cap} (EIP-7825)")
-    intrinsic = tx.intrinsic_gas if hasattr(tx, "intrinsic_gas") else 21000
+    intrinsic = getattr(tx, "intrinsic_gas", 21000)
     if tx.gas < intrinsic:
         raise TransactionRejected(f"intrinsic gas too low: have {tx.gas}, want {intrinsic}")
     floor = calldata_floor_gas(state, tx.data)

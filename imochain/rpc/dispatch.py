@@ -46,6 +46,13 @@ def error_response(req_id: Any, code: int, message: str, data: Any = None) -> di
     return {"jsonrpc": "2.0", "id": req_id, "error": err}
 
 
+def method_name(req: Any) -> str | None:
+    """A request's method when it is a string; None otherwise (a list or an object as the method
+    cannot be looked up in a set of names: it is answered "invalid request" by the dispatcher)."""
+    name = req.get("method") if type(req) is dict else None
+    return name if type(name) is str else None
+
+
 def _valid_id(req_id: Any) -> bool:
     """JSON-RPC ids are strings, numbers or null; a non-finite float (NaN, Infinity, 1e400)
     cannot even be written back as JSON."""

@@ -24,7 +24,7 @@ from typing import Any
 from imochain.chain import OverTime, answer_first, limits_enforced, time_limit
 
 from . import params as p
-from .dispatch import Context, handle_parsed
+from .dispatch import Context, handle_parsed, method_name
 
 # Reads of one entry by key: a receipt, a transaction, an account field, a slot.
 READS = frozenset({"eth_getTransactionReceipt", "eth_getTransactionByHash", "eth_getBalance",
@@ -41,7 +41,7 @@ def on_loop(ctx: Context, payload: Any) -> bool:
     lock: a worker may hold the node's for seconds, and the loop must not wait for it."""
     if not isinstance(payload, dict) or ctx.node.fork is not None:
         return False
-    name = payload.get("method")
+    name = method_name(payload)
     if name in READS:
         return True
     if name == "eth_call":

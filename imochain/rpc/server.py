@@ -18,7 +18,7 @@ from imochain.chain import answer_first
 from . import config, dev, eth, filters, proof, raw, simulate, spec_extras, testing_ns  # noqa: F401  (registers methods)
 from . import onloop
 from .browser import BrowserGuard, BrowserPolicy
-from .dispatch import METHODS, Context, error_response, handle_parsed, handle_payload, parse
+from .dispatch import METHODS, Context, error_response, handle_parsed, handle_payload, method_name, parse
 from .filters import FilterManager
 from .websocket import SLOW_CONSUMER, WsConnection, WsLimits, dumps
 
@@ -62,8 +62,10 @@ ANSWER_FIRST = frozenset({"eth_sendRawTransaction", "eth_sendTransaction"})
 
 
 def _inline(payload: Any) -> bool:
+    if type(payload) is dict:  # one request, the common case: no list and generator made for it
+        return method_name(payload) in INLINE_METHODS
     reqs = payload if isinstance(payload, list) else [payload]
-    return all(isinstance(r, dict) and r.get("method") in INLINE_METHODS for r in reqs)
+    return all(method_name(r) in INLINE_METHODS for r in reqs)
 
 
 def _after_block(handle, ctx: Context, request: Any) -> Any:
@@ -122,7 +124,7 @@ async def run_payload(ctx: Context, body: bytes | str) -> Any:
             served, answer = onloop.serve(ctx, payload)
             if served:
                 return answer
-        if isinstance(payload, dict) and payload.get("method") in ANSWER_FIRST:
+        if method_name(payload) in ANSWER_FIRST:
             future = loop.create_future()
             _executor.submit(_send_answering_first, ctx, payload, loop, future)
             return await future

@@ -54,6 +54,12 @@ def test_invalid_request(node_url, unchanged):
         assert resp["error"]["code"] == -32600, (obj, resp)
     status, resp = post_json(node_url, {"jsonrpc": "2.0", "id": 9, "method": None})
     assert resp["error"]["code"] == -32600 and resp["id"] == 9
+    # a method that is a list or an object (unhashable: the server's own routing once raised on it)
+    for method in ([], ["eth_chainId"], {}, {"a": 1}):
+        status, resp = post_json(node_url, {"jsonrpc": "2.0", "id": 10, "method": method})
+        assert status == 200 and resp["error"]["code"] == -32600 and resp["id"] == 10, (method, resp)
+        status, resp = post_json(node_url, [{"jsonrpc": "2.0", "id": 11, "method": method}])
+        assert status == 200 and resp[0]["error"]["code"] == -32600, (method, resp)
 
 
 def test_unknown_method(node_url, unchanged):
