@@ -14,7 +14,7 @@ from eth_utils import keccak, to_checksum_address
 from imochain.chain import speedups, tx_frame
 from imochain.chain.accounts import create_address
 
-from test_speed_equivalence import _assemble, _mine_all
+from test_speed_equivalence import _assemble, _mine_all, _mine_stock
 
 KEYS = [Account.from_mnemonic("test test test test test test test test test test test junk",
                               account_path=f"m/44'/60'/0'/0/{i}").key for i in range(5)]
@@ -113,11 +113,7 @@ def _frame_blocks(seed: int, blocks: int) -> list[list[bytes]]:
 def test_random_blocks_identical_to_stock_py_evm(seed):
     blocks = _frame_blocks(seed, 30)
     was_installed = speedups.installed()
-    speedups.uninstall()
-    try:
-        stock = _mine_all(blocks)
-    finally:
-        speedups.install()
+    stock = _mine_stock(blocks)
     before = dict(tx_frame.taken)
     fast = _mine_all(blocks)
     ran = {step: tx_frame.taken[step] - before[step] for step in before}
