@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 
-from imochain.chain import Node, NodeConfig
+from imochain.chain import Node, NodeConfig, speedups
 
 GENESIS_TIME = 1_700_000_000
 
@@ -23,3 +23,12 @@ def mined(blocks: list[list[bytes]]) -> Iterator[Node]:
         yield node
     finally:
         node.close()
+
+
+def with_stock_py_evm(run, *args):
+    """`run(*args)` with every speed-up off (stock py-evm, py-trie, pyrlp), installed again after."""
+    speedups.uninstall()
+    try:
+        return run(*args)
+    finally:
+        speedups.install()

@@ -15,7 +15,7 @@ from eth_utils import function_signature_to_4byte_selector, keccak, to_checksum_
 from imochain.chain import speedups
 from imochain.chain.accounts import create_address
 
-from chain_support import mined
+from chain_support import mined, with_stock_py_evm
 from imochain.contracts import load_artifact
 
 
@@ -142,20 +142,11 @@ def _mine_all(blocks: list[list[bytes]]) -> dict:
                 "store": dict(node.storage.store._data), "token_calls": token_calls}
 
 
-def _mine_stock(blocks: list[list[bytes]]) -> dict:
-    """`_mine_all` by stock py-evm: every speed-up off, installed again after."""
-    speedups.uninstall()
-    try:
-        return _mine_all(blocks)
-    finally:
-        speedups.install()
-
-
 @pytest.mark.parametrize("seed", [1, 2])
 def test_random_blocks_identical_with_and_without_speedups(seed):
     blocks = _random_blocks(seed, 25)
     was_installed = speedups.installed()
-    stock = _mine_stock(blocks)
+    stock = with_stock_py_evm(_mine_all, blocks)
     fast = _mine_all(blocks)
     fast_again = _mine_all(blocks)  # with every cache warm from the run before
     if not was_installed:

@@ -14,7 +14,8 @@ from eth_utils import keccak, to_checksum_address
 from imochain.chain import speedups, tx_frame
 from imochain.chain.accounts import create_address
 
-from test_speed_equivalence import _assemble, _mine_all, _mine_stock
+from chain_support import with_stock_py_evm
+from test_speed_equivalence import _assemble, _mine_all
 
 KEYS = [Account.from_mnemonic("test test test test test test test test test test test junk",
                               account_path=f"m/44'/60'/0'/0/{i}").key for i in range(5)]
@@ -113,7 +114,7 @@ def _frame_blocks(seed: int, blocks: int) -> list[list[bytes]]:
 def test_random_blocks_identical_to_stock_py_evm(seed):
     blocks = _frame_blocks(seed, 30)
     was_installed = speedups.installed()
-    stock = _mine_stock(blocks)
+    stock = with_stock_py_evm(_mine_all, blocks)
     before = dict(tx_frame.taken)
     fast = _mine_all(blocks)
     ran = {step: tx_frame.taken[step] - before[step] for step in before}
@@ -274,11 +275,7 @@ def _answers(node, params: dict) -> tuple:
 
 def test_impersonated_sends_and_calls_identical_to_stock_py_evm():
     was_installed = speedups.installed()
-    speedups.uninstall()
-    try:
-        stock = _impersonated_and_calls()
-    finally:
-        speedups.install()
+    stock = with_stock_py_evm(_impersonated_and_calls)
     before = dict(tx_frame.taken)
     fast = _impersonated_and_calls()
     if not was_installed:

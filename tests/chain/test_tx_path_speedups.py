@@ -26,7 +26,7 @@ from imochain.chain.accounts import create_address
 from imochain.chain.vm import make_chain_class
 from imochain.rpc import format as fmt
 
-from chain_support import mined
+from chain_support import mined, with_stock_py_evm
 
 KEYS = [Account.from_mnemonic("test test test test test test test test test test test junk",
                               account_path=f"m/44'/60'/0'/0/{i}").key for i in range(2)]
@@ -101,11 +101,7 @@ def _mine_every_kind() -> dict:
 
 def test_every_transaction_type_mined_alike_with_and_without_speedups():
     was_installed = speedups.installed()
-    speedups.uninstall()
-    try:
-        stock = _mine_every_kind()
-    finally:
-        speedups.install()
+    stock = with_stock_py_evm(_mine_every_kind)
     fast = _mine_every_kind()
     if not was_installed:
         speedups.uninstall()
